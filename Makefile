@@ -1,0 +1,109 @@
+# sidecar — build, run and test. Plain make, out-of-tree objects.
+#   make run    install missing Debian packages, build, run on the example
+#   make test   install missing Debian packages, build, run every test
+#   make asan   the whole suite under AddressSanitizer + UBSan
+
+PKG_CONFIG ?= pkg-config
+CC ?= cc
+BUILD ?= build
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+PKGS := yaml-0.1 libcurl libmicrohttpd
+TEST_PKGS := criterion jansson
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wcast-align -Wvla
+OPT ?= -O2 -g
+HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+SAN ?=
+CFLAGS_ALL := -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(HARDEN) $(WARN) \
+	-I. -DSIDECAR_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(CFLAGS)
+# libev ships no .pc on Debian 12: plain -lev.
+LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lev -lm
+TEST_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS))
+TEST_LIBS = $(shell $(PKG_CONFIG) --libs $(TEST_PKGS))
+LDFLAGS_ALL := -Wl,-z,relro,-z,now $(SAN) $(LDFLAGS)
+
+LIB_SRCS := $(wildcard conf/*.c) $(wildcard probes/*.c) \
+	$(filter-out sidecar/main.c,$(wildcard sidecar/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(wildcard test/unit/*.c)
+ITEST_SRCS := $(wildcard test/integration/*.c)
+HELPER_SRCS := $(wildcard test/helpers/*.c)
+
+BIN := $(BUILD)/sidecar
+UNIT_BIN := $(BUILD)/test/unit-tests
+ITEST_BIN := $(BUILD)/test/integration-tests
+HELPER_BINS := $(HELPER_SRCS:test/helpers/%.c=$(BUILD)/test/%)
+
+# Criterion runs tests in parallel; keep the integration suite at 2 jobs.
+TEST_JOBS ?= 2
+
+.PHONY: all deps run test unit itest asan clean install format format-check
+
+all: $(BIN)
+
+deps:
+	@sh scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./$(BIN) run -c sidecar.yaml.example
+
+test: deps
+	@$(MAKE) --no-print-directory unit itest
+
+unit: $(UNIT_BIN)
+	cd test && ../$(UNIT_BIN) -j$(TEST_JOBS) --short-filename
+
+itest: $(BIN) $(ITEST_BIN) $(HELPER_BINS)
+	SIDECAR_BIN=$(abspath $(BIN)) SIDECAR_HELPERS=$(abspath $(BUILD)/test) \
+	    ./$(ITEST_BIN) -j$(TEST_JOBS) --short-filename
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer \
+	    -fno-sanitize-recover=all" unit itest
+
+$(BIN): $(BUILD)/sidecar/main.o $(BUILD)/libsidecar.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(BUILD)/libsidecar.a: $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(UNIT_BIN): $(UNIT_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libsidecar.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(TEST_LIBS)
+
+$(ITEST_BIN): $(ITEST_SRCS:%.c=$(BUILD)/%.o)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(TEST_LIBS)
+
+$(BUILD)/test/%: $(BUILD)/test/helpers/%.o
+	$(CC) $(LDFLAGS_ALL) -o $@ $^
+
+$(BUILD)/test/%.o: test/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(TEST_CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/sidecar
+
+format:
+	clang-format -i $(wildcard */*.c */*.h test/*/*.c test/*/*.h)
+
+format-check:
+	clang-format --dry-run -Werror $(wildcard */*.c */*.h test/*/*.c test/*/*.h)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,28 @@
+/*
+ * Config errors: where (file, 1-based line and column) and what (found vs
+ * expected). The loader fills one struct cfg_error and stops at the first
+ * error; callers print it with cfg_error_print(). The loader never exits.
+ */
+#ifndef SIDECAR_CONF_ERROR_H
+#define SIDECAR_CONF_ERROR_H
+
+#include <stdio.h>
+
+#define CFG_ERROR_MSG_MAX 256
+
+struct cfg_error {
+    char path[512];
+    unsigned line; /* 1-based; 0 when the error has no position */
+    unsigned col;  /* 1-based */
+    char msg[CFG_ERROR_MSG_MAX];
+};
+
+/* Sets err (if err is not NULL and holds no error yet): first error wins. */
+void cfg_error_set(struct cfg_error *err, const char *path, unsigned line,
+                   unsigned col, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Prints "path:line:col: msg\n" (or "path: msg\n" without position). */
+void cfg_error_print(const struct cfg_error *err, FILE *out);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * The configuration model: what conf/load.c builds from sidecar.yaml and
+ * everything else reads. Immutable once cfg_load() returns; runtime objects
+ * keep const pointers into it. Every string and array is owned by the
+ * struct cfg_root that holds it and released by cfg_free().
+ * Durations are int64_t milliseconds; every field is filled (defaults
+ * applied), so readers never test for "unset".
+ */
+#ifndef SIDECAR_CONF_MODEL_H
+#define SIDECAR_CONF_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CFG_NO_INDEX ((size_t)-1)
+
+/* Where a node sat in the file, 1-based, for errors found after loading. */
+struct cfg_mark {
+    unsigned line;
+    unsigned col;
+};
+
+enum cfg_role { CFG_ROLE_MAIN, CFG_ROLE_HELPER };
+enum cfg_restart {
+    CFG_RESTART_ALWAYS,
+    CFG_RESTART_ON_FAILURE,
+    CFG_RESTART_NEVER
+};
+enum cfg_dep_cond { CFG_DEP_STARTED, CFG_DEP_HEALTHY };
+enum cfg_log_format { CFG_LOG_JSON, CFG_LOG_TEXT };
+enum cfg_log_level {
+    CFG_LOG_DEBUG,
+    CFG_LOG_INFO,
+    CFG_LOG_WARN,
+    CFG_LOG_ERROR
+};
+enum cfg_probe_type {
+    CFG_PROBE_HTTP,
+    CFG_PROBE_TCP,
+    CFG_PROBE_EXEC,
+    CFG_PROBE_TTL
+};
+enum cfg_importance {
+    CFG_IMPORTANCE_CRITICAL,
+    CFG_IMPORTANCE_HIGH,
+    CFG_IMPORTANCE_LOW
+};
+
+/*
+ * A command: always an argv vector ending in NULL. A YAML string becomes
+ * {"/bin/sh", "-c", string, NULL} with shell = true; a YAML list is used
+ * as is (argv[0] looked up in PATH at exec time).
+ */
+struct cfg_command {
+    char **argv;
+    size_t argc;
+    bool shell;
+};
+
+struct cfg_dep {
+    char *name;
+    size_t index; /* into cfg_root.services */
+    enum cfg_dep_cond cond;
+};
+
+struct cfg_backoff {
+    int64_t initial_ms;     /* default 500 */
+    int64_t max_ms;         /* default 30000 */
+    int64_t reset_after_ms; /* default 30000 */
+};
+
+struct cfg_service {
+    char *name;
+    struct cfg_mark mark; /* of the service's key */
+    enum cfg_role role;   /* default helper */
+    struct cfg_command command;
+    char **env; /* "NAME=value" strings, file order */
+    size_t env_count;
+    char *cwd;   /* NULL: inherit sidecar's */
+    char *user;  /* NULL: inherit */
+    char *group; /* NULL: user's primary group, or inherit */
+    bool has_umask;
+    mode_t umask;
+    enum cfg_restart restart; /* default always */
+    int *success_exit_codes;  /* default {0} */
+    size_t success_exit_codes_count;
+    struct cfg_backoff backoff;
+    unsigned max_restarts;     /* default 10; 0: never FATAL */
+    int64_t restart_window_ms; /* default 60000 */
+    int stop_signal;           /* default SIGTERM */
+    int64_t stop_timeout_ms;   /* default 10000 */
+    bool essential;            /* always true for role main */
+    struct cfg_dep *deps;      /* depends_on, file order */
+    size_t deps_count;
+    int *forward_signals; /* default {SIGHUP,SIGUSR1,SIGUSR2} for main, {} */
+    size_t forward_signals_count;
+};
+
+/* One entry of expect_status: a code is a range with lo == hi. */
+struct cfg_status_range {
+    int lo;
+    int hi;
+};
+
+struct cfg_header {
+    char *name;
+    char *value;
+};
+
+struct cfg_probe {
+    char *name;
+    struct cfg_mark mark;
+    enum cfg_probe_type type;
+    char *service;        /* NULL: not tied to a service */
+    size_t service_index; /* into cfg_root.services, or CFG_NO_INDEX */
+    enum cfg_importance importance; /* default critical */
+    int64_t period_ms;              /* default 10000 */
+    int64_t timeout_ms;             /* default 1000; < period */
+    int64_t initial_delay_ms;       /* default 0 */
+    unsigned failure_threshold;     /* default 3, >= 1 */
+    unsigned success_threshold;     /* default 1, >= 1 */
+    bool restart_on_failure;        /* on_failure: restart */
+
+    /* type http */
+    char *url;
+    char *method; /* default "GET" */
+    struct cfg_header *headers;
+    size_t headers_count;
+    struct cfg_status_range *expect_status; /* default {200-399} */
+    size_t expect_status_count;
+    char *expect_body; /* NULL: any body */
+    bool insecure;
+    bool follow_redirects;
+
+    /* type tcp */
+    char *host;
+    unsigned port;
+
+    /* type exec */
+    struct cfg_command command;
+
+    /* type ttl */
+    int64_t ttl_ms;
+};
+
+struct cfg_root {
+    char *path;
+    char *name; /* default "sidecar" */
+    struct {
+        char *listen; /* default "0.0.0.0:8558" */
+        char *host;   /* split from listen; "" for all interfaces */
+        unsigned port;
+        char *token; /* "" when write endpoints are off */
+    } http;
+    struct {
+        enum cfg_log_format format; /* default json */
+        enum cfg_log_level level;   /* default info */
+        size_t max_line;            /* bytes; default 16384 */
+    } log;
+    struct {
+        int64_t drain_ms; /* default 5000 */
+    } shutdown;
+    struct cfg_service *services; /* file order */
+    size_t services_count;
+    size_t main_index;   /* CFG_NO_INDEX when there are no services */
+    size_t *start_order; /* services_count indices, dependencies first */
+    struct cfg_probe *probes; /* file order */
+    size_t probes_count;
+};
+
+#endif
