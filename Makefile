@@ -29,7 +29,8 @@ LDFLAGS_ALL := -Wl,-z,relro,-z,now $(SAN) $(LDFLAGS)
 
 LIB_SRCS := $(wildcard conf/*.c) $(wildcard probes/*.c) \
 	$(filter-out sidecar/main.c,$(wildcard sidecar/*.c))
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+OBJ := $(BUILD)/obj
+LIB_OBJS := $(LIB_SRCS:%.c=$(OBJ)/%.o)
 UNIT_SRCS := $(wildcard test/unit/*.c)
 ITEST_SRCS := $(wildcard test/integration/*.c)
 HELPER_SRCS := $(wildcard test/helpers/*.c)
@@ -68,29 +69,29 @@ asan: deps
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=all" unit itest
 
-$(BIN): $(BUILD)/sidecar/main.o $(BUILD)/libsidecar.a
+$(BIN): $(OBJ)/sidecar/main.o $(BUILD)/libsidecar.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(BUILD)/libsidecar.a: $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(UNIT_BIN): $(UNIT_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/libsidecar.a
+$(UNIT_BIN): $(UNIT_SRCS:%.c=$(OBJ)/%.o) $(BUILD)/libsidecar.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(TEST_LIBS)
 
-$(ITEST_BIN): $(ITEST_SRCS:%.c=$(BUILD)/%.o)
+$(ITEST_BIN): $(ITEST_SRCS:%.c=$(OBJ)/%.o)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(TEST_LIBS)
 
-$(BUILD)/test/%: $(BUILD)/test/helpers/%.o
+$(BUILD)/test/%: $(OBJ)/test/helpers/%.o
 	$(CC) $(LDFLAGS_ALL) -o $@ $^
 
-$(BUILD)/test/%.o: test/%.c
+$(OBJ)/test/%.o: test/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(TEST_CFLAGS) -c -o $@ $<
 
-$(BUILD)/%.o: %.c
+$(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 

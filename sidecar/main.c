@@ -1,0 +1,221 @@
+#define _DEFAULT_SOURCE /* srandom */
+/*
+ * sidecar's entry point: parses the command line, then for `run` walks a
+ * straight checklist (config, logging, runtime, loop) and exits with the
+ * main service's status; `check` validates a config and exits 0 or 2.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "conf/load.h"
+#include "sidecar/log.h"
+#include "sidecar/sidecar.h"
+
+#define EXIT_USAGE 2
+#define EXIT_RUNTIME 1
+#define DEFAULT_CONFIG "/etc/sidecar/sidecar.yaml"
+#define LOG_CLOSE_TIMEOUT_S 5.0
+
+static const char usage[] =
+    "Usage: sidecar run [-c FILE] [--log-format json|text] "
+    "[--log-level LEVEL]\n"
+    "       sidecar check [-c FILE]\n"
+    "       sidecar --version | --help\n"
+    "\n"
+    "  run     supervise the configured services until stopped; exits with\n"
+    "          the main service's status (128+N when signal N ended it)\n"
+    "  check   validate the config: exit 0, or 2 with FILE:LINE:COL errors\n"
+    "\n"
+    "  -c, --config FILE   config file (default: $SIDECAR_CONFIG, then\n"
+    "                      " DEFAULT_CONFIG ")\n"
+    "  --log-format FMT    json (default) or text; overrides log.format\n"
+    "  --log-level LEVEL   debug, info, warn or error; overrides log.level\n";
+
+struct options {
+    const char *command;
+    const char *config;
+    const char *log_format;
+    const char *log_level;
+};
+
+/* Daemons must not let a pipe land on 0-2 because one of them was closed. */
+static int ensure_stdio_open(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        int nfd = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (nfd < 0)
+            return -1;
+        if (nfd != fd) {
+            close(nfd);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"log-format", required_argument, NULL, 'f'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    /* The command comes first: sidecar run -c FILE. */
+    if (argc > 1 && argv[1][0] != '-') {
+        o->command = argv[1];
+        optind = 2;
+    }
+    for (;;) {
+        int c = getopt_long(argc, argv, "c:hV", longopts, NULL);
+        if (c == -1)
+            break;
+        switch (c) {
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'f':
+            o->log_format = optarg;
+            break;
+        case 'l':
+            o->log_level = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            exit(0);
+        case 'V':
+            printf("sidecar %s\n", SIDECAR_VERSION);
+            exit(0);
+        default:
+            fputs(usage, stderr);
+            return -1;
+        }
+    }
+    if (!o->command) {
+        fputs(usage, stderr);
+        return -1;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sidecar: unexpected argument '%s'\n%s", argv[optind],
+                usage);
+        return -1;
+    }
+    if (!o->config)
+        o->config = getenv("SIDECAR_CONFIG");
+    if (!o->config || !*o->config)
+        o->config = DEFAULT_CONFIG;
+    return 0;
+}
+
+static int load_config(const char *path, struct cfg_root **cfg)
+{
+    struct cfg_error err = {0};
+    if (cfg_load(path, cfg, &err) == 0)
+        return 0;
+    cfg_error_print(&err, stderr);
+    return -1;
+}
+
+static int cmd_check(const struct options *o)
+{
+    struct cfg_root *cfg;
+    if (load_config(o->config, &cfg) < 0)
+        return EXIT_USAGE;
+    printf("%s: ok (%zu services, %zu probes)\n", o->config,
+           cfg->services_count, cfg->probes_count);
+    cfg_free(cfg);
+    return 0;
+}
+
+/* Config first, command line over it. */
+static int setup_logging(const struct options *o, const struct cfg_root *cfg)
+{
+    enum log_format format = cfg->log.format == CFG_LOG_TEXT ? LOG_FORMAT_TEXT
+                                                             : LOG_FORMAT_JSON;
+    enum log_level level = (enum log_level)cfg->log.level;
+    if (o->log_format && log_format_parse(o->log_format, &format) < 0) {
+        fprintf(stderr, "sidecar: --log-format: expected json or text, "
+                        "found '%s'\n", o->log_format);
+        return -1;
+    }
+    if (o->log_level && log_level_parse(o->log_level, &level) < 0) {
+        fprintf(stderr, "sidecar: --log-level: expected debug, info, warn "
+                        "or error, found '%s'\n", o->log_level);
+        return -1;
+    }
+    log_set_format(format);
+    log_set_level(level);
+    return 0;
+}
+
+static int cmd_run(const struct options *o)
+{
+    struct cfg_root *cfg;
+    char errbuf[256];
+    int code = EXIT_USAGE;
+
+    if (load_config(o->config, &cfg) < 0)
+        return EXIT_USAGE;
+    if (setup_logging(o, cfg) < 0)
+        goto out_free_cfg;
+    /* Writes to a closed pipe or socket are errors to handle, not deaths. */
+    signal(SIGPIPE, SIG_IGN);
+    srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+
+    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+    if (!loop) {
+        fprintf(stderr, "sidecar: cannot initialise the event loop\n");
+        code = EXIT_RUNTIME;
+        goto out_free_cfg;
+    }
+    int rc = log_open(loop, STDOUT_FILENO);
+    if (rc < 0) {
+        fprintf(stderr, "sidecar: cannot set up stdout: %s\n", strerror(-rc));
+        code = EXIT_RUNTIME;
+        goto out_free_cfg;
+    }
+    struct sidecar *sc = sidecar_new(loop, cfg, errbuf, sizeof(errbuf));
+    if (!sc) {
+        LOG_ERROR("cannot set up services", LF_STR("error", errbuf));
+        fprintf(stderr, "sidecar: %s\n", errbuf);
+        goto out_close_log;
+    }
+    sidecar_start(sc);
+    ev_run(loop, 0);
+    code = sidecar_exit_code(sc);
+    sidecar_free(sc);
+out_close_log:
+    log_close(LOG_CLOSE_TIMEOUT_S);
+out_free_cfg:
+    cfg_free(cfg);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+
+    if (ensure_stdio_open() < 0)
+        return EXIT_RUNTIME;
+    if (parse_args(argc, argv, &o) < 0)
+        return EXIT_USAGE;
+    if (strcmp(o.command, "run") == 0)
+        return cmd_run(&o);
+    if (strcmp(o.command, "check") == 0)
+        return cmd_check(&o);
+    fprintf(stderr, "sidecar: unknown command '%s'\n%s", o.command, usage);
+    return EXIT_USAGE;
+}

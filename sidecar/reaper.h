@@ -1,0 +1,30 @@
+/*
+ * PID-1 duties that are not about any one service: become a child
+ * subreaper when not PID 1, so orphaned grandchildren are reparented to
+ * us; reap them (libev reaps every child; a catch-all ev_child logs the
+ * ones no service claims); and at exit, kill and reap whatever adopted
+ * processes are left. Owns one ev_child.
+ */
+#ifndef SIDECAR_SIDECAR_REAPER_H
+#define SIDECAR_SIDECAR_REAPER_H
+
+#include <ev.h>
+#include <stdbool.h>
+
+struct reaper {
+    struct ev_loop *loop;
+    ev_child any_w;
+};
+
+/* Sets up reaping. Warns (does not fail) when subreaping is impossible. */
+void reaper_start(struct reaper *r, struct ev_loop *loop);
+
+void reaper_stop(struct reaper *r);
+
+/*
+ * SIGKILLs every remaining child of ours (adopted orphans, by now) and
+ * reaps them, waiting at most timeout_s. Returns how many were killed.
+ */
+int reaper_kill_children(double timeout_s);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * struct relay: reads one pipe of a child (its stdout or stderr), cuts the
+ * bytes into lines and hands each to the log sink. Lines longer than the
+ * cap are split into pieces marked partial. When the sink is full the relay
+ * stops reading, so the child blocks on its pipe instead of lines being
+ * dropped. Owns the read end of the pipe and one ev_io.
+ */
+#ifndef SIDECAR_SIDECAR_RELAY_H
+#define SIDECAR_SIDECAR_RELAY_H
+
+#include <stddef.h>
+
+#include "sidecar/util.h"
+
+struct ev_loop;
+struct relay;
+
+/*
+ * Starts relaying fd (non-blocking, owned from now on) as service/stream;
+ * both strings are borrowed and must outlive the relay. NULL on ENOMEM
+ * (fd is closed then).
+ */
+struct relay *relay_new(struct ev_loop *loop, int fd, const char *service,
+                        const char *stream, size_t max_line) ATTR_WUR;
+
+/*
+ * The child has exited: reads what is left in the pipe, flushes a last
+ * line that had no newline, closes the pipe and frees the relay.
+ * relay_finish(NULL) is a no-op.
+ */
+void relay_finish(struct relay *r);
+
+#endif

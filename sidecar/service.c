@@ -1,0 +1,642 @@
+#define _DEFAULT_SOURCE /* random, getgrouplist */
+#include "sidecar/service.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conf/parse.h"
+#include "sidecar/log.h"
+#include "sidecar/relay.h"
+#include "sidecar/spawn.h"
+
+extern char **environ;
+
+#define MAX_GROUPS 256
+
+static const char *const state_names[] = {
+    [SVC_WAITING] = "waiting",   [SVC_STARTING] = "starting",
+    [SVC_RUNNING] = "running",   [SVC_BACKOFF] = "backoff",
+    [SVC_STOPPING] = "stopping", [SVC_STOPPED] = "stopped",
+    [SVC_EXITED] = "exited",     [SVC_FATAL] = "fatal",
+};
+
+const char *svc_state_name(enum svc_state state)
+{
+    return state_names[state];
+}
+
+bool svc_has_process(const struct svc *s)
+{
+    return s->state == SVC_STARTING || s->state == SVC_RUNNING ||
+           s->state == SVC_STOPPING;
+}
+
+bool svc_is_done(const struct svc *s)
+{
+    return s->state == SVC_STOPPED || s->state == SVC_EXITED ||
+           s->state == SVC_FATAL;
+}
+
+int svc_exit_code(const struct svc *s)
+{
+    if (!s->has_exited)
+        return 0;
+    if (WIFSIGNALED(s->last_status))
+        return 128 + WTERMSIG(s->last_status);
+    return WEXITSTATUS(s->last_status);
+}
+
+double svc_backoff_delay(const struct cfg_backoff *b, unsigned step,
+                         double jitter01)
+{
+    double delay = (double)b->initial_ms / 1000.0;
+    double max = (double)b->max_ms / 1000.0;
+    for (unsigned i = 0; i < step && delay < max; i++)
+        delay *= 2;
+    if (delay > max)
+        delay = max;
+    return delay + delay * 0.1 * jitter01;
+}
+
+static void set_state(struct svc *s, enum svc_state state)
+{
+    enum svc_state old = s->state;
+    if (old == state)
+        return;
+    s->state = state;
+    s->state_since = ev_now(s->loop);
+    LOG_DEBUG("service state changed", LF_STR("service", s->cfg->name),
+              LF_STR("from", state_names[old]), LF_STR("to", state_names[state]));
+    if (s->notify)
+        s->notify(s, old, s->notify_arg);
+}
+
+/*
+ * Signals the service's whole process group. Right after fork the child
+ * may not have called setsid() yet; then the group does not exist and the
+ * process itself gets the signal.
+ */
+static void signal_group(struct svc *s, int sig)
+{
+    if (s->pid <= 0)
+        return;
+    if (kill(-s->pid, sig) == 0)
+        return;
+    if (errno == ESRCH && kill(s->pid, sig) == 0)
+        return;
+    if (errno != ESRCH)
+        LOG_WARN("cannot signal process group", LF_STR("service", s->cfg->name),
+                 LF_INT("pgid", s->pid), LF_STR("signal", cfg_signal_name(sig)),
+                 LF_STR("error", strerror(errno)));
+}
+
+static void arm_timer(struct svc *s, double after)
+{
+    ev_timer_stop(s->loop, &s->timer_w);
+    ev_timer_set(&s->timer_w, after, 0.);
+    ev_timer_start(s->loop, &s->timer_w);
+}
+
+static void close_status_pipe(struct svc *s)
+{
+    if (s->status_w.fd < 0)
+        return;
+    ev_io_stop(s->loop, &s->status_w);
+    close(s->status_w.fd);
+    ev_io_set(&s->status_w, -1, EV_READ);
+}
+
+/*
+ * Reads the exec status pipe. Returns 1 when exec succeeded (EOF), 0 when
+ * it failed (reported), -1 when there is no answer yet.
+ */
+static int read_status_pipe(struct svc *s)
+{
+    struct spawn_failure f;
+    ssize_t n;
+    do {
+        n = read(s->status_w.fd, &f, sizeof(f));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return -1;
+    close_status_pipe(s);
+    if (n == (ssize_t)sizeof(f)) {
+        char what[96];
+        snprintf(what, sizeof(what), "%s: %s", spawn_step_name(f.step),
+                 strerror(f.err));
+        LOG_ERROR("service failed to start", LF_STR("service", s->cfg->name),
+                  LF_INT("pid", s->pid), LF_STR("error", what),
+                  LF_STR("command", s->cfg->command.argv[0]));
+        return 0;
+    }
+    return 1;
+}
+
+static int start_relays(struct svc *s, int *out_wr, int *err_wr)
+{
+    int out_rd;
+    int err_rd;
+    int rc = spawn_output_pipe(&out_rd, out_wr);
+    if (rc < 0)
+        return rc;
+    rc = spawn_output_pipe(&err_rd, err_wr);
+    if (rc < 0)
+        goto out_close_out;
+    s->out = relay_new(s->loop, out_rd, s->cfg->name, "stdout", s->max_line);
+    s->err = relay_new(s->loop, err_rd, s->cfg->name, "stderr", s->max_line);
+    if (s->out && s->err)
+        return 0;
+    relay_finish(s->out);
+    relay_finish(s->err);
+    s->out = s->err = NULL;
+    close(*err_wr);
+    rc = -ENOMEM;
+out_close_out:
+    close(*out_wr);
+    return rc;
+}
+
+static void after_exit(struct svc *s);
+
+/* Forks the process; a failure to fork counts as a failed run. */
+static void spawn(struct svc *s)
+{
+    int out_wr;
+    int err_wr;
+    int status_fd;
+    pid_t pid;
+    struct spawn_opts o = {
+        .argv = s->cfg->command.argv,
+        .envp = s->envp,
+        .cwd = s->cfg->cwd,
+        .set_umask = s->cfg->has_umask,
+        .umask = s->cfg->umask,
+        .set_ids = s->set_ids,
+        .uid = s->uid,
+        .gid = s->gid,
+        .groups = s->groups,
+        .groups_count = s->groups_count,
+    };
+
+    s->started_at = ev_now(s->loop);
+    int rc = start_relays(s, &out_wr, &err_wr);
+    if (rc == 0) {
+        o.stdout_fd = out_wr;
+        o.stderr_fd = err_wr;
+        rc = spawn_process(&o, &pid, &status_fd);
+        close(out_wr);
+        close(err_wr);
+    }
+    if (rc < 0) {
+        LOG_ERROR("cannot start service", LF_STR("service", s->cfg->name),
+                  LF_STR("error", strerror(-rc)));
+        relay_finish(s->out);
+        relay_finish(s->err);
+        s->out = s->err = NULL;
+        s->has_exited = true;
+        s->last_status = 127 << 8; /* as a shell reports "cannot run" */
+        after_exit(s);
+        return;
+    }
+    s->pid = pid;
+    ev_child_set(&s->child_w, pid, 0);
+    ev_child_start(s->loop, &s->child_w);
+    ev_io_set(&s->status_w, status_fd, EV_READ);
+    ev_io_start(s->loop, &s->status_w);
+    LOG_INFO("service started", LF_STR("service", s->cfg->name),
+             LF_INT("pid", pid), LF_INT("restarts", s->restarts));
+    set_state(s, SVC_STARTING);
+}
+
+static bool exit_is_success(const struct svc *s)
+{
+    if (!WIFEXITED(s->last_status))
+        return false;
+    int code = WEXITSTATUS(s->last_status);
+    for (size_t i = 0; i < s->cfg->success_exit_codes_count; i++) {
+        if (s->cfg->success_exit_codes[i] == code)
+            return true;
+    }
+    return false;
+}
+
+static bool wants_restart(const struct svc *s)
+{
+    switch (s->cfg->restart) {
+    case CFG_RESTART_ALWAYS:
+        return true;
+    case CFG_RESTART_ON_FAILURE:
+        return !exit_is_success(s);
+    case CFG_RESTART_NEVER:
+        return false;
+    }
+    return false;
+}
+
+/*
+ * Records a restart at now. False when that would be more than
+ * max_restarts within restart_window: the crash loop is declared.
+ */
+static bool note_restart(struct svc *s, double now)
+{
+    unsigned max = s->cfg->max_restarts;
+    if (max == 0)
+        return true;
+    double window = (double)s->cfg->restart_window_ms / 1000.0;
+    if (s->restart_count == max &&
+        now - s->restart_times[s->restart_head] < window)
+        return false;
+    s->restart_times[s->restart_head] = now;
+    s->restart_head = (s->restart_head + 1) % max;
+    if (s->restart_count < max)
+        s->restart_count++;
+    return true;
+}
+
+/* After an unplanned exit: restart later, or settle in EXITED or FATAL. */
+static void after_exit(struct svc *s)
+{
+    double now = ev_now(s->loop);
+    double uptime = now - s->started_at;
+
+    if (!wants_restart(s)) {
+        set_state(s, SVC_EXITED);
+        return;
+    }
+    if (!note_restart(s, now)) {
+        LOG_ERROR("service is crash-looping; giving up",
+                  LF_STR("service", s->cfg->name),
+                  LF_INT("restarts", s->restarts),
+                  LF_INT("max_restarts", s->cfg->max_restarts),
+                  LF_INT("restart_window_ms", s->cfg->restart_window_ms),
+                  LF_INT("exit_code", svc_exit_code(s)));
+        set_state(s, SVC_FATAL);
+        return;
+    }
+    if (uptime * 1000.0 >= (double)s->cfg->backoff.reset_after_ms)
+        s->backoff_step = 0;
+    double jitter = (double)random() / ((double)RAND_MAX + 1.0);
+    double delay = svc_backoff_delay(&s->cfg->backoff, s->backoff_step, jitter);
+    if (s->backoff_step < 64)
+        s->backoff_step++;
+    LOG_INFO("service will restart", LF_STR("service", s->cfg->name),
+             LF_INT("backoff_ms", (long long)(delay * 1000.0)),
+             LF_INT("restarts", s->restarts + 1));
+    arm_timer(s, delay);
+    set_state(s, SVC_BACKOFF);
+}
+
+static void log_exit(struct svc *s, pid_t pid, double uptime)
+{
+    int st = s->last_status;
+    if (WIFSIGNALED(st)) {
+        LOG_AT(s->state == SVC_STOPPING ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+               "service exited", LF_STR("service", s->cfg->name),
+               LF_INT("pid", pid), LF_INT("exit_code", svc_exit_code(s)),
+               LF_STR("signal", cfg_signal_name(WTERMSIG(st))),
+               LF_INT("uptime_ms", (long long)(uptime * 1000.0)));
+    } else {
+        LOG_AT(exit_is_success(s) || s->state == SVC_STOPPING
+                   ? LOG_LEVEL_INFO
+                   : LOG_LEVEL_WARN,
+               "service exited", LF_STR("service", s->cfg->name),
+               LF_INT("pid", pid), LF_INT("exit_code", svc_exit_code(s)),
+               LF_INT("uptime_ms", (long long)(uptime * 1000.0)));
+    }
+}
+
+/* The process is gone: collect its output, its leftovers, its status. */
+static void reap(struct svc *s)
+{
+    pid_t pid = s->pid;
+    if (s->state == SVC_STARTING && s->status_w.fd >= 0 &&
+        read_status_pipe(s) == 1)
+        s->ever_started = true;
+    close_status_pipe(s);
+    ev_child_stop(s->loop, &s->child_w);
+    ev_timer_stop(s->loop, &s->timer_w);
+    relay_finish(s->out);
+    relay_finish(s->err);
+    s->out = s->err = NULL;
+    /*
+     * Whatever the leader left in its group goes with it. The leader is
+     * reaped, so only the group is signalled: its pid may be reused.
+     */
+    if (kill(-pid, SIGKILL) < 0 && errno != ESRCH)
+        LOG_WARN("cannot kill what is left of the process group",
+                 LF_STR("service", s->cfg->name), LF_INT("pgid", pid),
+                 LF_STR("error", strerror(errno)));
+    s->pid = 0;
+    s->has_exited = true;
+    log_exit(s, pid, ev_now(s->loop) - s->started_at);
+}
+
+static void begin_stop(struct svc *s)
+{
+    int sig = s->cfg->stop_signal;
+    LOG_INFO("stopping service", LF_STR("service", s->cfg->name),
+             LF_INT("pid", s->pid), LF_STR("signal", cfg_signal_name(sig)),
+             LF_INT("stop_timeout_ms", s->cfg->stop_timeout_ms));
+    signal_group(s, sig);
+    /* A stopped (SIGSTOP) process must wake to see the signal. */
+    if (sig != SIGKILL && sig != SIGCONT)
+        signal_group(s, SIGCONT);
+    arm_timer(s, (double)s->cfg->stop_timeout_ms / 1000.0);
+    set_state(s, SVC_STOPPING);
+}
+
+static void kill_now(struct svc *s, const char *why)
+{
+    LOG_WARN(why, LF_STR("service", s->cfg->name), LF_INT("pid", s->pid));
+    signal_group(s, SIGKILL);
+}
+
+void svc_handle(struct svc *s, enum svc_event ev)
+{
+    switch (s->state) {
+    case SVC_WAITING:
+    case SVC_STOPPED:
+    case SVC_EXITED:
+    case SVC_FATAL:
+        if (ev == SVC_EV_START)
+            spawn(s);
+        else if (ev == SVC_EV_STOP && s->state == SVC_WAITING)
+            set_state(s, SVC_STOPPED);
+        break;
+    case SVC_STARTING:
+    case SVC_RUNNING:
+        if (ev == SVC_EV_EXEC_OK) {
+            s->ever_started = true;
+            set_state(s, SVC_RUNNING);
+        } else if (ev == SVC_EV_EXIT) {
+            reap(s);
+            after_exit(s);
+        } else if (ev == SVC_EV_STOP) {
+            begin_stop(s);
+        } else if (ev == SVC_EV_KILL) {
+            kill_now(s, "killing service");
+            set_state(s, SVC_STOPPING);
+        }
+        break;
+    case SVC_BACKOFF:
+        if (ev == SVC_EV_TIMER || ev == SVC_EV_START) {
+            ev_timer_stop(s->loop, &s->timer_w);
+            s->restarts++;
+            spawn(s);
+        } else if (ev == SVC_EV_STOP || ev == SVC_EV_KILL) {
+            ev_timer_stop(s->loop, &s->timer_w);
+            set_state(s, SVC_STOPPED);
+        }
+        break;
+    case SVC_STOPPING:
+        if (ev == SVC_EV_EXIT) {
+            reap(s);
+            set_state(s, SVC_STOPPED);
+        } else if (ev == SVC_EV_TIMER) {
+            kill_now(s, "service did not stop in time; killing it");
+        } else if (ev == SVC_EV_KILL) {
+            ev_timer_stop(s->loop, &s->timer_w);
+            kill_now(s, "killing service");
+        }
+        break;
+    }
+}
+
+int svc_signal(struct svc *s, int sig)
+{
+    if (!svc_has_process(s))
+        return -ESRCH;
+    if (kill(s->pid, sig) < 0)
+        return -errno;
+    return 0;
+}
+
+static void on_child(EV_P_ ev_child *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct svc *s = container_of(w, struct svc, child_w);
+    s->last_status = w->rstatus;
+    svc_handle(s, SVC_EV_EXIT);
+}
+
+static void on_timer(EV_P_ ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    svc_handle(container_of(w, struct svc, timer_w), SVC_EV_TIMER);
+}
+
+static void on_status(EV_P_ ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct svc *s = container_of(w, struct svc, status_w);
+    if (read_status_pipe(s) == 1)
+        svc_handle(s, SVC_EV_EXEC_OK);
+}
+
+/* Looks up user/group now, once, so a typo fails before anything runs. */
+static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
+{
+    const struct cfg_service *c = s->cfg;
+    bool have_gid = false;
+
+    if (!c->user && !c->group)
+        return 0;
+    s->set_ids = true;
+    s->uid = getuid();
+    s->gid = getgid();
+    if (c->user) {
+        struct passwd *pw = getpwnam(c->user);
+        char *end;
+        errno = 0;
+        unsigned long id = strtoul(c->user, &end, 10);
+        if (pw) {
+            s->uid = pw->pw_uid;
+            s->gid = pw->pw_gid;
+            have_gid = true;
+        } else if (isdigit((unsigned char)c->user[0]) && !*end && !errno) {
+            s->uid = (uid_t)id;
+            s->gid = (gid_t)id;
+        } else {
+            snprintf(errbuf, errlen, "service '%s': user '%s' does not exist",
+                     c->name, c->user);
+            return -ENOENT;
+        }
+    }
+    if (c->group) {
+        struct group *gr = getgrnam(c->group);
+        char *end;
+        errno = 0;
+        unsigned long id = strtoul(c->group, &end, 10);
+        if (gr) {
+            s->gid = gr->gr_gid;
+        } else if (isdigit((unsigned char)c->group[0]) && !*end && !errno) {
+            s->gid = (gid_t)id;
+        } else {
+            snprintf(errbuf, errlen, "service '%s': group '%s' does not exist",
+                     c->name, c->group);
+            return -ENOENT;
+        }
+        have_gid = false; /* an explicit group: no supplementary groups */
+    }
+    s->groups = calloc(MAX_GROUPS, sizeof(gid_t));
+    if (!s->groups) {
+        snprintf(errbuf, errlen, "service '%s': out of memory", c->name);
+        return -ENOMEM;
+    }
+    int n = MAX_GROUPS;
+    if (have_gid && getgrouplist(c->user, s->gid, s->groups, &n) >= 0) {
+        s->groups_count = (size_t)n;
+    } else {
+        s->groups[0] = s->gid;
+        s->groups_count = 1;
+    }
+    return 0;
+}
+
+static bool env_has(char *const *env, size_t n, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(env[i], name, len) == 0 && env[i][len] == '=')
+            return true;
+    }
+    return false;
+}
+
+static int env_add(char **envp, size_t *n, const char *name, const char *val)
+{
+    size_t len = strlen(name) + strlen(val) + 2;
+    char *kv = malloc(len);
+    if (!kv)
+        return -ENOMEM;
+    snprintf(kv, len, "%s=%s", name, val);
+    envp[(*n)++] = kv;
+    return 0;
+}
+
+/*
+ * The child's environment: sidecar's own, overridden by the service's
+ * env; with a user, HOME/USER/LOGNAME are that user's unless env sets them.
+ */
+static int build_env(struct svc *s)
+{
+    const struct cfg_service *c = s->cfg;
+    size_t inherited = 0;
+    while (environ[inherited])
+        inherited++;
+    size_t cap = inherited + c->env_count + 4;
+    char **envp = calloc(cap, sizeof(char *));
+    if (!envp)
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < c->env_count; i++) {
+        envp[n] = strdup(c->env[i]);
+        if (!envp[n])
+            goto out_free;
+        n++;
+    }
+    for (size_t i = 0; i < inherited; i++) {
+        char *eq = strchr(environ[i], '=');
+        if (!eq)
+            continue;
+        char name[256];
+        size_t len = (size_t)(eq - environ[i]);
+        if (len >= sizeof(name))
+            continue;
+        memcpy(name, environ[i], len);
+        name[len] = '\0';
+        if (env_has(envp, c->env_count, name))
+            continue;
+        if (c->user && (strcmp(name, "HOME") == 0 ||
+                        strcmp(name, "USER") == 0 ||
+                        strcmp(name, "LOGNAME") == 0))
+            continue;
+        envp[n] = strdup(environ[i]);
+        if (!envp[n])
+            goto out_free;
+        n++;
+    }
+    if (c->user) {
+        struct passwd *pw = getpwnam(c->user);
+        const char *home = pw ? pw->pw_dir : "/";
+        const char *user = pw ? pw->pw_name : c->user;
+        if ((!env_has(envp, n, "HOME") && env_add(envp, &n, "HOME", home)) ||
+            (!env_has(envp, n, "USER") && env_add(envp, &n, "USER", user)) ||
+            (!env_has(envp, n, "LOGNAME") &&
+             env_add(envp, &n, "LOGNAME", user)))
+            goto out_free;
+    }
+    s->envp = envp;
+    return 0;
+out_free:
+    for (size_t i = 0; i < n; i++)
+        free(envp[i]);
+    free(envp);
+    return -ENOMEM;
+}
+
+struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
+                    size_t max_line, svc_notify_fn *notify, void *arg,
+                    char *errbuf, size_t errlen)
+{
+    struct svc *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(errbuf, errlen, "service '%s': out of memory", cfg->name);
+        return NULL;
+    }
+    s->cfg = cfg;
+    s->loop = loop;
+    s->max_line = max_line;
+    s->notify = notify;
+    s->notify_arg = arg;
+    s->state = SVC_WAITING;
+    s->state_since = ev_now(loop);
+    ev_child_init(&s->child_w, on_child, 0, 0);
+    ev_timer_init(&s->timer_w, on_timer, 0., 0.);
+    ev_io_init(&s->status_w, on_status, -1, EV_READ);
+    if (resolve_ids(s, errbuf, errlen) < 0)
+        goto out_free;
+    if (cfg->max_restarts) {
+        s->restart_times = calloc(cfg->max_restarts, sizeof(double));
+        if (!s->restart_times)
+            goto out_nomem;
+    }
+    if (build_env(s) < 0)
+        goto out_nomem;
+    return s;
+out_nomem:
+    snprintf(errbuf, errlen, "service '%s': out of memory", cfg->name);
+out_free:
+    svc_free(s);
+    return NULL;
+}
+
+void svc_free(struct svc *s)
+{
+    if (!s)
+        return;
+    ev_child_stop(s->loop, &s->child_w);
+    ev_timer_stop(s->loop, &s->timer_w);
+    close_status_pipe(s);
+    relay_finish(s->out);
+    relay_finish(s->err);
+    if (s->envp) {
+        for (char **e = s->envp; *e; e++)
+            free(*e);
+        free(s->envp);
+    }
+    free(s->groups);
+    free(s->restart_times);
+    free(s);
+}

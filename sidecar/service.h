@@ -1,0 +1,114 @@
+/*
+ * struct svc: one supervised service, as an explicit state machine.
+ * Every transition goes through svc_handle() and every state change is
+ * reported to the owner's notify callback, the one place others (the
+ * supervisor now, probes and the status endpoint later) observe services.
+ * Embeds an ev_child (the process), an ev_timer (backoff, stop grace) and
+ * an ev_io (exec status pipe); owns the relays of the child's output.
+ */
+#ifndef SIDECAR_SIDECAR_SERVICE_H
+#define SIDECAR_SIDECAR_SERVICE_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "conf/model.h"
+#include "sidecar/util.h"
+
+enum svc_state {
+    SVC_WAITING,  /* not started yet: waiting for its dependencies */
+    SVC_STARTING, /* forked; exec not confirmed yet */
+    SVC_RUNNING,  /* exec succeeded, process alive */
+    SVC_BACKOFF,  /* exited; restart timer pending */
+    SVC_STOPPING, /* stop signal sent; grace timer pending */
+    SVC_STOPPED,  /* stopped on request */
+    SVC_EXITED,   /* exited and, by its restart policy, not restarted */
+    SVC_FATAL,    /* crash loop: restarted too often, given up */
+};
+
+enum svc_event {
+    SVC_EV_START,   /* start now (dependencies met, or asked to) */
+    SVC_EV_EXEC_OK, /* the status pipe closed: exec succeeded */
+    SVC_EV_EXIT,    /* the process exited; status in last_status */
+    SVC_EV_TIMER,   /* backoff over, or stop grace over */
+    SVC_EV_STOP,    /* stop gracefully */
+    SVC_EV_KILL,    /* stop now: SIGKILL the process group */
+};
+
+struct svc;
+typedef void svc_notify_fn(struct svc *s, enum svc_state old, void *arg);
+
+struct svc {
+    /* read-only outside service.c */
+    const struct cfg_service *cfg;
+    enum svc_state state;
+    pid_t pid;           /* of the running process, else 0 */
+    unsigned restarts;   /* automatic restarts so far */
+    bool ever_started;   /* exec succeeded at least once */
+    bool has_exited;     /* last_status is valid */
+    int last_status;     /* wait status of the last exit */
+    double started_at;   /* ev_now() of the last spawn */
+    double state_since;  /* ev_now() of the last state change */
+
+    /* private */
+    struct ev_loop *loop;
+    ev_child child_w;
+    ev_timer timer_w;
+    ev_io status_w;
+    struct relay *out;
+    struct relay *err;
+    size_t max_line;
+    unsigned backoff_step;
+    double *restart_times; /* ring of max_restarts restart times */
+    size_t restart_head;
+    size_t restart_count;
+    char **envp;
+    bool set_ids;
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups;
+    size_t groups_count;
+    svc_notify_fn *notify;
+    void *notify_arg;
+};
+
+/*
+ * Creates a service in SVC_WAITING. Resolves user/group and builds the
+ * environment now, so a bad user fails before anything starts: NULL with a
+ * message in errbuf then. cfg is borrowed and must outlive the service.
+ */
+struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
+                    size_t max_line, svc_notify_fn *notify, void *arg,
+                    char *errbuf, size_t errlen) ATTR_WUR;
+
+/* Stops every watcher and frees. The process, if any, is not signalled. */
+void svc_free(struct svc *s);
+
+/* Feeds one event to the state machine. */
+void svc_handle(struct svc *s, enum svc_event ev);
+
+/* Sends sig to the service's main process; 0, or -errno (-ESRCH: none). */
+int svc_signal(struct svc *s, int sig);
+
+const char *svc_state_name(enum svc_state state);
+
+/* The shell's view of last_status: the code, or 128+signal. */
+int svc_exit_code(const struct svc *s);
+
+/* True in a state with a live process: STARTING, RUNNING, STOPPING. */
+bool svc_has_process(const struct svc *s);
+
+/* True when nothing will start it again by itself: STOPPED/EXITED/FATAL. */
+bool svc_is_done(const struct svc *s);
+
+/*
+ * Restart delay in seconds before the restart after `step` earlier ones:
+ * initial * 2^step capped at max, plus jitter01 * 10% of that (jitter01
+ * in [0,1)). Pure, for tests.
+ */
+double svc_backoff_delay(const struct cfg_backoff *b, unsigned step,
+                         double jitter01);
+
+#endif

@@ -1,0 +1,234 @@
+#include "sidecar/sidecar.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf/parse.h"
+#include "sidecar/log.h"
+
+static const int handled_signals[SIDECAR_SIGNALS_COUNT] = {
+    SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2,
+};
+
+/* True when the dependency s waits on is as far as the edge asks. */
+static bool dep_met(const struct svc *dep, enum cfg_dep_cond cond)
+{
+    /*
+     * "healthy" needs probes (to come): until a service has probes, it is
+     * healthy once started.
+     */
+    (void)cond;
+    return dep->ever_started && dep->state != SVC_FATAL;
+}
+
+static bool deps_met(const struct sidecar *sc, const struct svc *s)
+{
+    for (size_t i = 0; i < s->cfg->deps_count; i++) {
+        const struct cfg_dep *d = &s->cfg->deps[i];
+        if (!dep_met(sc->svcs[d->index], d->cond))
+            return false;
+    }
+    return true;
+}
+
+static void start_ready(struct sidecar *sc)
+{
+    for (size_t i = 0; i < sc->svcs_count; i++) {
+        struct svc *s = sc->svcs[sc->cfg->start_order[i]];
+        if (s->state == SVC_WAITING && deps_met(sc, s))
+            svc_handle(s, SVC_EV_START);
+    }
+}
+
+/* True while some service that depends on s still has a process. */
+static bool dependents_alive(const struct sidecar *sc, size_t idx)
+{
+    for (size_t i = 0; i < sc->svcs_count; i++) {
+        const struct svc *s = sc->svcs[i];
+        for (size_t j = 0; j < s->cfg->deps_count; j++) {
+            if (s->cfg->deps[j].index == idx && svc_has_process(s))
+                return true;
+        }
+    }
+    return false;
+}
+
+static void finish(struct sidecar *sc)
+{
+    if (sc->finished)
+        return;
+    sc->finished = true;
+    int killed = reaper_kill_children(1.0);
+    LOG_INFO("sidecar exiting", LF_INT("exit_code", sidecar_exit_code(sc)),
+             LF_INT("leftovers_killed", killed));
+    ev_break(sc->loop, EVBREAK_ALL);
+}
+
+/*
+ * One step of the shutdown: stop every service no live service depends
+ * on; once none is left with a process, end the loop. Runs again on each
+ * state change until done.
+ */
+static void continue_shutdown(struct sidecar *sc)
+{
+    bool all_done = true;
+    for (size_t k = sc->svcs_count; k-- > 0;) {
+        size_t idx = sc->cfg->start_order[k];
+        struct svc *s = sc->svcs[idx];
+        if (svc_is_done(s))
+            continue;
+        /* Nothing may (re)start now; live ones wait for dependents. */
+        if (!svc_has_process(s) ||
+            (s->state != SVC_STOPPING && !dependents_alive(sc, idx)))
+            svc_handle(s, SVC_EV_STOP);
+        if (!svc_is_done(s))
+            all_done = false;
+    }
+    if (all_done)
+        finish(sc);
+}
+
+void sidecar_shutdown(struct sidecar *sc, const char *reason)
+{
+    if (sc->shutting_down)
+        return;
+    sc->shutting_down = true;
+    LOG_INFO("shutting down", LF_STR("reason", reason));
+    continue_shutdown(sc);
+}
+
+static void on_service_change(struct svc *s, enum svc_state old, void *arg)
+{
+    (void)old;
+    struct sidecar *sc = arg;
+    if (sc->shutting_down) {
+        continue_shutdown(sc);
+        return;
+    }
+    if ((s->state == SVC_EXITED || s->state == SVC_FATAL) &&
+        s->cfg->essential) {
+        sc->exit_from = s;
+        char reason[160];
+        snprintf(reason, sizeof(reason), "%s service '%s' %s",
+                 s->cfg->role == CFG_ROLE_MAIN ? "main" : "essential",
+                 s->cfg->name,
+                 s->state == SVC_FATAL ? "is crash-looping"
+                                       : "exited and will not restart");
+        sidecar_shutdown(sc, reason);
+        return;
+    }
+    start_ready(sc);
+}
+
+static void forward_signal(struct sidecar *sc, int sig)
+{
+    bool sent = false;
+    for (size_t i = 0; i < sc->svcs_count; i++) {
+        struct svc *s = sc->svcs[i];
+        const struct cfg_service *c = s->cfg;
+        for (size_t j = 0; j < c->forward_signals_count; j++) {
+            if (c->forward_signals[j] != sig || svc_signal(s, sig) < 0)
+                continue;
+            LOG_INFO("forwarded signal", LF_STR("service", c->name),
+                     LF_INT("pid", s->pid),
+                     LF_STR("signal", cfg_signal_name(sig)));
+            sent = true;
+        }
+    }
+    if (!sent)
+        LOG_INFO("signal ignored: no running service takes it",
+                 LF_STR("signal", cfg_signal_name(sig)));
+}
+
+static void on_signal(EV_P_ ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct sidecar *sc = w->data;
+    int sig = w->signum;
+
+    if (sig != SIGTERM && sig != SIGINT) {
+        forward_signal(sc, sig);
+        return;
+    }
+    if (!sc->shutting_down) {
+        char reason[64];
+        snprintf(reason, sizeof(reason), "received %s", cfg_signal_name(sig));
+        sidecar_shutdown(sc, reason);
+        return;
+    }
+    /* A second SIGTERM/SIGINT: no more waiting for grace periods. */
+    LOG_WARN("second stop signal: killing every service now",
+             LF_STR("signal", cfg_signal_name(sig)));
+    for (size_t i = 0; i < sc->svcs_count; i++)
+        svc_handle(sc->svcs[i], SVC_EV_KILL);
+}
+
+struct sidecar *sidecar_new(struct ev_loop *loop, const struct cfg_root *cfg,
+                            char *errbuf, size_t errlen)
+{
+    struct sidecar *sc = calloc(1, sizeof(*sc));
+    if (!sc)
+        goto out_nomem;
+    sc->loop = loop;
+    sc->cfg = cfg;
+    if (cfg->services_count) {
+        sc->svcs = calloc(cfg->services_count, sizeof(*sc->svcs));
+        if (!sc->svcs)
+            goto out_free;
+    }
+    for (size_t i = 0; i < cfg->services_count; i++) {
+        sc->svcs[i] = svc_new(loop, &cfg->services[i], cfg->log.max_line,
+                              on_service_change, sc, errbuf, errlen);
+        if (!sc->svcs[i]) {
+            sidecar_free(sc);
+            return NULL;
+        }
+        sc->svcs_count++;
+    }
+    if (cfg->main_index != CFG_NO_INDEX)
+        sc->exit_from = sc->svcs[cfg->main_index];
+    return sc;
+out_free:
+    sidecar_free(sc);
+out_nomem:
+    snprintf(errbuf, errlen, "out of memory");
+    return NULL;
+}
+
+void sidecar_start(struct sidecar *sc)
+{
+    reaper_start(&sc->reaper, sc->loop);
+    for (size_t i = 0; i < SIDECAR_SIGNALS_COUNT; i++) {
+        ev_signal_init(&sc->signal_w[i], on_signal, handled_signals[i]);
+        sc->signal_w[i].data = sc;
+        ev_signal_start(sc->loop, &sc->signal_w[i]);
+    }
+    LOG_INFO("sidecar started", LF_STR("name", sc->cfg->name),
+             LF_STR("version", SIDECAR_VERSION), LF_INT("pid", getpid()),
+             LF_INT("services", sc->svcs_count),
+             LF_INT("probes", sc->cfg->probes_count));
+    start_ready(sc);
+}
+
+int sidecar_exit_code(const struct sidecar *sc)
+{
+    return sc->exit_from ? svc_exit_code(sc->exit_from) : 0;
+}
+
+void sidecar_free(struct sidecar *sc)
+{
+    if (!sc)
+        return;
+    for (size_t i = 0; i < SIDECAR_SIGNALS_COUNT; i++)
+        ev_signal_stop(sc->loop, &sc->signal_w[i]);
+    if (sc->reaper.loop)
+        reaper_stop(&sc->reaper);
+    for (size_t i = 0; i < sc->svcs_count; i++)
+        svc_free(sc->svcs[i]);
+    free(sc->svcs);
+    free(sc);
+}

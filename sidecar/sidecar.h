@@ -1,0 +1,53 @@
+/*
+ * struct sidecar: the root object. Owns the services (one struct svc per
+ * configured service), the signal watchers and the reaper; starts services
+ * in dependency order, stops them in reverse, forwards signals, and decides
+ * when and with what status sidecar exits. Borrows the config model.
+ */
+#ifndef SIDECAR_SIDECAR_SIDECAR_H
+#define SIDECAR_SIDECAR_SIDECAR_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf/model.h"
+#include "sidecar/reaper.h"
+#include "sidecar/service.h"
+#include "sidecar/util.h"
+
+/* Signals sidecar handles itself; the rest keep their defaults. */
+#define SIDECAR_SIGNALS_COUNT 5
+
+struct sidecar {
+    struct ev_loop *loop;
+    const struct cfg_root *cfg;
+    struct svc **svcs; /* cfg->services_count, in config order */
+    size_t svcs_count;
+    struct reaper reaper;
+    ev_signal signal_w[SIDECAR_SIGNALS_COUNT];
+    bool shutting_down;
+    const struct svc *exit_from; /* whose status sidecar exits with */
+    bool finished;
+};
+
+/*
+ * Builds the runtime from a loaded config (nothing starts yet). NULL with a
+ * message in errbuf when a service cannot be set up (unknown user, ...).
+ */
+struct sidecar *sidecar_new(struct ev_loop *loop, const struct cfg_root *cfg,
+                            char *errbuf, size_t errlen) ATTR_WUR;
+
+/* Installs signal handling and reaping, and starts what can start. */
+void sidecar_start(struct sidecar *sc);
+
+/* Stops every service in reverse dependency order, then ends the loop. */
+void sidecar_shutdown(struct sidecar *sc, const char *reason);
+
+/* The status to exit with once the loop has ended. */
+int sidecar_exit_code(const struct sidecar *sc);
+
+/* Stops all watchers and frees. sidecar_free(NULL) is a no-op. */
+void sidecar_free(struct sidecar *sc);
+
+#endif

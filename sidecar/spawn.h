@@ -1,0 +1,69 @@
+/*
+ * Starting a child process the way a supervisor must: its own session and
+ * process group, stdin from /dev/null, stdout/stderr onto given fds, no
+ * other descriptor of ours, default signal mask and dispositions, killed if
+ * sidecar dies, and credentials/cwd/umask applied. Used for services and,
+ * later, exec probes. Nothing here blocks: whether exec succeeded is told
+ * by a close-on-exec pipe the caller watches.
+ */
+#ifndef SIDECAR_SIDECAR_SPAWN_H
+#define SIDECAR_SIDECAR_SPAWN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "sidecar/util.h"
+
+struct spawn_opts {
+    char *const *argv;  /* argv[0] is looked up in PATH */
+    char *const *envp;  /* the child's whole environment */
+    const char *cwd;    /* NULL: keep ours */
+    int stdout_fd;      /* -1: /dev/null */
+    int stderr_fd;      /* -1: /dev/null */
+    bool set_umask;
+    mode_t umask;
+    bool set_ids;       /* switch to uid/gid/groups below */
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    size_t groups_count;
+};
+
+/* What the child reports on the status pipe when it fails before exec. */
+struct spawn_failure {
+    int step; /* enum spawn_step */
+    int err;  /* errno */
+};
+
+enum spawn_step {
+    SPAWN_STEP_SETUP,
+    SPAWN_STEP_STDIO,
+    SPAWN_STEP_UMASK,
+    SPAWN_STEP_GROUPS,
+    SPAWN_STEP_GID,
+    SPAWN_STEP_UID,
+    SPAWN_STEP_CWD,
+    SPAWN_STEP_EXEC,
+};
+
+/*
+ * Forks and execs. On 0, *pid is the child (also its process group and
+ * session id) and *status_fd the non-blocking read end of its status pipe:
+ * EOF means exec succeeded, a struct spawn_failure means it did not (the
+ * child then exits 127, or 126 for EACCES). -errno when fork or a pipe
+ * failed; nothing was started then.
+ */
+int spawn_process(const struct spawn_opts *o, pid_t *pid, int *status_fd)
+    ATTR_WUR;
+
+/* "chdir", "exec", ... for a failed step. */
+const char *spawn_step_name(int step);
+
+/* Makes a pipe for a child's output: *rd non-blocking, both close-on-exec. */
+int spawn_output_pipe(int *rd, int *wr) ATTR_WUR;
+
+/* Closes every fd >= lowfd (for the child's side, and for tests). */
+void spawn_close_from(int lowfd);
+
+#endif

@@ -1,0 +1,176 @@
+/*
+ * fakesvc: the one child program the integration tests supervise. Each
+ * mode is a behaviour a real service has: exit with a code, record its
+ * start and stop, ignore SIGTERM, flood stdout, orphan a grandchild,
+ * leave a process tree, write hostile bytes.
+ *
+ *   fakesvc exit N                 exit N at once
+ *   fakesvc run NAME FILE [ignore-term]
+ *                                  append "start NAME" to FILE, then wait;
+ *                                  on SIGTERM append "stop NAME", exit 0
+ *   fakesvc spam N                 write lines "line 1".."line N", exit 0
+ *   fakesvc orphan SECONDS PIDFILE fork a grandchild in its own session
+ *                                  that writes its pid, lives SECONDS, exits;
+ *                                  the middle process exits 0 once the
+ *                                  grandchild has left its process group
+ *   fakesvc tree PIDFILE           fork a child that ignores SIGTERM; write
+ *                                  "LEADER CHILD" to PIDFILE; wait
+ *   fakesvc bytes                  write invalid UTF-8, controls, NUL
+ *   fakesvc partial TEXT           write TEXT without newline, exit 0
+ *   fakesvc long N                 write one line of N 'x' bytes, exit 0
+ */
+#define _DEFAULT_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *run_name;
+static const char *run_file;
+
+static void append(const char *file, const char *what, const char *name)
+{
+    char line[256];
+    int n = snprintf(line, sizeof(line), "%s %s %d\n", what, name, getpid());
+    int fd = open(file, O_WRONLY | O_APPEND | O_CREAT, 0644);
+    if (fd < 0)
+        _exit(90);
+    if (write(fd, line, (size_t)n) != n)
+        _exit(91);
+    close(fd);
+}
+
+static void on_term(int sig)
+{
+    (void)sig;
+    append(run_file, "stop", run_name);
+    _exit(0);
+}
+
+static void wait_forever(void)
+{
+    for (;;)
+        pause();
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            _exit(92);
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static int spam(long n)
+{
+    static char buf[1 << 16];
+    size_t len = 0;
+    for (long i = 1; i <= n; i++) {
+        if (len > sizeof(buf) - 64) {
+            write_all(1, buf, len);
+            len = 0;
+        }
+        len += (size_t)snprintf(buf + len, 64, "line %ld\n", i);
+    }
+    write_all(1, buf, len);
+    return 0;
+}
+
+/* The middle process waits until the grandchild has left its session. */
+static int orphan(int seconds, const char *pidfile)
+{
+    int ready[2];
+    if (pipe(ready) < 0)
+        return 93;
+    pid_t pid = fork();
+    if (pid < 0)
+        return 93;
+    if (pid > 0) {
+        char c;
+        close(ready[1]);
+        return read(ready[0], &c, 1) == 1 ? 0 : 98;
+    }
+    close(ready[0]);
+    setsid();
+    FILE *f = fopen(pidfile, "w");
+    if (!f)
+        _exit(94);
+    fprintf(f, "%d\n", getpid());
+    fclose(f);
+    if (write(ready[1], "x", 1) != 1)
+        _exit(99);
+    close(ready[1]);
+    sleep((unsigned)seconds);
+    _exit(0);
+}
+
+static int tree(const char *pidfile)
+{
+    pid_t child = fork();
+    if (child < 0)
+        return 95;
+    if (child == 0) {
+        signal(SIGTERM, SIG_IGN);
+        wait_forever();
+    }
+    FILE *f = fopen(pidfile, "w");
+    if (!f)
+        return 96;
+    fprintf(f, "%d %d\n", getpid(), child);
+    fclose(f);
+    wait_forever();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "";
+    if (strcmp(mode, "exit") == 0 && argc == 3)
+        return atoi(argv[2]);
+    if (strcmp(mode, "run") == 0 && argc >= 4) {
+        run_name = argv[2];
+        run_file = argv[3];
+        signal(SIGTERM, argc > 4 && strcmp(argv[4], "ignore-term") == 0
+                            ? SIG_IGN
+                            : on_term);
+        append(run_file, "start", run_name);
+        wait_forever();
+    }
+    if (strcmp(mode, "spam") == 0 && argc == 3)
+        return spam(atol(argv[2]));
+    if (strcmp(mode, "orphan") == 0 && argc == 4)
+        return orphan(atoi(argv[2]), argv[3]);
+    if (strcmp(mode, "tree") == 0 && argc == 3)
+        return tree(argv[2]);
+    if (strcmp(mode, "bytes") == 0) {
+        static const char b[] = "nul:\0 ctl:\x01\x1f esc:\x1b[31m "
+                                "bad:\xff\xfe\xc3 quote:\" bs:\\ ok:\xc3\xa9\n";
+        write_all(1, b, sizeof(b) - 1);
+        return 0;
+    }
+    if (strcmp(mode, "partial") == 0 && argc == 3) {
+        write_all(1, argv[2], strlen(argv[2]));
+        return 0;
+    }
+    if (strcmp(mode, "long") == 0 && argc == 3) {
+        long n = atol(argv[2]);
+        char *p = malloc((size_t)n + 1);
+        if (!p)
+            return 97;
+        memset(p, 'x', (size_t)n);
+        p[n] = '\n';
+        write_all(1, p, (size_t)n + 1);
+        free(p);
+        return 0;
+    }
+    fprintf(stderr, "fakesvc: bad arguments\n");
+    return 64;
+}

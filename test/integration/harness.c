@@ -1,0 +1,390 @@
+#define _DEFAULT_SOURCE
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+double h_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}
+
+const char *h_path(struct harness *h, const char *name)
+{
+    static char path[512];
+    snprintf(path, sizeof(path), "%s/%s", h->dir, name);
+    return path;
+}
+
+/* Template with @HELPER@ and @DIR@ replaced. */
+static char *expand(struct harness *h, const char *tmpl)
+{
+    char helper[512];
+    snprintf(helper, sizeof(helper), "%s/fakesvc",
+             env_or("SIDECAR_HELPERS", "../build/test"));
+    size_t cap = strlen(tmpl) * 4 + 4096;
+    char *out = malloc(cap);
+    cr_assert(out);
+    size_t n = 0;
+    for (const char *p = tmpl; *p;) {
+        const char *sub = NULL;
+        size_t skip = 0;
+        if (strncmp(p, "@HELPER@", 8) == 0) {
+            sub = helper;
+            skip = 8;
+        } else if (strncmp(p, "@DIR@", 5) == 0) {
+            sub = h->dir;
+            skip = 5;
+        }
+        if (sub) {
+            size_t l = strlen(sub);
+            cr_assert(n + l < cap);
+            memcpy(out + n, sub, l);
+            n += l;
+            p += skip;
+        } else {
+            cr_assert(n + 1 < cap);
+            out[n++] = *p++;
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
+void h_start_args(struct harness *h, const char *yaml_template,
+                  const char *const *extra)
+{
+    memset(h, 0, sizeof(*h));
+    h->pid = -1;
+    h->out_fd = -1;
+    snprintf(h->dir, sizeof(h->dir), "/tmp/sidecar-test-XXXXXX");
+    cr_assert(mkdtemp(h->dir), "mkdtemp: %s", strerror(errno));
+    snprintf(h->cfg_path, sizeof(h->cfg_path), "%s/sidecar.yaml", h->dir);
+    snprintf(h->err_path, sizeof(h->err_path), "%s/stderr", h->dir);
+
+    char *yaml = expand(h, yaml_template);
+    FILE *f = fopen(h->cfg_path, "w");
+    cr_assert(f);
+    fputs(yaml, f);
+    fclose(f);
+    free(yaml);
+
+    int fds[2];
+    cr_assert(pipe(fds) == 0);
+    const char *bin = env_or("SIDECAR_BIN", "../build/sidecar");
+    const char *argv[32] = {bin, "run", "-c", h->cfg_path};
+    size_t argc = 4;
+    for (size_t i = 0; extra && extra[i] && argc < 30; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int err = open(h->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int in = open("/dev/null", O_RDONLY);
+        if (err < 0 || in < 0)
+            _exit(120);
+        dup2(in, 0);
+        dup2(fds[1], 1);
+        dup2(err, 2);
+        close(fds[0]);
+        execv(bin, (char *const *)argv);
+        _exit(121);
+    }
+    close(fds[1]);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    h->pid = pid;
+    h->out_fd = fds[0];
+}
+
+void h_start(struct harness *h, const char *yaml_template)
+{
+    h_start_args(h, yaml_template, NULL);
+}
+
+static void add_line(struct harness *h, const char *p, size_t n)
+{
+    if (h->count == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 1024;
+        h->raw = realloc(h->raw, h->cap * sizeof(char *));
+        h->json = realloc(h->json, h->cap * sizeof(json_t *));
+        cr_assert(h->raw && h->json);
+    }
+    char *line = strndup(p, n);
+    cr_assert(line);
+    json_error_t jerr;
+    json_t *j = json_loadb(p, n, JSON_ALLOW_NUL, &jerr);
+    if (!j || !json_is_object(j)) {
+        h->invalid++;
+        json_decref(j);
+        j = NULL;
+    }
+    h->raw[h->count] = line;
+    h->json[h->count] = j;
+    h->count++;
+}
+
+static void feed(struct harness *h, const char *p, size_t n)
+{
+    h->partial = realloc(h->partial, h->partial_len + n + 1);
+    cr_assert(h->partial);
+    memcpy(h->partial + h->partial_len, p, n);
+    h->partial_len += n;
+    size_t start = 0;
+    for (size_t i = 0; i < h->partial_len; i++) {
+        if (h->partial[i] == '\n') {
+            add_line(h, h->partial + start, i - start);
+            start = i + 1;
+        }
+    }
+    memmove(h->partial, h->partial + start, h->partial_len - start);
+    h->partial_len -= start;
+}
+
+bool h_pump(struct harness *h, double timeout_s)
+{
+    if (h->out_fd < 0)
+        return false;
+    double deadline = h_now() + timeout_s;
+    static char chunk[1 << 16];
+    for (;;) {
+        ssize_t n = read(h->out_fd, chunk, sizeof(chunk));
+        if (n > 0) {
+            feed(h, chunk, (size_t)n);
+            continue;
+        }
+        if (n == 0) {
+            close(h->out_fd);
+            h->out_fd = -1;
+            return false;
+        }
+        if (errno == EINTR)
+            continue;
+        double left = deadline - h_now();
+        if (left <= 0)
+            return true;
+        struct pollfd p = {.fd = h->out_fd, .events = POLLIN};
+        poll(&p, 1, (int)(left * 1000) + 1);
+        if (!(p.revents & (POLLIN | POLLHUP)))
+            return true;
+    }
+}
+
+static bool field_is(const json_t *j, const char *key, const char *want)
+{
+    const char *v = json_string_value(json_object_get(j, key));
+    return v && strcmp(v, want) == 0;
+}
+
+long h_find_event(const struct harness *h, size_t from, const char *msg,
+                  const char *service)
+{
+    for (size_t i = from; i < h->count; i++) {
+        const json_t *j = h->json[i];
+        if (j && field_is(j, "msg", msg) &&
+            (!service || field_is(j, "service", service)))
+            return (long)i;
+    }
+    return -1;
+}
+
+long h_wait_event(struct harness *h, size_t from, double timeout_s,
+                  const char *msg, const char *service)
+{
+    double deadline = h_now() + timeout_s;
+    for (;;) {
+        long idx = h_find_event(h, from, msg, service);
+        if (idx >= 0)
+            return idx;
+        double left = deadline - h_now();
+        if (left <= 0)
+            return -1;
+        if (!h_pump(h, left > 0.05 ? 0.05 : left) && h->out_fd < 0)
+            return h_find_event(h, from, msg, service);
+    }
+}
+
+size_t h_count_events(const struct harness *h, size_t from, const char *msg,
+                      const char *service)
+{
+    size_t n = 0;
+    for (size_t i = from; i < h->count; i++) {
+        const json_t *j = h->json[i];
+        if (j && field_is(j, "msg", msg) &&
+            (!service || field_is(j, "service", service)))
+            n++;
+    }
+    return n;
+}
+
+long long h_int(const struct harness *h, long idx, const char *key,
+                long long def)
+{
+    if (idx < 0 || (size_t)idx >= h->count || !h->json[idx])
+        return def;
+    json_t *v = json_object_get(h->json[idx], key);
+    return json_is_integer(v) ? json_integer_value(v) : def;
+}
+
+const char *h_str(const struct harness *h, long idx, const char *key)
+{
+    if (idx < 0 || (size_t)idx >= h->count || !h->json[idx])
+        return NULL;
+    return json_string_value(json_object_get(h->json[idx], key));
+}
+
+void h_signal(struct harness *h, int sig)
+{
+    cr_assert(h->pid > 0 && !h->exited);
+    cr_assert(kill(h->pid, sig) == 0);
+}
+
+int h_wait_exit(struct harness *h, double timeout_s)
+{
+    double deadline = h_now() + timeout_s;
+    while (!h->exited) {
+        int st;
+        pid_t r = waitpid(h->pid, &st, WNOHANG);
+        if (r == h->pid) {
+            h->exited = true;
+            h->exit_code =
+                WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+            break;
+        }
+        if (h_now() > deadline)
+            return -1;
+        h_pump(h, 0.02);
+    }
+    while (h->out_fd >= 0 && h_pump(h, deadline - h_now() > 0.1
+                                           ? deadline - h_now()
+                                           : 0.1))
+        ;
+    return h->exit_code;
+}
+
+static void check_stderr(struct harness *h)
+{
+    FILE *f = fopen(h->err_path, "r");
+    if (!f)
+        return;
+    char line[1024];
+    while (fgets(line, sizeof(line), f)) {
+        cr_expect(!strstr(line, "AddressSanitizer") &&
+                      !strstr(line, "LeakSanitizer") &&
+                      !strstr(line, "runtime error:"),
+                  "sanitizer report on sidecar's stderr: %s", line);
+    }
+    fclose(f);
+}
+
+void h_cleanup(struct harness *h)
+{
+    if (h->pid > 0 && !h->exited) {
+        kill(h->pid, SIGKILL);
+        waitpid(h->pid, NULL, 0);
+        h->exited = true;
+    }
+    if (h->dir[0]) {
+        check_stderr(h);
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
+        if (system(cmd) != 0)
+            cr_log_warn("cannot remove %s", h->dir);
+    }
+    if (h->out_fd >= 0)
+        close(h->out_fd);
+    for (size_t i = 0; i < h->count; i++) {
+        free(h->raw[i]);
+        json_decref(h->json[i]);
+    }
+    free(h->raw);
+    free(h->json);
+    free(h->partial);
+    memset(h, 0, sizeof(*h));
+}
+
+/* State letter from /proc/pid/stat, or 0 when the pid is gone. */
+static char proc_state(pid_t pid)
+{
+    char path[64];
+    char buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' ? p[2] : 0;
+}
+
+bool h_pid_alive(pid_t pid)
+{
+    char s = proc_state(pid);
+    return s != 0 && s != 'Z' && s != 'X';
+}
+
+bool h_wait_pid_reaped(pid_t pid, double timeout_s)
+{
+    double deadline = h_now() + timeout_s;
+    while (proc_state(pid) != 0) {
+        if (h_now() > deadline)
+            return false;
+        usleep(5000);
+    }
+    return true;
+}
+
+bool h_wait_pid_dead(pid_t pid, double timeout_s)
+{
+    double deadline = h_now() + timeout_s;
+    while (h_pid_alive(pid)) {
+        if (h_now() > deadline)
+            return false;
+        usleep(5000);
+    }
+    return true;
+}
+
+const char *h_wait_file(struct harness *h, const char *name, int min_lines,
+                        double timeout_s)
+{
+    static char text[65536];
+    double deadline = h_now() + timeout_s;
+    for (;;) {
+        FILE *f = fopen(h_path(h, name), "r");
+        if (f) {
+            size_t n = fread(text, 1, sizeof(text) - 1, f);
+            fclose(f);
+            text[n] = '\0';
+            int lines = 0;
+            for (size_t i = 0; i < n; i++)
+                lines += text[i] == '\n';
+            if (lines >= min_lines)
+                return text;
+        }
+        if (h_now() > deadline)
+            return NULL;
+        h_pump(h, 0.01);
+    }
+}

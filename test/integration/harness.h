@@ -1,0 +1,97 @@
+/*
+ * Integration harness: runs the real sidecar binary on a config written to
+ * a fresh temporary directory, captures every stdout line (parsed as JSON
+ * with jansson, an independent parser), and waits on events against
+ * deadlines rather than sleeping. One struct harness per test process
+ * (Criterion forks each test).
+ *
+ * Config templates may use @HELPER@ (the fakesvc binary) and @DIR@ (the
+ * test's temporary directory).
+ */
+#ifndef SIDECAR_TEST_HARNESS_H
+#define SIDECAR_TEST_HARNESS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct harness {
+    pid_t pid;
+    int out_fd;
+    bool exited;
+    int exit_code; /* as a shell sees it: code or 128+signal */
+    char dir[128];
+    char cfg_path[192];
+    char err_path[192];
+    char **raw;     /* every stdout line, in order */
+    json_t **json;  /* each parsed, NULL if it was not valid JSON */
+    size_t count;
+    size_t cap;
+    char *partial;  /* bytes after the last newline */
+    size_t partial_len;
+    size_t invalid; /* lines that were not valid JSON */
+};
+
+/* Writes the config from the template and starts `sidecar run -c`. */
+void h_start(struct harness *h, const char *yaml_template);
+
+/* Same with extra arguments after `run -c CFG` (NULL-terminated). */
+void h_start_args(struct harness *h, const char *yaml_template,
+                  const char *const *extra);
+
+/* Path of name inside the test's directory (static buffer, one at a time). */
+const char *h_path(struct harness *h, const char *name);
+
+/* Reads whatever stdout has for up to timeout_s; false on EOF. */
+bool h_pump(struct harness *h, double timeout_s);
+
+/*
+ * Index of the first line at or after from whose "msg" equals msg and, if
+ * service is not NULL, whose "service" equals service; waits up to
+ * timeout_s for it. -1 on timeout.
+ */
+long h_wait_event(struct harness *h, size_t from, double timeout_s,
+                  const char *msg, const char *service);
+
+/* Same without waiting: -1 when not there (yet). */
+long h_find_event(const struct harness *h, size_t from, const char *msg,
+                  const char *service);
+
+/* Integer field of line idx, or def when missing. */
+long long h_int(const struct harness *h, long idx, const char *key,
+                long long def);
+
+/* String field of line idx, or NULL. */
+const char *h_str(const struct harness *h, long idx, const char *key);
+
+/* Counts lines from `from` with msg (and service if not NULL). */
+size_t h_count_events(const struct harness *h, size_t from, const char *msg,
+                      const char *service);
+
+void h_signal(struct harness *h, int sig);
+
+/* Waits for sidecar to exit (reading stdout to EOF); its exit code or -1. */
+int h_wait_exit(struct harness *h, double timeout_s);
+
+/* Kills sidecar if still running, checks stderr for sanitizer reports,
+ * removes the directory. For .fini. */
+void h_cleanup(struct harness *h);
+
+/* True while pid exists and is not a zombie. */
+bool h_pid_alive(pid_t pid);
+
+/* True when pid has vanished entirely (reaped) within timeout_s. */
+bool h_wait_pid_reaped(pid_t pid, double timeout_s);
+
+/* Waits until pid is not alive (gone or zombie) within timeout_s. */
+bool h_wait_pid_dead(pid_t pid, double timeout_s);
+
+/* Waits for a file to hold at least min_lines lines; returns its text
+ * (static buffer) or NULL on timeout. */
+const char *h_wait_file(struct harness *h, const char *name, int min_lines,
+                        double timeout_s);
+
+double h_now(void);
+
+#endif

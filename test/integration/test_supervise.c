@@ -1,0 +1,369 @@
+/*
+ * Supervision through the real binary: restarts, backoff, crash loops,
+ * exit status, stop order, stop timeouts, process groups and reaping.
+ */
+#define _DEFAULT_SOURCE
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct harness H;
+
+static void teardown(void)
+{
+    h_cleanup(&H);
+}
+
+#define T(name, secs) Test(supervise, name, .timeout = secs, .fini = teardown)
+
+/* pid field of the n-th (0-based) "service started" of service. */
+static long started_pid(size_t from, double timeout, const char *svc,
+                        long *idx)
+{
+    *idx = h_wait_event(&H, from, timeout, "service started", svc);
+    cr_assert(*idx >= 0, "service %s did not start", svc);
+    return (long)h_int(&H, *idx, "pid", -1);
+}
+
+T(restarts_after_kill9_without_delay, 20)
+{
+    h_start(&H, "services:\n"
+                "  web:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'web', '@DIR@/log']\n"
+                "    backoff: { initial: 1ms }\n");
+    long i1;
+    long pid1 = started_pid(0, 5, "web", &i1);
+    cr_assert(h_wait_file(&H, "log", 1, 5));
+    double killed_at = h_now();
+    cr_assert(kill((pid_t)pid1, SIGKILL) == 0);
+    long ex = h_wait_event(&H, i1, 5, "service exited", "web");
+    cr_assert(ex >= 0);
+    cr_expect_eq(h_int(&H, ex, "exit_code", -1), 137);
+    cr_expect_str_eq(h_str(&H, ex, "signal"), "SIGKILL");
+    long i2;
+    long pid2 = started_pid((size_t)ex, 5, "web", &i2);
+    double took = h_now() - killed_at;
+    cr_expect_neq(pid2, pid1);
+    cr_expect_eq(h_int(&H, i2, "restarts", -1), 1);
+    cr_expect_lt(took, 1.0, "restart took %.3fs", took);
+    cr_assert(h_wait_file(&H, "log", 2, 5));
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+/* The n-th "service will restart" backoff_ms lies in [base, base*1.1]. */
+static void expect_backoff(size_t *from, int base)
+{
+    long i = h_wait_event(&H, *from, 10, "service will restart", "job");
+    cr_assert(i >= 0, "no restart with backoff %d", base);
+    long long ms = h_int(&H, i, "backoff_ms", -1);
+    cr_expect(ms >= base && ms <= base + base / 10 + 1,
+              "backoff_ms %lld, expected %d..%d", ms, base, base + base / 10);
+    *from = (size_t)i + 1;
+}
+
+T(backoff_grows_then_resets_after_uptime, 30)
+{
+    /* Fails fast three times, then runs 0.7s (> reset_after) and fails. */
+    h_start(&H,
+            "services:\n"
+            "  main:\n"
+            "    role: main\n"
+            "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
+            "  job:\n"
+            "    command: >-\n"
+            "      n=$(cat @DIR@/n 2>/dev/null || echo 0);\n"
+            "      echo $((n+1)) > @DIR@/n;\n"
+            "      if [ $n -ge 3 ]; then sleep 0.7; fi; exit 1\n"
+            "    backoff: { initial: 100ms, max: 400ms, reset_after: 500ms }\n"
+            "    max_restarts: 0\n");
+    size_t from = 0;
+    expect_backoff(&from, 100);
+    expect_backoff(&from, 200);
+    expect_backoff(&from, 400);
+    expect_backoff(&from, 100); /* after 0.7s of uptime */
+    expect_backoff(&from, 100);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+T(crash_loop_goes_fatal_and_stays_down, 30)
+{
+    h_start(&H, "services:\n"
+                "  main:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
+                "  flaky:\n"
+                "    command: ['@HELPER@', 'exit', '3']\n"
+                "    backoff: { initial: 10ms, max: 10ms }\n"
+                "    max_restarts: 3\n"
+                "    restart_window: 1m\n");
+    long fatal = h_wait_event(&H, 0, 10, "service is crash-looping; giving up",
+                              "flaky");
+    cr_assert(fatal >= 0);
+    cr_expect_str_eq(h_str(&H, fatal, "level"), "error");
+    cr_expect_eq(h_int(&H, fatal, "exit_code", -1), 3);
+    cr_expect_eq(h_count_events(&H, 0, "service started", "flaky"), 4);
+    /* FATAL is final: no further start, and sidecar stays up. */
+    h_pump(&H, 0.3);
+    cr_expect_eq(h_count_events(&H, 0, "service started", "flaky"), 4);
+    cr_expect_eq(h_find_event(&H, 0, "shutting down", NULL), -1);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+T(essential_helper_fatal_takes_sidecar_down, 30)
+{
+    h_start(&H, "services:\n"
+                "  main:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
+                "  proxy:\n"
+                "    essential: true\n"
+                "    command: ['@HELPER@', 'exit', '5']\n"
+                "    backoff: { initial: 10ms }\n"
+                "    max_restarts: 2\n");
+    cr_expect_eq(h_wait_exit(&H, 15), 5);
+    const char *log = h_wait_file(&H, "log", 2, 1);
+    cr_assert(log, "main was not stopped");
+    cr_expect(strstr(log, "stop main"));
+}
+
+T(main_exit_code_is_sidecars, 20)
+{
+    h_start(&H, "services:\n"
+                "  main:\n"
+                "    role: main\n"
+                "    restart: never\n"
+                "    command: ['sh', '-c', 'sleep 0.2; exit 7']\n"
+                "  helper:\n"
+                "    command: ['@HELPER@', 'run', 'helper', '@DIR@/log']\n");
+    cr_expect_eq(h_wait_exit(&H, 10), 7);
+    const char *log = h_wait_file(&H, "log", 2, 1);
+    cr_assert(log, "helper was not stopped");
+    cr_expect(strstr(log, "stop helper"));
+    long last = h_find_event(&H, 0, "sidecar exiting", NULL);
+    cr_expect_eq(h_int(&H, last, "exit_code", -1), 7);
+}
+
+T(main_killed_by_signal_exits_128_plus_signal, 20)
+{
+    h_start(&H, "services:\n"
+                "  main:\n"
+                "    role: main\n"
+                "    restart: on-failure\n"
+                "    max_restarts: 1\n"
+                "    backoff: { initial: 1ms }\n"
+                "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n");
+    long i;
+    long pid = started_pid(0, 5, "main", &i);
+    cr_assert(kill((pid_t)pid, SIGKILL) == 0);
+    pid = started_pid((size_t)i + 1, 5, "main", &i);
+    cr_assert(kill((pid_t)pid, SIGKILL) == 0);
+    cr_expect_eq(h_wait_exit(&H, 10), 137);
+}
+
+T(sigterm_stops_in_reverse_dependency_order, 20)
+{
+    h_start(&H, "services:\n"
+                "  app:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'app', '@DIR@/log']\n"
+                "    depends_on: [api]\n"
+                "  api:\n"
+                "    command: ['@HELPER@', 'run', 'api', '@DIR@/log']\n"
+                "    depends_on: { db: started }\n"
+                "  db:\n"
+                "    command: ['@HELPER@', 'run', 'db', '@DIR@/log']\n");
+    cr_assert(h_wait_file(&H, "log", 3, 5));
+    /* Started in dependency order: each after the one it depends on. */
+    long db = h_find_event(&H, 0, "service started", "db");
+    long api = h_find_event(&H, 0, "service started", "api");
+    long app = h_find_event(&H, 0, "service started", "app");
+    cr_expect(db >= 0 && db < api && api < app, "start order %ld %ld %ld", db,
+              api, app);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    /* Stopped in reverse: each only after its dependents have exited. */
+    const char *log = h_wait_file(&H, "log", 6, 1);
+    cr_assert(log);
+    const char *stops = strstr(log, "stop ");
+    cr_assert(stops, "%s", log);
+    char order[3][16];
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(sscanf(stops, "stop %15s", order[i]), 1, "%s", log);
+        stops = strchr(stops, '\n') + 1;
+    }
+    const char *want[] = {"app", "api", "db"};
+    for (int i = 0; i < 3; i++)
+        cr_expect_str_eq(order[i], want[i], "stop %d of:\n%s", i + 1, log);
+}
+
+T(service_ignoring_sigterm_is_killed_after_stop_timeout, 20)
+{
+    h_start(&H, "services:\n"
+                "  main:\n"
+                "    role: main\n"
+                "    stop_timeout: 300ms\n"
+                "    command: ['@HELPER@', 'run', 'main', '@DIR@/log',"
+                " 'ignore-term']\n");
+    cr_assert(h_wait_file(&H, "log", 1, 5));
+    double t0 = h_now();
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 137);
+    cr_expect_geq(h_now() - t0, 0.3);
+    cr_expect_geq(h_find_event(&H, 0, "service did not stop in time; killing it",
+                               "main"),
+                  0);
+}
+
+T(no_grandchild_survives_a_stop, 20)
+{
+    h_start(&H, "services:\n"
+                "  main:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'tree', '@DIR@/tree']\n");
+    const char *text = h_wait_file(&H, "tree", 1, 5);
+    cr_assert(text);
+    int leader;
+    int child;
+    cr_assert_eq(sscanf(text, "%d %d", &leader, &child), 2);
+    cr_assert(h_pid_alive(child));
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 128 + SIGTERM);
+    cr_expect(h_wait_pid_dead(leader, 2));
+    cr_expect(h_wait_pid_dead(child, 2), "grandchild %d survived", child);
+}
+
+T(orphaned_grandchild_is_reaped, 20)
+{
+    h_start(&H, "services:\n"
+                "  main:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
+                "  forker:\n"
+                "    restart: never\n"
+                "    command: ['@HELPER@', 'orphan', '1', '@DIR@/gc']\n");
+    const char *text = h_wait_file(&H, "gc", 1, 5);
+    cr_assert(text);
+    int gc = atoi(text);
+    cr_assert_gt(gc, 0);
+    /* It lives 1s in its own session; sidecar must reap it, not leave a
+     * zombie behind, while sidecar itself keeps running. */
+    cr_expect(h_wait_pid_reaped(gc, 5), "orphan %d was not reaped", gc);
+    cr_expect(!H.exited);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+T(children_die_with_a_sigkilled_sidecar, 20)
+{
+    h_start(&H, "services:\n"
+                "  main:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n");
+    long i;
+    long pid = started_pid(0, 5, "main", &i);
+    cr_assert(h_wait_file(&H, "log", 1, 5));
+    h_signal(&H, SIGKILL);
+    cr_expect_eq(h_wait_exit(&H, 5), 137);
+    cr_expect(h_wait_pid_dead((pid_t)pid, 3), "child %ld outlived sidecar",
+              pid);
+}
+
+T(sighup_is_forwarded_to_main, 20)
+{
+    h_start(&H, "services:\n"
+                "  main:\n"
+                "    role: main\n"
+                "    restart: never\n"
+                "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n");
+    cr_assert(h_wait_file(&H, "log", 1, 5));
+    h_signal(&H, SIGHUP);
+    /* fakesvc does not handle SIGHUP, so it dies of it. */
+    cr_expect_eq(h_wait_exit(&H, 10), 128 + SIGHUP);
+    cr_expect_geq(h_find_event(&H, 0, "forwarded signal", "main"), 0);
+}
+
+T(each_service_runs_in_its_own_process_group_with_clean_signals, 20)
+{
+    h_start(&H, "services:\n"
+                "  main:\n"
+                "    role: main\n"
+                "    restart: never\n"
+                "    env: { GREETING: hello }\n"
+                "    cwd: /tmp\n"
+                "    command: >-\n"
+                "      echo \"pgid=$(ps -o pgid= $$$$ | tr -d ' ') pid=$$$$\";\n"
+                "      grep -E '^Sig(Blk|Ign)' /proc/self/status;\n"
+                "      echo \"env=$GREETING cwd=$(pwd)\";\n"
+                "      ls -l /proc/self/fd | grep -c -- '->';\n"
+                "      cat\n");
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    long i = h_find_event(&H, 0, "service started", "main");
+    long pid = h_int(&H, i, "pid", -1);
+    char want[64];
+    snprintf(want, sizeof(want), "pgid=%ld pid=%ld", pid, pid);
+    bool pg = false;
+    bool blk = false;
+    bool ign = false;
+    bool env = false;
+    bool fds = false;
+    for (size_t k = 0; k < H.count; k++) {
+        const char *m = h_str(&H, (long)k, "msg");
+        if (!m || !h_str(&H, (long)k, "stream"))
+            continue;
+        pg |= strcmp(m, want) == 0;
+        blk |= strcmp(m, "SigBlk:\t0000000000000000") == 0;
+        ign |= strcmp(m, "SigIgn:\t0000000000000000") == 0;
+        env |= strcmp(m, "env=hello cwd=/tmp") == 0;
+        /* ls sees 0, 1, 2 and its own directory fd: nothing of sidecar's */
+        fds |= strcmp(m, "4") == 0;
+    }
+    cr_expect(pg, "not its own process group (want '%s')", want);
+    cr_expect(blk, "signal mask not reset");
+    cr_expect(ign, "ignored signals not reset");
+    for (size_t k = 0; k < H.count && !ign; k++)
+        if (strstr(H.raw[k], "Sig"))
+            cr_log_error("%s", H.raw[k]);
+    cr_expect(env, "env/cwd not applied");
+    cr_expect(fds, "descriptors leaked into the child");
+}
+
+T(runs_as_configured_user, 20)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root");
+    h_start(&H, "services:\n"
+                "  main:\n"
+                "    role: main\n"
+                "    restart: never\n"
+                "    user: nobody\n"
+                "    command: 'echo \"uid=$(id -u) home=$HOME\"'\n");
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    bool seen = false;
+    for (size_t k = 0; k < H.count; k++) {
+        const char *m = h_str(&H, (long)k, "msg");
+        seen |= m && strcmp(m, "uid=65534 home=/nonexistent") == 0;
+    }
+    cr_expect(seen, "did not run as nobody");
+}
+
+T(exec_failure_is_reported_and_counts_as_exit_127, 20)
+{
+    h_start(&H, "services:\n"
+                "  main:\n"
+                "    role: main\n"
+                "    restart: never\n"
+                "    command: ['/nonexistent/binary']\n");
+    cr_expect_eq(h_wait_exit(&H, 10), 127);
+    long i = h_find_event(&H, 0, "service failed to start", "main");
+    cr_assert_geq(i, 0);
+    cr_expect_str_eq(h_str(&H, i, "error"),
+                     "exec: No such file or directory");
+}
