@@ -17,7 +17,11 @@ struct cfg_error {
     char msg[CFG_ERROR_MSG_MAX];
 };
 
-/* Sets err (if err is not NULL and holds no error yet): first error wins. */
+/*
+ * Sets err (if err is not NULL and holds no error yet): first error wins.
+ * An err holds no error while msg[0] == '\0': zero it before first use
+ * (cfg_load() and cfg_load_buffer() do so themselves).
+ */
 void cfg_error_set(struct cfg_error *err, const char *path, unsigned line,
                    unsigned col, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -30,12 +30,7 @@ enum cfg_restart {
 };
 enum cfg_dep_cond { CFG_DEP_STARTED, CFG_DEP_HEALTHY };
 enum cfg_log_format { CFG_LOG_JSON, CFG_LOG_TEXT };
-enum cfg_log_level {
-    CFG_LOG_DEBUG,
-    CFG_LOG_INFO,
-    CFG_LOG_WARN,
-    CFG_LOG_ERROR
-};
+enum cfg_log_level { CFG_LOG_DEBUG, CFG_LOG_INFO, CFG_LOG_WARN, CFG_LOG_ERROR };
 enum cfg_probe_type {
     CFG_PROBE_HTTP,
     CFG_PROBE_TCP,
@@ -164,8 +159,8 @@ struct cfg_root {
     } shutdown;
     struct cfg_service *services; /* file order */
     size_t services_count;
-    size_t main_index;   /* CFG_NO_INDEX when there are no services */
-    size_t *start_order; /* services_count indices, dependencies first */
+    size_t main_index;        /* CFG_NO_INDEX when there are no services */
+    size_t *start_order;      /* services_count indices, dependencies first */
     struct cfg_probe *probes; /* file order */
     size_t probes_count;
 };

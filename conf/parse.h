@@ -1,0 +1,75 @@
+/*
+ * Pure parsers for the scalar types of sidecar.yaml: durations, signals,
+ * sizes, integers, umasks, listen addresses, HTTP status ranges, and the
+ * ${VAR} expansion applied to every value. No YAML, no I/O, no globals
+ * (cfg_expand_env reads the environment); each is fuzzable on its own.
+ * Return convention: 0 on success, -EINVAL for malformed input, -ERANGE
+ * for well-formed input out of range; nothing is stored on failure.
+ */
+#ifndef SIDECAR_CONF_PARSE_H
+#define SIDECAR_CONF_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conf/model.h"
+#include "sidecar/util.h"
+
+/* Enough for any cfg_format_duration() output ("2562047788015h12m55s807ms"). */
+#define CFG_DURATION_STR_MAX 32
+
+/*
+ * Parses "250ms", "5s", "1m", "2h", compounds ("1m30s") and decimal
+ * fractions ("1.5s") into milliseconds; "0" is the only bare number.
+ */
+int cfg_parse_duration(const char *s, int64_t *ms) ATTR_WUR;
+
+/* Writes ms (>= 0) back in the syntax above, e.g. "1m30s", "0s". */
+void cfg_format_duration(int64_t ms, char *buf, size_t len);
+
+/*
+ * Parses a signal name: "SIGTERM" or "TERM" (upper case), the Linux
+ * aliases (SIGIOT, SIGCLD, SIGPOLL) and SIGRTMIN+n / SIGRTMAX-n.
+ * Numbers are rejected: they differ between architectures.
+ */
+int cfg_parse_signal(const char *s, int *signo) ATTR_WUR;
+
+/* "SIGTERM" for SIGTERM, "SIGRTMIN+2" for SIGRTMIN + 2; NULL if unknown. */
+const char *cfg_signal_name(int signo);
+
+/*
+ * Parses a byte count: "16384", "16KiB", "1MiB", "1GiB" (also "Ki", "Mi",
+ * "Gi"), "64KB"/"64kB", "1MB", "1GB" (1000-based), "512B". Integers only.
+ */
+int cfg_parse_size(const char *s, size_t *bytes) ATTR_WUR;
+
+/* Parses a decimal integer ("-3", "42") into *out, min <= *out <= max. */
+int cfg_parse_int(const char *s, long long min, long long max,
+                  long long *out) ATTR_WUR;
+
+/* Parses an octal umask, "022" or "0027" (always octal), at most 0777. */
+int cfg_parse_umask(const char *s, mode_t *mask) ATTR_WUR;
+
+/*
+ * Splits "host:port", ":port" (host "" = all interfaces) or "[::1]:port"
+ * into host (copied into a buffer of hostlen bytes, brackets removed) and
+ * port (0-65535; 0 asks the kernel for a free port).
+ */
+int cfg_parse_listen(const char *s, char *host, size_t hostlen,
+                     unsigned *port) ATTR_WUR;
+
+/* Parses one expect_status entry: "204" or "200-399", within 100-599. */
+int cfg_parse_status_range(const char *s,
+                           struct cfg_status_range *range) ATTR_WUR;
+
+/*
+ * Expands ${VAR} and ${VAR:-default} (default also when VAR is empty) in
+ * in; "$$" is a literal "$", and a "$" followed by anything else is kept.
+ * Returns 0 and a malloc'd *out (caller frees), -EINVAL with a message in
+ * errmsg (unset VAR, bad name, unterminated "${"), or -ENOMEM.
+ */
+int cfg_expand_env(const char *in, char **out, char *errmsg,
+                   size_t errlen) ATTR_WUR;
+
+#endif

@@ -1,0 +1,393 @@
+/*
+ * The value parsers of sidecar.yaml's own types (see values.h):
+ * commands, environments, headers, depends_on, listen addresses, umasks,
+ * URLs, HTTP methods, status ranges and forwardable signals.
+ */
+#include "conf/values.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/parse.h"
+
+static const char *const cond_names[] = {"started", "healthy", NULL};
+
+/* Signals sidecar keeps for itself, with the reason users are told. */
+static const struct {
+    int signo;
+    const char *why;
+} unforwardable[] = {
+    {SIGTERM, "sidecar stops the services on it"},
+    {SIGINT, "sidecar stops the services on it"},
+    {SIGKILL, "it cannot be caught"},
+    {SIGSTOP, "it cannot be caught"},
+    {SIGCHLD, "sidecar reaps children on it"},
+    {SIGPIPE, "sidecar ignores it"},
+    {SIGSEGV, "it reports a fault in sidecar itself"},
+    {SIGBUS, "it reports a fault in sidecar itself"},
+    {SIGFPE, "it reports a fault in sidecar itself"},
+    {SIGILL, "it reports a fault in sidecar itself"},
+    {SIGABRT, "it reports a fault in sidecar itself"},
+    {SIGTRAP, "it reports a fault in sidecar itself"},
+    {SIGSYS, "it reports a fault in sidecar itself"},
+};
+
+/* argv[0..2] = {"/bin/sh", "-c", text}; takes text, even on failure. */
+static int shell_command(struct cfg_ctx *ctx, const struct cfg_key *key,
+                         const struct cfg_node *val, struct cfg_command *cmd)
+{
+    char *text;
+
+    if (cfg_read_text(ctx, "a string", key->name, val, &text) < 0)
+        return -1;
+    cmd->argv[2] = text;
+    cmd->shell = true;
+    if (text[0] == '\0')
+        return cfg_fail_expected(ctx, "a non-empty command", key->name, val,
+                                 text);
+    if (cfg_dup_string(ctx, &cmd->argv[0], "/bin/sh") < 0 ||
+        cfg_dup_string(ctx, &cmd->argv[1], "-c") < 0)
+        return -1;
+    return 0;
+}
+
+/* argv[i] = item i of the list; argv[0] names the program. */
+static int argv_command(struct cfg_ctx *ctx, const struct cfg_key *key,
+                        const struct cfg_node *val, struct cfg_command *cmd)
+{
+    for (size_t i = 0; i < val->count; i++) {
+        const struct cfg_node *item = val->items[i];
+
+        if (cfg_read_text(ctx, "a string", key->name, item, &cmd->argv[i]) < 0)
+            return -1;
+        if (i == 0 && cmd->argv[0][0] == '\0')
+            return cfg_fail_expected(ctx, "a program name", key->name, item,
+                                     "");
+    }
+    return 0;
+}
+
+/* command [struct cfg_command]: an argv list, or a string for sh -c. */
+int cfg_value_command(struct cfg_ctx *ctx, const struct cfg_key *key,
+                      const struct cfg_node *val, void *field)
+{
+    struct cfg_command *cmd = field;
+    bool shell = val->kind == CFG_NODE_SCALAR;
+    size_t n = shell ? 3 : val->count;
+
+    if (val->kind == CFG_NODE_MAP)
+        return cfg_fail_expected(ctx, "a list of strings or a string",
+                                 key->name, val, NULL);
+    if (n == 0)
+        return cfg_fail(ctx, val,
+                        "expected a non-empty list for '%s', found an empty "
+                        "one",
+                        key->name);
+    cmd->argv = calloc(n + 1, sizeof(*cmd->argv));
+    if (cmd->argv == NULL)
+        return cfg_fail(ctx, val, "out of memory");
+    cmd->argc = n; /* entries start NULL: cfg_free() copes with a failure */
+    if (shell)
+        return shell_command(ctx, key, val, cmd);
+    return argv_command(ctx, key, val, cmd);
+}
+
+/* Returns a malloc'd "name=value", or NULL. */
+static char *join_env(const char *name, const char *value)
+{
+    size_t n = strlen(name), v = strlen(value);
+    char *entry = malloc(n + v + 2);
+
+    if (entry == NULL)
+        return NULL;
+    memcpy(entry, name, n);
+    entry[n] = '=';
+    memcpy(entry + n + 1, value, v + 1);
+    return entry;
+}
+
+/* env [char ** + count]: a mapping of NAME to scalar, as "NAME=value". */
+int cfg_value_env(struct cfg_ctx *ctx, const struct cfg_key *key,
+                  const struct cfg_node *val, void *field)
+{
+    char ***env = field;
+    size_t *count = cfg_key_count(key, field);
+
+    if (cfg_expect_key_map(ctx, key, val) < 0)
+        return -1;
+    *env = calloc(val->count + 1, sizeof(**env));
+    if (*env == NULL)
+        return cfg_fail(ctx, val, "out of memory");
+    for (size_t i = 0; i < val->count; i++) {
+        const struct cfg_node *name = val->pairs[i].key;
+        char *value;
+
+        (*count)++; /* entries start NULL: cfg_free() copes with a failure */
+        if (name->text[0] == '\0' || strchr(name->text, '=') != NULL)
+            return cfg_fail(ctx, name,
+                            "invalid environment variable name '%s'; it "
+                            "must be non-empty and without '='",
+                            name->text);
+        if (cfg_read_text(ctx, "a string", name->text, val->pairs[i].value,
+                          &value) < 0)
+            return -1;
+        (*env)[i] = join_env(name->text, value);
+        free(value);
+        if ((*env)[i] == NULL)
+            return cfg_fail(ctx, name, "out of memory");
+    }
+    return 0;
+}
+
+static bool is_token(const char *s)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~0123456789"
+                                "abcdefghijklmnopqrstuvwxyz"
+                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+    return s[0] != '\0' && strspn(s, tchar) == strlen(s);
+}
+
+static bool has_control(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s < ' ' || *s == 0x7f)
+            return true;
+    }
+    return false;
+}
+
+/* headers [struct cfg_header * + count]: a mapping of name to value. */
+int cfg_value_headers(struct cfg_ctx *ctx, const struct cfg_key *key,
+                      const struct cfg_node *val, void *field)
+{
+    struct cfg_header **headers = field;
+    size_t *count = cfg_key_count(key, field);
+
+    if (cfg_expect_key_map(ctx, key, val) < 0)
+        return -1;
+    *headers = calloc(val->count ? val->count : 1, sizeof(**headers));
+    if (*headers == NULL)
+        return cfg_fail(ctx, val, "out of memory");
+    for (size_t i = 0; i < val->count; i++) {
+        const struct cfg_node *name = val->pairs[i].key;
+        struct cfg_header *h = &(*headers)[i];
+
+        (*count)++;
+        if (!is_token(name->text))
+            return cfg_fail(ctx, name,
+                            "invalid header name '%s'; expected letters, "
+                            "digits and !#$%%&'*+-.^_`|~",
+                            name->text);
+        if (cfg_read_text(ctx, "a string", name->text, val->pairs[i].value,
+                          &h->value) < 0)
+            return -1;
+        if (has_control(h->value))
+            return cfg_fail(ctx, val->pairs[i].value,
+                            "header '%s' contains a control character",
+                            name->text);
+        if (cfg_dup_string(ctx, &h->name, name->text) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* One depends_on entry, from a name node and a condition node or NULL. */
+static int read_dep(struct cfg_ctx *ctx, const struct cfg_key *key,
+                    const struct cfg_node *name, const struct cfg_node *cond,
+                    struct cfg_dep *dep)
+{
+    static const struct cfg_key cond_key = {.name = "depends_on",
+                                            .names = cond_names};
+    int value = CFG_DEP_STARTED;
+
+    dep->index = CFG_NO_INDEX;
+    if (name->kind != CFG_NODE_SCALAR || cfg_node_is_null(name))
+        return cfg_fail_expected(ctx, "a service name", key->name, name, NULL);
+    if (cond != NULL && !cfg_node_is_null(cond) &&
+        cfg_value_enum(ctx, &cond_key, cond, &value) < 0)
+        return -1;
+    dep->cond = (enum cfg_dep_cond)value;
+    if (cond == NULL) /* list form: the name is a value, and expanded */
+        return cfg_read_text(ctx, "a service name", key->name, name,
+                             &dep->name);
+    return cfg_dup_string(ctx, &dep->name, name->text);
+}
+
+/*
+ * depends_on [struct cfg_dep * + count]: {name: started|healthy} or a
+ * list of names (each then "started").
+ */
+int cfg_value_deps(struct cfg_ctx *ctx, const struct cfg_key *key,
+                   const struct cfg_node *val, void *field)
+{
+    struct cfg_dep **deps = field;
+    size_t *count = cfg_key_count(key, field);
+    bool is_map = val->kind == CFG_NODE_MAP;
+
+    if (val->kind == CFG_NODE_SCALAR)
+        return cfg_fail_expected(ctx, "a mapping or a list of service names",
+                                 key->name, val, NULL);
+    *deps = calloc(val->count ? val->count : 1, sizeof(**deps));
+    if (*deps == NULL)
+        return cfg_fail(ctx, val, "out of memory");
+    for (size_t i = 0; i < val->count; i++) {
+        const struct cfg_node *name =
+            is_map ? val->pairs[i].key : val->items[i];
+        const struct cfg_node *cond = is_map ? val->pairs[i].value : NULL;
+
+        (*count)++;
+        if (read_dep(ctx, key, name, cond, &(*deps)[i]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* listen [struct cfg_root]: "host:port", ":port" or "[v6]:port". */
+int cfg_value_listen(struct cfg_ctx *ctx, const struct cfg_key *key,
+                     const struct cfg_node *val, void *field)
+{
+    static const char what[] = "host:port, :port or [IPv6]:port";
+    struct cfg_root *root = field;
+    char host[256];
+    unsigned port;
+    char *text;
+    int rc;
+
+    if (cfg_read_text(ctx, what, key->name, val, &text) < 0)
+        return -1;
+    rc = cfg_parse_listen(text, host, sizeof(host), &port);
+    if (rc == -ERANGE)
+        rc = cfg_fail_expected(ctx, "a port from 0 to 65535", key->name, val,
+                               text);
+    else if (rc < 0)
+        rc = cfg_fail_expected(ctx, what, key->name, val, text);
+    if (rc == 0)
+        rc = cfg_dup_string(ctx, &root->http.host, host);
+    if (rc < 0) {
+        free(text);
+        return rc;
+    }
+    free(root->http.listen);
+    root->http.listen = text;
+    root->http.port = port;
+    return 0;
+}
+
+/* umask [struct cfg_service]: octal, "022" or 022. */
+int cfg_value_umask(struct cfg_ctx *ctx, const struct cfg_key *key,
+                    const struct cfg_node *val, void *field)
+{
+    static const char what[] = "an octal umask such as 022";
+    struct cfg_service *svc = field;
+    char *text;
+    int rc;
+
+    if (cfg_read_text(ctx, what, key->name, val, &text) < 0)
+        return -1;
+    rc = cfg_parse_umask(text, &svc->umask);
+    if (rc < 0)
+        rc = cfg_fail_expected(ctx, what, key->name, val, text);
+    svc->has_umask = rc == 0;
+    free(text);
+    return rc;
+}
+
+/* cwd [char *]: an absolute path. */
+int cfg_value_path(struct cfg_ctx *ctx, const struct cfg_key *key,
+                   const struct cfg_node *val, void *field)
+{
+    char **dst = field;
+
+    if (cfg_value_string(ctx, key, val, field) < 0)
+        return -1;
+    if ((*dst)[0] != '/')
+        return cfg_fail_expected(ctx, "an absolute path", key->name, val, *dst);
+    return 0;
+}
+
+/* url [char *]: http:// or https:// and a host. */
+int cfg_value_url(struct cfg_ctx *ctx, const struct cfg_key *key,
+                  const struct cfg_node *val, void *field)
+{
+    char **dst = field;
+    const char *rest;
+
+    if (cfg_value_string(ctx, key, val, field) < 0)
+        return -1;
+    if (strncmp(*dst, "http://", 7) == 0)
+        rest = *dst + 7;
+    else if (strncmp(*dst, "https://", 8) == 0)
+        rest = *dst + 8;
+    else
+        rest = NULL;
+    if (rest == NULL || rest[0] == '\0' || rest[0] == '/' ||
+        strpbrk(*dst, " \"<>\\^`{|}") != NULL || has_control(*dst))
+        return cfg_fail_expected(ctx, "an http:// or https:// URL", key->name,
+                                 val, *dst);
+    return 0;
+}
+
+/* method [char *]: an upper-case HTTP method. */
+int cfg_value_method(struct cfg_ctx *ctx, const struct cfg_key *key,
+                     const struct cfg_node *val, void *field)
+{
+    char **dst = field;
+
+    if (cfg_value_string(ctx, key, val, field) < 0)
+        return -1;
+    if (strspn(*dst, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(*dst))
+        return cfg_fail_expected(ctx, "an HTTP method such as GET or HEAD",
+                                 key->name, val, *dst);
+    return 0;
+}
+
+/* on_failure [bool]: "restart" is the only action. */
+int cfg_value_on_failure(struct cfg_ctx *ctx, const struct cfg_key *key,
+                         const struct cfg_node *val, void *field)
+{
+    int action;
+
+    if (cfg_value_enum(ctx, key, val, &action) < 0)
+        return -1;
+    *(bool *)field = true;
+    return 0;
+}
+
+/* One forward_signals entry [int]: a signal sidecar lets go of. */
+int cfg_value_forward_signal(struct cfg_ctx *ctx, const struct cfg_key *key,
+                             const struct cfg_node *val, void *field)
+{
+    int signo;
+
+    if (cfg_value_signal(ctx, key, val, &signo) < 0)
+        return -1;
+    for (size_t i = 0; i < ARRAY_SIZE(unforwardable); i++) {
+        if (unforwardable[i].signo == signo)
+            return cfg_fail(ctx, val, "%s cannot be forwarded: %s",
+                            cfg_signal_name(signo), unforwardable[i].why);
+    }
+    *(int *)field = signo;
+    return 0;
+}
+
+/* One expect_status entry [struct cfg_status_range]. */
+int cfg_value_status(struct cfg_ctx *ctx, const struct cfg_key *key,
+                     const struct cfg_node *val, void *field)
+{
+    static const char what[] =
+        "a status from 100 to 599 or a range such as 200-399";
+    char *text;
+    int rc;
+
+    if (cfg_read_text(ctx, what, key->name, val, &text) < 0)
+        return -1;
+    rc = cfg_parse_status_range(text, field);
+    if (rc < 0)
+        rc = cfg_fail_expected(ctx, what, key->name, val, text);
+    free(text);
+    return rc;
+}
