@@ -55,7 +55,7 @@ run: deps
 	./$(BIN) run -c sidecar.yaml.example
 
 test: deps
-	@$(MAKE) --no-print-directory unit itest
+	@$(MAKE) --no-print-directory format-check unit itest
 
 unit: $(UNIT_BIN)
 	cd test && ../$(UNIT_BIN) -j$(TEST_JOBS) --short-filename
@@ -65,7 +65,9 @@ itest: $(BIN) $(ITEST_BIN) $(HELPER_BINS)
 	    ./$(ITEST_BIN) -j$(TEST_JOBS) --short-filename
 
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
+	@LSAN_OPTIONS=suppressions=$(abspath test/lsan.supp):print_suppressions=0 \
+	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	    $(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=all" unit itest
 

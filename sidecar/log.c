@@ -19,8 +19,8 @@
  * as dropped and reported once there is room again.
  */
 #define LOG_HIGH_WATER (256u * 1024)
-#define LOG_LOW_WATER (64u * 1024)
-#define LOG_OUT_MAX (8u * 1024 * 1024)
+#define LOG_LOW_WATER  (64u * 1024)
+#define LOG_OUT_MAX    (8u * 1024 * 1024)
 
 static struct {
     struct ev_loop *loop;
@@ -169,15 +169,16 @@ static int format_event(struct buf *b, enum log_level level, const char *msg,
         rc = put_timestamp(b);
     if (json) {
         if (rc == 0)
-            rc = buf_printf(b, "\",\"level\":\"%s\",\"msg\":",
-                            level_names[level]);
+            rc = buf_printf(b,
+                            "\",\"level\":\"%s\",\"msg\":", level_names[level]);
         if (rc == 0)
             rc = json_put_string(b, msg, strlen(msg));
     } else if (rc == 0) {
         rc = buf_printf(b, " %s %s", level_labels[level], msg);
     }
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = json ? put_json_field(b, &fields[i]) : put_text_field(b, &fields[i]);
+        rc = json ? put_json_field(b, &fields[i])
+                  : put_text_field(b, &fields[i]);
     if (rc == 0)
         rc = buf_puts(b, json ? "}\n" : "\n");
     return rc;

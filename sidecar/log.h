@@ -16,7 +16,12 @@
 
 struct ev_loop;
 
-enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
+enum log_level {
+    LOG_LEVEL_DEBUG,
+    LOG_LEVEL_INFO,
+    LOG_LEVEL_WARN,
+    LOG_LEVEL_ERROR
+};
 enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
 
 enum log_field_type { LOG_FIELD_STR, LOG_FIELD_INT, LOG_FIELD_BOOL };
@@ -29,9 +34,18 @@ struct log_field {
     long long i;
 };
 
-#define LF_STR(k, v) {.key = (k), .type = LOG_FIELD_STR, .s = (v)}
-#define LF_INT(k, v) {.key = (k), .type = LOG_FIELD_INT, .i = (long long)(v)}
-#define LF_BOOL(k, v) {.key = (k), .type = LOG_FIELD_BOOL, .i = !!(v)}
+#define LF_STR(k, v)                                                           \
+    {                                                                          \
+        .key = (k), .type = LOG_FIELD_STR, .s = (v)                            \
+    }
+#define LF_INT(k, v)                                                           \
+    {                                                                          \
+        .key = (k), .type = LOG_FIELD_INT, .i = (long long)(v)                 \
+    }
+#define LF_BOOL(k, v)                                                          \
+    {                                                                          \
+        .key = (k), .type = LOG_FIELD_BOOL, .i = !!(v)                         \
+    }
 
 /*
  * LOG_INFO("service started", LF_STR("service", name), LF_INT("pid", pid));
@@ -45,8 +59,8 @@ struct log_field {
         }                                                                      \
     } while (0)
 #define LOG_DEBUG(...) LOG_AT(LOG_LEVEL_DEBUG, __VA_ARGS__)
-#define LOG_INFO(...) LOG_AT(LOG_LEVEL_INFO, __VA_ARGS__)
-#define LOG_WARN(...) LOG_AT(LOG_LEVEL_WARN, __VA_ARGS__)
+#define LOG_INFO(...)  LOG_AT(LOG_LEVEL_INFO, __VA_ARGS__)
+#define LOG_WARN(...)  LOG_AT(LOG_LEVEL_WARN, __VA_ARGS__)
 #define LOG_ERROR(...) LOG_AT(LOG_LEVEL_ERROR, __VA_ARGS__)
 
 /* Called when the sink has room again; see log_wait_for_room(). */

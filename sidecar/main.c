@@ -20,9 +20,9 @@
 #include "sidecar/log.h"
 #include "sidecar/sidecar.h"
 
-#define EXIT_USAGE 2
-#define EXIT_RUNTIME 1
-#define DEFAULT_CONFIG "/etc/sidecar/sidecar.yaml"
+#define EXIT_USAGE          2
+#define EXIT_RUNTIME        1
+#define DEFAULT_CONFIG      "/etc/sidecar/sidecar.yaml"
 #define LOG_CLOSE_TIMEOUT_S 5.0
 
 static const char usage[] =
@@ -143,17 +143,21 @@ static int cmd_check(const struct options *o)
 /* Config first, command line over it. */
 static int setup_logging(const struct options *o, const struct cfg_root *cfg)
 {
-    enum log_format format = cfg->log.format == CFG_LOG_TEXT ? LOG_FORMAT_TEXT
-                                                             : LOG_FORMAT_JSON;
+    enum log_format format =
+        cfg->log.format == CFG_LOG_TEXT ? LOG_FORMAT_TEXT : LOG_FORMAT_JSON;
     enum log_level level = (enum log_level)cfg->log.level;
     if (o->log_format && log_format_parse(o->log_format, &format) < 0) {
-        fprintf(stderr, "sidecar: --log-format: expected json or text, "
-                        "found '%s'\n", o->log_format);
+        fprintf(stderr,
+                "sidecar: --log-format: expected json or text, "
+                "found '%s'\n",
+                o->log_format);
         return -1;
     }
     if (o->log_level && log_level_parse(o->log_level, &level) < 0) {
-        fprintf(stderr, "sidecar: --log-level: expected debug, info, warn "
-                        "or error, found '%s'\n", o->log_level);
+        fprintf(stderr,
+                "sidecar: --log-level: expected debug, info, warn "
+                "or error, found '%s'\n",
+                o->log_level);
         return -1;
     }
     log_set_format(format);

@@ -74,7 +74,8 @@ static void set_state(struct svc *s, enum svc_state state)
     s->state = state;
     s->state_since = ev_now(s->loop);
     LOG_DEBUG("service state changed", LF_STR("service", s->cfg->name),
-              LF_STR("from", state_names[old]), LF_STR("to", state_names[state]));
+              LF_STR("from", state_names[old]),
+              LF_STR("to", state_names[state]));
     if (s->notify)
         s->notify(s, old, s->notify_arg);
 }
@@ -304,9 +305,8 @@ static void log_exit(struct svc *s, pid_t pid, double uptime)
                LF_STR("signal", cfg_signal_name(WTERMSIG(st))),
                LF_INT("uptime_ms", (long long)(uptime * 1000.0)));
     } else {
-        LOG_AT(exit_is_success(s) || s->state == SVC_STOPPING
-                   ? LOG_LEVEL_INFO
-                   : LOG_LEVEL_WARN,
+        LOG_AT(exit_is_success(s) || s->state == SVC_STOPPING ? LOG_LEVEL_INFO
+                                                              : LOG_LEVEL_WARN,
                "service exited", LF_STR("service", s->cfg->name),
                LF_INT("pid", pid), LF_INT("exit_code", svc_exit_code(s)),
                LF_INT("uptime_ms", (long long)(uptime * 1000.0)));
@@ -444,11 +444,23 @@ static void on_status(EV_P_ ev_io *w, int revents)
         svc_handle(s, SVC_EV_EXEC_OK);
 }
 
+/* A numeric id such as "1000", as Kubernetes' runAsUser gives them. */
+static bool parse_id(const char *s, unsigned long *id)
+{
+    char *end;
+    if (!isdigit((unsigned char)s[0]))
+        return false;
+    errno = 0;
+    *id = strtoul(s, &end, 10);
+    return !*end && !errno && *id <= 0xfffffffeUL;
+}
+
 /* Looks up user/group now, once, so a typo fails before anything runs. */
 static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
 {
     const struct cfg_service *c = s->cfg;
-    bool have_gid = false;
+    bool user_groups = false; /* take the named user's supplementary groups */
+    unsigned long id;
 
     if (!c->user && !c->group)
         return 0;
@@ -457,14 +469,11 @@ static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
     s->gid = getgid();
     if (c->user) {
         struct passwd *pw = getpwnam(c->user);
-        char *end;
-        errno = 0;
-        unsigned long id = strtoul(c->user, &end, 10);
         if (pw) {
             s->uid = pw->pw_uid;
             s->gid = pw->pw_gid;
-            have_gid = true;
-        } else if (isdigit((unsigned char)c->user[0]) && !*end && !errno) {
+            user_groups = true;
+        } else if (parse_id(c->user, &id)) {
             s->uid = (uid_t)id;
             s->gid = (gid_t)id;
         } else {
@@ -475,19 +484,16 @@ static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
     }
     if (c->group) {
         struct group *gr = getgrnam(c->group);
-        char *end;
-        errno = 0;
-        unsigned long id = strtoul(c->group, &end, 10);
         if (gr) {
             s->gid = gr->gr_gid;
-        } else if (isdigit((unsigned char)c->group[0]) && !*end && !errno) {
+        } else if (parse_id(c->group, &id)) {
             s->gid = (gid_t)id;
         } else {
             snprintf(errbuf, errlen, "service '%s': group '%s' does not exist",
                      c->name, c->group);
             return -ENOENT;
         }
-        have_gid = false; /* an explicit group: no supplementary groups */
+        user_groups = false; /* an explicit group stands alone */
     }
     s->groups = calloc(MAX_GROUPS, sizeof(gid_t));
     if (!s->groups) {
@@ -495,7 +501,7 @@ static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
         return -ENOMEM;
     }
     int n = MAX_GROUPS;
-    if (have_gid && getgrouplist(c->user, s->gid, s->groups, &n) >= 0) {
+    if (user_groups && getgrouplist(c->user, s->gid, s->groups, &n) >= 0) {
         s->groups_count = (size_t)n;
     } else {
         s->groups[0] = s->gid;
@@ -558,9 +564,9 @@ static int build_env(struct svc *s)
         name[len] = '\0';
         if (env_has(envp, c->env_count, name))
             continue;
-        if (c->user && (strcmp(name, "HOME") == 0 ||
-                        strcmp(name, "USER") == 0 ||
-                        strcmp(name, "LOGNAME") == 0))
+        if (c->user &&
+            (strcmp(name, "HOME") == 0 || strcmp(name, "USER") == 0 ||
+             strcmp(name, "LOGNAME") == 0))
             continue;
         envp[n] = strdup(environ[i]);
         if (!envp[n])

@@ -44,13 +44,13 @@ struct svc {
     /* read-only outside service.c */
     const struct cfg_service *cfg;
     enum svc_state state;
-    pid_t pid;           /* of the running process, else 0 */
-    unsigned restarts;   /* automatic restarts so far */
-    bool ever_started;   /* exec succeeded at least once */
-    bool has_exited;     /* last_status is valid */
-    int last_status;     /* wait status of the last exit */
-    double started_at;   /* ev_now() of the last spawn */
-    double state_since;  /* ev_now() of the last state change */
+    pid_t pid;          /* of the running process, else 0 */
+    unsigned restarts;  /* automatic restarts so far */
+    bool ever_started;  /* exec succeeded at least once */
+    bool has_exited;    /* last_status is valid */
+    int last_status;    /* wait status of the last exit */
+    double started_at;  /* ev_now() of the last spawn */
+    double state_since; /* ev_now() of the last state change */
 
     /* private */
     struct ev_loop *loop;

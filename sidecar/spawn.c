@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 static const char *const step_names[] = {
-    [SPAWN_STEP_SETUP] = "setup",   [SPAWN_STEP_STDIO] = "stdio",
-    [SPAWN_STEP_UMASK] = "umask",   [SPAWN_STEP_GROUPS] = "setgroups",
-    [SPAWN_STEP_GID] = "setgid",    [SPAWN_STEP_UID] = "setuid",
-    [SPAWN_STEP_CWD] = "chdir",     [SPAWN_STEP_EXEC] = "exec",
+    [SPAWN_STEP_SETUP] = "setup", [SPAWN_STEP_STDIO] = "stdio",
+    [SPAWN_STEP_UMASK] = "umask", [SPAWN_STEP_GROUPS] = "setgroups",
+    [SPAWN_STEP_GID] = "setgid",  [SPAWN_STEP_UID] = "setuid",
+    [SPAWN_STEP_CWD] = "chdir",   [SPAWN_STEP_EXEC] = "exec",
 };
 
 const char *spawn_step_name(int step)

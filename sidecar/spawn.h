@@ -16,14 +16,14 @@
 #include "sidecar/util.h"
 
 struct spawn_opts {
-    char *const *argv;  /* argv[0] is looked up in PATH */
-    char *const *envp;  /* the child's whole environment */
-    const char *cwd;    /* NULL: keep ours */
-    int stdout_fd;      /* -1: /dev/null */
-    int stderr_fd;      /* -1: /dev/null */
+    char *const *argv; /* argv[0] is looked up in PATH */
+    char *const *envp; /* the child's whole environment */
+    const char *cwd;   /* NULL: keep ours */
+    int stdout_fd;     /* -1: /dev/null */
+    int stderr_fd;     /* -1: /dev/null */
     bool set_umask;
     mode_t umask;
-    bool set_ids;       /* switch to uid/gid/groups below */
+    bool set_ids; /* switch to uid/gid/groups below */
     uid_t uid;
     gid_t gid;
     const gid_t *groups;
@@ -54,8 +54,8 @@ enum spawn_step {
  * child then exits 127, or 126 for EACCES). -errno when fork or a pipe
  * failed; nothing was started then.
  */
-int spawn_process(const struct spawn_opts *o, pid_t *pid, int *status_fd)
-    ATTR_WUR;
+int spawn_process(const struct spawn_opts *o, pid_t *pid,
+                  int *status_fd) ATTR_WUR;
 
 /* "chdir", "exec", ... for a failed step. */
 const char *spawn_step_name(int step);

@@ -274,9 +274,8 @@ int h_wait_exit(struct harness *h, double timeout_s)
             return -1;
         h_pump(h, 0.02);
     }
-    while (h->out_fd >= 0 && h_pump(h, deadline - h_now() > 0.1
-                                           ? deadline - h_now()
-                                           : 0.1))
+    while (h->out_fd >= 0 &&
+           h_pump(h, deadline - h_now() > 0.1 ? deadline - h_now() : 0.1))
         ;
     return h->exit_code;
 }

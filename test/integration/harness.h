@@ -24,11 +24,11 @@ struct harness {
     char dir[128];
     char cfg_path[192];
     char err_path[192];
-    char **raw;     /* every stdout line, in order */
-    json_t **json;  /* each parsed, NULL if it was not valid JSON */
+    char **raw;    /* every stdout line, in order */
+    json_t **json; /* each parsed, NULL if it was not valid JSON */
     size_t count;
     size_t cap;
-    char *partial;  /* bytes after the last newline */
+    char *partial; /* bytes after the last newline */
     size_t partial_len;
     size_t invalid; /* lines that were not valid JSON */
 };

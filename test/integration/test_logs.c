@@ -171,8 +171,8 @@ T(text_format_renders_the_same_events, 20)
     bool started = false;
     bool relayed = false;
     for (size_t i = 0; i < H.count; i++) {
-        started |= strstr(H.raw[i], " INFO  service started service=main ") !=
-                   NULL;
+        started |=
+            strstr(H.raw[i], " INFO  service started service=main ") != NULL;
         relayed |= strstr(H.raw[i], " main[stdout] hi there") != NULL;
     }
     cr_expect(started);

@@ -21,8 +21,7 @@ static void teardown(void)
 #define T(name, secs) Test(supervise, name, .timeout = secs, .fini = teardown)
 
 /* pid field of the n-th (0-based) "service started" of service. */
-static long started_pid(size_t from, double timeout, const char *svc,
-                        long *idx)
+static long started_pid(size_t from, double timeout, const char *svc, long *idx)
 {
     *idx = h_wait_event(&H, from, timeout, "service started", svc);
     cr_assert(*idx >= 0, "service %s did not start", svc);
@@ -35,7 +34,7 @@ T(restarts_after_kill9_without_delay, 20)
                 "  web:\n"
                 "    role: main\n"
                 "    command: ['@HELPER@', 'run', 'web', '@DIR@/log']\n"
-                "    backoff: { initial: 1ms }\n");
+                "    backoff: { initial: 0s }\n");
     long i1;
     long pid1 = started_pid(0, 5, "web", &i1);
     cr_assert(h_wait_file(&H, "log", 1, 5));
@@ -103,8 +102,8 @@ T(crash_loop_goes_fatal_and_stays_down, 30)
                 "    backoff: { initial: 10ms, max: 10ms }\n"
                 "    max_restarts: 3\n"
                 "    restart_window: 1m\n");
-    long fatal = h_wait_event(&H, 0, 10, "service is crash-looping; giving up",
-                              "flaky");
+    long fatal =
+        h_wait_event(&H, 0, 10, "service is crash-looping; giving up", "flaky");
     cr_assert(fatal >= 0);
     cr_expect_str_eq(h_str(&H, fatal, "level"), "error");
     cr_expect_eq(h_int(&H, fatal, "exit_code", -1), 3);
@@ -158,7 +157,7 @@ T(main_killed_by_signal_exits_128_plus_signal, 20)
                 "    role: main\n"
                 "    restart: on-failure\n"
                 "    max_restarts: 1\n"
-                "    backoff: { initial: 1ms }\n"
+                "    backoff: { initial: 0s }\n"
                 "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n");
     long i;
     long pid = started_pid(0, 5, "main", &i);
@@ -217,9 +216,9 @@ T(service_ignoring_sigterm_is_killed_after_stop_timeout, 20)
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 137);
     cr_expect_geq(h_now() - t0, 0.3);
-    cr_expect_geq(h_find_event(&H, 0, "service did not stop in time; killing it",
-                               "main"),
-                  0);
+    cr_expect_geq(
+        h_find_event(&H, 0, "service did not stop in time; killing it", "main"),
+        0);
 }
 
 T(no_grandchild_survives_a_stop, 20)
@@ -292,18 +291,21 @@ T(sighup_is_forwarded_to_main, 20)
 
 T(each_service_runs_in_its_own_process_group_with_clean_signals, 20)
 {
-    h_start(&H, "services:\n"
-                "  main:\n"
-                "    role: main\n"
-                "    restart: never\n"
-                "    env: { GREETING: hello }\n"
-                "    cwd: /tmp\n"
-                "    command: >-\n"
-                "      echo \"pgid=$(ps -o pgid= $$$$ | tr -d ' ') pid=$$$$\";\n"
-                "      grep -E '^Sig(Blk|Ign)' /proc/self/status;\n"
-                "      echo \"env=$GREETING cwd=$(pwd)\";\n"
-                "      ls -l /proc/self/fd | grep -c -- '->';\n"
-                "      cat\n");
+    h_start(
+        &H,
+        "services:\n"
+        "  main:\n"
+        "    role: main\n"
+        "    restart: never\n"
+        "    env: { GREETING: hello }\n"
+        "    cwd: /tmp\n"
+        "    umask: '027'\n"
+        "    command: >-\n"
+        "      echo \"pgid=$(ps -o pgid= $$$$ | tr -d ' ') pid=$$$$\";\n"
+        "      grep -E '^Sig(Blk|Ign)' /proc/self/status;\n"
+        "      echo \"env=$GREETING cwd=$(pwd)\";\n"
+        "      ls -l /proc/self/fd | grep -c -- '->';\n"
+        "      echo \"stdin=$(readlink /proc/self/fd/0) umask=$(umask)\"\n");
     cr_expect_eq(h_wait_exit(&H, 10), 0);
     long i = h_find_event(&H, 0, "service started", "main");
     long pid = h_int(&H, i, "pid", -1);
@@ -314,6 +316,7 @@ T(each_service_runs_in_its_own_process_group_with_clean_signals, 20)
     bool ign = false;
     bool env = false;
     bool fds = false;
+    bool stdin_umask = false;
     for (size_t k = 0; k < H.count; k++) {
         const char *m = h_str(&H, (long)k, "msg");
         if (!m || !h_str(&H, (long)k, "stream"))
@@ -324,6 +327,7 @@ T(each_service_runs_in_its_own_process_group_with_clean_signals, 20)
         env |= strcmp(m, "env=hello cwd=/tmp") == 0;
         /* ls sees 0, 1, 2 and its own directory fd: nothing of sidecar's */
         fds |= strcmp(m, "4") == 0;
+        stdin_umask |= strcmp(m, "stdin=/dev/null umask=0027") == 0;
     }
     cr_expect(pg, "not its own process group (want '%s')", want);
     cr_expect(blk, "signal mask not reset");
@@ -333,6 +337,7 @@ T(each_service_runs_in_its_own_process_group_with_clean_signals, 20)
             cr_log_error("%s", H.raw[k]);
     cr_expect(env, "env/cwd not applied");
     cr_expect(fds, "descriptors leaked into the child");
+    cr_expect(stdin_umask, "stdin is not /dev/null or umask not applied");
 }
 
 T(runs_as_configured_user, 20)
@@ -364,6 +369,5 @@ T(exec_failure_is_reported_and_counts_as_exit_127, 20)
     cr_expect_eq(h_wait_exit(&H, 10), 127);
     long i = h_find_event(&H, 0, "service failed to start", "main");
     cr_assert_geq(i, 0);
-    cr_expect_str_eq(h_str(&H, i, "error"),
-                     "exec: No such file or directory");
+    cr_expect_str_eq(h_str(&H, i, "error"), "exec: No such file or directory");
 }

@@ -37,9 +37,9 @@ Test(json, keeps_valid_utf8_and_replaces_invalid_bytes, .timeout = 5)
     cr_expect_str_eq(ENC("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"),
                      "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
     cr_expect_str_eq(ENC("\xff"), "\"\\ufffd\"");
-    cr_expect_str_eq(ENC("\xc3"), "\"\\ufffd\"");          /* cut short */
+    cr_expect_str_eq(ENC("\xc3"), "\"\\ufffd\"");            /* cut short */
     cr_expect_str_eq(ENC("\xc0\xaf"), "\"\\ufffd\\ufffd\""); /* overlong */
-    cr_expect_str_eq(ENC("\xed\xa0\x80"),                     /* surrogate */
+    cr_expect_str_eq(ENC("\xed\xa0\x80"),                    /* surrogate */
                      "\"\\ufffd\\ufffd\\ufffd\"");
     cr_expect_str_eq(ENC("\xf4\x90\x80\x80"), /* past U+10FFFF */
                      "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
