@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -107,6 +108,9 @@ void h_start_args(struct harness *h, const char *yaml_template,
         dup2(fds[1], 1);
         dup2(err, 2);
         close(fds[0]);
+        /* Every process of this test inherits the marker; see
+         * check_survivors(). */
+        setenv("SIDECAR_TEST_DIR", h->dir, 1);
         execv(bin, (char *const *)argv);
         _exit(121);
     }
@@ -295,6 +299,66 @@ static void check_stderr(struct harness *h)
     fclose(f);
 }
 
+/* True when /proc/<pid>/environ holds SIDECAR_TEST_DIR=dir. */
+static bool has_marker(const char *pid, const char *marker)
+{
+    char path[300];
+    static char env[1 << 16];
+    snprintf(path, sizeof(path), "/proc/%s/environ", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(env, 1, sizeof(env) - 1, f);
+    fclose(f);
+    for (size_t i = 0; i < n; i += strlen(env + i) + 1) {
+        env[n] = '\0';
+        if (strcmp(env + i, marker) == 0)
+            return true;
+    }
+    return false;
+}
+
+static char proc_state(pid_t pid);
+
+/* Counts live processes carrying the marker; kills and reports them too. */
+static size_t find_marked(const char *marker, bool kill_them)
+{
+    size_t found = 0;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 0;
+    for (;;) {
+        struct dirent *de = readdir(d);
+        if (!de)
+            break;
+        pid_t pid = (pid_t)atoi(de->d_name);
+        if (pid <= 0 || !h_pid_alive(pid) || !has_marker(de->d_name, marker))
+            continue;
+        found++;
+        if (kill_them) {
+            cr_log_error("process %d outlived the test", (int)pid);
+            kill(pid, SIGKILL);
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/*
+ * No process started by a test may survive it: once sidecar is gone,
+ * anything still carrying the marker is a leak (given 2s to finish dying).
+ */
+static void check_survivors(struct harness *h)
+{
+    char marker[200];
+    snprintf(marker, sizeof(marker), "SIDECAR_TEST_DIR=%s", h->dir);
+    double deadline = h_now() + 2;
+    while (find_marked(marker, false) && h_now() < deadline)
+        usleep(10000);
+    cr_expect_eq(find_marked(marker, true), 0,
+                 "processes of this test outlived it");
+}
+
 void h_cleanup(struct harness *h)
 {
     if (h->pid > 0 && !h->exited) {
@@ -303,6 +367,7 @@ void h_cleanup(struct harness *h)
         h->exited = true;
     }
     if (h->dir[0]) {
+        check_survivors(h);
         check_stderr(h);
         char cmd[256];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
