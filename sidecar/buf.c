@@ -76,6 +76,8 @@ void buf_consume(struct buf *b, size_t n)
 {
     if (n >= b->len) {
         b->len = 0;
+        if (b->data)
+            b->data[0] = '\0';
         return;
     }
     memmove(b->data, b->data + n, b->len - n);

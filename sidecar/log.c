@@ -15,12 +15,14 @@
 
 /*
  * Children's lines stop being read above HIGH_WATER and resume below
- * LOW_WATER. sidecar's own events are accepted up to OUT_MAX, then counted
- * as dropped and reported once there is room again.
+ * LOW_WATER; relays check after every line, so the buffer overshoots by
+ * one line at most (a max_line piece, escaped: 6 MiB in the worst case).
+ * Anything past OUT_MAX is counted as dropped and reported once there is
+ * room again, which only a sink that stopped draining can bring about.
  */
 #define LOG_HIGH_WATER (256u * 1024)
 #define LOG_LOW_WATER  (64u * 1024)
-#define LOG_OUT_MAX    (8u * 1024 * 1024)
+#define LOG_OUT_MAX    (16u * 1024 * 1024)
 
 static struct {
     struct ev_loop *loop;
@@ -204,7 +206,7 @@ static void report_dropped(void)
         return;
     unsigned long long n = sink.dropped;
     sink.dropped = 0;
-    LOG_WARN("log output was too slow; events were dropped",
+    LOG_WARN("log output could not keep up; events were dropped",
              LF_INT("dropped", n));
 }
 
@@ -226,6 +228,26 @@ void log_event(enum log_level level, const char *msg,
     }
 }
 
+/*
+ * A child's bytes as a terminal may show them: control characters (which
+ * could move the cursor or recolour the screen) become \xNN.
+ */
+static int put_text_bytes(struct buf *b, const char *p, size_t n)
+{
+    int rc = 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= n && rc == 0; i++) {
+        unsigned char c = i < n ? (unsigned char)p[i] : 0;
+        if (i < n && (c >= 0x20 || c == '\t') && c != 0x7f)
+            continue;
+        rc = buf_append(b, p + start, i - start);
+        if (rc == 0 && i < n)
+            rc = buf_printf(b, "\\x%02x", c);
+        start = i + 1;
+    }
+    return rc;
+}
+
 static int format_child_line(struct buf *b, const char *service,
                              const char *stream, const char *line, size_t len,
                              bool partial)
@@ -237,7 +259,7 @@ static int format_child_line(struct buf *b, const char *service,
             rc = buf_printf(b, " %s[%s]%s ", service, stream,
                             partial ? "+" : "");
         if (rc == 0)
-            rc = buf_append(b, line, len);
+            rc = put_text_bytes(b, line, len);
         return rc ? rc : buf_puts(b, "\n");
     }
     rc = buf_puts(b, "{\"ts\":\"");
@@ -342,14 +364,15 @@ static void flush(void)
     if (sink.broken)
         off = sink.out.len;
     buf_consume(&sink.out, off);
-    if (sink.out.len && !ev_is_active(&sink.write_w))
-        ev_io_start(sink.loop, &sink.write_w);
-    else if (!sink.out.len && ev_is_active(&sink.write_w))
-        ev_io_stop(sink.loop, &sink.write_w);
     if (sink.out.len < LOG_LOW_WATER) {
         report_dropped();
         wake_waiters();
     }
+    /* After waking: the waiters may have refilled the buffer. */
+    if (sink.out.len && !ev_is_active(&sink.write_w))
+        ev_io_start(sink.loop, &sink.write_w);
+    else if (!sink.out.len && ev_is_active(&sink.write_w))
+        ev_io_stop(sink.loop, &sink.write_w);
 }
 
 static void on_prepare(EV_P_ ev_prepare *w, int revents)
@@ -424,8 +447,13 @@ void log_close(double timeout_s)
         return;
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
+    /*
+     * Relays of exited children may still wait for room: flushing wakes
+     * them as before, so they finish, paced, within the deadline.
+     */
     flush();
-    while (sink.out.len && !sink.broken) {
+    while ((sink.out.len || sink.waiters.next != &sink.waiters) &&
+           !sink.broken) {
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         double left = timeout_s - (double)(now.tv_sec - start.tv_sec) -

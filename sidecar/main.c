@@ -200,7 +200,10 @@ static int cmd_run(const struct options *o)
     sidecar_start(sc);
     ev_run(loop, 0);
     code = sidecar_exit_code(sc);
+    /* Flush first, with the signal watchers still catching signals. */
+    log_close(LOG_CLOSE_TIMEOUT_S);
     sidecar_free(sc);
+    goto out_free_cfg;
 out_close_log:
     log_close(LOG_CLOSE_TIMEOUT_S);
 out_free_cfg:

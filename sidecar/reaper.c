@@ -66,13 +66,13 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int reaper_kill_children(double timeout_s)
+/* SIGKILLs every live child of ours. */
+static void kill_children(void)
 {
     pid_t self = getpid();
-    int killed = 0;
     DIR *d = opendir("/proc");
     if (!d)
-        return 0;
+        return;
     for (;;) {
         struct dirent *de = readdir(d);
         if (!de)
@@ -83,22 +83,40 @@ int reaper_kill_children(double timeout_s)
         if (parent_of(de->d_name, &state) != self || state == 'Z')
             continue; /* not ours, or dead and only waiting to be reaped */
         pid_t pid = (pid_t)atoi(de->d_name);
-        if (kill(pid, SIGKILL) == 0) {
-            LOG_WARN("killing leftover process", LF_INT("pid", pid));
-            killed++;
-        }
+        if (kill(pid, SIGKILL) == 0)
+            LOG_DEBUG("killing leftover process", LF_INT("pid", pid));
     }
     closedir(d);
+}
 
+/*
+ * Kills and reaps in rounds: a killed process's own children are adopted
+ * by us only once it is dead, and the next round finds them.
+ */
+int reaper_kill_children(double timeout_s)
+{
     double deadline = now_s() + timeout_s;
-    while (now_s() < deadline) {
-        pid_t pid = waitpid(-1, NULL, WNOHANG);
-        if (pid < 0)
-            break; /* ECHILD: nothing left */
-        if (pid == 0) {
-            struct timespec tick = {0, 5 * 1000 * 1000};
+    int reaped = 0;
+    bool rescan = true;
+    for (;;) {
+        if (rescan)
+            kill_children();
+        pid_t pid;
+        rescan = false;
+        for (;;) {
+            pid = waitpid(-1, NULL, WNOHANG);
+            if (pid <= 0)
+                break;
+            reaped++;
+            rescan = true; /* its orphans are ours now */
+        }
+        if (pid < 0 && errno == ECHILD)
+            return reaped; /* no child left at all */
+        if (now_s() >= deadline)
+            return reaped;
+        if (!rescan) {
+            struct timespec tick = {0, 2 * 1000 * 1000};
             nanosleep(&tick, NULL);
         }
     }
-    return killed;
 }

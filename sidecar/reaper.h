@@ -23,7 +23,8 @@ void reaper_stop(struct reaper *r);
 
 /*
  * SIGKILLs every remaining child of ours (adopted orphans, by now) and
- * reaps them, waiting at most timeout_s. Returns how many were killed.
+ * reaps them, their own orphans included, waiting at most timeout_s.
+ * Blocks: for the exit path only. Returns how many were reaped.
  */
 int reaper_kill_children(double timeout_s);
 

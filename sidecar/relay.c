@@ -19,7 +19,9 @@ struct relay {
     const char *service;
     const char *stream;
     size_t max_line;
-    struct buf line; /* the line read so far, up to max_line bytes */
+    bool closing;       /* the child is gone: drain, then free ourselves */
+    struct buf line;    /* the line read so far, up to max_line bytes */
+    struct buf pending; /* bytes read but not fed yet: the sink was full */
 };
 
 static void emit(struct relay *r, const char *p, size_t n, bool partial)
@@ -60,86 +62,128 @@ static void hold(struct relay *r, const char *p, size_t n)
 
 /*
  * Feeds bytes: every complete line goes out, a line that outgrows
- * max_line goes out in pieces, and an unfinished tail (at most max_line
- * bytes) waits in r->line.
+ * max_line goes out in pieces, an unfinished tail (at most max_line bytes)
+ * waits in r->line. Stops after any line that leaves the sink full and
+ * returns how many bytes it took.
  */
-static void feed(struct relay *r, const char *p, size_t n)
+static size_t feed(struct relay *r, const char *p, size_t n)
 {
-    while (n) {
-        const char *nl = memchr(p, '\n', n);
-        size_t take = nl ? (size_t)(nl - p) : n;
+    size_t used = 0;
+    while (used < n && log_has_room()) {
+        const char *s = p + used;
+        size_t left = n - used;
+        const char *nl = memchr(s, '\n', left);
+        size_t take = nl ? (size_t)(nl - s) : left;
+        /* A CR before the LF is not part of the line's length. */
+        size_t len = nl && take && s[take - 1] == '\r' ? take - 1 : take;
 
-        if (r->line.len + take > r->max_line) {
+        if (r->line.len + len > r->max_line) {
             size_t room = r->max_line - r->line.len;
             if (r->line.len == 0) {
-                size_t cut = cut_point(p, room);
-                emit(r, p, cut, true);
-                p += cut;
-                n -= cut;
+                size_t cut = cut_point(s, room);
+                emit(r, s, cut, true);
+                used += cut;
             } else {
-                hold(r, p, room);
+                hold(r, s, room);
                 size_t cut = cut_point(r->line.data, r->line.len);
                 emit(r, r->line.data, cut, true);
                 buf_consume(&r->line, cut);
-                p += room;
-                n -= room;
+                used += room;
             }
             continue;
         }
         if (!nl) {
-            hold(r, p, take);
-            return;
+            hold(r, s, take);
+            return n;
         }
         if (r->line.len) {
-            hold(r, p, take);
+            hold(r, s, take);
             emit(r, r->line.data, r->line.len, false);
             buf_truncate(&r->line, 0);
         } else {
-            emit(r, p, take, false);
+            emit(r, s, take, false);
         }
-        p += take + 1;
-        n -= take + 1;
+        used += take + 1;
     }
+    return used;
 }
 
-/* Reads until EAGAIN, EOF, or (when paced) the sink is full. */
-static int pump(struct relay *r, bool paced)
+/*
+ * Moves bytes from the pipe to the sink until the pipe is empty (-EAGAIN),
+ * at EOF (0), on error, or with the sink full (-ENOBUFS, the rest of the
+ * chunk kept in r->pending).
+ */
+static int pump(struct relay *r)
 {
     char chunk[RELAY_READ_SIZE];
     for (;;) {
-        if (paced && !log_has_room())
+        if (r->pending.len) {
+            size_t used = feed(r, r->pending.data, r->pending.len);
+            buf_consume(&r->pending, used);
+            if (r->pending.len)
+                return -ENOBUFS;
+        }
+        if (!log_has_room())
             return -ENOBUFS;
         ssize_t n = read(r->io.fd, chunk, sizeof(chunk));
-        if (n > 0) {
-            feed(r, chunk, (size_t)n);
-            continue;
-        }
         if (n == 0)
             return 0;
-        if (errno == EINTR)
-            continue;
-        return -errno;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        size_t used = feed(r, chunk, (size_t)n);
+        if (used < (size_t)n) {
+            /* Fits: pending is empty here and holds a whole chunk. */
+            if (buf_append(&r->pending, chunk + used, (size_t)n - used) < 0)
+                return -ENOMEM;
+            return -ENOBUFS;
+        }
+    }
+}
+
+/* The end: flush the unfinished line, close the pipe, free. */
+static void destroy(struct relay *r)
+{
+    if (r->line.len)
+        emit(r, r->line.data, r->line.len, false);
+    ev_io_stop(r->loop, &r->io);
+    log_cancel_wait(&r->waiter);
+    close(r->io.fd);
+    buf_free(&r->line);
+    buf_free(&r->pending);
+    free(r);
+}
+
+/* Runs the relay until it must wait; a closing relay ends when drained. */
+static void run(struct relay *r)
+{
+    int rc = pump(r);
+    if (rc == -ENOBUFS) {
+        ev_io_stop(r->loop, &r->io);
+        log_wait_for_room(&r->waiter);
+    } else if (r->closing) {
+        /* Writers are gone: an empty pipe is as good as EOF. */
+        destroy(r);
+    } else if (rc != -EAGAIN) {
+        /* EOF or error before the child's exit was seen: wait for it. */
+        ev_io_stop(r->loop, &r->io);
+    } else if (!ev_is_active(&r->io)) {
+        ev_io_start(r->loop, &r->io);
     }
 }
 
 static void on_readable(EV_P_ ev_io *w, int revents)
 {
+    (void)loop;
     (void)revents;
-    struct relay *r = container_of(w, struct relay, io);
-    int rc = pump(r, true);
-    if (rc == -ENOBUFS) {
-        ev_io_stop(EV_A_ w);
-        log_wait_for_room(&r->waiter);
-    } else if (rc != -EAGAIN) {
-        /* EOF or error before the child's exit was seen: wait for it. */
-        ev_io_stop(EV_A_ w);
-    }
+    run(container_of(w, struct relay, io));
 }
 
 static void on_room(struct log_waiter *lw)
 {
-    struct relay *r = container_of(lw, struct relay, waiter);
-    ev_io_start(r->loop, &r->io);
+    run(container_of(lw, struct relay, waiter));
 }
 
 struct relay *relay_new(struct ev_loop *loop, int fd, const char *service,
@@ -155,7 +199,9 @@ struct relay *relay_new(struct ev_loop *loop, int fd, const char *service,
     r->stream = stream;
     r->max_line = max_line;
     r->waiter.on_room = on_room;
-    buf_init(&r->line, max_line);
+    /* +1: a CR before the newline may ride on a line of max_line bytes. */
+    buf_init(&r->line, max_line + 1);
+    buf_init(&r->pending, RELAY_READ_SIZE);
     ev_io_init(&r->io, on_readable, fd, EV_READ);
     ev_io_start(loop, &r->io);
     return r;
@@ -165,12 +211,8 @@ void relay_finish(struct relay *r)
 {
     if (!r)
         return;
+    r->closing = true;
     ev_io_stop(r->loop, &r->io);
     log_cancel_wait(&r->waiter);
-    (void)pump(r, false);
-    if (r->line.len)
-        emit(r, r->line.data, r->line.len, false);
-    close(r->io.fd);
-    buf_free(&r->line);
-    free(r);
+    run(r);
 }

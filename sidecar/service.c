@@ -19,8 +19,6 @@
 
 extern char **environ;
 
-#define MAX_GROUPS 256
-
 static const char *const state_names[] = {
     [SVC_WAITING] = "waiting",   [SVC_STARTING] = "starting",
     [SVC_RUNNING] = "running",   [SVC_BACKOFF] = "backoff",
@@ -149,8 +147,10 @@ static int start_relays(struct svc *s, int *out_wr, int *err_wr)
     if (rc < 0)
         return rc;
     rc = spawn_output_pipe(&err_rd, err_wr);
-    if (rc < 0)
+    if (rc < 0) {
+        close(out_rd);
         goto out_close_out;
+    }
     s->out = relay_new(s->loop, out_rd, s->cfg->name, "stdout", s->max_line);
     s->err = relay_new(s->loop, err_rd, s->cfg->name, "stderr", s->max_line);
     if (s->out && s->err)
@@ -199,12 +199,14 @@ static void spawn(struct svc *s)
     if (rc < 0) {
         LOG_ERROR("cannot start service", LF_STR("service", s->cfg->name),
                   LF_STR("error", strerror(-rc)));
-        relay_finish(s->out);
-        relay_finish(s->err);
-        s->out = s->err = NULL;
-        s->has_exited = true;
-        s->last_status = 127 << 8; /* as a shell reports "cannot run" */
-        after_exit(s);
+        /*
+         * Counts as a run that exited 127, as a shell reports "cannot
+         * run"; reported from the loop, never from inside this call.
+         */
+        s->pid = 0;
+        s->child_w.rstatus = 127 << 8;
+        ev_feed_event(s->loop, &s->child_w, EV_CHILD);
+        set_state(s, SVC_STARTING);
         return;
     }
     s->pid = pid;
@@ -317,26 +319,27 @@ static void log_exit(struct svc *s, pid_t pid, double uptime)
 static void reap(struct svc *s)
 {
     pid_t pid = s->pid;
-    if (s->state == SVC_STARTING && s->status_w.fd >= 0 &&
-        read_status_pipe(s) == 1)
+    if (s->status_w.fd >= 0 && read_status_pipe(s) == 1)
         s->ever_started = true;
     close_status_pipe(s);
     ev_child_stop(s->loop, &s->child_w);
     ev_timer_stop(s->loop, &s->timer_w);
-    relay_finish(s->out);
-    relay_finish(s->err);
-    s->out = s->err = NULL;
     /*
-     * Whatever the leader left in its group goes with it. The leader is
+     * Whatever the leader left in its group goes with it, before its
+     * output is drained, so no writer keeps the pipes full. The leader is
      * reaped, so only the group is signalled: its pid may be reused.
      */
-    if (kill(-pid, SIGKILL) < 0 && errno != ESRCH)
+    if (pid > 0 && kill(-pid, SIGKILL) < 0 && errno != ESRCH)
         LOG_WARN("cannot kill what is left of the process group",
                  LF_STR("service", s->cfg->name), LF_INT("pgid", pid),
                  LF_STR("error", strerror(errno)));
+    relay_finish(s->out);
+    relay_finish(s->err);
+    s->out = s->err = NULL;
     s->pid = 0;
     s->has_exited = true;
-    log_exit(s, pid, ev_now(s->loop) - s->started_at);
+    if (pid > 0)
+        log_exit(s, pid, ev_now(s->loop) - s->started_at);
 }
 
 static void begin_stop(struct svc *s)
@@ -370,6 +373,8 @@ void svc_handle(struct svc *s, enum svc_event ev)
             spawn(s);
         else if (ev == SVC_EV_STOP && s->state == SVC_WAITING)
             set_state(s, SVC_STOPPED);
+        else if (ev == SVC_EV_ABANDON && s->state == SVC_WAITING)
+            set_state(s, SVC_FATAL);
         break;
     case SVC_STARTING:
     case SVC_RUNNING:
@@ -397,7 +402,9 @@ void svc_handle(struct svc *s, enum svc_event ev)
         }
         break;
     case SVC_STOPPING:
-        if (ev == SVC_EV_EXIT) {
+        if (ev == SVC_EV_EXEC_OK) {
+            s->ever_started = true;
+        } else if (ev == SVC_EV_EXIT) {
             reap(s);
             set_state(s, SVC_STOPPED);
         } else if (ev == SVC_EV_TIMER) {
@@ -412,7 +419,8 @@ void svc_handle(struct svc *s, enum svc_event ev)
 
 int svc_signal(struct svc *s, int sig)
 {
-    if (!svc_has_process(s))
+    /* Before exec the child would die of it: dispositions are default. */
+    if (s->state != SVC_RUNNING)
         return -ESRCH;
     if (kill(s->pid, sig) < 0)
         return -errno;
@@ -495,24 +503,25 @@ static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
         }
         user_groups = false; /* an explicit group stands alone */
     }
-    s->groups = calloc(MAX_GROUPS, sizeof(gid_t));
+    /* A first call with no room asks how many groups there are. */
+    int n = 0;
+    if (!user_groups || getgrouplist(c->user, s->gid, NULL, &n) >= 0 || n < 1)
+        n = 1;
+    s->groups = calloc((size_t)n, sizeof(gid_t));
     if (!s->groups) {
         snprintf(errbuf, errlen, "service '%s': out of memory", c->name);
         return -ENOMEM;
     }
-    int n = MAX_GROUPS;
-    if (user_groups && getgrouplist(c->user, s->gid, s->groups, &n) >= 0) {
+    s->groups[0] = s->gid;
+    s->groups_count = 1;
+    if (user_groups && getgrouplist(c->user, s->gid, s->groups, &n) >= 0)
         s->groups_count = (size_t)n;
-    } else {
-        s->groups[0] = s->gid;
-        s->groups_count = 1;
-    }
     return 0;
 }
 
-static bool env_has(char *const *env, size_t n, const char *name)
+/* True when one of env[0..n) sets the variable name[0..len). */
+static bool env_has(char *const *env, size_t n, const char *name, size_t len)
 {
-    size_t len = strlen(name);
     for (size_t i = 0; i < n; i++) {
         if (strncmp(env[i], name, len) == 0 && env[i][len] == '=')
             return true;
@@ -520,16 +529,21 @@ static bool env_has(char *const *env, size_t n, const char *name)
     return false;
 }
 
-static int env_add(char **envp, size_t *n, const char *name, const char *val)
+/* Appends "NAME=val" where var is "NAME=" and len its name's length. */
+static int env_add(char **envp, size_t *n, const char *var, size_t len,
+                   const char *val)
 {
-    size_t len = strlen(name) + strlen(val) + 2;
-    char *kv = malloc(len);
+    size_t size = len + strlen(val) + 2;
+    char *kv = malloc(size);
     if (!kv)
         return -ENOMEM;
-    snprintf(kv, len, "%s=%s", name, val);
+    snprintf(kv, size, "%.*s=%s", (int)len, var, val);
     envp[(*n)++] = kv;
     return 0;
 }
+
+/* Set for a service with a user, unless its env sets them. */
+static char *const user_vars[] = {"HOME=", "USER=", "LOGNAME="};
 
 /*
  * The child's environment: sidecar's own, overridden by the service's
@@ -553,20 +567,13 @@ static int build_env(struct svc *s)
         n++;
     }
     for (size_t i = 0; i < inherited; i++) {
-        char *eq = strchr(environ[i], '=');
+        const char *name = environ[i];
+        const char *eq = strchr(name, '=');
         if (!eq)
             continue;
-        char name[256];
-        size_t len = (size_t)(eq - environ[i]);
-        if (len >= sizeof(name))
-            continue;
-        memcpy(name, environ[i], len);
-        name[len] = '\0';
-        if (env_has(envp, c->env_count, name))
-            continue;
-        if (c->user &&
-            (strcmp(name, "HOME") == 0 || strcmp(name, "USER") == 0 ||
-             strcmp(name, "LOGNAME") == 0))
+        size_t len = (size_t)(eq - name);
+        if (env_has(envp, c->env_count, name, len) ||
+            (c->user && env_has(user_vars, ARRAY_SIZE(user_vars), name, len)))
             continue;
         envp[n] = strdup(environ[i]);
         if (!envp[n])
@@ -577,11 +584,14 @@ static int build_env(struct svc *s)
         struct passwd *pw = getpwnam(c->user);
         const char *home = pw ? pw->pw_dir : "/";
         const char *user = pw ? pw->pw_name : c->user;
-        if ((!env_has(envp, n, "HOME") && env_add(envp, &n, "HOME", home)) ||
-            (!env_has(envp, n, "USER") && env_add(envp, &n, "USER", user)) ||
-            (!env_has(envp, n, "LOGNAME") &&
-             env_add(envp, &n, "LOGNAME", user)))
-            goto out_free;
+        const char *values[] = {home, user, user};
+        for (size_t i = 0; i < ARRAY_SIZE(values); i++) {
+            const char *var = user_vars[i];
+            size_t len = strlen(var) - 1; /* without the '=' */
+            if (!env_has(envp, n, var, len) &&
+                env_add(envp, &n, var, len, values[i]) < 0)
+                goto out_free;
+        }
     }
     s->envp = envp;
     return 0;

@@ -35,6 +35,7 @@ enum svc_event {
     SVC_EV_TIMER,   /* backoff over, or stop grace over */
     SVC_EV_STOP,    /* stop gracefully */
     SVC_EV_KILL,    /* stop now: SIGKILL the process group */
+    SVC_EV_ABANDON, /* a dependency is gone for good: it can never start */
 };
 
 struct svc;

@@ -13,7 +13,7 @@ static const int handled_signals[SIDECAR_SIGNALS_COUNT] = {
     SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2,
 };
 
-/* True when the dependency s waits on is as far as the edge asks. */
+/* True when the dependency is as far as the edge asks. */
 static bool dep_met(const struct svc *dep, enum cfg_dep_cond cond)
 {
     /*
@@ -24,21 +24,38 @@ static bool dep_met(const struct svc *dep, enum cfg_dep_cond cond)
     return dep->ever_started && dep->state != SVC_FATAL;
 }
 
-static bool deps_met(const struct sidecar *sc, const struct svc *s)
+/* True when the dependency can never be met: nothing will run it again. */
+static bool dep_doomed(const struct svc *dep)
 {
-    for (size_t i = 0; i < s->cfg->deps_count; i++) {
-        const struct cfg_dep *d = &s->cfg->deps[i];
-        if (!dep_met(sc->svcs[d->index], d->cond))
-            return false;
-    }
-    return true;
+    return dep->state == SVC_FATAL ||
+           (dep->state == SVC_EXITED && !dep->ever_started);
 }
 
+/*
+ * Starts every waiting service whose dependencies are met, and gives up
+ * on those whose dependencies never can be (which takes the pod down if
+ * the service is essential).
+ */
 static void start_ready(struct sidecar *sc)
 {
     for (size_t i = 0; i < sc->svcs_count; i++) {
         struct svc *s = sc->svcs[sc->cfg->start_order[i]];
-        if (s->state == SVC_WAITING && deps_met(sc, s))
+        if (s->state != SVC_WAITING)
+            continue;
+        bool met = true;
+        for (size_t j = 0; j < s->cfg->deps_count && s->state == SVC_WAITING;
+             j++) {
+            const struct svc *dep = sc->svcs[s->cfg->deps[j].index];
+            if (dep_doomed(dep)) {
+                LOG_ERROR("dependency failed; service cannot start",
+                          LF_STR("service", s->cfg->name),
+                          LF_STR("dependency", dep->cfg->name),
+                          LF_STR("state", svc_state_name(dep->state)));
+                svc_handle(s, SVC_EV_ABANDON);
+            }
+            met = met && dep_met(dep, s->cfg->deps[j].cond);
+        }
+        if (met && s->state == SVC_WAITING)
             svc_handle(s, SVC_EV_START);
     }
 }
@@ -61,9 +78,9 @@ static void finish(struct sidecar *sc)
     if (sc->finished)
         return;
     sc->finished = true;
-    int killed = reaper_kill_children(1.0);
+    int reaped = reaper_kill_children(1.0);
     LOG_INFO("sidecar exiting", LF_INT("exit_code", sidecar_exit_code(sc)),
-             LF_INT("leftovers_killed", killed));
+             LF_INT("leftovers_reaped", reaped));
     ev_break(sc->loop, EVBREAK_ALL);
 }
 
@@ -216,7 +233,13 @@ void sidecar_start(struct sidecar *sc)
 
 int sidecar_exit_code(const struct sidecar *sc)
 {
-    return sc->exit_from ? svc_exit_code(sc->exit_from) : 0;
+    if (!sc->exit_from)
+        return 0;
+    int code = svc_exit_code(sc->exit_from);
+    /* Giving up is a failure, even on a service that kept exiting 0. */
+    if (sc->exit_from->state == SVC_FATAL && code == 0)
+        code = 1;
+    return code;
 }
 
 void sidecar_free(struct sidecar *sc)

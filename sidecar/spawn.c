@@ -1,4 +1,4 @@
-#define _GNU_SOURCE /* pipe2, execvpe, setgroups, close_range */
+#define _GNU_SOURCE /* pipe2, setgroups, close_range */
 #include "sidecar/spawn.h"
 
 #include <errno.h>
@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+extern char **environ;
 
 static const char *const step_names[] = {
     [SPAWN_STEP_SETUP] = "setup", [SPAWN_STEP_STDIO] = "stdio",
@@ -41,14 +43,21 @@ int spawn_output_pipe(int *rd, int *wr)
     return 0;
 }
 
+/* Closes fds lo..hi, through close_range() or, before Linux 5.9, one by one. */
+static void close_between(unsigned lo, unsigned hi)
+{
+    if (lo > hi || close_range(lo, hi, 0) == 0)
+        return;
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max <= 0)
+        max = 65536;
+    for (unsigned long fd = lo; fd <= hi && fd < (unsigned long)max; fd++)
+        close((int)fd);
+}
+
 void spawn_close_from(int lowfd)
 {
-    if (close_range((unsigned)lowfd, ~0u, 0) == 0)
-        return;
-    /* Kernels before 5.9: walk the table. */
-    long max = sysconf(_SC_OPEN_MAX);
-    for (long fd = lowfd; fd < (max > 0 ? max : 1024); fd++)
-        close((int)fd);
+    close_between((unsigned)lowfd, ~0u);
 }
 
 /* In the child: report the failed step and die like a shell would. */
@@ -58,6 +67,18 @@ static void __attribute__((noreturn)) child_fail(int status_fd, int step)
     ssize_t unused = write(status_fd, &f, sizeof(f));
     (void)unused;
     _exit(f.err == EACCES ? 126 : 127);
+}
+
+/* In the child: moves *fd (if one of 0-2) above them, close-on-exec. */
+static int lift(int *fd)
+{
+    if (*fd < 0 || *fd > STDERR_FILENO)
+        return 0;
+    int moved = fcntl(*fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+    if (moved < 0)
+        return -1;
+    *fd = moved;
+    return 0;
 }
 
 /* In the child: put fd on target, or /dev/null when fd is -1. */
@@ -110,26 +131,20 @@ run_child(const struct spawn_opts *o, int status_fd, pid_t parent)
 
     if (setsid() < 0)
         child_fail(status_fd, SPAWN_STEP_SETUP);
-    /* Die with sidecar; then check it did not die before this line. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        child_fail(status_fd, SPAWN_STEP_SETUP);
-    if (getppid() != parent)
-        _exit(127);
 
-    /* Move the status pipe above the stdio range before wiring stdio. */
-    if (status_fd <= STDERR_FILENO) {
-        int moved = fcntl(status_fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-        if (moved < 0)
-            _exit(127);
-        status_fd = moved;
-    }
+    /* Lift every fd we still need above 0-2 before wiring stdio. */
+    int out = o->stdout_fd;
+    int err = o->stderr_fd;
+    if (lift(&status_fd) < 0)
+        _exit(127);
+    if (lift(&out) < 0 || lift(&err) < 0)
+        child_fail(status_fd, SPAWN_STEP_STDIO);
     if (wire(-1, STDIN_FILENO, O_RDONLY) < 0 ||
-        wire(o->stdout_fd, STDOUT_FILENO, O_WRONLY) < 0 ||
-        wire(o->stderr_fd, STDERR_FILENO, O_WRONLY) < 0)
+        wire(out, STDOUT_FILENO, O_WRONLY) < 0 ||
+        wire(err, STDERR_FILENO, O_WRONLY) < 0)
         child_fail(status_fd, SPAWN_STEP_STDIO);
     /* Keep 0-2 and the status pipe (close-on-exec); drop the rest. */
-    if (status_fd > STDERR_FILENO + 1)
-        (void)close_range(STDERR_FILENO + 1, (unsigned)status_fd - 1, 0);
+    close_between(STDERR_FILENO + 1, (unsigned)status_fd - 1);
     spawn_close_from(status_fd + 1);
 
     if (o->set_umask)
@@ -142,13 +157,23 @@ run_child(const struct spawn_opts *o, int status_fd, pid_t parent)
         if (setuid(o->uid) < 0)
             child_fail(status_fd, SPAWN_STEP_UID);
     }
+    /*
+     * Die with sidecar. After the id changes, which clear this setting;
+     * then make sure sidecar did not die before it took effect.
+     */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        child_fail(status_fd, SPAWN_STEP_SETUP);
+    if (getppid() != parent)
+        _exit(127);
     if (o->cwd && chdir(o->cwd) < 0)
         child_fail(status_fd, SPAWN_STEP_CWD);
 
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    execvpe(o->argv[0], o->argv, o->envp);
+    /* execvp() searches the PATH of the service's own environment. */
+    environ = (char **)o->envp;
+    execvp(o->argv[0], o->argv);
     child_fail(status_fd, SPAWN_STEP_EXEC);
 }
 

@@ -5,24 +5,27 @@
  * leave a process tree, write hostile bytes.
  *
  *   fakesvc exit N                 exit N at once
- *   fakesvc run NAME FILE [ignore-term]
+ *   fakesvc run NAME FILE [ignore-term|slow-stop]
  *                                  append "start NAME" to FILE, then wait;
  *                                  on SIGTERM append "stop NAME", exit 0
+ *                                  (slow-stop: after 300ms)
  *   fakesvc spam N                 write lines "line 1".."line N", exit 0
  *   fakesvc orphan SECONDS PIDFILE fork a grandchild in its own session
  *                                  that writes its pid, lives SECONDS, exits;
  *                                  the middle process exits 0 once the
  *                                  grandchild has left its process group
- *   fakesvc tree PIDFILE           fork a child that ignores SIGTERM; write
- *                                  "LEADER CHILD" to PIDFILE; wait
+ *   fakesvc tree PIDFILE           fork a child that ignores SIGTERM; once
+ *                                  it does, write "LEADER CHILD"; wait
  *   fakesvc bytes                  write invalid UTF-8, controls, NUL
  *   fakesvc partial TEXT           write TEXT without newline, exit 0
  *   fakesvc long N                 write one line of N 'x' bytes, exit 0
+ *   fakesvc newlines N             write N newlines, 64 KiB a write
  */
 #define _DEFAULT_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +46,13 @@ static void append(const char *file, const char *what, const char *name)
     close(fd);
 }
 
+static bool slow_stop;
+
 static void on_term(int sig)
 {
     (void)sig;
+    if (slow_stop)
+        usleep(300 * 1000);
     append(run_file, "stop", run_name);
     _exit(0);
 }
@@ -114,13 +121,21 @@ static int orphan(int seconds, const char *pidfile)
 
 static int tree(const char *pidfile)
 {
+    int ready[2];
+    char c;
+    if (pipe(ready) < 0)
+        return 95;
     pid_t child = fork();
     if (child < 0)
         return 95;
     if (child == 0) {
         signal(SIGTERM, SIG_IGN);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(99);
         wait_forever();
     }
+    if (read(ready[0], &c, 1) != 1)
+        return 98;
     FILE *f = fopen(pidfile, "w");
     if (!f)
         return 96;
@@ -138,9 +153,10 @@ int main(int argc, char **argv)
     if (strcmp(mode, "run") == 0 && argc >= 4) {
         run_name = argv[2];
         run_file = argv[3];
-        signal(SIGTERM, argc > 4 && strcmp(argv[4], "ignore-term") == 0
-                            ? SIG_IGN
-                            : on_term);
+        const char *flag = argc > 4 ? argv[4] : "";
+        slow_stop = strcmp(flag, "slow-stop") == 0;
+        signal(SIGTERM,
+               strcmp(flag, "ignore-term") == 0 ? SIG_IGN : on_term);
         append(run_file, "start", run_name);
         wait_forever();
     }
@@ -158,6 +174,17 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "partial") == 0 && argc == 3) {
         write_all(1, argv[2], strlen(argv[2]));
+        return 0;
+    }
+    if (strcmp(mode, "newlines") == 0 && argc == 3) {
+        long n = atol(argv[2]);
+        char *p = malloc((size_t)n);
+        if (!p)
+            return 97;
+        memset(p, '\n', (size_t)n);
+        for (long off = 0; off < n; off += 65536)
+            write_all(1, p + off, (size_t)(n - off < 65536 ? n - off : 65536));
+        free(p);
         return 0;
     }
     if (strcmp(mode, "long") == 0 && argc == 3) {

@@ -39,8 +39,8 @@ const char *h_path(struct harness *h, const char *name)
 static char *expand(struct harness *h, const char *tmpl)
 {
     char helper[512];
-    snprintf(helper, sizeof(helper), "%s/fakesvc",
-             env_or("SIDECAR_HELPERS", "../build/test"));
+    const char *helper_dir = env_or("SIDECAR_HELPERS", "../build/test");
+    snprintf(helper, sizeof(helper), "%s/fakesvc", helper_dir);
     size_t cap = strlen(tmpl) * 4 + 4096;
     char *out = malloc(cap);
     cr_assert(out);
@@ -51,6 +51,9 @@ static char *expand(struct harness *h, const char *tmpl)
         if (strncmp(p, "@HELPER@", 8) == 0) {
             sub = helper;
             skip = 8;
+        } else if (strncmp(p, "@HELPERDIR@", 11) == 0) {
+            sub = helper_dir;
+            skip = 11;
         } else if (strncmp(p, "@DIR@", 5) == 0) {
             sub = h->dir;
             skip = 5;
@@ -451,4 +454,56 @@ const char *h_wait_file(struct harness *h, const char *name, int min_lines,
             return NULL;
         h_pump(h, 0.01);
     }
+}
+
+long long h_ts_ms(const struct harness *h, long idx)
+{
+    const char *ts = h_str(h, idx, "ts");
+    int hh;
+    int mm;
+    int ss;
+    int ms;
+    /* 2026-11-23T12:51:55.123Z */
+    if (!ts || sscanf(ts, "%*10sT%d:%d:%d.%dZ", &hh, &mm, &ss, &ms) != 4)
+        return -1;
+    return ((hh * 60LL + mm) * 60 + ss) * 1000 + ms;
+}
+
+pid_t h_parent_of(pid_t pid)
+{
+    char path[64];
+    char buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    int ppid;
+    if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+        return -1;
+    return (pid_t)ppid;
+}
+
+bool h_wait_comm(pid_t pid, const char *comm, double timeout_s)
+{
+    char path[64];
+    char buf[64];
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+    double deadline = h_now() + timeout_s;
+    while (h_now() < deadline) {
+        FILE *f = fopen(path, "r");
+        if (f) {
+            bool same = fgets(buf, sizeof(buf), f) &&
+                        strncmp(buf, comm, strlen(comm)) == 0 &&
+                        buf[strlen(comm)] == '\n';
+            fclose(f);
+            if (same)
+                return true;
+        }
+        usleep(2000);
+    }
+    return false;
 }

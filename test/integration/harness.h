@@ -5,8 +5,8 @@
  * deadlines rather than sleeping. One struct harness per test process
  * (Criterion forks each test).
  *
- * Config templates may use @HELPER@ (the fakesvc binary) and @DIR@ (the
- * test's temporary directory).
+ * Config templates may use @HELPER@ (the fakesvc binary), @HELPERDIR@
+ * (its directory) and @DIR@ (the test's temporary directory).
  */
 #ifndef SIDECAR_TEST_HARNESS_H
 #define SIDECAR_TEST_HARNESS_H
@@ -93,5 +93,14 @@ const char *h_wait_file(struct harness *h, const char *name, int min_lines,
                         double timeout_s);
 
 double h_now(void);
+
+/* Milliseconds of the day from line idx's "ts" (for gaps), or -1. */
+long long h_ts_ms(const struct harness *h, long idx);
+
+/* Parent pid from /proc, or -1. */
+pid_t h_parent_of(pid_t pid);
+
+/* Waits until /proc/<pid>/comm reads comm (the process exec'd it). */
+bool h_wait_comm(pid_t pid, const char *comm, double timeout_s);
 
 #endif
