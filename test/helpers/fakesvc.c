@@ -155,8 +155,7 @@ int main(int argc, char **argv)
         run_file = argv[3];
         const char *flag = argc > 4 ? argv[4] : "";
         slow_stop = strcmp(flag, "slow-stop") == 0;
-        signal(SIGTERM,
-               strcmp(flag, "ignore-term") == 0 ? SIG_IGN : on_term);
+        signal(SIGTERM, strcmp(flag, "ignore-term") == 0 ? SIG_IGN : on_term);
         append(run_file, "start", run_name);
         wait_forever();
     }

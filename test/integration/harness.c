@@ -321,8 +321,6 @@ static bool has_marker(const char *pid, const char *marker)
     return false;
 }
 
-static char proc_state(pid_t pid);
-
 /* Counts live processes carrying the marker; kills and reports them too. */
 static size_t find_marked(const char *marker, bool kill_them)
 {
@@ -389,8 +387,7 @@ void h_cleanup(struct harness *h)
     memset(h, 0, sizeof(*h));
 }
 
-/* State letter from /proc/pid/stat, or 0 when the pid is gone. */
-static char proc_state(pid_t pid)
+char h_proc_state(pid_t pid)
 {
     char path[64];
     char buf[512];
@@ -407,14 +404,14 @@ static char proc_state(pid_t pid)
 
 bool h_pid_alive(pid_t pid)
 {
-    char s = proc_state(pid);
+    char s = h_proc_state(pid);
     return s != 0 && s != 'Z' && s != 'X';
 }
 
 bool h_wait_pid_reaped(pid_t pid, double timeout_s)
 {
     double deadline = h_now() + timeout_s;
-    while (proc_state(pid) != 0) {
+    while (h_proc_state(pid) != 0) {
         if (h_now() > deadline)
             return false;
         usleep(5000);

@@ -78,6 +78,9 @@ int h_wait_exit(struct harness *h, double timeout_s);
  * removes the directory. For .fini. */
 void h_cleanup(struct harness *h);
 
+/* State letter from /proc/<pid>/stat ('S', 'Z', ...), 0 when gone. */
+char h_proc_state(pid_t pid);
+
 /* True while pid exists and is not a zombie. */
 bool h_pid_alive(pid_t pid);
 

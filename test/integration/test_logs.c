@@ -136,20 +136,13 @@ static long rss_kib(pid_t pid)
     return kib;
 }
 
-/* State letter of /proc/<pid>/stat: 'S' while blocked in a write. */
-static char proc_state(pid_t pid)
+/* How many lines of children's output arrived. */
+static size_t relayed_lines(void)
 {
-    char path[64];
-    char buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    return p ? p[2] : 0;
+    size_t n = 0;
+    for (size_t k = 0; k < H.count; k++)
+        n += h_str(&H, (long)k, "stream") != NULL;
+    return n;
 }
 
 T(slow_reader_pauses_the_child_instead_of_buffering, 60)
@@ -162,15 +155,13 @@ T(slow_reader_pauses_the_child_instead_of_buffering, 60)
     /* Stop reading: sidecar's stdout pipe fills, then the child's. */
     usleep(1500 * 1000);
     long during = rss_kib(H.pid);
-    char state = proc_state(child);
+    char state = h_proc_state(child);
     cr_expect(state == 'S', "child not blocked on its pipe (state %c)", state);
     /* The relay holds at most 256 KiB plus one chunk; 10 MB were waiting. */
     cr_expect_lt(during - before, 2 * 1024,
                  "RSS grew %ld KiB while stdout was blocked", during - before);
     cr_assert_eq(h_wait_exit(&H, 50), 0);
-    size_t n = 0;
-    for (size_t k = 0; k < H.count; k++)
-        n += h_str(&H, (long)k, "stream") != NULL;
+    size_t n = relayed_lines();
     cr_expect_eq(n, 200000, "lines lost: got %zu", n);
 }
 
@@ -181,11 +172,13 @@ T(a_burst_of_empty_lines_is_paced_per_line_and_loses_nothing, 60)
      * ~150-byte object, 10 MB a write. Pacing per line keeps that out of
      * memory while nobody reads; pacing per read would not.
      */
-    h_start(&H, "services:\n"
-                "  a-service-name-that-is-sixty-three-characters-long-abcdefghijk:\n"
-                "    role: main\n"
-                "    restart: never\n"
-                "    command: 'sleep 0.5; exec @HELPER@ newlines 262144'\n");
+    h_start(
+        &H,
+        "services:\n"
+        "  a-service-name-that-is-sixty-three-characters-long-abcdefghijk:\n"
+        "    role: main\n"
+        "    restart: never\n"
+        "    command: 'sleep 0.5; exec @HELPER@ newlines 262144'\n");
     long i = h_wait_event(&H, 0, 5, "service started", NULL);
     cr_assert_geq(i, 0);
     long before = rss_kib(H.pid); /* while the child still sleeps */
@@ -194,9 +187,7 @@ T(a_burst_of_empty_lines_is_paced_per_line_and_loses_nothing, 60)
     cr_expect_lt(during - before, 2 * 1024,
                  "RSS grew %ld KiB while stdout was blocked", during - before);
     cr_assert_eq(h_wait_exit(&H, 50), 0);
-    size_t n = 0;
-    for (size_t k = 0; k < H.count; k++)
-        n += h_str(&H, (long)k, "stream") != NULL;
+    size_t n = relayed_lines();
     cr_expect_eq(n, 262144, "lines lost: got %zu", n);
     cr_expect_eq(h_find_event(&H, 0,
                               "log output could not keep up; events were "

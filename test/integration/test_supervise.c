@@ -435,8 +435,8 @@ T(main_waiting_on_a_failed_dependency_takes_sidecar_down, 20)
                 "    max_restarts: 1\n");
     int code = h_wait_exit(&H, 10);
     cr_expect_eq(code, 1, "exit %d", code);
-    long i = h_find_event(&H, 0, "dependency failed; service cannot start",
-                          "main");
+    long i =
+        h_find_event(&H, 0, "dependency failed; service cannot start", "main");
     cr_assert_geq(i, 0);
     cr_expect_str_eq(h_str(&H, i, "dependency"), "db");
     cr_expect_eq(h_find_event(&H, 0, "service started", "main"), -1);
