@@ -121,6 +121,8 @@ static const struct cfg_key top_keys[] = {
     {"http", cfg_value_section, WHOLE, .section = &http_section},
     {"log", cfg_value_section, WHOLE, .section = &log_section},
     {"shutdown", cfg_value_section, WHOLE, .section = &shutdown_section},
+    {"exec_probe_limit", cfg_value_uint, ROOT(exec_probe_limit), .min = 1,
+     .max = 1000},
     {"services", value_services, WHOLE},
     {"probes", value_probes, WHOLE},
 };
@@ -442,6 +444,7 @@ static int root_defaults(struct cfg_ctx *ctx, struct cfg_root *root)
     root->log.level = CFG_LOG_INFO;
     root->log.max_line = 16384;
     root->shutdown.drain_ms = 5000;
+    root->exec_probe_limit = 8;
     root->http.port = 8558;
     root->main_index = CFG_NO_INDEX;
     if (cfg_dup_string(ctx, &root->path, ctx->path ? ctx->path : "") < 0 ||

@@ -157,6 +157,7 @@ struct cfg_root {
     struct {
         int64_t drain_ms; /* default 5000 */
     } shutdown;
+    unsigned exec_probe_limit;    /* exec probes at once; default 8 */
     struct cfg_service *services; /* file order */
     size_t services_count;
     size_t main_index;        /* CFG_NO_INDEX when there are no services */

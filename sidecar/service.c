@@ -165,7 +165,7 @@ out_close_out:
     return rc;
 }
 
-static void after_exit(struct svc *s);
+static void after_exit(struct svc *s, bool forced);
 
 /* Forks the process; a failure to fork counts as a failed run. */
 static void spawn(struct svc *s)
@@ -264,13 +264,16 @@ static bool note_restart(struct svc *s, double now)
     return true;
 }
 
-/* After an unplanned exit: restart later, or settle in EXITED or FATAL. */
-static void after_exit(struct svc *s)
+/*
+ * After an unplanned exit (or a requested restart, forced): restart later,
+ * or settle in EXITED or FATAL.
+ */
+static void after_exit(struct svc *s, bool forced)
 {
     double now = ev_now(s->loop);
     double uptime = now - s->started_at;
 
-    if (!wants_restart(s)) {
+    if (!forced && !wants_restart(s)) {
         set_state(s, SVC_EXITED);
         return;
     }
@@ -383,8 +386,11 @@ void svc_handle(struct svc *s, enum svc_event ev)
             set_state(s, SVC_RUNNING);
         } else if (ev == SVC_EV_EXIT) {
             reap(s);
-            after_exit(s);
+            after_exit(s, false);
         } else if (ev == SVC_EV_STOP) {
+            begin_stop(s);
+        } else if (ev == SVC_EV_RESTART) {
+            s->restart_requested = true;
             begin_stop(s);
         } else if (ev == SVC_EV_KILL) {
             kill_now(s, "killing service");
@@ -406,10 +412,18 @@ void svc_handle(struct svc *s, enum svc_event ev)
             s->ever_started = true;
         } else if (ev == SVC_EV_EXIT) {
             reap(s);
-            set_state(s, SVC_STOPPED);
+            if (s->restart_requested) {
+                s->restart_requested = false;
+                after_exit(s, true);
+            } else {
+                set_state(s, SVC_STOPPED);
+            }
+        } else if (ev == SVC_EV_STOP) {
+            s->restart_requested = false; /* a stop outranks a restart */
         } else if (ev == SVC_EV_TIMER) {
             kill_now(s, "service did not stop in time; killing it");
         } else if (ev == SVC_EV_KILL) {
+            s->restart_requested = false;
             ev_timer_stop(s->loop, &s->timer_w);
             kill_now(s, "killing service");
         }

@@ -36,6 +36,7 @@ enum svc_event {
     SVC_EV_STOP,    /* stop gracefully */
     SVC_EV_KILL,    /* stop now: SIGKILL the process group */
     SVC_EV_ABANDON, /* a dependency is gone for good: it can never start */
+    SVC_EV_RESTART, /* stop, then start again through the backoff */
 };
 
 struct svc;
@@ -62,7 +63,8 @@ struct svc {
     struct relay *err;
     size_t max_line;
     unsigned backoff_step;
-    double *restart_times; /* ring of max_restarts restart times */
+    bool restart_requested; /* SVC_EV_RESTART: restart after this stop */
+    double *restart_times;  /* ring of max_restarts restart times */
     size_t restart_head;
     size_t restart_count;
     char **envp;

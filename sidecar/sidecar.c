@@ -13,14 +13,23 @@ static const int handled_signals[SIDECAR_SIGNALS_COUNT] = {
     SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2,
 };
 
-/* True when the dependency is as far as the edge asks. */
-static bool dep_met(const struct svc *dep, enum cfg_dep_cond cond)
+/* True when every probe of the service at idx passes. */
+static bool probes_pass(const struct sidecar *sc, size_t idx)
 {
-    /*
-     * "healthy" needs probes (to come): until a service has probes, it is
-     * healthy once started.
-     */
-    (void)cond;
+    for (size_t i = 0; i < sc->prober->count; i++) {
+        const struct probe *p = &sc->prober->probes[i];
+        if (p->cfg->service_index == idx && p->state != PROBE_PASSING)
+            return false;
+    }
+    return true;
+}
+
+/* True when the dependency is as far as the edge asks. */
+static bool dep_met(const struct sidecar *sc, const struct cfg_dep *d)
+{
+    const struct svc *dep = sc->svcs[d->index];
+    if (d->cond == CFG_DEP_HEALTHY)
+        return dep->state == SVC_RUNNING && probes_pass(sc, d->index);
     return dep->ever_started && dep->state != SVC_FATAL;
 }
 
@@ -53,7 +62,7 @@ static void start_ready(struct sidecar *sc)
                           LF_STR("state", svc_state_name(dep->state)));
                 svc_handle(s, SVC_EV_ABANDON);
             }
-            met = met && dep_met(dep, s->cfg->deps[j].cond);
+            met = met && dep_met(sc, &s->cfg->deps[j]);
         }
         if (met && s->state == SVC_WAITING)
             svc_handle(s, SVC_EV_START);
@@ -117,10 +126,63 @@ void sidecar_shutdown(struct sidecar *sc, const char *reason)
     continue_shutdown(sc);
 }
 
-static void on_service_change(struct svc *s, enum svc_state old, void *arg)
+/* Recomputes the aggregate from every service and probe. */
+static void update_health(struct sidecar *sc, const char *cause)
+{
+    for (size_t i = 0; i < sc->svcs_count; i++) {
+        const struct svc *s = sc->svcs[i];
+        struct health_service_in *in = &sc->health_services[i];
+        in->essential = s->cfg->essential;
+        in->state = s->state;
+        in->ever_started = s->ever_started;
+        in->exited_ok = s->state == SVC_EXITED && svc_exit_code(s) == 0;
+    }
+    for (size_t i = 0; i < sc->prober->count; i++) {
+        const struct probe *p = &sc->prober->probes[i];
+        struct health_probe_in *in = &sc->health_probes[i];
+        in->importance = p->cfg->importance;
+        in->state = p->state;
+        in->passed_once = p->passed_once;
+    }
+    struct health_view v = health_compute(
+        sc->health_probes, sc->prober->count, sc->health_services,
+        sc->svcs_count, sc->health.initialised && sc->health.view.started);
+    health_update(&sc->health, v, cause);
+}
+
+static void on_probe_change(struct probe *p, enum probe_state old, void *arg)
 {
     (void)old;
     struct sidecar *sc = arg;
+    char cause[192];
+    snprintf(cause, sizeof(cause), "probe '%s' (%s) is %s", p->cfg->name,
+             probe_importance_name(p->cfg->importance),
+             probe_state_name(p->state));
+    size_t idx = p->cfg->service_index;
+    if (p->state == PROBE_FAILING && p->cfg->restart_on_failure &&
+        idx != CFG_NO_INDEX && !sc->shutting_down &&
+        sc->svcs[idx]->state == SVC_RUNNING) {
+        LOG_WARN("restarting service: its probe is failing",
+                 LF_STR("service", sc->svcs[idx]->cfg->name),
+                 LF_STR("probe", p->cfg->name));
+        svc_handle(sc->svcs[idx], SVC_EV_RESTART);
+    }
+    update_health(sc, cause);
+    if (!sc->shutting_down && p->state == PROBE_PASSING)
+        start_ready(sc);
+}
+
+static void on_service_change(struct svc *s, enum svc_state old, void *arg)
+{
+    struct sidecar *sc = arg;
+    /* A service's probes run while it runs, from unknown each time. */
+    if ((old == SVC_RUNNING) != (s->state == SVC_RUNNING))
+        prober_service_running(sc->prober, (size_t)(s->cfg - sc->cfg->services),
+                               s->state == SVC_RUNNING);
+    char cause[192];
+    snprintf(cause, sizeof(cause), "service '%s' is %s", s->cfg->name,
+             svc_state_name(s->state));
+    update_health(sc, cause);
     if (sc->shutting_down) {
         continue_shutdown(sc);
         return;
@@ -208,6 +270,17 @@ struct sidecar *sidecar_new(struct ev_loop *loop, const struct cfg_root *cfg,
     }
     if (cfg->main_index != CFG_NO_INDEX)
         sc->exit_from = sc->svcs[cfg->main_index];
+    sc->prober = prober_new(loop, cfg, on_probe_change, sc, errbuf, errlen);
+    if (!sc->prober) {
+        sidecar_free(sc);
+        return NULL;
+    }
+    sc->health_probes =
+        calloc(cfg->probes_count + 1, sizeof(*sc->health_probes));
+    sc->health_services =
+        calloc(cfg->services_count + 1, sizeof(*sc->health_services));
+    if (!sc->health_probes || !sc->health_services)
+        goto out_free;
     return sc;
 out_free:
     sidecar_free(sc);
@@ -228,6 +301,8 @@ void sidecar_start(struct sidecar *sc)
              LF_STR("version", SIDECAR_VERSION), LF_INT("pid", getpid()),
              LF_INT("services", sc->svcs_count),
              LF_INT("probes", sc->cfg->probes_count));
+    update_health(sc, "sidecar started");
+    prober_start(sc->prober);
     start_ready(sc);
 }
 
@@ -250,8 +325,11 @@ void sidecar_free(struct sidecar *sc)
         ev_signal_stop(sc->loop, &sc->signal_w[i]);
     if (sc->reaper.loop)
         reaper_stop(&sc->reaper);
+    prober_free(sc->prober);
     for (size_t i = 0; i < sc->svcs_count; i++)
         svc_free(sc->svcs[i]);
     free(sc->svcs);
+    free(sc->health_probes);
+    free(sc->health_services);
     free(sc);
 }

@@ -1,8 +1,9 @@
 /*
  * struct sidecar: the root object. Owns the services (one struct svc per
- * configured service), the signal watchers and the reaper; starts services
- * in dependency order, stops them in reverse, forwards signals, and decides
- * when and with what status sidecar exits. Borrows the config model.
+ * configured service), the probes, the aggregate health, the signal
+ * watchers and the reaper; starts services in dependency order, stops
+ * them in reverse, binds probes to their services, forwards signals, and
+ * decides when and with what status sidecar exits. Borrows the config.
  */
 #ifndef SIDECAR_SIDECAR_SIDECAR_H
 #define SIDECAR_SIDECAR_SIDECAR_H
@@ -12,6 +13,8 @@
 #include <stddef.h>
 
 #include "conf/model.h"
+#include "probes/probe.h"
+#include "sidecar/health.h"
 #include "sidecar/reaper.h"
 #include "sidecar/service.h"
 #include "sidecar/util.h"
@@ -24,6 +27,10 @@ struct sidecar {
     const struct cfg_root *cfg;
     struct svc **svcs; /* cfg->services_count, in config order */
     size_t svcs_count;
+    struct prober *prober;
+    struct health health;
+    struct health_probe_in *health_probes; /* scratch for recompute */
+    struct health_service_in *health_services;
     struct reaper reaper;
     ev_signal signal_w[SIDECAR_SIGNALS_COUNT];
     bool shutting_down;

@@ -1,0 +1,73 @@
+/*
+ * Shared by the http and tcp probe kinds: lazy creation of the prober's
+ * curlm, the common easy-handle options (timeouts, one fresh connection
+ * per run as kubelet does, proxies off as kubelet's prober has them), and
+ * how a failed transfer reads in a probe's reason.
+ */
+#include "probes/curlkind.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "conf/parse.h"
+#include "probes/curlm.h"
+
+struct curlm *curlkind_multi(struct probe *p)
+{
+    struct prober *pr = p->owner;
+
+    if (pr->curl == NULL)
+        pr->curl = curlm_new(pr->loop);
+    return pr->curl;
+}
+
+int curlkind_easy_new(const struct cfg_probe *cfg, const char *protocols,
+                      char *errbuf, CURL **out)
+{
+    CURL *easy = curl_easy_init();
+    CURLcode rc = CURLE_OK;
+    long timeout_ms = (long)cfg->timeout_ms;
+
+    if (easy == NULL)
+        return -ENOMEM;
+    errbuf[0] = '\0';
+    rc = curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
+    /* "" overrides http_proxy and friends from the environment. */
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(easy, CURLOPT_PROXY, "");
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, protocols);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, protocols);
+    if (rc != CURLE_OK) {
+        curl_easy_cleanup(easy);
+        return rc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+    }
+    *out = easy;
+    return 0;
+}
+
+void curlkind_failure(char *buf, size_t len, const struct cfg_probe *cfg,
+                      CURLcode result, const char *errbuf)
+{
+    char limit[CFG_DURATION_STR_MAX];
+
+    if (result == CURLE_OPERATION_TIMEDOUT) {
+        cfg_format_duration(cfg->timeout_ms, limit, sizeof(limit));
+        snprintf(buf, len, "timed out after %s", limit);
+    } else if (errbuf[0] != '\0') {
+        snprintf(buf, len, "%s", errbuf);
+    } else {
+        snprintf(buf, len, "%s", curl_easy_strerror(result));
+    }
+}

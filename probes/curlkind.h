@@ -1,0 +1,37 @@
+/*
+ * What the two probe kinds built on libcurl (http.c, tcp.c) share: the
+ * prober's one struct curlm, created on first use; the easy-handle
+ * options every such probe gets; and the wording of a failed transfer.
+ * Owns nothing: the easy handles belong to the kinds, the curlm to the
+ * prober.
+ */
+#ifndef SIDECAR_PROBES_CURLKIND_H
+#define SIDECAR_PROBES_CURLKIND_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+#include "probes/probe.h"
+#include "sidecar/util.h"
+
+/* The prober's curlm, created on first use; NULL when out of memory. */
+struct curlm *curlkind_multi(struct probe *p) ATTR_WUR;
+
+/*
+ * A new easy handle with the options every curl probe shares: curl's own
+ * timeouts from cfg->timeout_ms, a fresh connection per run, no proxy,
+ * no signals, errors into errbuf (CURL_ERROR_SIZE bytes, borrowed for the
+ * handle's life), only the protocols in protocols ("http,https"). 0 and
+ * *out, or -errno.
+ */
+int curlkind_easy_new(const struct cfg_probe *cfg, const char *protocols,
+                      char *errbuf, CURL **out) ATTR_WUR;
+
+/*
+ * Words a failed transfer into buf: "timed out after 1s" for curl's
+ * timeout, else curl's error buffer, else curl_easy_strerror(result).
+ */
+void curlkind_failure(char *buf, size_t len, const struct cfg_probe *cfg,
+                      CURLcode result, const char *errbuf);
+
+#endif

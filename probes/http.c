@@ -1,0 +1,348 @@
+/*
+ * The http probe kind: one easy handle per probe, configured once from its
+ * cfg_probe and run on the prober's curlm. A run passes when the status is
+ * in expect_status (default 200-399) and the body, of which the first
+ * 64 KiB are kept, contains expect_body. Redirects are followed only when
+ * asked; TLS is verified unless insecure.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "probes/curlkind.h"
+#include "probes/curlm.h"
+#include "probes/probe.h"
+
+#define HTTP_BODY_MAX  (64 * 1024) /* body bytes kept, as kubelet's 10 KB */
+#define HTTP_BODY_KEEP 4096        /* buffer kept between runs */
+#define HTTP_EXCERPT   200         /* body bytes quoted in a failure */
+
+struct http {
+    struct probe *p;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body;
+    size_t len;
+    size_t cap;
+    bool truncated; /* stopped reading at HTTP_BODY_MAX (or no memory) */
+    bool running;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* CURLOPT_WRITEFUNCTION: keeps the first HTTP_BODY_MAX bytes, then stops
+ * the transfer (CURLE_WRITE_ERROR, read as a complete response). */
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct http *h = userp;
+    size_t n = size * nmemb;
+    size_t take = HTTP_BODY_MAX - h->len;
+
+    if (take > n)
+        take = n;
+    if (h->len + take > h->cap) {
+        size_t cap = h->cap ? h->cap : HTTP_BODY_KEEP;
+        char *body;
+
+        while (cap < h->len + take)
+            cap *= 2;
+        if (cap > HTTP_BODY_MAX)
+            cap = HTTP_BODY_MAX;
+        body = realloc(h->body, cap);
+        if (body == NULL) {
+            h->truncated = true;
+            return 0;
+        }
+        h->body = body;
+        h->cap = cap;
+    }
+    memcpy(h->body + h->len, data, take);
+    h->len += take;
+    if (take < n)
+        h->truncated = true;
+    return take;
+}
+
+static bool status_expected(const struct cfg_probe *cfg, long status)
+{
+    for (size_t i = 0; i < cfg->expect_status_count; i++) {
+        if (status >= cfg->expect_status[i].lo &&
+            status <= cfg->expect_status[i].hi)
+            return true;
+    }
+    return false;
+}
+
+/* memmem, which C11 and POSIX lack; the body may hold NUL bytes. */
+static bool contains(const char *hay, size_t hay_len, const char *needle)
+{
+    size_t n = strlen(needle);
+
+    if (n == 0)
+        return true;
+    for (size_t i = 0; i + n <= hay_len; i++) {
+        if (hay[i] == needle[0] && memcmp(hay + i, needle, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* n, or less so that out[0..n) does not end inside a UTF-8 sequence. */
+static size_t utf8_cut(const char *out, size_t n)
+{
+    size_t lead = n;
+    unsigned char c;
+    size_t need;
+
+    while (lead > 0 && ((unsigned char)out[lead - 1] & 0xc0) == 0x80)
+        lead--;
+    if (lead == 0)
+        return n;
+    c = (unsigned char)out[lead - 1];
+    if ((c & 0xc0) != 0xc0)
+        return n;
+    need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+    return n - (lead - 1) < need ? lead - 1 : n;
+}
+
+/*
+ * The start of the body on one line: control bytes (CR, LF, NUL, ...)
+ * become spaces, runs of spaces one, cut at HTTP_EXCERPT bytes on a UTF-8
+ * character boundary, "..." when cut.
+ */
+static void excerpt(const struct http *h, char *out, size_t outlen)
+{
+    size_t n = 0;
+    size_t i;
+    bool space = true; /* drops leading spaces */
+
+    for (i = 0; i < h->len && n < HTTP_EXCERPT && n + 1 < outlen; i++) {
+        unsigned char c = (unsigned char)h->body[i];
+
+        if (c < 0x20 || c == 0x7f || c == ' ') {
+            if (!space)
+                out[n++] = ' ';
+            space = true;
+            continue;
+        }
+        out[n++] = (char)c;
+        space = false;
+    }
+    if (i < h->len || h->truncated) {
+        n = utf8_cut(out, n);
+        if (n + 4 <= outlen) {
+            memcpy(out + n, "...", 3);
+            n += 3;
+        }
+    }
+    while (n > 0 && out[n - 1] == ' ')
+        n--;
+    out[n] = '\0';
+}
+
+/* Words the outcome of a finished transfer; true when it passes. */
+static bool judge(struct http *h, CURLcode result, char *reason, size_t len)
+{
+    const struct cfg_probe *cfg = h->p->cfg;
+    char text[HTTP_EXCERPT + 8];
+    long status = 0;
+
+    if (result == CURLE_WRITE_ERROR && h->truncated)
+        result = CURLE_OK; /* we stopped reading, not curl */
+    if (result != CURLE_OK) {
+        curlkind_failure(reason, len, cfg, result, h->errbuf);
+        return false;
+    }
+    if (curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+        status = 0;
+    if (!status_expected(cfg, status)) {
+        excerpt(h, text, sizeof(text));
+        if (text[0] != '\0')
+            snprintf(reason, len, "HTTP %ld: %s", status, text);
+        else
+            snprintf(reason, len, "HTTP %ld", status);
+        return false;
+    }
+    if (cfg->expect_body && !contains(h->body, h->len, cfg->expect_body)) {
+        snprintf(reason, len, "HTTP %ld but the body %sdoes not contain '%s'",
+                 status, h->truncated ? "(its first 64 KiB) " : "",
+                 cfg->expect_body);
+        return false;
+    }
+    snprintf(reason, len, "HTTP %ld", status);
+    return true;
+}
+
+static void on_done(CURL *easy, CURLcode result, void *arg)
+{
+    struct http *h = arg;
+    char reason[PROBE_REASON_MAX];
+    bool ok;
+
+    (void)easy;
+    h->running = false;
+    ok = judge(h, result, reason, sizeof(reason));
+    if (h->cap > HTTP_BODY_KEEP) {
+        free(h->body);
+        h->body = NULL;
+        h->cap = 0;
+    }
+    h->len = 0;
+    /* Last: the core may start, cancel or destroy anything from here. */
+    probe_report(h->p, ok, "%s", reason);
+}
+
+static int build_headers(struct http *h, const struct cfg_probe *cfg)
+{
+    for (size_t i = 0; i < cfg->headers_count; i++) {
+        const struct cfg_header *hd = &cfg->headers[i];
+        size_t n = strlen(hd->name) + strlen(hd->value) + 3;
+        char *line = malloc(n);
+        struct curl_slist *list;
+
+        if (line == NULL)
+            return -ENOMEM;
+        /* "Name;" sends an empty header; "Name:" would remove it. */
+        if (hd->value[0] == '\0')
+            snprintf(line, n, "%s;", hd->name);
+        else
+            snprintf(line, n, "%s: %s", hd->name, hd->value);
+        list = curl_slist_append(h->headers, line);
+        free(line);
+        if (list == NULL)
+            return -ENOMEM;
+        h->headers = list;
+    }
+    return 0;
+}
+
+static CURLcode set_method(CURL *easy, const char *method)
+{
+    CURLcode rc = CURLE_OK;
+
+    if (strcmp(method, "GET") == 0)
+        return CURLE_OK;
+    if (strcmp(method, "HEAD") == 0)
+        return curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    /* Requests that usually carry a body get an empty one
+     * ("Content-Length: 0"), as kubelet's Go client sends. */
+    if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+        strcmp(method, "PATCH") == 0) {
+        rc = curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
+        if (rc == CURLE_OK)
+            rc = curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
+    }
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+    return rc;
+}
+
+static CURLcode configure(struct http *h, const struct cfg_probe *cfg)
+{
+    CURL *e = h->easy;
+    CURLcode rc = curl_easy_setopt(e, CURLOPT_URL, cfg->url);
+
+    if (rc == CURLE_OK)
+        rc = set_method(e, cfg->method);
+    if (rc == CURLE_OK && h->headers)
+        rc = curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(e, CURLOPT_USERAGENT, "sidecar/" SIDECAR_VERSION);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+    if (rc == CURLE_OK && cfg->follow_redirects)
+        rc = curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    if (rc == CURLE_OK && cfg->follow_redirects)
+        rc = curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+    if (rc == CURLE_OK && cfg->insecure)
+        rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    if (rc == CURLE_OK && cfg->insecure)
+        rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    return rc;
+}
+
+static void http_destroy(struct probe *p)
+{
+    struct http *h = p->data;
+
+    if (h == NULL)
+        return;
+    if (h->running && p->owner->curl)
+        curlm_remove(p->owner->curl, h->easy);
+    curl_easy_cleanup(h->easy);
+    curl_slist_free_all(h->headers);
+    free(h->body);
+    free(h);
+    p->data = NULL;
+}
+
+static int http_init(struct probe *p)
+{
+    const struct cfg_probe *cfg = p->cfg;
+    struct http *h = calloc(1, sizeof(*h));
+    CURLcode crc;
+    int rc;
+
+    if (h == NULL)
+        return -ENOMEM;
+    h->p = p;
+    rc = curlkind_easy_new(cfg, "http,https", h->errbuf, &h->easy);
+    if (rc < 0)
+        goto out_free;
+    rc = build_headers(h, cfg);
+    if (rc < 0)
+        goto out_cleanup;
+    crc = configure(h, cfg);
+    if (crc != CURLE_OK) {
+        rc = crc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+        goto out_cleanup;
+    }
+    p->data = h;
+    return 0;
+
+out_cleanup:
+    curl_slist_free_all(h->headers);
+    curl_easy_cleanup(h->easy);
+out_free:
+    free(h);
+    return rc;
+}
+
+static int http_start(struct probe *p)
+{
+    struct http *h = p->data;
+    struct curlm *m = curlkind_multi(p);
+    int rc;
+
+    if (m == NULL)
+        return -ENOMEM;
+    h->len = 0;
+    h->truncated = false;
+    h->errbuf[0] = '\0';
+    rc = curlm_add(m, h->easy, on_done, h);
+    if (rc < 0)
+        return rc;
+    h->running = true;
+    return 0;
+}
+
+static void http_cancel(struct probe *p)
+{
+    struct http *h = p->data;
+
+    if (!h->running)
+        return;
+    curlm_remove(p->owner->curl, h->easy);
+    h->running = false;
+}
+
+const struct probe_kind probe_kind_http = {
+    .name = "http",
+    .init = http_init,
+    .start = http_start,
+    .cancel = http_cancel,
+    .destroy = http_destroy,
+};

@@ -1,0 +1,395 @@
+#include "probes/probe.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/parse.h"
+#include "probes/curlm.h"
+#include "sidecar/log.h"
+
+static const char *const state_names[] = {"unknown", "passing", "failing"};
+static const char *const importance_names[] = {"critical", "high", "low"};
+
+const char *probe_state_name(enum probe_state state)
+{
+    return state_names[state];
+}
+
+const char *probe_importance_name(enum cfg_importance importance)
+{
+    return importance_names[importance];
+}
+
+static double ms(double seconds)
+{
+    return seconds * 1000.0;
+}
+
+static void set_state(struct probe *p, enum probe_state state)
+{
+    enum probe_state old = p->state;
+    if (old == state)
+        return;
+    p->state = state;
+    p->state_since = ev_time();
+    unsigned streak = state == PROBE_PASSING ? p->passes : p->failures;
+    LOG_AT(state == PROBE_FAILING ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+           "probe state changed", LF_STR("probe", p->cfg->name),
+           LF_STR("importance", importance_names[p->cfg->importance]),
+           LF_STR("service", p->cfg->service), LF_STR("from", state_names[old]),
+           LF_STR("to", state_names[state]),
+           LF_STR("reason", p->has_result ? p->last.reason : "not running"),
+           LF_INT("consecutive", state == PROBE_UNKNOWN ? 0 : streak),
+           LF_INT("duration_ms",
+                  p->has_result ? (long long)ms(p->last.duration) : 0));
+    if (p->owner->notify)
+        p->owner->notify(p, old, p->owner->notify_arg);
+}
+
+/* One result: counts toward the thresholds, may flip the state. */
+static void record(struct probe *p, bool ok, double duration,
+                   const char *reason)
+{
+    p->has_result = true;
+    p->last.ok = ok;
+    p->last.duration = duration;
+    p->last.at = ev_time();
+    snprintf(p->last.reason, sizeof(p->last.reason), "%s", reason);
+    if (ok) {
+        p->passes++;
+        p->failures = 0;
+        p->passed_once = true;
+        if (p->passes >= p->cfg->success_threshold)
+            set_state(p, PROBE_PASSING);
+    } else {
+        p->failures++;
+        p->passes = 0;
+        if (p->failures >= p->cfg->failure_threshold)
+            set_state(p, PROBE_FAILING);
+    }
+}
+
+static bool is_exec(const struct probe *p)
+{
+    return p->cfg->type == CFG_PROBE_EXEC;
+}
+
+static void begin(struct probe *p);
+
+/* Hands a freed exec slot to the first probe waiting for one. */
+static void release_exec_slot(struct prober *pr)
+{
+    pr->exec_running--;
+    struct probe *next = pr->queue_head;
+    if (!next)
+        return;
+    pr->queue_head = next->queue_next;
+    if (!pr->queue_head)
+        pr->queue_tail = NULL;
+    next->queue_next = NULL;
+    next->queued = false;
+    begin(next);
+}
+
+static void dequeue(struct probe *p)
+{
+    struct prober *pr = p->owner;
+    struct probe **link = &pr->queue_head;
+    struct probe *prev = NULL;
+    while (*link && *link != p) {
+        prev = *link;
+        link = &(*link)->queue_next;
+    }
+    if (!*link)
+        return;
+    *link = p->queue_next;
+    if (pr->queue_tail == p)
+        pr->queue_tail = prev;
+    p->queue_next = NULL;
+    p->queued = false;
+}
+
+/* The run is over (reported, timed out or not startable). */
+static void finish(struct probe *p, bool ok, const char *reason)
+{
+    double duration = ev_time() - p->run_started;
+    ev_timer_stop(p->owner->loop, &p->deadline_w);
+    p->running = false;
+    LOG_DEBUG("probe finished", LF_STR("probe", p->cfg->name),
+              LF_BOOL("ok", ok), LF_INT("duration_ms", (long long)ms(duration)),
+              LF_STR("reason", reason));
+    record(p, ok, duration, reason);
+    if (is_exec(p))
+        release_exec_slot(p->owner);
+}
+
+/* Starts the kind's run now (a slot is free, for exec). */
+static void begin(struct probe *p)
+{
+    if (is_exec(p))
+        p->owner->exec_running++;
+    int rc = p->kind->start(p);
+    if (rc < 0) {
+        char reason[128];
+        snprintf(reason, sizeof(reason), "cannot start the check: %s",
+                 strerror(-rc));
+        finish(p, false, reason);
+    }
+}
+
+static void on_tick(EV_P_ ev_timer *w, int revents)
+{
+    (void)revents;
+    struct probe *p = container_of(w, struct probe, tick_w);
+    if (p->cfg->type == CFG_PROBE_TTL) {
+        char reason[96];
+        char ttl[CFG_DURATION_STR_MAX];
+        cfg_format_duration(p->cfg->ttl_ms, ttl, sizeof(ttl));
+        snprintf(reason, sizeof(reason), "no result pushed within %s", ttl);
+        record(p, false, 0, reason);
+        return;
+    }
+    double due = p->next_due;
+    p->next_due += (double)p->cfg->period_ms / 1000.0;
+    if (p->running)
+        return; /* cannot happen while timeout < period; never overlap */
+    /* The deadline counts from now, not from when the loop woke. */
+    ev_now_update(EV_A);
+    double now = ev_now(EV_A);
+    LOG_DEBUG("probe started", LF_STR("probe", p->cfg->name),
+              LF_INT("late_ms", (long long)ms(now - due)));
+    p->running = true;
+    p->run_started = now;
+    ev_timer_set(&p->deadline_w, (double)p->cfg->timeout_ms / 1000.0, 0.);
+    ev_timer_start(EV_A_ & p->deadline_w);
+    if (is_exec(p) && p->owner->exec_running >= p->owner->exec_limit) {
+        p->queued = true;
+        if (p->owner->queue_tail)
+            p->owner->queue_tail->queue_next = p;
+        else
+            p->owner->queue_head = p;
+        p->owner->queue_tail = p;
+        return;
+    }
+    begin(p);
+}
+
+static void on_deadline(EV_P_ ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct probe *p = container_of(w, struct probe, deadline_w);
+    char reason[96];
+    char timeout[CFG_DURATION_STR_MAX];
+    cfg_format_duration(p->cfg->timeout_ms, timeout, sizeof(timeout));
+    if (p->queued) {
+        dequeue(p);
+        snprintf(reason, sizeof(reason),
+                 "timed out after %s waiting for an exec slot", timeout);
+        p->running = false;
+        record(p, false, ev_time() - p->run_started, reason);
+        return;
+    }
+    p->kind->cancel(p);
+    snprintf(reason, sizeof(reason), "timed out after %s", timeout);
+    finish(p, false, reason);
+}
+
+void probe_report(struct probe *p, bool ok, const char *fmt, ...)
+{
+    char reason[PROBE_REASON_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    if (p->running && !p->queued)
+        finish(p, ok, reason);
+}
+
+int probe_ttl_push(struct probe *p, bool ok, const char *reason)
+{
+    if (p->cfg->type != CFG_PROBE_TTL)
+        return -EINVAL;
+    if (!p->active)
+        return -EAGAIN;
+    record(p, ok, 0,
+           reason && *reason ? reason
+           : ok              ? "pushed: pass"
+                             : "pushed: fail");
+    ev_timer_again(p->owner->loop, &p->tick_w);
+    return 0;
+}
+
+static void activate(struct probe *p)
+{
+    if (p->active)
+        return;
+    p->active = true;
+    p->passes = 0;
+    p->failures = 0;
+    p->passed_once = false;
+    double delay = (double)p->cfg->initial_delay_ms / 1000.0;
+    if (p->cfg->type == CFG_PROBE_TTL) {
+        double ttl = (double)p->cfg->ttl_ms / 1000.0;
+        ev_timer_set(&p->tick_w, delay + ttl, ttl);
+    } else {
+        ev_timer_set(&p->tick_w, delay + p->offset,
+                     (double)p->cfg->period_ms / 1000.0);
+        p->next_due = ev_now(p->owner->loop) + delay + p->offset;
+    }
+    ev_timer_start(p->owner->loop, &p->tick_w);
+}
+
+/* Stops scheduling; a run in flight is abandoned. Back to unknown. */
+static void deactivate(struct probe *p)
+{
+    if (!p->active)
+        return;
+    p->active = false;
+    ev_timer_stop(p->owner->loop, &p->tick_w);
+    ev_timer_stop(p->owner->loop, &p->deadline_w);
+    if (p->queued) {
+        dequeue(p);
+    } else if (p->running) {
+        p->kind->cancel(p);
+        if (is_exec(p))
+            release_exec_slot(p->owner);
+    }
+    p->running = false;
+    p->passes = 0;
+    p->failures = 0;
+    p->has_result = false;
+    set_state(p, PROBE_UNKNOWN);
+}
+
+void prober_start(struct prober *pr)
+{
+    for (size_t i = 0; i < pr->count; i++) {
+        if (pr->probes[i].cfg->service_index == CFG_NO_INDEX)
+            activate(&pr->probes[i]);
+    }
+}
+
+void prober_service_running(struct prober *pr, size_t svc_index, bool running)
+{
+    for (size_t i = 0; i < pr->count; i++) {
+        struct probe *p = &pr->probes[i];
+        if (p->cfg->service_index != svc_index)
+            continue;
+        if (running)
+            activate(p);
+        else
+            deactivate(p);
+    }
+}
+
+static int ttl_noop(struct probe *p)
+{
+    (void)p;
+    return 0;
+}
+
+static void ttl_cancel(struct probe *p)
+{
+    (void)p;
+}
+
+/* ttl probes are fed by pushes; their kind never runs anything. */
+static const struct probe_kind probe_kind_ttl = {
+    .name = "ttl",
+    .init = ttl_noop,
+    .start = ttl_noop,
+    .cancel = ttl_cancel,
+    .destroy = ttl_cancel,
+};
+
+static const struct probe_kind *const kinds[] = {
+    [CFG_PROBE_HTTP] = &probe_kind_http,
+    [CFG_PROBE_TCP] = &probe_kind_tcp,
+    [CFG_PROBE_EXEC] = &probe_kind_exec,
+    [CFG_PROBE_TTL] = &probe_kind_ttl,
+};
+
+/*
+ * Spreads the first runs of probes that share a period evenly over it, in
+ * config order, so that they do not all fire on the same tick.
+ */
+static void spread(struct prober *pr)
+{
+    for (size_t i = 0; i < pr->count; i++) {
+        const struct cfg_probe *c = pr->probes[i].cfg;
+        size_t rank = 0;
+        size_t same = 0;
+        for (size_t j = 0; j < pr->count; j++) {
+            if (pr->probes[j].cfg->period_ms != c->period_ms)
+                continue;
+            if (j < i)
+                rank++;
+            same++;
+        }
+        pr->probes[i].offset =
+            (double)c->period_ms / 1000.0 * (double)rank / (double)same;
+    }
+}
+
+struct prober *prober_new(struct ev_loop *loop, const struct cfg_root *cfg,
+                          probe_notify_fn *notify, void *arg, char *errbuf,
+                          size_t errlen)
+{
+    struct prober *pr = calloc(1, sizeof(*pr));
+    if (!pr)
+        goto out_nomem;
+    pr->loop = loop;
+    pr->notify = notify;
+    pr->notify_arg = arg;
+    pr->exec_limit = cfg->exec_probe_limit;
+    if (cfg->probes_count) {
+        pr->probes = calloc(cfg->probes_count, sizeof(*pr->probes));
+        if (!pr->probes)
+            goto out_free;
+    }
+    for (size_t i = 0; i < cfg->probes_count; i++) {
+        struct probe *p = &pr->probes[i];
+        p->cfg = &cfg->probes[i];
+        p->owner = pr;
+        p->kind = kinds[p->cfg->type];
+        p->state_since = ev_time();
+        ev_timer_init(&p->tick_w, on_tick, 0., 0.);
+        ev_timer_init(&p->deadline_w, on_deadline, 0., 0.);
+        int rc = p->kind->init(p);
+        if (rc < 0) {
+            snprintf(errbuf, errlen, "probe '%s': cannot set up: %s",
+                     p->cfg->name, strerror(-rc));
+            prober_free(pr);
+            return NULL;
+        }
+        pr->count++;
+    }
+    spread(pr);
+    return pr;
+out_free:
+    prober_free(pr);
+out_nomem:
+    snprintf(errbuf, errlen, "out of memory");
+    return NULL;
+}
+
+void prober_free(struct prober *pr)
+{
+    if (!pr)
+        return;
+    for (size_t i = 0; i < pr->count; i++) {
+        struct probe *p = &pr->probes[i];
+        ev_timer_stop(pr->loop, &p->tick_w);
+        ev_timer_stop(pr->loop, &p->deadline_w);
+        if (p->running && !p->queued)
+            p->kind->cancel(p);
+        p->kind->destroy(p);
+    }
+    curlm_free(pr->curl);
+    free(pr->probes);
+    free(pr);
+}

@@ -1,0 +1,129 @@
+/*
+ * Probes: one struct probe per configured probe, owned by a struct prober
+ * that schedules them on the loop. The core here owns timing (initial
+ * delay, period with the first runs spread over it, a timeout that always
+ * holds), thresholds, the state machine unknown/passing/failing, the
+ * bulkhead for exec probes, and service binding. Each kind (probes/http.c,
+ * tcp.c, exec.c) only runs one check and reports; ttl probes are fed by
+ * pushes instead of runs. Embeds two ev_timers per probe.
+ */
+#ifndef SIDECAR_PROBES_PROBE_H
+#define SIDECAR_PROBES_PROBE_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf/model.h"
+#include "sidecar/util.h"
+
+#define PROBE_REASON_MAX 4096 /* exec output kept, and other reasons */
+
+enum probe_state { PROBE_UNKNOWN, PROBE_PASSING, PROBE_FAILING };
+
+struct probe_result {
+    bool ok;
+    double duration; /* seconds the run took */
+    double at;       /* wall clock (ev_time()) when it ended */
+    char reason[PROBE_REASON_MAX];
+};
+
+struct probe;
+struct prober;
+struct curlm;
+
+/*
+ * What a kind implements. start() begins one run and returns 0, or
+ * -errno when nothing could be started (the core then records a failed
+ * run itself). A started run ends with exactly one probe_report(), never
+ * from inside start(), unless the core cancels it first (timeout, or the
+ * probe's service stopped): after cancel() no report may come.
+ */
+struct probe_kind {
+    const char *name;
+    int (*init)(struct probe *p); /* once; may set p->data; 0 or -errno */
+    int (*start)(struct probe *p);
+    void (*cancel)(struct probe *p);
+    void (*destroy)(struct probe *p); /* frees p->data */
+};
+
+extern const struct probe_kind probe_kind_http;
+extern const struct probe_kind probe_kind_tcp;
+extern const struct probe_kind probe_kind_exec;
+
+struct probe {
+    /* read-only outside probes/ */
+    const struct cfg_probe *cfg;
+    struct prober *owner;
+    enum probe_state state;
+    bool active;       /* scheduled: its service runs, or it has none */
+    bool running;      /* a run is in flight */
+    bool passed_once;  /* has passed at least once since activation */
+    unsigned passes;   /* consecutive */
+    unsigned failures; /* consecutive */
+    bool has_result;
+    struct probe_result last;
+    double state_since; /* wall clock of the last state change */
+
+    /* private to probes/ */
+    const struct probe_kind *kind;
+    void *data;          /* the kind's */
+    ev_timer tick_w;     /* the next run (ttl: the deadline for a push) */
+    ev_timer deadline_w; /* the run's timeout */
+    double run_started;  /* ev_time() */
+    double next_due;     /* ev_time() the next run is scheduled for */
+    double offset;       /* seconds into the period of its first run */
+    bool queued;         /* waiting for an exec slot */
+    struct probe *queue_next;
+};
+
+typedef void probe_notify_fn(struct probe *p, enum probe_state old, void *arg);
+
+struct prober {
+    struct ev_loop *loop;
+    struct probe *probes; /* cfg->probes_count, in config order */
+    size_t count;
+    struct curlm *curl; /* shared by http and tcp probes; NULL if none */
+    unsigned exec_running;
+    unsigned exec_limit;
+    struct probe *queue_head; /* exec probes waiting for a slot */
+    struct probe *queue_tail;
+    probe_notify_fn *notify;
+    void *notify_arg;
+};
+
+/*
+ * Builds every probe of cfg (none runs yet). NULL with a message in
+ * errbuf on failure. cfg is borrowed and must outlive the prober.
+ */
+struct prober *prober_new(struct ev_loop *loop, const struct cfg_root *cfg,
+                          probe_notify_fn *notify, void *arg, char *errbuf,
+                          size_t errlen) ATTR_WUR;
+
+/* Starts the probes that belong to no service. */
+void prober_start(struct prober *pr);
+
+/*
+ * The service at svc_index started running (true) or stopped running:
+ * its probes start from unknown, or stop and return to unknown.
+ */
+void prober_service_running(struct prober *pr, size_t svc_index, bool running);
+
+/* Stops everything in flight and frees. prober_free(NULL) is a no-op. */
+void prober_free(struct prober *pr);
+
+/* Called by a kind when its run ends; see struct probe_kind. */
+void probe_report(struct probe *p, bool ok, const char *fmt, ...)
+    ATTR_FMT(3, 4);
+
+/*
+ * A push for a ttl probe (from the HTTP API): counts as one result and
+ * restarts its ttl. -EINVAL for a probe of another type, -EAGAIN while
+ * the probe is not active.
+ */
+int probe_ttl_push(struct probe *p, bool ok, const char *reason);
+
+const char *probe_state_name(enum probe_state state);
+const char *probe_importance_name(enum cfg_importance importance);
+
+#endif

@@ -1,0 +1,89 @@
+#include "sidecar/health.h"
+
+#include "sidecar/log.h"
+
+static const char *const status_names[] = {"UP", "DEGRADED", "DOWN"};
+
+const char *health_status_name(enum health_status status)
+{
+    return status_names[status];
+}
+
+bool health_service_down(const struct health_service_in *s)
+{
+    switch (s->state) {
+    case SVC_BACKOFF:
+    case SVC_FATAL:
+    case SVC_STOPPING:
+    case SVC_STOPPED:
+        return true;
+    case SVC_EXITED:
+        return !s->exited_ok;
+    case SVC_WAITING:
+    case SVC_STARTING:
+    case SVC_RUNNING:
+        return false;
+    }
+    return true;
+}
+
+static enum health_status worse(enum health_status a, enum health_status b)
+{
+    return a > b ? a : b;
+}
+
+struct health_view health_compute(const struct health_probe_in *probes,
+                                  size_t probes_count,
+                                  const struct health_service_in *services,
+                                  size_t services_count, bool started_before)
+{
+    struct health_view v = {.status = HEALTH_UP, .live = true, .started = true};
+    bool critical_unknown = false;
+
+    for (size_t i = 0; i < services_count; i++) {
+        const struct health_service_in *s = &services[i];
+        if (health_service_down(s))
+            v.status =
+                worse(v.status, s->essential ? HEALTH_DOWN : HEALTH_DEGRADED);
+        if (s->essential && s->state == SVC_FATAL)
+            v.live = false;
+        if (!s->ever_started)
+            v.started = false;
+    }
+    for (size_t i = 0; i < probes_count; i++) {
+        const struct health_probe_in *p = &probes[i];
+        if (p->importance == CFG_IMPORTANCE_LOW)
+            continue; /* reported, never counted */
+        bool critical = p->importance == CFG_IMPORTANCE_CRITICAL;
+        if (p->state == PROBE_FAILING)
+            v.status =
+                worse(v.status, critical ? HEALTH_DOWN : HEALTH_DEGRADED);
+        /* Unknown holds the aggregate at DEGRADED at best. */
+        if (p->state == PROBE_UNKNOWN)
+            v.status = worse(v.status, HEALTH_DEGRADED);
+        if (critical && p->state == PROBE_UNKNOWN)
+            critical_unknown = true;
+        if (critical && !p->passed_once)
+            v.started = false;
+    }
+    v.started = v.started || started_before;
+    v.ready = v.started && v.status != HEALTH_DOWN && !critical_unknown;
+    return v;
+}
+
+void health_update(struct health *h, struct health_view view, const char *cause)
+{
+    struct health_view old = h->view;
+    bool first = !h->initialised;
+    h->view = view;
+    h->initialised = true;
+    if (!first && old.status == view.status && old.ready == view.ready &&
+        old.live == view.live && old.started == view.started)
+        return;
+    LOG_AT(view.status == HEALTH_DOWN ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+           "health changed",
+           LF_STR("from", first ? "none" : status_names[old.status]),
+           LF_STR("to", status_names[view.status]), LF_STR("cause", cause),
+           LF_BOOL("live", view.live), LF_BOOL("ready", view.ready),
+           LF_BOOL("started", view.started));
+}

@@ -1,0 +1,63 @@
+/*
+ * Aggregation: services and probes to UP / DEGRADED / DOWN, and to the
+ * three Kubernetes answers (live, ready, started), as DESIGN.md
+ * "Aggregation" fixes them. health_compute() is pure; struct health keeps
+ * the current view, latches "started", and logs each change with its
+ * cause.
+ */
+#ifndef SIDECAR_SIDECAR_HEALTH_H
+#define SIDECAR_SIDECAR_HEALTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf/model.h"
+#include "probes/probe.h"
+#include "sidecar/service.h"
+
+enum health_status { HEALTH_UP, HEALTH_DEGRADED, HEALTH_DOWN };
+
+struct health_probe_in {
+    enum cfg_importance importance;
+    enum probe_state state;
+    bool passed_once;
+};
+
+struct health_service_in {
+    bool essential;
+    enum svc_state state;
+    bool ever_started;
+    bool exited_ok; /* EXITED with a success exit code: done, not down */
+};
+
+struct health_view {
+    enum health_status status;
+    bool live;    /* no essential service is FATAL */
+    bool ready;   /* started, not DOWN, no critical probe unknown */
+    bool started; /* every service started, every critical probe passed */
+};
+
+/*
+ * The view of these probes and services. started_before: startup was done
+ * once already (it latches: a later restart does not undo it).
+ */
+struct health_view health_compute(const struct health_probe_in *probes,
+                                  size_t probes_count,
+                                  const struct health_service_in *services,
+                                  size_t services_count, bool started_before);
+
+/* True when a service in this state counts as down. */
+bool health_service_down(const struct health_service_in *s);
+
+const char *health_status_name(enum health_status status);
+
+struct health {
+    struct health_view view;
+    bool initialised;
+};
+
+/* Stores a new view; logs any change, naming its cause. */
+void health_update(struct health *h, struct health_view view,
+                   const char *cause);
+
+#endif

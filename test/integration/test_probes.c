@@ -1,0 +1,388 @@
+/*
+ * Probes through the real binary: exec checks, thresholds, timeouts, the
+ * exec bulkhead, probes bound to services, on_failure: restart, depends_on
+ * healthy, and the aggregate they feed.
+ */
+#define _DEFAULT_SOURCE
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct harness H;
+
+static void teardown(void)
+{
+    h_cleanup(&H);
+}
+
+#define T(name, secs) Test(probes, name, .timeout = secs, .fini = teardown)
+
+static const char *debug[] = {"--log-level", "debug", NULL};
+
+/* Next "probe state changed" of probe, at or after *from, to state. */
+static long wait_state(size_t *from, const char *probe, const char *to,
+                       double timeout)
+{
+    double deadline = h_now() + timeout;
+    for (;;) {
+        long i = h_wait_event(&H, *from, deadline - h_now(),
+                              "probe state changed", NULL);
+        if (i < 0)
+            return -1;
+        *from = (size_t)i + 1;
+        const char *p = h_str(&H, i, "probe");
+        const char *t = h_str(&H, i, "to");
+        if (p && t && strcmp(p, probe) == 0 && strcmp(t, to) == 0)
+            return i;
+    }
+}
+
+static void touch(const char *name)
+{
+    FILE *f = fopen(h_path(&H, name), "w");
+    cr_assert(f);
+    fclose(f);
+}
+
+T(exec_probe_passes_fails_and_keeps_its_output_as_reason, 20)
+{
+    h_start(&H, "probes:\n"
+                "  good:\n"
+                "    type: exec\n"
+                "    command: \"echo all fine; ls /proc/self/fd | wc -l\"\n"
+                "    period: 200ms\n"
+                "    timeout: 150ms\n"
+                "  bad:\n"
+                "    type: exec\n"
+                "    command: \"echo disk full >&2; exit 3\"\n"
+                "    period: 200ms\n"
+                "    timeout: 150ms\n"
+                "    failure_threshold: 1\n");
+    size_t from = 0;
+    long i = wait_state(&from, "good", "passing", 5);
+    cr_assert_geq(i, 0);
+    /* ls sees 0-2 and its own directory: no descriptor of sidecar's. */
+    cr_expect_str_eq(h_str(&H, i, "reason"), "all fine\n4");
+    from = 0;
+    i = wait_state(&from, "bad", "failing", 5);
+    cr_assert_geq(i, 0);
+    cr_expect_str_eq(h_str(&H, i, "reason"), "exit 3: disk full");
+    cr_expect_str_eq(h_str(&H, i, "importance"), "critical");
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+T(a_hanging_exec_probe_fails_at_its_timeout, 20)
+{
+    h_start(&H, "probes:\n"
+                "  hang:\n"
+                "    type: exec\n"
+                "    command: \"sleep 30 & sleep 30\"\n"
+                "    period: 1s\n"
+                "    timeout: 200ms\n"
+                "    failure_threshold: 1\n");
+    size_t from = 0;
+    long i = wait_state(&from, "hang", "failing", 5);
+    cr_assert_geq(i, 0);
+    long long d = h_int(&H, i, "duration_ms", -1);
+    cr_expect(d >= 200 && d <= 240, "timed out after %lld ms", d);
+    cr_expect_str_eq(h_str(&H, i, "reason"), "timed out after 200ms");
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    /* Its whole process group was killed: check_survivors() in teardown
+     * fails the test if a "sleep 30" is left. */
+}
+
+T(thresholds_count_consecutive_results, 30)
+{
+    h_start_args(&H,
+                 "probes:\n"
+                 "  flag:\n"
+                 "    type: exec\n"
+                 "    command: \"test -e @DIR@/up\"\n"
+                 "    period: 100ms\n"
+                 "    timeout: 90ms\n"
+                 "    failure_threshold: 3\n"
+                 "    success_threshold: 2\n",
+                 debug);
+    size_t from = 0;
+    long i = wait_state(&from, "flag", "failing", 5);
+    cr_assert_geq(i, 0);
+    cr_expect_eq(h_int(&H, i, "consecutive", -1), 3);
+    /* Exactly three failed runs before the flip. */
+    cr_expect_eq(h_count_events(&H, 0, "probe finished", NULL), 3);
+    touch("up");
+    i = wait_state(&from, "flag", "passing", 5);
+    cr_assert_geq(i, 0);
+    cr_expect_eq(h_int(&H, i, "consecutive", -1), 2);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+T(aggregate_follows_critical_and_high_probes, 30)
+{
+    h_start(&H, "probes:\n"
+                "  core:\n"
+                "    type: exec\n"
+                "    command: \"test ! -e @DIR@/core-down\"\n"
+                "    period: 100ms\n"
+                "    timeout: 90ms\n"
+                "    failure_threshold: 1\n"
+                "  cache:\n"
+                "    type: exec\n"
+                "    importance: high\n"
+                "    command: \"test ! -e @DIR@/cache-down\"\n"
+                "    period: 100ms\n"
+                "    timeout: 90ms\n"
+                "    failure_threshold: 1\n"
+                "  batch:\n"
+                "    type: exec\n"
+                "    importance: low\n"
+                "    command: \"false\"\n"
+                "    period: 100ms\n"
+                "    timeout: 90ms\n"
+                "    failure_threshold: 1\n");
+    size_t from = 0;
+    long i;
+    for (;;) {
+        i = h_wait_event(&H, from, 5, "health changed", NULL);
+        cr_assert_geq(i, 0, "never UP");
+        from = (size_t)i + 1;
+        if (strcmp(h_str(&H, i, "to"), "UP") == 0)
+            break;
+    }
+    cr_expect(json_is_true(json_object_get(H.json[i], "ready")));
+    touch("cache-down");
+    i = h_wait_event(&H, from, 5, "health changed", NULL);
+    cr_assert_geq(i, 0);
+    cr_expect_str_eq(h_str(&H, i, "to"), "DEGRADED");
+    cr_expect_str_eq(h_str(&H, i, "cause"), "probe 'cache' (high) is failing");
+    cr_expect(json_is_true(json_object_get(H.json[i], "ready")));
+    from = (size_t)i + 1;
+    touch("core-down");
+    i = h_wait_event(&H, from, 5, "health changed", NULL);
+    cr_assert_geq(i, 0);
+    cr_expect_str_eq(h_str(&H, i, "to"), "DOWN");
+    cr_expect(json_is_false(json_object_get(H.json[i], "ready")));
+    cr_expect(json_is_true(json_object_get(H.json[i], "live")));
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+T(a_service_probe_runs_only_while_its_service_runs, 30)
+{
+    h_start(&H, "services:\n"
+                "  web:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'web', '@DIR@/log']\n"
+                "    backoff: { initial: 300ms }\n"
+                "probes:\n"
+                "  web-up:\n"
+                "    type: exec\n"
+                "    service: web\n"
+                "    command: \"true\"\n"
+                "    period: 100ms\n"
+                "    timeout: 90ms\n");
+    size_t from = 0;
+    long i = wait_state(&from, "web-up", "passing", 5);
+    cr_assert_geq(i, 0);
+    long s = h_find_event(&H, 0, "service started", "web");
+    cr_assert(kill((pid_t)h_int(&H, s, "pid", -1), SIGKILL) == 0);
+    i = wait_state(&from, "web-up", "unknown", 5);
+    cr_assert_geq(i, 0, "probe did not return to unknown");
+    long ex = h_find_event(&H, 0, "service exited", "web");
+    cr_expect_lt(ex, i + 1);
+    /* Nothing runs during the 300ms backoff; it passes again after. */
+    i = wait_state(&from, "web-up", "passing", 5);
+    cr_assert_geq(i, 0);
+    long again = h_find_event(&H, (size_t)s + 1, "service started", "web");
+    cr_expect_lt(again, i);
+    cr_assert(h_wait_file(&H, "log", 2, 5)); /* its TERM handler is set */
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+T(on_failure_restart_restarts_the_service_through_backoff, 30)
+{
+    h_start(&H, "services:\n"
+                "  web:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'web', '@DIR@/log']\n"
+                "    backoff: { initial: 100ms }\n"
+                "probes:\n"
+                "  web-ok:\n"
+                "    type: exec\n"
+                "    service: web\n"
+                "    command: \"test ! -e @DIR@/sick\"\n"
+                "    period: 100ms\n"
+                "    timeout: 90ms\n"
+                "    failure_threshold: 2\n"
+                "    on_failure: restart\n");
+    size_t from = 0;
+    cr_assert_geq(wait_state(&from, "web-ok", "passing", 5), 0);
+    touch("sick");
+    long i = h_wait_event(&H, from, 5,
+                          "restarting service: its probe is failing", "web");
+    cr_assert_geq(i, 0);
+    unlink(h_path(&H, "sick"));
+    i = h_wait_event(&H, (size_t)i, 5, "service will restart", "web");
+    cr_assert_geq(i, 0);
+    i = h_wait_event(&H, (size_t)i, 5, "service started", "web");
+    cr_assert_geq(i, 0);
+    cr_expect_eq(h_int(&H, i, "restarts", -1), 1);
+    cr_expect_geq(wait_state(&from, "web-ok", "passing", 5), 0);
+    /* start, stop (the restart), start: the new handler is in place. */
+    cr_assert(h_wait_file(&H, "log", 3, 5));
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+T(depends_on_healthy_waits_for_the_probes, 30)
+{
+    h_start(&H, "services:\n"
+                "  app:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'app', '@DIR@/log']\n"
+                "    depends_on: { db: healthy }\n"
+                "  db:\n"
+                "    command: ['@HELPER@', 'run', 'db', '@DIR@/log']\n"
+                "probes:\n"
+                "  db-ready:\n"
+                "    type: exec\n"
+                "    service: db\n"
+                "    command: \"test -e @DIR@/db-ready\"\n"
+                "    period: 100ms\n"
+                "    timeout: 90ms\n");
+    cr_assert(h_wait_file(&H, "log", 1, 5));
+    h_pump(&H, 0.5);
+    cr_expect_eq(h_find_event(&H, 0, "service started", "app"), -1,
+                 "app started before db was healthy");
+    touch("db-ready");
+    size_t from = 0;
+    long pass = wait_state(&from, "db-ready", "passing", 5);
+    cr_assert_geq(pass, 0);
+    long app = h_wait_event(&H, (size_t)pass, 5, "service started", "app");
+    cr_expect_geq(app, 0);
+    /* Its SIGTERM handler is in place once it wrote its start line. */
+    cr_assert(h_wait_file(&H, "log", 2, 5));
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+T(the_exec_bulkhead_caps_concurrent_probes, 30)
+{
+    h_start(&H,
+            "exec_probe_limit: 2\n"
+            "probes:\n"
+            "  p1: { type: exec, command: \"echo s >> @DIR@/c; "
+            "sleep 0.3; echo e >> @DIR@/c\", period: 1s, timeout: 900ms }\n"
+            "  p2: { type: exec, command: \"echo s >> @DIR@/c; "
+            "sleep 0.3; echo e >> @DIR@/c\", period: 1s, timeout: 900ms }\n"
+            "  p3: { type: exec, command: \"echo s >> @DIR@/c; "
+            "sleep 0.3; echo e >> @DIR@/c\", period: 1s, timeout: 900ms }\n"
+            "  p4: { type: exec, command: \"echo s >> @DIR@/c; "
+            "sleep 0.3; echo e >> @DIR@/c\", period: 1s, timeout: 900ms }\n"
+            "  p5: { type: exec, command: \"echo s >> @DIR@/c; "
+            "sleep 0.3; echo e >> @DIR@/c\", period: 1s, timeout: 900ms }\n"
+            "  p6: { type: exec, command: \"echo s >> @DIR@/c; "
+            "sleep 0.3; echo e >> @DIR@/c\", period: 1s, timeout: 900ms }\n");
+    const char *text = h_wait_file(&H, "c", 24, 10);
+    cr_assert(text, "probes did not run twice each");
+    int now = 0;
+    int most = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p == 's' && ++now > most)
+            most = now;
+        if (*p == 'e')
+            now--;
+    }
+    cr_expect_eq(most, 2, "%d exec probes ran at once", most);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+/* A listener that never accepts: the kernel completes the handshakes. */
+static int listen_local(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(fd, 4096), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a;
+    long long y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+T(two_hundred_probes_keep_their_schedule, 60)
+{
+    int port;
+    int lfd = listen_local(&port);
+    static char yaml[200 * 128];
+    size_t n = (size_t)snprintf(yaml, sizeof(yaml), "probes:\n");
+    for (int i = 0; i < 200; i++)
+        n += (size_t)snprintf(yaml + n, sizeof(yaml) - n,
+                              "  t%d: { type: tcp, port: %d, period: 1s, "
+                              "timeout: 500ms }\n",
+                              i, port);
+    h_start_args(&H, yaml, debug);
+    double end = h_now() + 3.5;
+    while (h_now() < end)
+        h_pump(&H, end - h_now());
+    static long long late[2000];
+    size_t runs = 0;
+    static int per_probe[200];
+    for (size_t k = 0; k < H.count; k++) {
+        const char *m = h_str(&H, (long)k, "msg");
+        if (!m || strcmp(m, "probe started") != 0 || runs == 2000)
+            continue;
+        late[runs++] = h_int(&H, (long)k, "late_ms", -1);
+        per_probe[atoi(h_str(&H, (long)k, "probe") + 1)]++;
+    }
+    for (int i = 0; i < 200; i++)
+        cr_expect_geq(per_probe[i], 3, "t%d ran %d times", i, per_probe[i]);
+    qsort(late, runs, sizeof(late[0]), cmp_ll);
+    long long p99 = late[runs * 99 / 100];
+    cr_expect_lt(p99, 100, "p99 lateness %lld ms over %zu runs", p99, runs);
+    cr_expect_eq(h_count_events(&H, 0, "probe state changed", NULL), 200,
+                 "every probe passes once and stays so");
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    close(lfd);
+}
+
+T(a_ttl_probe_without_pushes_fails_after_its_ttl, 20)
+{
+    h_start(&H, "probes:\n"
+                "  batch:\n"
+                "    type: ttl\n"
+                "    importance: high\n"
+                "    ttl: 200ms\n"
+                "    failure_threshold: 2\n");
+    size_t from = 0;
+    double t0 = h_now();
+    long i = wait_state(&from, "batch", "failing", 5);
+    cr_assert_geq(i, 0);
+    double took = h_now() - t0;
+    cr_expect(took >= 0.35, "failing after %.3fs, before two ttls", took);
+    cr_expect_str_eq(h_str(&H, i, "reason"), "no result pushed within 200ms");
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}

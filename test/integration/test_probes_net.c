@@ -1,0 +1,486 @@
+/*
+ * http and tcp probes through the real binary, against fakehttp targets
+ * the test starts itself (before sidecar, so that their ports can go into
+ * the config): statuses and ranges, body match, timeouts, redirects,
+ * methods, a target that flips, tcp connects, and a black-holed target
+ * that must not delay any other probe's schedule.
+ */
+#define _DEFAULT_SOURCE
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define FAKES_MAX 4
+
+static struct harness H;
+static pid_t fakes[FAKES_MAX];
+static size_t nfakes;
+static char fake_dir[64]; /* port files, and the files /file/NAME reads */
+
+static const char *debug[] = {"--log-level", "debug", NULL};
+
+static void teardown(void)
+{
+    for (size_t i = 0; i < nfakes; i++) {
+        kill(fakes[i], SIGKILL);
+        waitpid(fakes[i], NULL, 0);
+    }
+    nfakes = 0;
+    if (fake_dir[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fake_dir);
+        if (system(cmd) != 0)
+            cr_log_warn("cannot remove %s", fake_dir);
+        fake_dir[0] = '\0';
+    }
+    h_cleanup(&H);
+}
+
+#define T(name, secs) Test(probes_net, name, .timeout = secs, .fini = teardown)
+
+static const char *fake_path(const char *name)
+{
+    static char path[128];
+    snprintf(path, sizeof(path), "%s/%s", fake_dir, name);
+    return path;
+}
+
+/* Starts fakehttp (tcp_only: a listener that accepts and closes) and
+ * returns its port once it has written it. */
+static int start_fake(bool tcp_only)
+{
+    const char *dir = getenv("SIDECAR_HELPERS");
+    char bin[512];
+    char portfile[128];
+
+    cr_assert_lt(nfakes, FAKES_MAX);
+    if (!fake_dir[0]) {
+        snprintf(fake_dir, sizeof(fake_dir), "/tmp/sidecar-fake-XXXXXX");
+        cr_assert(mkdtemp(fake_dir), "mkdtemp: %s", strerror(errno));
+    }
+    snprintf(bin, sizeof(bin), "%s/fakehttp",
+             dir && *dir ? dir : "../build/test");
+    snprintf(portfile, sizeof(portfile), "%s/port%zu", fake_dir, nfakes);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        if (null < 0)
+            _exit(120);
+        dup2(null, 0);
+        dup2(null, 1);
+        if (tcp_only)
+            execl(bin, "fakehttp", "--tcp-only", portfile, (char *)NULL);
+        else
+            execl(bin, "fakehttp", portfile, (char *)NULL);
+        _exit(127);
+    }
+    fakes[nfakes++] = pid;
+    double deadline = h_now() + 5;
+    for (;;) {
+        FILE *f = fopen(portfile, "r");
+        int port = 0;
+        if (f) {
+            if (fscanf(f, "%d", &port) != 1)
+                port = 0;
+            fclose(f);
+        }
+        if (port > 0)
+            return port;
+        cr_assert_lt(h_now(), deadline, "fakehttp wrote no port");
+        cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "fakehttp died");
+        usleep(5000);
+    }
+}
+
+/* A port nothing listens on: bound once, then released. */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    char tmp[160];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    cr_assert(f);
+    fputs(text, f);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(rename(tmp, path), 0);
+}
+
+/* The config, printf-style (ports go in), then sidecar with debug logs. */
+static void start(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void start(const char *fmt, ...)
+{
+    static char yaml[16384];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(yaml, sizeof(yaml), fmt, ap);
+    va_end(ap);
+    cr_assert(n > 0 && (size_t)n < sizeof(yaml));
+    h_start_args(&H, yaml, debug);
+}
+
+static bool is(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+/* Next "probe state changed" of probe, at or after *from, to state. */
+static long wait_state(size_t *from, const char *probe, const char *to,
+                       double timeout)
+{
+    double deadline = h_now() + timeout;
+    for (;;) {
+        long i = h_wait_event(&H, *from, deadline - h_now(),
+                              "probe state changed", NULL);
+        if (i < 0)
+            return -1;
+        *from = (size_t)i + 1;
+        if (is(h_str(&H, i, "probe"), probe) && is(h_str(&H, i, "to"), to))
+            return i;
+    }
+}
+
+/* The state probe reaches first, with its reason. */
+static void expect_state(const char *probe, const char *to, const char *reason)
+{
+    size_t from = 0;
+    long i = wait_state(&from, probe, to, 5);
+    cr_assert_geq(i, 0, "%s never went %s", probe, to);
+    cr_expect_str_eq(h_str(&H, i, "reason"), reason, "probe %s", probe);
+}
+
+static void stop(void)
+{
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+T(http_200_passes, 20)
+{
+    int port = start_fake(false);
+    start("probes:\n"
+          "  web:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/status/200\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n",
+          port);
+    size_t from = 0;
+    long i = wait_state(&from, "web", "passing", 5);
+    cr_assert_geq(i, 0);
+    cr_expect_str_eq(h_str(&H, i, "from"), "unknown");
+    cr_expect_str_eq(h_str(&H, i, "reason"), "HTTP 200");
+    cr_expect_str_eq(h_str(&H, i, "importance"), "critical");
+    cr_expect_eq(h_int(&H, i, "consecutive", -1), 1);
+    cr_expect_lt(h_int(&H, i, "duration_ms", -1), 50);
+    stop();
+}
+
+T(http_500_fails_after_failure_threshold, 20)
+{
+    int port = start_fake(false);
+    start("probes:\n"
+          "  web:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/status/500\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n"
+          "    failure_threshold: 3\n",
+          port);
+    size_t from = 0;
+    long i = wait_state(&from, "web", "failing", 5);
+    cr_assert_geq(i, 0);
+    cr_expect_str_eq(h_str(&H, i, "reason"), "HTTP 500: status 500");
+    cr_expect_eq(h_int(&H, i, "consecutive", -1), 3);
+    /* Exactly three failed runs before the flip, none passing. */
+    size_t runs = 0;
+    for (long k = 0; k < i; k++) {
+        if (!is(h_str(&H, k, "msg"), "probe finished"))
+            continue;
+        runs++;
+        cr_expect(json_is_false(json_object_get(H.json[k], "ok")));
+    }
+    cr_expect_eq(runs, 3);
+    stop();
+}
+
+T(expect_status_takes_codes_and_ranges, 20)
+{
+    int port = start_fake(false);
+    start("probes:\n"
+          "  listed:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/status/204\n"
+          "    expect_status: [200, 204]\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n"
+          "  range:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/status/503\n"
+          "    expect_status: [200-299, 500-599]\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n"
+          "  outside:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/status/201\n"
+          "    expect_status: [200, 202-299]\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n"
+          "    failure_threshold: 1\n"
+          "  default:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/status/404\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n"
+          "    failure_threshold: 1\n",
+          port, port, port, port);
+    expect_state("listed", "passing", "HTTP 204");
+    expect_state("range", "passing", "HTTP 503");
+    expect_state("outside", "failing", "HTTP 201: status 201");
+    expect_state("default", "failing", "HTTP 404: status 404");
+    stop();
+}
+
+T(expect_body_must_be_in_the_body, 20)
+{
+    int port = start_fake(false);
+    start("probes:\n"
+          "  found:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/body/all%%20is%%20well\n"
+          "    expect_body: \"is well\"\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n"
+          "  missing:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/body/all%%20is%%20well\n"
+          "    expect_body: xyz\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n"
+          "    failure_threshold: 1\n",
+          port, port);
+    expect_state("found", "passing", "HTTP 200");
+    expect_state("missing", "failing",
+                 "HTTP 200 but the body does not contain 'xyz'");
+    stop();
+}
+
+T(a_hanging_target_fails_at_the_timeout, 20)
+{
+    int port = start_fake(false);
+    start("probes:\n"
+          "  hang:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/hang\n"
+          "    period: 1s\n"
+          "    timeout: 200ms\n"
+          "    failure_threshold: 1\n",
+          port);
+    size_t from = 0;
+    long i = wait_state(&from, "hang", "failing", 5);
+    cr_assert_geq(i, 0);
+    long long d = h_int(&H, i, "duration_ms", -1);
+    cr_log_info("the hanging probe failed after %lld ms", d);
+    cr_expect(d >= 190 && d <= 260, "timed out after %lld ms", d);
+    cr_expect_str_eq(h_str(&H, i, "reason"), "timed out after 200ms");
+    stop();
+}
+
+T(redirects_are_not_followed_unless_asked, 20)
+{
+    int port = start_fake(false);
+    start("probes:\n"
+          "  default:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/redirect\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n"
+          "  strict:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/redirect\n"
+          "    expect_status: [200]\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n"
+          "    failure_threshold: 1\n"
+          "  follow:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/redirect\n"
+          "    expect_status: [200]\n"
+          "    follow_redirects: true\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n",
+          port, port, port);
+    expect_state("default", "passing", "HTTP 302");
+    expect_state("strict", "failing", "HTTP 302: redirect");
+    expect_state("follow", "passing", "HTTP 200");
+    stop();
+}
+
+T(head_and_post_methods, 20)
+{
+    int port = start_fake(false);
+    start("probes:\n"
+          "  head:\n"
+          "    type: http\n"
+          "    method: HEAD\n"
+          "    url: http://127.0.0.1:%d/status/200\n"
+          "    headers: { X-Probe: sidecar }\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n"
+          "  post:\n"
+          "    type: http\n"
+          "    method: POST\n"
+          "    url: http://127.0.0.1:%d/status/200\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n",
+          port, port);
+    expect_state("head", "passing", "HTTP 200");
+    expect_state("post", "passing", "HTTP 200");
+    stop();
+}
+
+T(a_target_that_flips_is_followed, 20)
+{
+    int port = start_fake(false);
+    write_file(fake_path("mode"), "200\n");
+    start("probes:\n"
+          "  flip:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/file/mode\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n"
+          "    failure_threshold: 2\n",
+          port);
+    size_t from = 0;
+    cr_assert_geq(wait_state(&from, "flip", "passing", 5), 0);
+    write_file(fake_path("mode"), "500\n");
+    long i = wait_state(&from, "flip", "failing", 5);
+    cr_assert_geq(i, 0);
+    cr_expect_str_eq(h_str(&H, i, "reason"), "HTTP 500: status 500");
+    cr_expect_eq(h_int(&H, i, "consecutive", -1), 2);
+    write_file(fake_path("mode"), "200\n");
+    cr_expect_geq(wait_state(&from, "flip", "passing", 5), 0);
+    stop();
+}
+
+T(tcp_connect_passes_and_a_refused_port_fails, 20)
+{
+    int port = start_fake(true);
+    int closed = closed_port();
+    start("probes:\n"
+          "  up:\n"
+          "    type: tcp\n"
+          "    host: 127.0.0.1\n"
+          "    port: %d\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n"
+          "  down:\n"
+          "    type: tcp\n"
+          "    port: %d\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n"
+          "    failure_threshold: 2\n",
+          port, closed);
+    char want[64];
+    snprintf(want, sizeof(want), "connected to 127.0.0.1:%d", port);
+    expect_state("up", "passing", want);
+    size_t from = 0;
+    long i = wait_state(&from, "down", "failing", 5);
+    cr_assert_geq(i, 0);
+    snprintf(want, sizeof(want), "Failed to connect to 127.0.0.1 port %d ",
+             closed);
+    const char *reason = h_str(&H, i, "reason");
+    cr_assert(reason);
+    cr_expect(strncmp(reason, want, strlen(want)) == 0, "reason: %s", reason);
+    cr_expect(strstr(reason, "Couldn't connect to server"), "reason: %s",
+              reason);
+    cr_expect_eq(h_int(&H, i, "consecutive", -1), 2);
+    stop();
+}
+
+T(a_black_holed_target_does_not_delay_other_probes, 30)
+{
+    int port = start_fake(false);
+    static char yaml[8192];
+    size_t n = 0;
+    n += (size_t)snprintf(yaml + n, sizeof(yaml) - n,
+                          "probes:\n"
+                          "  steady:\n"
+                          "    type: http\n"
+                          "    url: http://127.0.0.1:%d/status/200\n"
+                          "    period: 100ms\n"
+                          "    timeout: 90ms\n",
+                          port);
+    for (int k = 0; k < 10; k++)
+        n += (size_t)snprintf(yaml + n, sizeof(yaml) - n,
+                              "  hole%d:\n"
+                              "    type: http\n"
+                              "    url: http://127.0.0.1:%d/hang\n"
+                              "    period: 500ms\n"
+                              "    timeout: 400ms\n"
+                              "    failure_threshold: 1\n",
+                              k, port);
+    cr_assert_lt(n, sizeof(yaml));
+    h_start_args(&H, yaml, debug);
+    double end = h_now() + 2.5;
+    while (h_now() < end)
+        h_pump(&H, end - h_now());
+
+    long long worst = -1;
+    size_t started = 0;
+    size_t passed = 0;
+    size_t holes = 0;
+    for (size_t k = 0; k < H.count; k++) {
+        const char *msg = h_str(&H, (long)k, "msg");
+        const char *probe = h_str(&H, (long)k, "probe");
+        if (is(msg, "probe started") && is(probe, "steady")) {
+            long long late = h_int(&H, (long)k, "late_ms", -1);
+            cr_expect_geq(late, 0);
+            if (late > worst)
+                worst = late;
+            started++;
+        } else if (is(msg, "probe finished") && is(probe, "steady")) {
+            cr_expect(json_is_true(json_object_get(H.json[k], "ok")),
+                      "steady failed: %s", h_str(&H, (long)k, "reason"));
+            passed++;
+        } else if (is(msg, "probe finished") && probe &&
+                   strncmp(probe, "hole", 4) == 0) {
+            long long d = h_int(&H, (long)k, "duration_ms", -1);
+            cr_expect(d >= 390 && d <= 460, "%s took %lld ms", probe, d);
+            holes++;
+        }
+    }
+    cr_log_info("steady: %zu runs, %zu passed, worst lateness %lld ms; "
+                "%zu timeouts of the holes",
+                started, passed, worst, holes);
+    /* 2.5s at 100ms: about 25 runs of steady; the holes fail 4-5 times. */
+    cr_expect_geq(started, 20, "steady ran %zu times", started);
+    cr_expect_geq(passed, 20, "steady passed %zu times", passed);
+    cr_expect_geq(holes, 30, "the holes timed out %zu times", holes);
+    cr_expect_lt(worst, 50, "steady was up to %lld ms late", worst);
+    stop();
+}

@@ -1,0 +1,200 @@
+/*
+ * The aggregation table of DESIGN.md "Aggregation": named rows for the
+ * rules a user relies on, then every mix of critical / high / low probe
+ * states and main / helper service states against the table as written.
+ */
+#include <criterion/criterion.h>
+
+#include "sidecar/health.h"
+
+static const struct health_service_in running_main = {
+    .essential = true, .state = SVC_RUNNING, .ever_started = true};
+
+static struct health_view one_probe(enum cfg_importance imp,
+                                    enum probe_state state)
+{
+    struct health_probe_in p = {
+        .importance = imp,
+        .state = state,
+        .passed_once = state == PROBE_PASSING,
+    };
+    return health_compute(&p, 1, &running_main, 1, false);
+}
+
+Test(health, all_passing_is_up_live_ready_started, .timeout = 5)
+{
+    struct health_view v = one_probe(CFG_IMPORTANCE_CRITICAL, PROBE_PASSING);
+    cr_expect_eq(v.status, HEALTH_UP);
+    cr_expect(v.live && v.ready && v.started);
+}
+
+Test(health, failing_critical_is_down_not_ready_still_live, .timeout = 5)
+{
+    struct health_probe_in p[] = {
+        {CFG_IMPORTANCE_CRITICAL, PROBE_FAILING, true},
+    };
+    struct health_view v = health_compute(p, 1, &running_main, 1, true);
+    cr_expect_eq(v.status, HEALTH_DOWN);
+    cr_expect(v.live);
+    cr_expect(!v.ready);
+}
+
+Test(health, failing_high_is_degraded_and_stays_ready, .timeout = 5)
+{
+    struct health_probe_in p[] = {
+        {CFG_IMPORTANCE_CRITICAL, PROBE_PASSING, true},
+        {CFG_IMPORTANCE_HIGH, PROBE_FAILING, false},
+    };
+    struct health_view v = health_compute(p, 2, &running_main, 1, false);
+    cr_expect_eq(v.status, HEALTH_DEGRADED);
+    cr_expect(v.ready && v.live && v.started);
+}
+
+Test(health, failing_low_changes_nothing, .timeout = 5)
+{
+    struct health_view v = one_probe(CFG_IMPORTANCE_LOW, PROBE_FAILING);
+    cr_expect_eq(v.status, HEALTH_UP);
+    cr_expect(v.ready);
+    v = one_probe(CFG_IMPORTANCE_LOW, PROBE_UNKNOWN);
+    cr_expect_eq(v.status, HEALTH_UP);
+}
+
+Test(health, unknown_critical_is_degraded_not_ready_not_started, .timeout = 5)
+{
+    struct health_view v = one_probe(CFG_IMPORTANCE_CRITICAL, PROBE_UNKNOWN);
+    cr_expect_eq(v.status, HEALTH_DEGRADED);
+    cr_expect(!v.ready);
+    cr_expect(!v.started);
+    cr_expect(v.live, "unknown counts as passing for liveness");
+}
+
+Test(health, unknown_high_is_degraded_but_ready, .timeout = 5)
+{
+    struct health_view v = one_probe(CFG_IMPORTANCE_HIGH, PROBE_UNKNOWN);
+    cr_expect_eq(v.status, HEALTH_DEGRADED);
+    cr_expect(v.ready);
+}
+
+Test(health, main_between_restarts_is_down_but_live, .timeout = 5)
+{
+    struct health_service_in s = {true, SVC_BACKOFF, true, false};
+    struct health_view v = health_compute(NULL, 0, &s, 1, true);
+    cr_expect_eq(v.status, HEALTH_DOWN);
+    cr_expect(v.live, "sidecar is repairing it: kubelet must not fight it");
+    cr_expect(!v.ready);
+}
+
+Test(health, essential_fatal_is_not_live, .timeout = 5)
+{
+    struct health_service_in s[] = {
+        {true, SVC_RUNNING, true, false},
+        {true, SVC_FATAL, true, false},
+    };
+    struct health_view v = health_compute(NULL, 0, s, 2, true);
+    cr_expect_eq(v.status, HEALTH_DOWN);
+    cr_expect(!v.live);
+}
+
+Test(health, helper_down_is_degraded, .timeout = 5)
+{
+    struct health_service_in s[] = {
+        {true, SVC_RUNNING, true, false},
+        {false, SVC_FATAL, true, false},
+    };
+    struct health_view v = health_compute(NULL, 0, s, 2, true);
+    cr_expect_eq(v.status, HEALTH_DEGRADED);
+    cr_expect(v.live && v.ready);
+}
+
+Test(health, a_finished_one_shot_helper_is_not_down, .timeout = 5)
+{
+    struct health_service_in s[] = {
+        {true, SVC_RUNNING, true, false},
+        {false, SVC_EXITED, true, true},
+    };
+    cr_expect_eq(health_compute(NULL, 0, s, 2, false).status, HEALTH_UP);
+}
+
+Test(health, startup_waits_for_every_service_and_latches, .timeout = 5)
+{
+    struct health_service_in s[] = {
+        {true, SVC_RUNNING, true, false},
+        {false, SVC_WAITING, false, false},
+    };
+    struct health_view v = health_compute(NULL, 0, s, 2, false);
+    cr_expect(!v.started);
+    cr_expect(!v.ready);
+    struct health_probe_in p = {CFG_IMPORTANCE_CRITICAL, PROBE_UNKNOWN, false};
+    v = health_compute(&p, 1, s, 1, true);
+    cr_expect(v.started, "startup stays done after a restart");
+}
+
+/* The table of DESIGN.md, written out again as the oracle. */
+static enum health_status oracle(const struct health_probe_in *p, size_t np,
+                                 const struct health_service_in *s, size_t ns)
+{
+    bool down = false;
+    bool degraded = false;
+    for (size_t i = 0; i < ns; i++) {
+        bool is_down = s[i].state == SVC_BACKOFF || s[i].state == SVC_FATAL ||
+                       s[i].state == SVC_STOPPING ||
+                       s[i].state == SVC_STOPPED ||
+                       (s[i].state == SVC_EXITED && !s[i].exited_ok);
+        down |= is_down && s[i].essential;
+        degraded |= is_down && !s[i].essential;
+    }
+    for (size_t i = 0; i < np; i++) {
+        if (p[i].importance == CFG_IMPORTANCE_CRITICAL)
+            down |= p[i].state == PROBE_FAILING;
+        if (p[i].importance == CFG_IMPORTANCE_HIGH)
+            degraded |= p[i].state == PROBE_FAILING;
+        if (p[i].importance != CFG_IMPORTANCE_LOW)
+            degraded |= p[i].state == PROBE_UNKNOWN;
+    }
+    return down ? HEALTH_DOWN : degraded ? HEALTH_DEGRADED : HEALTH_UP;
+}
+
+Test(health, every_mix_matches_the_table, .timeout = 10)
+{
+    static const enum svc_state states[] = {
+        SVC_WAITING,  SVC_STARTING, SVC_RUNNING, SVC_BACKOFF,
+        SVC_STOPPING, SVC_STOPPED,  SVC_EXITED,  SVC_FATAL,
+    };
+    size_t rows = 0;
+    for (int c = 0; c < 3; c++)
+        for (int h = 0; h < 3; h++)
+            for (int l = 0; l < 3; l++)
+                for (size_t m = 0; m < 8; m++)
+                    for (size_t x = 0; x < 8; x++)
+                        for (int ok = 0; ok < 2; ok++) {
+                            struct health_probe_in p[] = {
+                                {CFG_IMPORTANCE_CRITICAL, (enum probe_state)c,
+                                 c == 1},
+                                {CFG_IMPORTANCE_HIGH, (enum probe_state)h,
+                                 h == 1},
+                                {CFG_IMPORTANCE_LOW, (enum probe_state)l,
+                                 l == 1},
+                            };
+                            struct health_service_in s[] = {
+                                {true, states[m], states[m] != SVC_WAITING, ok},
+                                {false, states[x], states[x] != SVC_WAITING,
+                                 ok},
+                            };
+                            struct health_view v =
+                                health_compute(p, 3, s, 2, false);
+                            enum health_status want = oracle(p, 3, s, 2);
+                            cr_assert_eq(v.status, want,
+                                         "c=%d h=%d l=%d main=%s helper=%s", c,
+                                         h, l, svc_state_name(states[m]),
+                                         svc_state_name(states[x]));
+                            cr_assert_eq(v.live, states[m] != SVC_FATAL);
+                            bool started = c == 1 && states[m] != SVC_WAITING &&
+                                           states[x] != SVC_WAITING;
+                            cr_assert_eq(v.started, started);
+                            cr_assert_eq(v.ready, started &&
+                                                      want != HEALTH_DOWN &&
+                                                      c != 0);
+                            rows++;
+                        }
+    cr_expect_eq(rows, 3 * 3 * 3 * 8 * 8 * 2);
+}
