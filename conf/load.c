@@ -8,8 +8,10 @@
 #include "conf/load.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,6 +347,21 @@ static int probe_defaults(struct cfg_ctx *ctx, struct cfg_probe *probe)
     return 0;
 }
 
+/*
+ * A name, an IPv4 or an IPv6 address (with a %zone): nothing that would
+ * change the meaning of the URL the tcp probe builds from it.
+ */
+static bool host_valid(const char *host)
+{
+    if (!*host || strlen(host) > 253)
+        return false;
+    for (const char *c = host; *c; c++) {
+        if (!isalnum((unsigned char)*c) && !strchr(".-:%_", *c))
+            return false;
+    }
+    return true;
+}
+
 static int finish_probe(struct cfg_ctx *ctx, const struct cfg_pair *pair,
                         struct cfg_probe *probe, uint64_t seen)
 {
@@ -368,6 +385,11 @@ static int finish_probe(struct cfg_ctx *ctx, const struct cfg_pair *pair,
                         "(%s)",
                         probe->name, lo, hi);
     }
+    if (probe->type == CFG_PROBE_TCP && !host_valid(probe->host))
+        return cfg_fail(ctx, cfg_node_value(pair->value, "host"),
+                        "expected a host name or an IP address for 'host', "
+                        "found '%s'",
+                        probe->host);
     if (probe->restart_on_failure && probe->service == NULL)
         return cfg_fail(ctx, cfg_node_value(pair->value, "on_failure"),
                         "probe '%s': on_failure: restart needs 'service', the "

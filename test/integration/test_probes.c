@@ -54,7 +54,14 @@ static void touch(const char *name)
 
 T(exec_probe_passes_fails_and_keeps_its_output_as_reason, 20)
 {
+    /* An http probe too: curl's sockets must not reach the exec probe. */
     h_start(&H, "probes:\n"
+                "  web:\n"
+                "    type: http\n"
+                "    importance: low\n"
+                "    url: http://127.0.0.1:9/\n"
+                "    period: 100ms\n"
+                "    timeout: 90ms\n"
                 "  good:\n"
                 "    type: exec\n"
                 "    command: \"echo all fine; ls /proc/self/fd | wc -l\"\n"
