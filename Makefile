@@ -43,7 +43,7 @@ HELPER_BINS := $(HELPER_SRCS:test/helpers/%.c=$(BUILD)/test/%)
 # Criterion runs tests in parallel; keep the integration suite at 2 jobs.
 TEST_JOBS ?= 2
 
-.PHONY: all deps run test unit itest asan clean install format format-check
+.PHONY: all deps run test unit itest asan bench clean install format format-check
 
 all: $(BIN)
 
@@ -70,6 +70,11 @@ asan: deps
 	    $(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=all" unit itest
+
+# Benchmarks print figures; they are not tests. BENCH_SECONDS=60 by default.
+bench: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/test/fakehttp
+	bench/probes
 
 $(BIN): $(OBJ)/sidecar/main.o $(BUILD)/libsidecar.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
