@@ -34,6 +34,12 @@ int curlkind_easy_new(const struct cfg_probe *cfg, const char *protocols,
     rc = curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
     if (rc == CURLE_OK)
         rc = curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    /*
+     * Removing a handle whose threaded DNS lookup still runs would wait
+     * for getaddrinfo() to return, blocking the loop: leave it behind.
+     */
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
     if (rc == CURLE_OK)
         rc = curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
     if (rc == CURLE_OK)

@@ -44,14 +44,19 @@ static int exec_init(struct probe *p)
     return 0;
 }
 
-/* Reads what the pipe has: the first bytes are kept, the rest dropped. */
+/*
+ * Reads what the pipe has: the first bytes are kept, the rest dropped. At
+ * EOF the watcher stops (a pipe at EOF is always readable).
+ */
 static void drain(struct exec_run *r)
 {
-    char chunk[4096];
+    char chunk[64 * 1024];
     for (;;) {
         ssize_t n = read(r->out_w.fd, chunk, sizeof(chunk));
         if (n < 0 && errno == EINTR)
             continue;
+        if (n == 0)
+            ev_io_stop(r->p->owner->loop, &r->out_w);
         if (n <= 0)
             return;
         size_t room = r->out.max - r->out.len;
@@ -105,8 +110,12 @@ static void on_child_exit(EV_P_ ev_child *w, int revents)
     struct spawn_failure f;
     bool exec_failed = read(r->status_fd, &f, sizeof(f)) == sizeof(f);
 
-    /* What is left of its group goes first, so nothing keeps writing. */
+    /*
+     * What is left of its group goes first, so nothing keeps writing. The
+     * leader is reaped: only its group may be signalled now.
+     */
     kill(-r->pid, SIGKILL);
+    r->pid = 0;
     drain(r);
     release(r);
     const char *out = output_text(r);

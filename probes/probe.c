@@ -149,11 +149,15 @@ static void on_tick(EV_P_ ev_timer *w, int revents)
         char ttl[CFG_DURATION_STR_MAX];
         cfg_format_duration(p->cfg->ttl_ms, ttl, sizeof(ttl));
         snprintf(reason, sizeof(reason), "no result pushed within %s", ttl);
+        /* Passing only while pushes arrive within ttl: fail at once. */
+        if (p->cfg->failure_threshold > p->failures + 1)
+            p->failures = p->cfg->failure_threshold - 1;
         record(p, false, 0, reason);
         return;
     }
+    /* libev has scheduled the next run already (re-phased after a stall). */
     double due = p->next_due;
-    p->next_due += (double)p->cfg->period_ms / 1000.0;
+    p->next_due = ev_now(EV_A) + ev_timer_remaining(EV_A_ w);
     if (p->running)
         return; /* cannot happen while timeout < period; never overlap */
     /* The deadline counts from now, not from when the loop woke. */
@@ -215,11 +219,12 @@ int probe_ttl_push(struct probe *p, bool ok, const char *reason)
         return -EINVAL;
     if (!p->active)
         return -EAGAIN;
+    /* Re-armed first: the result's notify may deactivate the probe. */
+    ev_timer_again(p->owner->loop, &p->tick_w);
     record(p, ok, 0,
            reason && *reason ? reason
            : ok              ? "pushed: pass"
                              : "pushed: fail");
-    ev_timer_again(p->owner->loop, &p->tick_w);
     return 0;
 }
 
@@ -275,6 +280,13 @@ void prober_start(struct prober *pr)
 
 void prober_service_running(struct prober *pr, size_t svc_index, bool running)
 {
+    /* Leave the exec queue first: a slot freed below must not go to a
+     * probe of this very service, only to be killed at once. */
+    for (size_t i = 0; i < pr->count && !running; i++) {
+        if (pr->probes[i].cfg->service_index == svc_index &&
+            pr->probes[i].queued)
+            dequeue(&pr->probes[i]);
+    }
     for (size_t i = 0; i < pr->count; i++) {
         struct probe *p = &pr->probes[i];
         if (p->cfg->service_index != svc_index)

@@ -11,20 +11,10 @@ const char *health_status_name(enum health_status status)
 
 bool health_service_down(const struct health_service_in *s)
 {
-    switch (s->state) {
-    case SVC_BACKOFF:
-    case SVC_FATAL:
-    case SVC_STOPPING:
-    case SVC_STOPPED:
-        return true;
-    case SVC_EXITED:
-        return !s->exited_ok;
-    case SVC_WAITING:
-    case SVC_STARTING:
-    case SVC_RUNNING:
+    if (s->state == SVC_RUNNING)
         return false;
-    }
-    return true;
+    /* A helper that did its work and exited with success is done. */
+    return s->essential || s->state != SVC_EXITED || !s->exited_ok;
 }
 
 static enum health_status worse(enum health_status a, enum health_status b)

@@ -27,7 +27,7 @@ struct health_service_in {
     bool essential;
     enum svc_state state;
     bool ever_started;
-    bool exited_ok; /* EXITED with a success exit code: done, not down */
+    bool exited_ok; /* its last exit code is one of success_exit_codes */
 };
 
 struct health_view {
@@ -46,7 +46,10 @@ struct health_view health_compute(const struct health_probe_in *probes,
                                   const struct health_service_in *services,
                                   size_t services_count, bool started_before);
 
-/* True when a service in this state counts as down. */
+/*
+ * True when a service counts as down: anything but running, except a
+ * non-essential one that exited with success (a finished one-shot).
+ */
 bool health_service_down(const struct health_service_in *s);
 
 const char *health_status_name(enum health_status status);

@@ -219,7 +219,7 @@ static void spawn(struct svc *s)
     set_state(s, SVC_STARTING);
 }
 
-static bool exit_is_success(const struct svc *s)
+bool svc_exit_is_success(const struct svc *s)
 {
     if (!WIFEXITED(s->last_status))
         return false;
@@ -237,7 +237,7 @@ static bool wants_restart(const struct svc *s)
     case CFG_RESTART_ALWAYS:
         return true;
     case CFG_RESTART_ON_FAILURE:
-        return !exit_is_success(s);
+        return !svc_exit_is_success(s);
     case CFG_RESTART_NEVER:
         return false;
     }
@@ -310,8 +310,9 @@ static void log_exit(struct svc *s, pid_t pid, double uptime)
                LF_STR("signal", cfg_signal_name(WTERMSIG(st))),
                LF_INT("uptime_ms", (long long)(uptime * 1000.0)));
     } else {
-        LOG_AT(exit_is_success(s) || s->state == SVC_STOPPING ? LOG_LEVEL_INFO
-                                                              : LOG_LEVEL_WARN,
+        LOG_AT(svc_exit_is_success(s) || s->state == SVC_STOPPING
+                   ? LOG_LEVEL_INFO
+                   : LOG_LEVEL_WARN,
                "service exited", LF_STR("service", s->cfg->name),
                LF_INT("pid", pid), LF_INT("exit_code", svc_exit_code(s)),
                LF_INT("uptime_ms", (long long)(uptime * 1000.0)));

@@ -100,6 +100,9 @@ const char *svc_state_name(enum svc_state state);
 /* The shell's view of last_status: the code, or 128+signal. */
 int svc_exit_code(const struct svc *s);
 
+/* True when the last exit is one of the service's success_exit_codes. */
+bool svc_exit_is_success(const struct svc *s);
+
 /* True in a state with a live process: STARTING, RUNNING, STOPPING. */
 bool svc_has_process(const struct svc *s);
 

@@ -106,9 +106,12 @@ static void continue_shutdown(struct sidecar *sc)
         struct svc *s = sc->svcs[idx];
         if (svc_is_done(s))
             continue;
-        /* Nothing may (re)start now; live ones wait for dependents. */
-        if (!svc_has_process(s) ||
-            (s->state != SVC_STOPPING && !dependents_alive(sc, idx)))
+        /*
+         * Nothing may (re)start now, not even after a restart that was
+         * under way (STOP cancels it); live ones wait for dependents.
+         */
+        if (!svc_has_process(s) || s->state == SVC_STOPPING ||
+            !dependents_alive(sc, idx))
             svc_handle(s, SVC_EV_STOP);
         if (!svc_is_done(s))
             all_done = false;
@@ -135,7 +138,7 @@ static void update_health(struct sidecar *sc, const char *cause)
         in->essential = s->cfg->essential;
         in->state = s->state;
         in->ever_started = s->ever_started;
-        in->exited_ok = s->state == SVC_EXITED && svc_exit_code(s) == 0;
+        in->exited_ok = s->has_exited && svc_exit_is_success(s);
     }
     for (size_t i = 0; i < sc->prober->count; i++) {
         const struct probe *p = &sc->prober->probes[i];
@@ -158,6 +161,8 @@ static void on_probe_change(struct probe *p, enum probe_state old, void *arg)
     snprintf(cause, sizeof(cause), "probe '%s' (%s) is %s", p->cfg->name,
              probe_importance_name(p->cfg->importance),
              probe_state_name(p->state));
+    /* First the aggregate, so that its change names this cause. */
+    update_health(sc, cause);
     size_t idx = p->cfg->service_index;
     if (p->state == PROBE_FAILING && p->cfg->restart_on_failure &&
         idx != CFG_NO_INDEX && !sc->shutting_down &&
@@ -167,7 +172,6 @@ static void on_probe_change(struct probe *p, enum probe_state old, void *arg)
                  LF_STR("probe", p->cfg->name));
         svc_handle(sc->svcs[idx], SVC_EV_RESTART);
     }
-    update_health(sc, cause);
     if (!sc->shutting_down && p->state == PROBE_PASSING)
         start_ready(sc);
 }
@@ -175,14 +179,15 @@ static void on_probe_change(struct probe *p, enum probe_state old, void *arg)
 static void on_service_change(struct svc *s, enum svc_state old, void *arg)
 {
     struct sidecar *sc = arg;
-    /* A service's probes run while it runs, from unknown each time. */
-    if ((old == SVC_RUNNING) != (s->state == SVC_RUNNING))
-        prober_service_running(sc->prober, (size_t)(s->cfg - sc->cfg->services),
-                               s->state == SVC_RUNNING);
+    /* First the aggregate, so that its change names this cause. */
     char cause[192];
     snprintf(cause, sizeof(cause), "service '%s' is %s", s->cfg->name,
              svc_state_name(s->state));
     update_health(sc, cause);
+    /* A service's probes run while it runs, from unknown each time. */
+    if ((old == SVC_RUNNING) != (s->state == SVC_RUNNING))
+        prober_service_running(sc->prober, (size_t)(s->cfg - sc->cfg->services),
+                               s->state == SVC_RUNNING);
     if (sc->shutting_down) {
         continue_shutdown(sc);
         return;

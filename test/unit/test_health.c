@@ -129,19 +129,22 @@ Test(health, startup_waits_for_every_service_and_latches, .timeout = 5)
     cr_expect(v.started, "startup stays done after a restart");
 }
 
-/* The table of DESIGN.md, written out again as the oracle. */
+/*
+ * The table of DESIGN.md, written out again as the oracle: a service is
+ * up while it runs; a non-essential one that exited with success (a
+ * finished one-shot) is done, not down; anything else is down.
+ */
 static enum health_status oracle(const struct health_probe_in *p, size_t np,
                                  const struct health_service_in *s, size_t ns)
 {
     bool down = false;
     bool degraded = false;
     for (size_t i = 0; i < ns; i++) {
-        bool is_down = s[i].state == SVC_BACKOFF || s[i].state == SVC_FATAL ||
-                       s[i].state == SVC_STOPPING ||
-                       s[i].state == SVC_STOPPED ||
-                       (s[i].state == SVC_EXITED && !s[i].exited_ok);
-        down |= is_down && s[i].essential;
-        degraded |= is_down && !s[i].essential;
+        bool done =
+            !s[i].essential && s[i].state == SVC_EXITED && s[i].exited_ok;
+        bool up = s[i].state == SVC_RUNNING || done;
+        down |= !up && s[i].essential;
+        degraded |= !up && !s[i].essential;
     }
     for (size_t i = 0; i < np; i++) {
         if (p[i].importance == CFG_IMPORTANCE_CRITICAL)
@@ -152,6 +155,28 @@ static enum health_status oracle(const struct health_probe_in *p, size_t np,
             degraded |= p[i].state == PROBE_UNKNOWN;
     }
     return down ? HEALTH_DOWN : degraded ? HEALTH_DEGRADED : HEALTH_UP;
+}
+
+Test(health, main_not_running_yet_or_any_more_is_down, .timeout = 5)
+{
+    static const enum svc_state states[] = {SVC_WAITING, SVC_STARTING,
+                                            SVC_EXITED, SVC_STOPPING};
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+        struct health_service_in s = {true, states[i], true, true};
+        cr_expect_eq(health_compute(NULL, 0, &s, 1, true).status, HEALTH_DOWN,
+                     "main %s", svc_state_name(states[i]));
+    }
+}
+
+Test(health, a_helper_exiting_with_a_success_code_is_done, .timeout = 5)
+{
+    struct health_service_in s[] = {
+        {true, SVC_RUNNING, true, false},
+        {false, SVC_EXITED, true, false},
+    };
+    cr_expect_eq(health_compute(NULL, 0, s, 2, true).status, HEALTH_DEGRADED);
+    s[1].exited_ok = true;
+    cr_expect_eq(health_compute(NULL, 0, s, 2, true).status, HEALTH_UP);
 }
 
 Test(health, every_mix_matches_the_table, .timeout = 10)
