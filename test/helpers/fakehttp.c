@@ -14,6 +14,10 @@
  *   /file/NAME    the status written in NAME, a file beside PORTFILE
  *                 (404 when missing), body "status NNN"
  *   /redirect     302 to /status/200
+ *   /method/NAME  200 when the request's method is NAME, else 405
+ *   /header/NAME/VALUE
+ *                 200 when the request has the header NAME: VALUE (name
+ *                 in any case), else 400
  */
 #define _DEFAULT_SOURCE
 #include <arpa/inet.h>
@@ -27,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -177,6 +182,29 @@ static int file_status(const char *name)
     return atoi(text);
 }
 
+/* True when request holds the header spec "NAME/VALUE" (name: any case). */
+static bool has_header(const char *request, const char *spec)
+{
+    const char *slash = strchr(spec, '/');
+    if (slash == NULL)
+        return false;
+    size_t nlen = (size_t)(slash - spec);
+    const char *line = strstr(request, "\r\n");
+    while (line != NULL) {
+        line += 2;
+        if (strncasecmp(line, spec, nlen) == 0 && line[nlen] == ':') {
+            const char *v = line + nlen + 1;
+            while (*v == ' ')
+                v++;
+            size_t vlen = strlen(slash + 1);
+            if (strncmp(v, slash + 1, vlen) == 0 && v[vlen] == '\r')
+                return true;
+        }
+        line = strstr(line, "\r\n");
+    }
+    return false;
+}
+
 static void handle(struct conn *c)
 {
     char method[16];
@@ -217,6 +245,12 @@ static void handle(struct conn *c)
         respond(c, status, "", body, head);
     } else if (strcmp(path, "/redirect") == 0) {
         respond(c, 302, "Location: /status/200\r\n", "redirect", head);
+    } else if (strncmp(path, "/method/", 8) == 0) {
+        bool same = strcmp(method, path + 8) == 0;
+        snprintf(body, sizeof(body), "method %s", method);
+        respond(c, same ? 200 : 405, "", body, head);
+    } else if (strncmp(path, "/header/", 8) == 0) {
+        respond(c, has_header(c->in, path + 8) ? 200 : 400, "", "header", head);
     } else {
         respond(c, 404, "", "not found", head);
     }

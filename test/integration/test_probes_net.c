@@ -347,19 +347,33 @@ T(head_and_post_methods, 20)
           "  head:\n"
           "    type: http\n"
           "    method: HEAD\n"
-          "    url: http://127.0.0.1:%d/status/200\n"
-          "    headers: { X-Probe: sidecar }\n"
+          "    url: http://127.0.0.1:%d/method/HEAD\n"
           "    period: 100ms\n"
           "    timeout: 90ms\n"
           "  post:\n"
           "    type: http\n"
           "    method: POST\n"
-          "    url: http://127.0.0.1:%d/status/200\n"
+          "    url: http://127.0.0.1:%d/method/POST\n"
           "    period: 100ms\n"
-          "    timeout: 90ms\n",
-          port, port);
+          "    timeout: 90ms\n"
+          "  header:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/header/X-Probe/sidecar\n"
+          "    headers: { X-Probe: sidecar }\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n"
+          "  no-header:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/header/X-Probe/sidecar\n"
+          "    period: 100ms\n"
+          "    timeout: 90ms\n"
+          "    failure_threshold: 1\n",
+          port, port, port, port);
+    /* fakehttp answers 405 to another method, 400 without the header. */
     expect_state("head", "passing", "HTTP 200");
     expect_state("post", "passing", "HTTP 200");
+    expect_state("header", "passing", "HTTP 200");
+    expect_state("no-header", "failing", "HTTP 400: header");
     stop();
 }
 
