@@ -507,3 +507,20 @@ bool h_wait_comm(pid_t pid, const char *comm, double timeout_s)
     }
     return false;
 }
+
+long h_wait_probe_state(struct harness *h, size_t *from, const char *probe,
+                        const char *to, double timeout_s)
+{
+    double deadline = h_now() + timeout_s;
+    for (;;) {
+        long i = h_wait_event(h, *from, deadline - h_now(),
+                              "probe state changed", NULL);
+        if (i < 0)
+            return -1;
+        *from = (size_t)i + 1;
+        const char *p = h_str(h, i, "probe");
+        const char *t = h_str(h, i, "to");
+        if (p && t && strcmp(p, probe) == 0 && strcmp(t, to) == 0)
+            return i;
+    }
+}

@@ -54,6 +54,13 @@ bool h_pump(struct harness *h, double timeout_s);
 long h_wait_event(struct harness *h, size_t from, double timeout_s,
                   const char *msg, const char *service);
 
+/*
+ * Index of the next "probe state changed" of probe to state `to`, at or
+ * after *from (advanced past every event looked at); -1 on timeout.
+ */
+long h_wait_probe_state(struct harness *h, size_t *from, const char *probe,
+                        const char *to, double timeout_s);
+
 /* Same without waiting: -1 when not there (yet). */
 long h_find_event(const struct harness *h, size_t from, const char *msg,
                   const char *service);

@@ -31,18 +31,7 @@ static const char *debug[] = {"--log-level", "debug", NULL};
 static long wait_state(size_t *from, const char *probe, const char *to,
                        double timeout)
 {
-    double deadline = h_now() + timeout;
-    for (;;) {
-        long i = h_wait_event(&H, *from, deadline - h_now(),
-                              "probe state changed", NULL);
-        if (i < 0)
-            return -1;
-        *from = (size_t)i + 1;
-        const char *p = h_str(&H, i, "probe");
-        const char *t = h_str(&H, i, "to");
-        if (p && t && strcmp(p, probe) == 0 && strcmp(t, to) == 0)
-            return i;
-    }
+    return h_wait_probe_state(&H, from, probe, to, timeout);
 }
 
 static void touch(const char *name)

@@ -152,16 +152,7 @@ static bool is(const char *a, const char *b)
 static long wait_state(size_t *from, const char *probe, const char *to,
                        double timeout)
 {
-    double deadline = h_now() + timeout;
-    for (;;) {
-        long i = h_wait_event(&H, *from, deadline - h_now(),
-                              "probe state changed", NULL);
-        if (i < 0)
-            return -1;
-        *from = (size_t)i + 1;
-        if (is(h_str(&H, i, "probe"), probe) && is(h_str(&H, i, "to"), to))
-            return i;
-    }
+    return h_wait_probe_state(&H, from, probe, to, timeout);
 }
 
 /* The state probe reaches first, with its reason. */
