@@ -61,7 +61,7 @@ struct health_view health_compute(const struct health_probe_in *probes,
     return v;
 }
 
-void health_update(struct health *h, struct health_view view, const char *cause)
+bool health_update(struct health *h, struct health_view view, const char *cause)
 {
     struct health_view old = h->view;
     bool first = !h->initialised;
@@ -69,11 +69,12 @@ void health_update(struct health *h, struct health_view view, const char *cause)
     h->initialised = true;
     if (!first && old.status == view.status && old.ready == view.ready &&
         old.live == view.live && old.started == view.started)
-        return;
+        return false;
     LOG_AT(view.status == HEALTH_DOWN ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
            "health changed",
            LF_STR("from", first ? "none" : status_names[old.status]),
            LF_STR("to", status_names[view.status]), LF_STR("cause", cause),
            LF_BOOL("live", view.live), LF_BOOL("ready", view.ready),
            LF_BOOL("started", view.started));
+    return true;
 }

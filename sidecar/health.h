@@ -59,8 +59,8 @@ struct health {
     bool initialised;
 };
 
-/* Stores a new view; logs any change, naming its cause. */
-void health_update(struct health *h, struct health_view view,
+/* Stores a new view; logs any change, naming its cause. True if changed. */
+bool health_update(struct health *h, struct health_view view,
                    const char *cause);
 
 #endif

@@ -150,7 +150,8 @@ static void update_health(struct sidecar *sc, const char *cause)
     struct health_view v = health_compute(
         sc->health_probes, sc->prober->count, sc->health_services,
         sc->svcs_count, sc->health.initialised && sc->health.view.started);
-    health_update(&sc->health, v, cause);
+    if (health_update(&sc->health, v, cause) && sc->http)
+        http_server_refresh(sc->http);
 }
 
 static void on_probe_change(struct probe *p, enum probe_state old, void *arg)
@@ -280,6 +281,11 @@ struct sidecar *sidecar_new(struct ev_loop *loop, const struct cfg_root *cfg,
         sidecar_free(sc);
         return NULL;
     }
+    sc->http = http_server_new(loop, cfg, &sc->health, errbuf, errlen);
+    if (!sc->http) {
+        sidecar_free(sc);
+        return NULL;
+    }
     sc->health_probes =
         calloc(cfg->probes_count + 1, sizeof(*sc->health_probes));
     sc->health_services =
@@ -307,6 +313,7 @@ void sidecar_start(struct sidecar *sc)
              LF_INT("services", sc->svcs_count),
              LF_INT("probes", sc->cfg->probes_count));
     update_health(sc, "sidecar started");
+    http_server_refresh(sc->http);
     prober_start(sc->prober);
     start_ready(sc);
 }
@@ -330,6 +337,7 @@ void sidecar_free(struct sidecar *sc)
         ev_signal_stop(sc->loop, &sc->signal_w[i]);
     if (sc->reaper.loop)
         reaper_stop(&sc->reaper);
+    http_server_free(sc->http);
     prober_free(sc->prober);
     for (size_t i = 0; i < sc->svcs_count; i++)
         svc_free(sc->svcs[i]);

@@ -15,6 +15,7 @@
 #include "conf/model.h"
 #include "probes/probe.h"
 #include "sidecar/health.h"
+#include "sidecar/http.h"
 #include "sidecar/reaper.h"
 #include "sidecar/service.h"
 #include "sidecar/util.h"
@@ -29,6 +30,7 @@ struct sidecar {
     size_t svcs_count;
     struct prober *prober;
     struct health health;
+    struct http_server *http;
     struct health_probe_in *health_probes; /* scratch for recompute */
     struct health_service_in *health_services;
     struct reaper reaper;

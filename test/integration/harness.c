@@ -1,16 +1,20 @@
 #define _DEFAULT_SOURCE
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,6 +91,9 @@ void h_start_args(struct harness *h, const char *yaml_template,
     char *yaml = expand(h, yaml_template);
     FILE *f = fopen(h->cfg_path, "w");
     cr_assert(f);
+    /* Tests run side by side: an ephemeral port unless the test says. */
+    if (strncmp(yaml, "http:", 5) != 0 && !strstr(yaml, "\nhttp:"))
+        fputs("http:\n  listen: 127.0.0.1:0\n", f);
     fputs(yaml, f);
     fclose(f);
     free(yaml);
@@ -523,4 +530,49 @@ long h_wait_probe_state(struct harness *h, size_t *from, const char *probe,
         if (p && t && strcmp(p, probe) == 0 && strcmp(t, to) == 0)
             return i;
     }
+}
+
+int h_http_port(struct harness *h)
+{
+    long i = h_wait_event(h, 0, 5, "http listening", NULL);
+    cr_assert_geq(i, 0, "sidecar did not listen");
+    return (int)h_int(h, i, "port", -1);
+}
+
+int h_http(struct harness *h, const char *request, char *body, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)h_http_port(h)),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    size_t n = strlen(request);
+    cr_assert_eq(write(fd, request, n), (ssize_t)n);
+    static char resp[65536];
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(fd, resp + got, sizeof(resp) - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    resp[got] = '\0';
+    int status = -1;
+    if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
+        return -1;
+    const char *b = strstr(resp, "\r\n\r\n");
+    snprintf(body, len, "%s", b ? b + 4 : "");
+    return status;
+}
+
+int h_get(struct harness *h, const char *path, char *body, size_t len)
+{
+    char req[512];
+    snprintf(req, sizeof(req),
+             "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    return h_http(h, req, body, len);
 }

@@ -6,7 +6,9 @@
  * (Criterion forks each test).
  *
  * Config templates may use @HELPER@ (the fakesvc binary), @HELPERDIR@
- * (its directory) and @DIR@ (the test's temporary directory).
+ * (its directory) and @DIR@ (the test's temporary directory). Unless a
+ * template has its own http: section, sidecar listens on an ephemeral
+ * port of 127.0.0.1 (see h_http_port).
  */
 #ifndef SIDECAR_TEST_HARNESS_H
 #define SIDECAR_TEST_HARNESS_H
@@ -103,6 +105,19 @@ const char *h_wait_file(struct harness *h, const char *name, int min_lines,
                         double timeout_s);
 
 double h_now(void);
+
+/* The port sidecar's HTTP endpoint listens on (from its log). */
+int h_http_port(struct harness *h);
+
+/*
+ * Sends a raw request to the endpoint on a new connection and reads to
+ * EOF (a request should carry Connection: close). Returns the status,
+ * the body in body; -1 when no HTTP status line came back.
+ */
+int h_http(struct harness *h, const char *request, char *body, size_t len);
+
+/* GET path with Connection: close; as h_http. */
+int h_get(struct harness *h, const char *path, char *body, size_t len);
 
 /* Milliseconds of the day from line idx's "ts" (for gaps), or -1. */
 long long h_ts_ms(const struct harness *h, long idx);

@@ -1,0 +1,288 @@
+#include "sidecar/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "sidecar/buf.h"
+#include "sidecar/log.h"
+
+/* Bounds: enough idle clients must never lock kubelet out. */
+#define HTTP_CONNECTION_LIMIT     1024u
+#define HTTP_CONNECTION_TIMEOUT_S 10u
+#define HTTP_MEMORY_LIMIT         ((size_t)16 * 1024)
+
+enum cached {
+    CACHED_LIVEZ,
+    CACHED_READYZ,
+    CACHED_STARTUPZ,
+    CACHED_HEALTH,
+    CACHED_NOT_FOUND,
+    CACHED_NOT_ALLOWED,
+    CACHED_COUNT,
+};
+
+struct http_server {
+    struct ev_loop *loop;
+    struct MHD_Daemon *mhd;
+    ev_io io_w;
+    ev_timer timer_w;
+    const struct health *health;
+    unsigned port;
+    struct MHD_Response *responses[CACHED_COUNT];
+    unsigned statuses[CACHED_COUNT];
+};
+
+/* MHD must run again within MHD_get_timeout(): arm the timer for it. */
+static void rearm(struct http_server *srv)
+{
+    MHD_UNSIGNED_LONG_LONG ms;
+    ev_timer_stop(srv->loop, &srv->timer_w);
+    if (MHD_get_timeout(srv->mhd, &ms) == MHD_YES) {
+        ev_timer_set(&srv->timer_w, (double)ms / 1000.0, 0.);
+        ev_timer_start(srv->loop, &srv->timer_w);
+    }
+}
+
+static void drive(struct http_server *srv)
+{
+    MHD_run(srv->mhd);
+    rearm(srv);
+}
+
+static void on_io(EV_P_ ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    drive(container_of(w, struct http_server, io_w));
+}
+
+static void on_timer(EV_P_ ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    drive(container_of(w, struct http_server, timer_w));
+}
+
+static struct MHD_Response *make(const char *body, size_t len, const char *type)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return NULL;
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) !=
+            MHD_YES ||
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") !=
+            MHD_YES) {
+        MHD_destroy_response(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Replaces one cached response; keeps the old one if rendering fails. */
+static void put(struct http_server *srv, enum cached which, unsigned status,
+                const char *body, const char *type)
+{
+    struct MHD_Response *r = make(body, strlen(body), type);
+    if (!r) {
+        LOG_ERROR("cannot render a response: out of memory");
+        return;
+    }
+    /* Responses are reference-counted: one being sent stays alive. */
+    if (srv->responses[which])
+        MHD_destroy_response(srv->responses[which]);
+    srv->responses[which] = r;
+    srv->statuses[which] = status;
+}
+
+static void put_check(struct http_server *srv, enum cached which, bool ok,
+                      const char *name)
+{
+    char body[64];
+    snprintf(body, sizeof(body), ok ? "ok\n" : "%s check failed\n", name);
+    put(srv, which, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, body,
+        "text/plain; charset=utf-8");
+}
+
+void http_server_refresh(struct http_server *srv)
+{
+    const struct health_view *v = &srv->health->view;
+    char body[64];
+    put_check(srv, CACHED_LIVEZ, v->live, "livez");
+    put_check(srv, CACHED_READYZ, v->ready, "readyz");
+    put_check(srv, CACHED_STARTUPZ, v->started, "startupz");
+    snprintf(body, sizeof(body), "{\"status\":\"%s\"}\n",
+             health_status_name(v->status));
+    put(srv, CACHED_HEALTH,
+        v->status == HEALTH_DOWN ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
+        body, "application/json");
+}
+
+static enum cached route(const char *url)
+{
+    static const struct {
+        const char *path;
+        enum cached which;
+    } routes[] = {
+        {"/livez", CACHED_LIVEZ},   {"/healthz", CACHED_LIVEZ},
+        {"/readyz", CACHED_READYZ}, {"/startupz", CACHED_STARTUPZ},
+        {"/health", CACHED_HEALTH},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+        if (strcmp(url, routes[i].path) == 0)
+            return routes[i].which;
+    }
+    return CACHED_NOT_FOUND;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **req)
+{
+    static int started;
+    struct http_server *srv = cls;
+    (void)version;
+    (void)upload;
+    /*
+     * The first call only announces the headers; answering then would
+     * turn keep-alive off (INTEGRATION.md). Bodies are read and dropped.
+     */
+    if (!*req) {
+        *req = &started;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    enum cached which = route(url);
+    if (which != CACHED_NOT_FOUND && strcmp(method, "GET") != 0 &&
+        strcmp(method, "HEAD") != 0)
+        which = CACHED_NOT_ALLOWED;
+    if (!srv->responses[which])
+        return MHD_NO; /* never rendered (out of memory): close */
+    return MHD_queue_response(c, srv->statuses[which], srv->responses[which]);
+}
+
+/* MHD's own complaints go to our log, not to stderr. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[256];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    LOG_WARN("http server", LF_STR("error", msg));
+}
+
+/* The listen address: "" is every interface (IPv4). */
+static int listen_addr(const struct cfg_root *cfg, struct sockaddr_storage *ss,
+                       char *errbuf, size_t errlen)
+{
+    const char *host = cfg->http.host;
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    if (!*host || strcmp(host, "0.0.0.0") == 0) {
+        in4->sin_family = AF_INET;
+        in4->sin_addr.s_addr = htonl(INADDR_ANY);
+        in4->sin_port = htons((uint16_t)cfg->http.port);
+        return 0;
+    }
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)cfg->http.port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)cfg->http.port);
+        return 0;
+    }
+    snprintf(errbuf, errlen,
+             "http.listen: '%s' is not an IP address (or localhost)", host);
+    return -EINVAL;
+}
+
+struct http_server *http_server_new(struct ev_loop *loop,
+                                    const struct cfg_root *cfg,
+                                    const struct health *health, char *errbuf,
+                                    size_t errlen)
+{
+    struct sockaddr_storage ss;
+    if (listen_addr(cfg, &ss, errbuf, errlen) < 0)
+        return NULL;
+    struct http_server *srv = calloc(1, sizeof(*srv));
+    if (!srv) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    srv->loop = loop;
+    srv->health = health;
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
+                     (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    srv->mhd = MHD_start_daemon(
+        flags, (uint16_t)cfg->http.port, NULL, NULL, on_request, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_MEMORY_LIMIT,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+    if (!srv->mhd) {
+        snprintf(errbuf, errlen, "http.listen: cannot listen on %s: %s",
+                 cfg->http.listen, strerror(errno));
+        free(srv);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *epfd =
+        MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *port =
+        MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = port ? port->port : cfg->http.port;
+    put(srv, CACHED_NOT_FOUND, MHD_HTTP_NOT_FOUND,
+        "{\"error\":\"not found\"}\n", "application/json");
+    put(srv, CACHED_NOT_ALLOWED, MHD_HTTP_METHOD_NOT_ALLOWED,
+        "{\"error\":\"method not allowed\"}\n", "application/json");
+    if (srv->responses[CACHED_NOT_ALLOWED])
+        MHD_add_response_header(srv->responses[CACHED_NOT_ALLOWED],
+                                MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    http_server_refresh(srv);
+    ev_io_init(&srv->io_w, on_io, epfd->epoll_fd, EV_READ);
+    ev_io_start(loop, &srv->io_w);
+    ev_timer_init(&srv->timer_w, on_timer, 0., 0.);
+    rearm(srv);
+    LOG_INFO("http listening", LF_STR("listen", cfg->http.listen),
+             LF_INT("port", srv->port));
+    return srv;
+}
+
+unsigned http_server_port(const struct http_server *srv)
+{
+    return srv->port;
+}
+
+void http_server_free(struct http_server *srv)
+{
+    if (!srv)
+        return;
+    ev_io_stop(srv->loop, &srv->io_w);
+    ev_timer_stop(srv->loop, &srv->timer_w);
+    MHD_stop_daemon(srv->mhd);
+    for (size_t i = 0; i < CACHED_COUNT; i++) {
+        if (srv->responses[i])
+            MHD_destroy_response(srv->responses[i]);
+    }
+    free(srv);
+}

@@ -1,0 +1,39 @@
+/*
+ * The status endpoint: libmicrohttpd in external-epoll mode on the libev
+ * loop (one ev_io on MHD's epoll fd, one ev_timer from MHD_get_timeout),
+ * no threads. Serves the Kubernetes checks and the aggregate from
+ * responses rendered when health changes, never per request. Owns the
+ * MHD daemon, its watchers and the cached responses; reads the health
+ * view it is given.
+ */
+#ifndef SIDECAR_SIDECAR_HTTP_H
+#define SIDECAR_SIDECAR_HTTP_H
+
+#include <ev.h>
+#include <stddef.h>
+
+#include "conf/model.h"
+#include "sidecar/health.h"
+#include "sidecar/util.h"
+
+struct http_server;
+
+/*
+ * Listens on cfg->http.listen and serves view (borrowed; re-read by
+ * http_server_refresh). NULL with a message in errbuf on failure.
+ */
+struct http_server *http_server_new(struct ev_loop *loop,
+                                    const struct cfg_root *cfg,
+                                    const struct health *health, char *errbuf,
+                                    size_t errlen) ATTR_WUR;
+
+/* Re-renders the cached responses from the current health view. */
+void http_server_refresh(struct http_server *srv);
+
+/* The port bound (useful with port 0). */
+unsigned http_server_port(const struct http_server *srv);
+
+/* Stops serving and frees. http_server_free(NULL) is a no-op. */
+void http_server_free(struct http_server *srv);
+
+#endif

@@ -1,0 +1,162 @@
+/*
+ * The status endpoint through real HTTP on 127.0.0.1: the Kubernetes
+ * checks and /health through startup, a high probe failing, a critical
+ * probe failing, recovery and an essential service going FATAL; unknown
+ * paths and wrong methods.
+ */
+#define _DEFAULT_SOURCE
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct harness H;
+
+static void teardown(void)
+{
+    h_cleanup(&H);
+}
+
+#define T(name, secs) Test(http, name, .timeout = secs, .fini = teardown)
+
+static char body[65536];
+
+static void touch(const char *name)
+{
+    FILE *f = fopen(h_path(&H, name), "w");
+    cr_assert(f);
+    fclose(f);
+}
+
+/* Polls path until it answers status (the endpoint follows the log). */
+static bool wait_status(const char *path, int status, double timeout)
+{
+    double deadline = h_now() + timeout;
+    while (h_now() < deadline) {
+        if (h_get(&H, path, body, sizeof(body)) == status)
+            return true;
+        h_pump(&H, 0.02);
+    }
+    return false;
+}
+
+static const char probes_yaml[] =
+    "services:\n"
+    "  web:\n"
+    "    role: main\n"
+    "    command: ['@HELPER@', 'run', 'web', '@DIR@/log']\n"
+    "probes:\n"
+    "  core:\n"
+    "    type: exec\n"
+    "    command: \"test -e @DIR@/core-up\"\n"
+    "    period: 100ms\n"
+    "    timeout: 90ms\n"
+    "    failure_threshold: 1\n"
+    "  cache:\n"
+    "    type: exec\n"
+    "    importance: high\n"
+    "    command: \"test ! -e @DIR@/cache-down\"\n"
+    "    period: 100ms\n"
+    "    timeout: 90ms\n"
+    "    failure_threshold: 1\n";
+
+T(kubernetes_checks_follow_startup_degradation_and_recovery, 30)
+{
+    h_start(&H, probes_yaml);
+    /* Startup: the critical probe has not passed yet. */
+    cr_expect(wait_status("/livez", 200, 5));
+    cr_expect_str_eq(body, "ok\n");
+    cr_expect_eq(h_get(&H, "/startupz", body, sizeof(body)), 503);
+    cr_expect_str_eq(body, "startupz check failed\n");
+    cr_expect_eq(h_get(&H, "/readyz", body, sizeof(body)), 503);
+
+    touch("core-up");
+    cr_expect(wait_status("/startupz", 200, 5));
+    cr_expect(wait_status("/readyz", 200, 5));
+    cr_expect(wait_status("/health", 200, 5));
+    cr_expect_str_eq(body, "{\"status\":\"UP\"}\n");
+
+    /* A high probe failing: DEGRADED, still in rotation. */
+    touch("cache-down");
+    for (double end = h_now() + 5;
+         strcmp(body, "{\"status\":\"DEGRADED\"}\n") != 0 && h_now() < end;)
+        h_get(&H, "/health", body, sizeof(body));
+    cr_expect_str_eq(body, "{\"status\":\"DEGRADED\"}\n");
+    cr_expect_eq(h_get(&H, "/readyz", body, sizeof(body)), 200);
+
+    /* A critical probe failing: DOWN, out of rotation, still live. */
+    unlink(h_path(&H, "core-up"));
+    cr_expect(wait_status("/health", 503, 5));
+    cr_expect_str_eq(body, "{\"status\":\"DOWN\"}\n");
+    cr_expect_eq(h_get(&H, "/readyz", body, sizeof(body)), 503);
+    cr_expect_eq(h_get(&H, "/livez", body, sizeof(body)), 200);
+    cr_expect_eq(h_get(&H, "/healthz", body, sizeof(body)), 200);
+    cr_expect_eq(h_get(&H, "/startupz", body, sizeof(body)), 200,
+                 "startup, once done, stays done");
+
+    /* Recovery. */
+    touch("core-up");
+    unlink(h_path(&H, "cache-down"));
+    cr_expect(wait_status("/readyz", 200, 5));
+    cr_expect(wait_status("/health", 200, 5));
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+T(an_essential_service_gone_fatal_fails_liveness, 30)
+{
+    h_start(&H, "services:\n"
+                "  web:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'web', '@DIR@/log',"
+                " 'slow-stop']\n"
+                "  proxy:\n"
+                "    essential: true\n"
+                "    command: ['@HELPER@', 'exit', '1']\n"
+                "    backoff: { initial: 200ms, max: 200ms }\n"
+                "    max_restarts: 3\n");
+    /* While sidecar restarts it, liveness holds: kubelet must not fight. */
+    cr_expect(wait_status("/livez", 200, 5));
+    cr_expect(wait_status("/readyz", 503, 5));
+    cr_expect_eq(
+        h_find_event(&H, 0, "service is crash-looping; giving up", "proxy"),
+        -1);
+    /* Then it goes FATAL: not live, while web takes 300ms to stop. */
+    cr_expect(wait_status("/livez", 503, 5));
+    cr_expect_str_eq(body, "livez check failed\n");
+    cr_expect_geq(
+        h_find_event(&H, 0, "service is crash-looping; giving up", "proxy"), 0);
+    cr_expect_eq(h_wait_exit(&H, 10), 1);
+}
+
+T(unknown_paths_and_wrong_methods_get_json_errors, 20)
+{
+    h_start(&H, "probes:\n"
+                "  p: { type: exec, command: 'true', period: 1s, timeout: "
+                "500ms }\n");
+    cr_expect_eq(h_get(&H, "/nope", body, sizeof(body)), 404);
+    cr_expect_str_eq(body, "{\"error\":\"not found\"}\n");
+    cr_expect_eq(h_http(&H,
+                        "POST /livez HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                        "2\r\nConnection: close\r\n\r\nhi",
+                        body, sizeof(body)),
+                 405);
+    cr_expect_str_eq(body, "{\"error\":\"method not allowed\"}\n");
+    cr_expect_eq(h_http(&H,
+                        "HEAD /livez HTTP/1.1\r\nHost: x\r\nConnection: "
+                        "close\r\n\r\n",
+                        body, sizeof(body)),
+                 200);
+    cr_expect_str_eq(body, "", "HEAD has no body");
+    /* Malformed: a request line without a version gets 400; a line that
+     * is not a request at all gets the connection closed. */
+    cr_expect_eq(h_http(&H, "GET /livez\r\n\r\n", body, sizeof(body)), 400);
+    cr_expect_eq(h_http(&H, "garbage\r\n\r\n", body, sizeof(body)), -1);
+    cr_expect_eq(h_get(&H, "/livez", body, sizeof(body)), 200,
+                 "still serving after malformed requests");
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
