@@ -150,6 +150,8 @@ static void update_health(struct sidecar *sc, const char *cause)
     struct health_view v = health_compute(
         sc->health_probes, sc->prober->count, sc->health_services,
         sc->svcs_count, sc->health.initialised && sc->health.view.started);
+    if (sc->draining || sc->shutting_down)
+        v.ready = false;
     if (health_update(&sc->health, v, cause) && sc->http)
         http_server_refresh(sc->http);
 }
@@ -228,6 +230,31 @@ static void forward_signal(struct sidecar *sc, int sig)
                  LF_STR("signal", cfg_signal_name(sig)));
 }
 
+static void on_drained(EV_P_ ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct sidecar *sc = container_of(w, struct sidecar, drain_w);
+    sidecar_shutdown(sc, sc->drain_reason);
+}
+
+/*
+ * Readiness turns off at once and stays off for shutdown.drain before
+ * anything is stopped, so Kubernetes takes the pod out of its endpoints
+ * while it still serves. Liveness holds.
+ */
+static void begin_drain(struct sidecar *sc)
+{
+    double drain = (double)sc->cfg->shutdown.drain_ms / 1000.0;
+    sc->draining = true;
+    LOG_INFO("draining: not ready, stopping after the drain",
+             LF_STR("reason", sc->drain_reason),
+             LF_INT("drain_ms", sc->cfg->shutdown.drain_ms));
+    update_health(sc, "draining");
+    ev_timer_init(&sc->drain_w, on_drained, drain, 0.);
+    ev_timer_start(sc->loop, &sc->drain_w);
+}
+
 static void on_signal(EV_P_ ev_signal *w, int revents)
 {
     (void)loop;
@@ -239,10 +266,16 @@ static void on_signal(EV_P_ ev_signal *w, int revents)
         forward_signal(sc, sig);
         return;
     }
+    if (!sc->shutting_down && !sc->draining) {
+        snprintf(sc->drain_reason, sizeof(sc->drain_reason), "received %s",
+                 cfg_signal_name(sig));
+        begin_drain(sc);
+        return;
+    }
     if (!sc->shutting_down) {
-        char reason[64];
-        snprintf(reason, sizeof(reason), "received %s", cfg_signal_name(sig));
-        sidecar_shutdown(sc, reason);
+        /* A second one during the drain: stop now. */
+        ev_timer_stop(sc->loop, &sc->drain_w);
+        sidecar_shutdown(sc, sc->drain_reason);
         return;
     }
     /* A second SIGTERM/SIGINT: no more waiting for grace periods. */
@@ -337,6 +370,7 @@ void sidecar_free(struct sidecar *sc)
         ev_signal_stop(sc->loop, &sc->signal_w[i]);
     if (sc->reaper.loop)
         reaper_stop(&sc->reaper);
+    ev_timer_stop(sc->loop, &sc->drain_w);
     http_server_free(sc->http);
     prober_free(sc->prober);
     for (size_t i = 0; i < sc->svcs_count; i++)

@@ -94,6 +94,9 @@ void h_start_args(struct harness *h, const char *yaml_template,
     /* Tests run side by side: an ephemeral port unless the test says. */
     if (strncmp(yaml, "http:", 5) != 0 && !strstr(yaml, "\nhttp:"))
         fputs("http:\n  listen: 127.0.0.1:0\n", f);
+    /* And no readiness drain on SIGTERM unless the test wants one. */
+    if (strncmp(yaml, "shutdown:", 9) != 0 && !strstr(yaml, "\nshutdown:"))
+        fputs("shutdown:\n  drain: 0s\n", f);
     fputs(yaml, f);
     fclose(f);
     free(yaml);

@@ -8,7 +8,8 @@
  * Config templates may use @HELPER@ (the fakesvc binary), @HELPERDIR@
  * (its directory) and @DIR@ (the test's temporary directory). Unless a
  * template has its own http: section, sidecar listens on an ephemeral
- * port of 127.0.0.1 (see h_http_port).
+ * port of 127.0.0.1 (see h_http_port); unless it has shutdown:, there is
+ * no drain on SIGTERM.
  */
 #ifndef SIDECAR_TEST_HARNESS_H
 #define SIDECAR_TEST_HARNESS_H

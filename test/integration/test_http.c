@@ -160,3 +160,31 @@ T(unknown_paths_and_wrong_methods_get_json_errors, 20)
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
+
+T(sigterm_drains_readiness_before_stopping_anything, 30)
+{
+    h_start(&H, "shutdown:\n"
+                "  drain: 600ms\n"
+                "services:\n"
+                "  web:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'web', '@DIR@/log']\n");
+    cr_assert(h_wait_file(&H, "log", 1, 5));
+    cr_expect(wait_status("/readyz", 200, 5));
+    double t0 = h_now();
+    h_signal(&H, SIGTERM);
+    cr_expect(wait_status("/readyz", 503, 1), "readiness did not turn off");
+    double off = h_now() - t0;
+    cr_expect_lt(off, 0.3, "readyz took %.3fs to turn 503", off);
+    cr_expect_eq(h_get(&H, "/livez", body, sizeof(body)), 200,
+                 "liveness holds while draining");
+    long drain = h_wait_event(&H, 0, 5,
+                              "draining: not ready, stopping after "
+                              "the drain",
+                              NULL);
+    long stop = h_wait_event(&H, 0, 5, "stopping service", "web");
+    cr_assert(drain >= 0 && stop > drain);
+    long long gap = h_ts_ms(&H, stop) - h_ts_ms(&H, drain);
+    cr_expect(gap >= 600 && gap < 900, "web signalled %lld ms after", gap);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
