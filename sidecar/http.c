@@ -12,12 +12,16 @@
 #include <sys/socket.h>
 
 #include "sidecar/buf.h"
+#include "sidecar/checks.h"
 #include "sidecar/log.h"
+#include "sidecar/sidecar.h"
 
 /* Bounds: enough idle clients must never lock kubelet out. */
 #define HTTP_CONNECTION_LIMIT     1024u
 #define HTTP_CONNECTION_TIMEOUT_S 10u
 #define HTTP_MEMORY_LIMIT         ((size_t)16 * 1024)
+#define HTTP_EXCLUDE_MAX          32
+#define HTTP_BODY_MAX             ((size_t)1024 * 1024)
 
 enum cached {
     CACHED_LIVEZ,
@@ -34,6 +38,7 @@ struct http_server {
     struct MHD_Daemon *mhd;
     ev_io io_w;
     ev_timer timer_w;
+    const struct sidecar *sc;
     const struct health *health;
     unsigned port;
     struct MHD_Response *responses[CACHED_COUNT];
@@ -126,21 +131,75 @@ void http_server_refresh(struct http_server *srv)
         body, "application/json");
 }
 
-static enum cached route(const char *url)
+static const struct {
+    const char *path;
+    enum cached which;
+    enum check_endpoint ep;
+} routes[] = {
+    {"/livez", CACHED_LIVEZ, CHECK_LIVEZ},
+    {"/healthz", CACHED_LIVEZ, CHECK_LIVEZ},
+    {"/readyz", CACHED_READYZ, CHECK_READYZ},
+    {"/startupz", CACHED_STARTUPZ, CHECK_STARTUPZ},
+    {"/health", CACHED_HEALTH, CHECK_LIVEZ},
+};
+
+/* ?verbose (with or without a value) and ?exclude= (repeatable). */
+struct query {
+    bool verbose;
+    const char *exclude[HTTP_EXCLUDE_MAX];
+    size_t exclude_count;
+};
+
+static enum MHD_Result on_argument(void *cls, enum MHD_ValueKind kind,
+                                   const char *key, const char *value)
 {
-    static const struct {
-        const char *path;
-        enum cached which;
-    } routes[] = {
-        {"/livez", CACHED_LIVEZ},   {"/healthz", CACHED_LIVEZ},
-        {"/readyz", CACHED_READYZ}, {"/startupz", CACHED_STARTUPZ},
-        {"/health", CACHED_HEALTH},
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
-        if (strcmp(url, routes[i].path) == 0)
-            return routes[i].which;
-    }
-    return CACHED_NOT_FOUND;
+    struct query *q = cls;
+    (void)kind;
+    if (strcmp(key, "verbose") == 0)
+        q->verbose = true;
+    else if (strcmp(key, "exclude") == 0 && value &&
+             q->exclude_count < HTTP_EXCLUDE_MAX)
+        q->exclude[q->exclude_count++] = value;
+    return MHD_YES;
+}
+
+static enum MHD_Result queue_body(struct MHD_Connection *c, int status,
+                                  const struct buf *body)
+{
+    struct MHD_Response *r = make(body->data ? body->data : "", body->len,
+                                  "text/plain; charset=utf-8");
+    if (!r)
+        return MHD_NO;
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/*
+ * The checks with ?verbose or ?exclude=, or one check at /<ep>/<name>:
+ * rendered for the request (the plain answers are cached).
+ */
+static enum MHD_Result answer_checks(struct http_server *srv,
+                                     struct MHD_Connection *c,
+                                     enum check_endpoint ep, const char *one)
+{
+    struct buf body;
+    struct query q = {.verbose = false};
+    buf_init(&body, HTTP_BODY_MAX);
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_argument, &q);
+    int status = one ? checks_render_one(srv->sc, ep, one, &body)
+                     : checks_render(srv->sc, ep, q.verbose, q.exclude,
+                                     q.exclude_count, &body);
+    enum MHD_Result rc = status < 0 ? MHD_NO : queue_body(c, status, &body);
+    buf_free(&body);
+    return rc;
+}
+
+static bool has_query(struct MHD_Connection *c)
+{
+    struct query q = {.verbose = false};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_argument, &q);
+    return q.verbose || q.exclude_count;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
@@ -164,13 +223,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         *upload_size = 0;
         return MHD_YES;
     }
-    enum cached which = route(url);
-    if (which != CACHED_NOT_FOUND && strcmp(method, "GET") != 0 &&
-        strcmp(method, "HEAD") != 0)
-        which = CACHED_NOT_ALLOWED;
-    if (!srv->responses[which])
-        return MHD_NO; /* never rendered (out of memory): close */
-    return MHD_queue_response(c, srv->statuses[which], srv->responses[which]);
+    bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+        size_t n = strlen(routes[i].path);
+        if (strncmp(url, routes[i].path, n) != 0)
+            continue;
+        bool checks = routes[i].which != CACHED_HEALTH;
+        if (url[n] == '/' && url[n + 1] && checks && read)
+            return answer_checks(srv, c, routes[i].ep, url + n + 1);
+        if (url[n] != '\0')
+            continue;
+        enum cached which = read ? routes[i].which : CACHED_NOT_ALLOWED;
+        if (read && checks && has_query(c))
+            return answer_checks(srv, c, routes[i].ep, NULL);
+        if (!srv->responses[which])
+            return MHD_NO; /* never rendered (out of memory): close */
+        return MHD_queue_response(c, srv->statuses[which],
+                                  srv->responses[which]);
+    }
+    return MHD_queue_response(c, srv->statuses[CACHED_NOT_FOUND],
+                              srv->responses[CACHED_NOT_FOUND]);
 }
 
 /* MHD's own complaints go to our log, not to stderr. */
@@ -218,7 +290,7 @@ static int listen_addr(const struct cfg_root *cfg, struct sockaddr_storage *ss,
 
 struct http_server *http_server_new(struct ev_loop *loop,
                                     const struct cfg_root *cfg,
-                                    const struct health *health, char *errbuf,
+                                    const struct sidecar *sc, char *errbuf,
                                     size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -230,7 +302,8 @@ struct http_server *http_server_new(struct ev_loop *loop,
         return NULL;
     }
     srv->loop = loop;
-    srv->health = health;
+    srv->sc = sc;
+    srv->health = &sc->health;
     unsigned flags = MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     srv->mhd = MHD_start_daemon(

@@ -17,14 +17,16 @@
 #include "sidecar/util.h"
 
 struct http_server;
+struct sidecar;
 
 /*
- * Listens on cfg->http.listen and serves view (borrowed; re-read by
- * http_server_refresh). NULL with a message in errbuf on failure.
+ * Listens on cfg->http.listen and serves sc's health (borrowed; the cached
+ * answers are re-rendered by http_server_refresh). NULL with a message in
+ * errbuf on failure.
  */
 struct http_server *http_server_new(struct ev_loop *loop,
                                     const struct cfg_root *cfg,
-                                    const struct health *health, char *errbuf,
+                                    const struct sidecar *sc, char *errbuf,
                                     size_t errlen) ATTR_WUR;
 
 /* Re-renders the cached responses from the current health view. */

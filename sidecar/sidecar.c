@@ -314,7 +314,7 @@ struct sidecar *sidecar_new(struct ev_loop *loop, const struct cfg_root *cfg,
         sidecar_free(sc);
         return NULL;
     }
-    sc->http = http_server_new(loop, cfg, &sc->health, errbuf, errlen);
+    sc->http = http_server_new(loop, cfg, sc, errbuf, errlen);
     if (!sc->http) {
         sidecar_free(sc);
         return NULL;

@@ -188,3 +188,45 @@ T(sigterm_drains_readiness_before_stopping_anything, 30)
     cr_expect(gap >= 600 && gap < 900, "web signalled %lld ms after", gap);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
+
+T(verbose_exclude_and_single_checks, 30)
+{
+    h_start(&H, probes_yaml);
+    touch("core-up");
+    cr_assert(wait_status("/readyz", 200, 5));
+    cr_expect_eq(h_get(&H, "/readyz?verbose", body, sizeof(body)), 200);
+    cr_expect_str_eq(body, "[+]service:web ok\n"
+                           "[+]core ok\n"
+                           "[+]cache ok\n"
+                           "readyz check passed\n");
+    unlink(h_path(&H, "core-up"));
+    cr_assert(wait_status("/readyz", 503, 5));
+    cr_expect_eq(h_get(&H, "/readyz?verbose", body, sizeof(body)), 503);
+    cr_expect_str_eq(body, "[+]service:web ok\n"
+                           "[-]core failed: exit 1\n"
+                           "[+]cache ok\n"
+                           "readyz check failed\n");
+    /* Excluding the failing check answers as if it did not exist. */
+    cr_expect_eq(h_get(&H, "/readyz?exclude=core", body, sizeof(body)), 200);
+    cr_expect_str_eq(body, "ok\n");
+    cr_expect_eq(h_get(&H, "/readyz?verbose&exclude=core&exclude=nope", body,
+                       sizeof(body)),
+                 200);
+    cr_expect_str_eq(body, "[+]service:web ok\n"
+                           "[+]core excluded: failed\n"
+                           "[+]cache ok\n"
+                           "warn: some health checks cannot be excluded: no "
+                           "matches for \"nope\"\n"
+                           "readyz check passed\n");
+    /* Liveness does not count probes: they are listed, and pass. */
+    cr_expect_eq(h_get(&H, "/livez?verbose", body, sizeof(body)), 200);
+    cr_expect(strstr(body, "[+]core ok\n"), "%s", body);
+    /* One check. */
+    cr_expect_eq(h_get(&H, "/readyz/core", body, sizeof(body)), 503);
+    cr_expect_str_eq(body, "failed: exit 1\n");
+    cr_expect_eq(h_get(&H, "/readyz/cache", body, sizeof(body)), 200);
+    cr_expect_eq(h_get(&H, "/readyz/service:web", body, sizeof(body)), 200);
+    cr_expect_eq(h_get(&H, "/readyz/nope", body, sizeof(body)), 404);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
