@@ -13,6 +13,7 @@
 
 #include "sidecar/buf.h"
 #include "sidecar/checks.h"
+#include "sidecar/details.h"
 #include "sidecar/log.h"
 #include "sidecar/sidecar.h"
 
@@ -195,6 +196,23 @@ static enum MHD_Result answer_checks(struct http_server *srv,
     return rc;
 }
 
+static enum MHD_Result answer_details(struct http_server *srv,
+                                      struct MHD_Connection *c)
+{
+    struct buf body;
+    buf_init(&body, HTTP_BODY_MAX);
+    enum MHD_Result rc = MHD_NO;
+    if (details_render(srv->sc, ev_time(), &body) == 0) {
+        struct MHD_Response *r = make(body.data, body.len, "application/json");
+        if (r) {
+            rc = MHD_queue_response(c, MHD_HTTP_OK, r);
+            MHD_destroy_response(r);
+        }
+    }
+    buf_free(&body);
+    return rc;
+}
+
 static bool has_query(struct MHD_Connection *c)
 {
     struct query q = {.verbose = false};
@@ -224,6 +242,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         return MHD_YES;
     }
     bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (strcmp(url, "/health/details") == 0)
+        return read ? answer_details(srv, c)
+                    : MHD_queue_response(c, srv->statuses[CACHED_NOT_ALLOWED],
+                                         srv->responses[CACHED_NOT_ALLOWED]);
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
         size_t n = strlen(routes[i].path);
         if (strncmp(url, routes[i].path, n) != 0)

@@ -345,6 +345,7 @@ void sidecar_start(struct sidecar *sc)
              LF_STR("version", SIDECAR_VERSION), LF_INT("pid", getpid()),
              LF_INT("services", sc->svcs_count),
              LF_INT("probes", sc->cfg->probes_count));
+    sc->started_at = ev_now(sc->loop);
     update_health(sc, "sidecar started");
     http_server_refresh(sc->http);
     prober_start(sc->prober);

@@ -230,3 +230,49 @@ T(verbose_exclude_and_single_checks, 30)
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
+
+T(health_details_is_the_whole_picture_as_json, 30)
+{
+    h_start(&H, probes_yaml);
+    touch("core-up");
+    touch("cache-down");
+    cr_assert(wait_status("/readyz", 200, 5));
+    size_t from = 0;
+    cr_assert_geq(h_wait_probe_state(&H, &from, "cache", "failing", 5), 0);
+    long started = h_wait_event(&H, 0, 5, "service started", "web");
+    cr_assert_geq(started, 0);
+    cr_expect_eq(h_get(&H, "/health/details", body, sizeof(body)), 200);
+    json_error_t err;
+    json_t *d = json_loads(body, 0, &err);
+    cr_assert(d, "not JSON (%s): %s", err.text, body);
+    cr_expect_str_eq(json_string_value(json_object_get(d, "status")),
+                     "DEGRADED");
+    cr_expect(json_is_true(json_object_get(d, "ready")));
+    cr_expect_str_eq(
+        json_string_value(json_object_get(d, "version")),
+        h_str(&H, h_find_event(&H, 0, "sidecar started", NULL), "version"));
+    json_t *probes = json_object_get(d, "probes");
+    cr_assert_eq(json_array_size(probes), 2);
+    json_t *cache = json_array_get(probes, 1);
+    cr_expect_str_eq(json_string_value(json_object_get(cache, "name")),
+                     "cache");
+    cr_expect_str_eq(json_string_value(json_object_get(cache, "state")),
+                     "failing");
+    cr_expect_str_eq(json_string_value(json_object_get(cache, "importance")),
+                     "high");
+    json_t *last = json_object_get(cache, "last");
+    cr_expect(json_is_false(json_object_get(last, "ok")));
+    cr_expect_str_eq(json_string_value(json_object_get(last, "reason")),
+                     "exit 1");
+    cr_expect_geq(
+        json_integer_value(json_object_get(cache, "consecutive_failures")), 1);
+    json_t *web = json_array_get(json_object_get(d, "services"), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(web, "state")),
+                     "running");
+    cr_expect_eq(json_integer_value(json_object_get(web, "pid")),
+                 h_int(&H, started, "pid", -1));
+    cr_expect(json_is_null(json_object_get(web, "last_exit_code")));
+    json_decref(d);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}

@@ -1,0 +1,20 @@
+/*
+ * GET /health/details: the whole picture as JSON, for people and tools:
+ * the aggregate, every probe (state, importance, last result, reason,
+ * duration, consecutive passes and failures, last change) and every
+ * service (state, pid, restarts, last exit, uptime). Rendered per request
+ * (it carries uptimes); reads the sidecar, owns nothing.
+ */
+#ifndef SIDECAR_SIDECAR_DETAILS_H
+#define SIDECAR_SIDECAR_DETAILS_H
+
+#include "sidecar/buf.h"
+#include "sidecar/util.h"
+
+struct sidecar;
+
+/* Appends the JSON document to body. 0, or -ENOBUFS / -ENOMEM. */
+int details_render(const struct sidecar *sc, double now,
+                   struct buf *body) ATTR_WUR;
+
+#endif
