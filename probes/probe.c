@@ -61,9 +61,11 @@ static void record(struct probe *p, bool ok, double duration,
     if (ok) {
         p->passes++;
         p->failures = 0;
-        p->passed_once = true;
-        if (p->passes >= p->cfg->success_threshold)
+        if (p->passes >= p->cfg->success_threshold) {
+            /* Set with the state, which notifies: the view follows. */
+            p->passed_once = true;
             set_state(p, PROBE_PASSING);
+        }
     } else {
         p->failures++;
         p->passes = 0;

@@ -30,7 +30,11 @@ static void probe_check(const struct sidecar *sc, const struct probe *p,
         c->ok = !critical || p->state == PROBE_PASSING;
     else if (ep == CHECK_STARTUPZ)
         c->ok = !critical || p->passed_once || sc->health.view.started;
-    c->reason = p->has_result ? p->last.reason : "no result yet";
+    if (p->state == PROBE_UNKNOWN)
+        c->reason = p->has_result ? "unknown: too few results in a row"
+                                  : "unknown: no result yet";
+    else
+        c->reason = p->last.reason;
 }
 
 static void service_check(const struct sidecar *sc, const struct svc *s,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "sidecar/buf.h"
@@ -251,8 +252,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         if (strncmp(url, routes[i].path, n) != 0)
             continue;
         bool checks = routes[i].which != CACHED_HEALTH;
-        if (url[n] == '/' && url[n + 1] && checks && read)
-            return answer_checks(srv, c, routes[i].ep, url + n + 1);
+        if (url[n] == '/' && url[n + 1] && checks)
+            return read
+                       ? answer_checks(srv, c, routes[i].ep, url + n + 1)
+                       : MHD_queue_response(c,
+                                            srv->statuses[CACHED_NOT_ALLOWED],
+                                            srv->responses[CACHED_NOT_ALLOWED]);
         if (url[n] != '\0')
             continue;
         enum cached which = read ? routes[i].which : CACHED_NOT_ALLOWED;
@@ -277,6 +282,22 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
     LOG_WARN("http server", LF_STR("error", msg));
+}
+
+/*
+ * At most HTTP_CONNECTION_LIMIT clients, and never so many that probes,
+ * pipes and restarts run out of descriptors: each service and probe may
+ * need a few, and sidecar itself some.
+ */
+static unsigned connection_limit(const struct cfg_root *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return HTTP_CONNECTION_LIMIT;
+    rlim_t reserve = 64 + 4 * (rlim_t)(cfg->services_count + cfg->probes_count);
+    rlim_t room = rl.rlim_cur > reserve + 16 ? rl.rlim_cur - reserve : 16;
+    return room < HTTP_CONNECTION_LIMIT ? (unsigned)room
+                                        : HTTP_CONNECTION_LIMIT;
 }
 
 /* The listen address: "" is every interface (IPv4). */
@@ -330,11 +351,11 @@ struct http_server *http_server_new(struct ev_loop *loop,
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     srv->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->http.port, NULL, NULL, on_request, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_MEMORY_LIMIT,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+        connection_limit(cfg), MHD_OPTION_CONNECTION_TIMEOUT,
+        HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        HTTP_MEMORY_LIMIT, MHD_OPTION_END);
     if (!srv->mhd) {
         snprintf(errbuf, errlen, "http.listen: cannot listen on %s: %s",
                  cfg->http.listen, strerror(errno));

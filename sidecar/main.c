@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -176,6 +177,12 @@ static int cmd_run(const struct options *o)
         return EXIT_USAGE;
     if (setup_logging(o, cfg) < 0)
         goto out_free_cfg;
+    /* As many descriptors as allowed: clients must not starve probes. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
     /* Writes to a closed pipe or socket are errors to handle, not deaths. */
     signal(SIGPIPE, SIG_IGN);
     /* Once, before any easy handle: curl's own set-up is not lazy-safe. */

@@ -47,6 +47,8 @@ static bool dep_doomed(const struct svc *dep)
  */
 static void start_ready(struct sidecar *sc)
 {
+    if (sc->draining)
+        return; /* about to stop: start nothing new */
     for (size_t i = 0; i < sc->svcs_count; i++) {
         struct svc *s = sc->svcs[sc->cfg->start_order[i]];
         if (s->state != SVC_WAITING)
@@ -266,6 +268,7 @@ static void on_signal(EV_P_ ev_signal *w, int revents)
         forward_signal(sc, sig);
         return;
     }
+    unsigned n = ++sc->stop_signals;
     if (!sc->shutting_down && !sc->draining) {
         snprintf(sc->drain_reason, sizeof(sc->drain_reason), "received %s",
                  cfg_signal_name(sig));
@@ -278,8 +281,14 @@ static void on_signal(EV_P_ ev_signal *w, int revents)
         sidecar_shutdown(sc, sc->drain_reason);
         return;
     }
-    /* A second SIGTERM/SIGINT: no more waiting for grace periods. */
-    LOG_WARN("second stop signal: killing every service now",
+    if (n == 1) {
+        /* Stopping on its own already (an essential service is gone). */
+        LOG_INFO("already shutting down",
+                 LF_STR("signal", cfg_signal_name(sig)));
+        return;
+    }
+    /* Asked again while stopping: no more waiting for grace periods. */
+    LOG_WARN("stop signal during shutdown: killing every service now",
              LF_STR("signal", cfg_signal_name(sig)));
     for (size_t i = 0; i < sc->svcs_count; i++)
         svc_handle(sc->svcs[i], SVC_EV_KILL);

@@ -35,9 +35,10 @@ struct sidecar {
     struct health_service_in *health_services;
     struct reaper reaper;
     ev_signal signal_w[SIDECAR_SIGNALS_COUNT];
-    double started_at; /* ev_now() of sidecar_start */
-    bool draining;     /* readiness off, stop not begun yet */
-    ev_timer drain_w;  /* shutdown.drain */
+    double started_at;     /* ev_now() of sidecar_start */
+    unsigned stop_signals; /* SIGTERM/SIGINT received so far */
+    bool draining;         /* readiness off, stop not begun yet */
+    ev_timer drain_w;      /* shutdown.drain */
     char drain_reason[64];
     bool shutting_down;
     const struct svc *exit_from; /* whose status sidecar exits with */

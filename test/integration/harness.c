@@ -551,7 +551,10 @@ int h_http(struct harness *h, const char *request, char *body, size_t len)
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct timeval tv = {.tv_sec = 5};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        close(fd); /* not listening (any more): no status */
+        return -1;
+    }
     size_t n = strlen(request);
     cr_assert_eq(write(fd, request, n), (ssize_t)n);
     static char resp[65536];

@@ -113,7 +113,8 @@ int h_http_port(struct harness *h);
 /*
  * Sends a raw request to the endpoint on a new connection and reads to
  * EOF (a request should carry Connection: close). Returns the status,
- * the body in body; -1 when no HTTP status line came back.
+ * the body in body; -1 when the connection was refused or no HTTP status
+ * line came back.
  */
 int h_http(struct harness *h, const char *request, char *body, size_t len);
 
