@@ -5,7 +5,7 @@
 set -eu
 
 PACKAGES="build-essential pkg-config libev-dev libyaml-dev libcurl4-openssl-dev
-libmicrohttpd-dev libcriterion-dev libjansson-dev procps clang-format"
+libmicrohttpd-dev libcriterion-dev libjansson-dev procps clang-format python3-prometheus-client"
 
 missing=""
 for p in $PACKAGES; do

@@ -16,6 +16,7 @@
 #include "sidecar/checks.h"
 #include "sidecar/details.h"
 #include "sidecar/log.h"
+#include "sidecar/metrics.h"
 #include "sidecar/sidecar.h"
 
 /* Bounds: enough idle clients must never lock kubelet out. */
@@ -214,6 +215,24 @@ static enum MHD_Result answer_details(struct http_server *srv,
     return rc;
 }
 
+static enum MHD_Result answer_metrics(struct http_server *srv,
+                                      struct MHD_Connection *c)
+{
+    struct buf body;
+    buf_init(&body, HTTP_BODY_MAX);
+    enum MHD_Result rc = MHD_NO;
+    if (metrics_render(srv->sc, &body) == 0) {
+        struct MHD_Response *r =
+            make(body.data, body.len, "text/plain; version=0.0.4");
+        if (r) {
+            rc = MHD_queue_response(c, MHD_HTTP_OK, r);
+            MHD_destroy_response(r);
+        }
+    }
+    buf_free(&body);
+    return rc;
+}
+
 static bool has_query(struct MHD_Connection *c)
 {
     struct query q = {.verbose = false};
@@ -243,6 +262,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         return MHD_YES;
     }
     bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (strcmp(url, "/metrics") == 0)
+        return read ? answer_metrics(srv, c)
+                    : MHD_queue_response(c, srv->statuses[CACHED_NOT_ALLOWED],
+                                         srv->responses[CACHED_NOT_ALLOWED]);
     if (strcmp(url, "/health/details") == 0)
         return read ? answer_details(srv, c)
                     : MHD_queue_response(c, srv->statuses[CACHED_NOT_ALLOWED],

@@ -276,3 +276,73 @@ T(health_details_is_the_whole_picture_as_json, 30)
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
+
+/*
+ * Parses text with the Prometheus project's own Python parser (Debian's
+ * python3-prometheus-client) and prints "name{labels} value" a line.
+ */
+static bool prometheus_parse(const char *text, char *out, size_t len)
+{
+    FILE *f = fopen(h_path(&H, "metrics.txt"), "w");
+    cr_assert(f);
+    fputs(text, f);
+    fclose(f);
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "/usr/bin/python3 -c 'import sys\n"
+             "from prometheus_client.parser import "
+             "text_string_to_metric_families as parse\n"
+             "for fam in parse(open(sys.argv[1]).read()):\n"
+             "    for s in fam.samples:\n"
+             "        labels = \",\".join(k + \"=\" + v for k, v in "
+             "sorted(s.labels.items()))\n"
+             "        print(\"%%s{%%s} %%g\" %% (s.name, labels, s.value))' "
+             "%s 2>&1",
+             h_path(&H, "metrics.txt"));
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = '\0';
+    return pclose(p) == 0;
+}
+
+T(metrics_pass_the_prometheus_parser, 30)
+{
+    h_start(&H, probes_yaml);
+    touch("core-up");
+    touch("cache-down");
+    size_t from = 0;
+    cr_assert_geq(h_wait_probe_state(&H, &from, "cache", "failing", 5), 0);
+    cr_assert(wait_status("/readyz", 200, 5));
+    cr_expect_eq(h_get(&H, "/metrics", body, sizeof(body)), 200);
+    static char parsed[65536];
+    cr_assert(prometheus_parse(body, parsed, sizeof(parsed)),
+              "the parser rejected it: %s\n%s", parsed, body);
+    const char *want[] = {
+        "sidecar_health_status{} 1\n",
+        "sidecar_ready{} 1\n",
+        "sidecar_probe_success{importance=critical,probe=core} 1\n",
+        "sidecar_probe_success{importance=high,probe=cache} 0\n",
+        "sidecar_probe_passing{importance=high,probe=cache} 0\n",
+        "sidecar_service_up{service=web} 1\n",
+        "sidecar_service_restarts_total{service=web} 0\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        cr_expect(strstr(parsed, want[i]), "missing %s in:\n%s", want[i],
+                  parsed);
+    const char *families[] = {
+        "sidecar_probe_duration_seconds{importance=critical,probe=core} ",
+        "sidecar_service_start_time_seconds{service=web} ",
+        "process_cpu_seconds_total{} ",
+        "process_open_fds{} ",
+        "process_max_fds{} ",
+        "process_resident_memory_bytes{} ",
+        "process_virtual_memory_bytes{} ",
+        "process_start_time_seconds{} ",
+    };
+    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
+        cr_expect(strstr(parsed, families[i]), "missing %s in:\n%s",
+                  families[i], parsed);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
