@@ -74,6 +74,19 @@ static void record(struct probe *p, bool ok, double duration,
     }
 }
 
+/*
+ * A ttl probe's result counts at once, whatever the thresholds: a push is
+ * the service's own word, and a missed ttl is a failure by definition.
+ */
+static void record_at_once(struct probe *p, bool ok, const char *reason)
+{
+    unsigned *streak = ok ? &p->passes : &p->failures;
+    unsigned need = ok ? p->cfg->success_threshold : p->cfg->failure_threshold;
+    if (need > *streak + 1)
+        *streak = need - 1;
+    record(p, ok, 0, reason);
+}
+
 static bool is_exec(const struct probe *p)
 {
     return p->cfg->type == CFG_PROBE_EXEC;
@@ -152,9 +165,7 @@ static void on_tick(EV_P_ ev_timer *w, int revents)
         cfg_format_duration(p->cfg->ttl_ms, ttl, sizeof(ttl));
         snprintf(reason, sizeof(reason), "no result pushed within %s", ttl);
         /* Passing only while pushes arrive within ttl: fail at once. */
-        if (p->cfg->failure_threshold > p->failures + 1)
-            p->failures = p->cfg->failure_threshold - 1;
-        record(p, false, 0, reason);
+        record_at_once(p, false, reason);
         return;
     }
     /* libev has scheduled the next run already (re-phased after a stall). */
@@ -223,10 +234,10 @@ int probe_ttl_push(struct probe *p, bool ok, const char *reason)
         return -EAGAIN;
     /* Re-armed first: the result's notify may deactivate the probe. */
     ev_timer_again(p->owner->loop, &p->tick_w);
-    record(p, ok, 0,
-           reason && *reason ? reason
-           : ok              ? "pushed: pass"
-                             : "pushed: fail");
+    record_at_once(p, ok,
+                   reason && *reason ? reason
+                   : ok              ? "pushed: pass"
+                                     : "pushed: fail");
     return 0;
 }
 

@@ -14,6 +14,7 @@
 
 #include "sidecar/buf.h"
 #include "sidecar/checks.h"
+#include "sidecar/control.h"
 #include "sidecar/details.h"
 #include "sidecar/log.h"
 #include "sidecar/metrics.h"
@@ -25,6 +26,7 @@
 #define HTTP_MEMORY_LIMIT         ((size_t)16 * 1024)
 #define HTTP_EXCLUDE_MAX          32
 #define HTTP_BODY_MAX             ((size_t)1024 * 1024)
+#define HTTP_POST_MAX             ((size_t)4096) /* a push's reason */
 
 enum cached {
     CACHED_LIVEZ,
@@ -41,7 +43,8 @@ struct http_server {
     struct MHD_Daemon *mhd;
     ev_io io_w;
     ev_timer timer_w;
-    const struct sidecar *sc;
+    struct sidecar *sc;
+    const char *token; /* "" when the write API is off */
     const struct health *health;
     unsigned port;
     struct MHD_Response *responses[CACHED_COUNT];
@@ -240,27 +243,123 @@ static bool has_query(struct MHD_Connection *c)
     return q.verbose || q.exclude_count;
 }
 
+/* A request's body, kept for the write API only (capped). */
+struct post {
+    struct buf body;
+    bool too_big;
+};
+
+static bool is_control(const char *url)
+{
+    return strncmp(url, "/probes/", 8) == 0 ||
+           strncmp(url, "/services/", 10) == 0;
+}
+
+/* "Bearer <token>", compared in constant time. */
+static bool authorized(const struct http_server *srv, struct MHD_Connection *c)
+{
+    const char *auth = MHD_lookup_connection_value(
+        c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!auth || strncmp(auth, "Bearer ", 7) != 0)
+        return false;
+    const char *given = auth + 7;
+    size_t want_len = strlen(srv->token);
+    size_t given_len = strlen(given);
+    unsigned char diff = want_len != given_len;
+    for (size_t i = 0; i < want_len; i++)
+        diff |= (unsigned char)(srv->token[i] ^ given[i < given_len ? i : 0]);
+    return diff == 0;
+}
+
+static enum MHD_Result queue_json(struct MHD_Connection *c, int status,
+                                  const struct buf *body, bool challenge)
+{
+    struct MHD_Response *r =
+        make(body->data ? body->data : "", body->len, "application/json");
+    if (!r)
+        return MHD_NO;
+    if (challenge)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* POST /probes/... and /services/...: token first, then the action. */
+static enum MHD_Result answer_control(struct http_server *srv,
+                                      struct MHD_Connection *c, const char *url,
+                                      struct post *post)
+{
+    struct buf out;
+    buf_init(&out, HTTP_BODY_MAX);
+    int status;
+    bool challenge = false;
+    if (!authorized(srv, c)) {
+        status = 401;
+        challenge = true;
+        status = buf_puts(&out, "{\"error\":\"a valid bearer token is "
+                                "required\"}\n") < 0
+                     ? -ENOMEM
+                     : status;
+    } else if (post->too_big) {
+        status = buf_puts(&out, "{\"error\":\"body too large\"}\n") < 0
+                     ? -ENOMEM
+                     : 413;
+    } else {
+        status =
+            control_handle(srv->sc, url, post->body.data, post->body.len, &out);
+    }
+    enum MHD_Result rc =
+        status < 0 ? MHD_NO : queue_json(c, status, &out, challenge);
+    buf_free(&out);
+    return rc;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req,
+                         enum MHD_RequestTerminationCode why)
+{
+    (void)c;
+    (void)why;
+    struct http_server *srv = cls;
+    if (*req && *req != srv) {
+        struct post *post = *req;
+        buf_free(&post->body);
+        free(post);
+    }
+    *req = NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
                                   size_t *upload_size, void **req)
 {
-    static int started;
     struct http_server *srv = cls;
     (void)version;
-    (void)upload;
+    bool post = strcmp(method, "POST") == 0 && srv->token[0] && is_control(url);
     /*
      * The first call only announces the headers; answering then would
-     * turn keep-alive off (INTEGRATION.md). Bodies are read and dropped.
+     * turn keep-alive off (INTEGRATION.md). Only a write request keeps
+     * its body (capped); others are read and dropped.
      */
     if (!*req) {
-        *req = &started;
+        struct post *p = post ? calloc(1, sizeof(*p)) : NULL;
+        if (post && !p)
+            return MHD_NO;
+        if (p)
+            buf_init(&p->body, HTTP_POST_MAX);
+        *req = p ? (void *)p : (void *)srv;
         return MHD_YES;
     }
     if (*upload_size) {
+        if (post &&
+            buf_append(&((struct post *)*req)->body, upload, *upload_size) < 0)
+            ((struct post *)*req)->too_big = true;
         *upload_size = 0;
         return MHD_YES;
     }
+    if (post)
+        return answer_control(srv, c, url, *req);
     bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     if (strcmp(url, "/metrics") == 0)
         return read ? answer_metrics(srv, c)
@@ -356,7 +455,7 @@ static int listen_addr(const struct cfg_root *cfg, struct sockaddr_storage *ss,
 
 struct http_server *http_server_new(struct ev_loop *loop,
                                     const struct cfg_root *cfg,
-                                    const struct sidecar *sc, char *errbuf,
+                                    struct sidecar *sc, char *errbuf,
                                     size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -369,12 +468,14 @@ struct http_server *http_server_new(struct ev_loop *loop,
     }
     srv->loop = loop;
     srv->sc = sc;
+    srv->token = cfg->http.token ? cfg->http.token : "";
     srv->health = &sc->health;
     unsigned flags = MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     srv->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->http.port, NULL, NULL, on_request, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
         connection_limit(cfg), MHD_OPTION_CONNECTION_TIMEOUT,
         HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,

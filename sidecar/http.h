@@ -21,12 +21,13 @@ struct sidecar;
 
 /*
  * Listens on cfg->http.listen and serves sc's health (borrowed; the cached
- * answers are re-rendered by http_server_refresh). NULL with a message in
- * errbuf on failure.
+ * answers are re-rendered by http_server_refresh); with http.token, also
+ * the write API (sidecar/control.h) on sc. NULL with a message in errbuf
+ * on failure.
  */
 struct http_server *http_server_new(struct ev_loop *loop,
                                     const struct cfg_root *cfg,
-                                    const struct sidecar *sc, char *errbuf,
+                                    struct sidecar *sc, char *errbuf,
                                     size_t errlen) ATTR_WUR;
 
 /* Re-renders the cached responses from the current health view. */

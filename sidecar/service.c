@@ -373,9 +373,12 @@ void svc_handle(struct svc *s, enum svc_event ev)
     case SVC_STOPPED:
     case SVC_EXITED:
     case SVC_FATAL:
-        if (ev == SVC_EV_START)
+        if (ev == SVC_EV_START) {
+            /* Started by hand (or first): a fresh restart budget. */
+            s->backoff_step = 0;
+            s->restart_count = 0;
             spawn(s);
-        else if (ev == SVC_EV_STOP && s->state == SVC_WAITING)
+        } else if (ev == SVC_EV_STOP && s->state == SVC_WAITING)
             set_state(s, SVC_STOPPED);
         else if (ev == SVC_EV_ABANDON && s->state == SVC_WAITING)
             set_state(s, SVC_FATAL);

@@ -346,3 +346,75 @@ T(metrics_pass_the_prometheus_parser, 30)
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
+
+static int post(const char *path, const char *token, const char *payload)
+{
+    char req[1024];
+    char auth[256] = "";
+    if (token)
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", token);
+    snprintf(req, sizeof(req),
+             "POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %zu\r\n"
+             "Connection: close\r\n\r\n%s",
+             path, auth, strlen(payload), payload);
+    return h_http(&H, req, body, sizeof(body));
+}
+
+T(write_endpoints_need_the_token, 30)
+{
+    h_start(&H, "http:\n"
+                "  listen: 127.0.0.1:0\n"
+                "  token: s3cret\n"
+                "shutdown:\n"
+                "  drain: 0s\n"
+                "services:\n"
+                "  web:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'web', '@DIR@/log']\n"
+                "    backoff: { initial: 0s }\n"
+                "probes:\n"
+                "  batch:\n"
+                "    type: ttl\n"
+                "    ttl: 5s\n");
+    cr_assert(h_wait_file(&H, "log", 1, 5));
+    cr_expect_eq(post("/probes/batch/pass", NULL, ""), 401);
+    cr_expect_eq(post("/probes/batch/pass", "wrong", ""), 401);
+    cr_expect_eq(post("/probes/batch/pass", "s3cre", ""), 401);
+    cr_expect_eq(post("/probes/batch/pass", "s3cret", ""), 200);
+    cr_expect_str_eq(body, "{\"probe\":\"batch\",\"state\":\"passing\"}\n");
+    cr_expect_eq(post("/probes/batch/fail", "s3cret", "disk full\n"), 200);
+    size_t from = 0;
+    long i = h_wait_probe_state(&H, &from, "batch", "failing", 10);
+    cr_assert_geq(i, 0);
+    cr_expect_str_eq(h_str(&H, i, "reason"), "disk full");
+    cr_expect_eq(post("/probes/nope/pass", "s3cret", ""), 404);
+    cr_expect_eq(post("/probes/batch/maybe", "s3cret", ""), 404);
+
+    /* Services: restart, stop, start. */
+    cr_expect_eq(post("/services/web/restart", "s3cret", ""), 202);
+    cr_assert_geq(h_wait_event(&H, 0, 5, "service will restart", "web"), 0);
+    cr_assert(h_wait_file(&H, "log", 3, 5), "start, stop, start");
+    cr_expect_eq(post("/services/web/stop", "s3cret", ""), 202);
+    cr_assert(h_wait_file(&H, "log", 4, 5));
+    cr_expect(wait_status("/readyz", 503, 5));
+    cr_expect_eq(h_get(&H, "/livez", body, sizeof(body)), 200,
+                 "a stopped service is not beyond repair");
+    cr_expect_eq(post("/services/web/start", "s3cret", ""), 202);
+    cr_assert(h_wait_file(&H, "log", 5, 5));
+    cr_expect_eq(post("/services/web/start", "s3cret", ""), 409);
+    cr_expect_eq(post("/services/nope/stop", "s3cret", ""), 404);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+T(without_a_token_there_is_no_write_api, 20)
+{
+    h_start(&H, "probes:\n"
+                "  batch:\n"
+                "    type: ttl\n"
+                "    ttl: 5s\n");
+    cr_expect_eq(post("/probes/batch/pass", NULL, ""), 404);
+    cr_expect_eq(post("/probes/batch/pass", "anything", ""), 404);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
