@@ -11,7 +11,7 @@ DESTDIR ?=
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-PKGS := yaml-0.1 libcurl libmicrohttpd
+PKGS := yaml-0.1 libcurl libmicrohttpd jansson
 TEST_PKGS := criterion jansson
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \

@@ -21,21 +21,26 @@
 #include "conf/load.h"
 #include "sidecar/log.h"
 #include "sidecar/sidecar.h"
+#include "sidecar/status.h"
 
 #define EXIT_USAGE          2
 #define EXIT_RUNTIME        1
 #define DEFAULT_CONFIG      "/etc/sidecar/sidecar.yaml"
+#define DEFAULT_URL         "http://127.0.0.1:8558"
 #define LOG_CLOSE_TIMEOUT_S 5.0
 
 static const char usage[] =
     "Usage: sidecar run [-c FILE] [--log-format json|text] "
     "[--log-level LEVEL]\n"
     "       sidecar check [-c FILE]\n"
+    "       sidecar status [--url URL]\n"
     "       sidecar --version | --help\n"
     "\n"
     "  run     supervise the configured services until stopped; exits with\n"
     "          the main service's status (128+N when signal N ended it)\n"
     "  check   validate the config: exit 0, or 2 with FILE:LINE:COL errors\n"
+    "  status  show a running sidecar's health; exit 0 UP, 1 DEGRADED,\n"
+    "          2 DOWN, 3 unreachable (default URL " DEFAULT_URL ")\n"
     "\n"
     "  -c, --config FILE   config file (default: $SIDECAR_CONFIG, then\n"
     "                      " DEFAULT_CONFIG ")\n"
@@ -47,6 +52,7 @@ struct options {
     const char *config;
     const char *log_format;
     const char *log_level;
+    const char *url;
 };
 
 /* Daemons must not let a pipe land on 0-2 because one of them was closed. */
@@ -72,6 +78,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"config", required_argument, NULL, 'c'},
         {"log-format", required_argument, NULL, 'f'},
         {"log-level", required_argument, NULL, 'l'},
+        {"url", required_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -94,6 +101,9 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         case 'l':
             o->log_level = optarg;
+            break;
+        case 'u':
+            o->url = optarg;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -239,6 +249,8 @@ int main(int argc, char **argv)
         return cmd_run(&o);
     if (strcmp(o.command, "check") == 0)
         return cmd_check(&o);
+    if (strcmp(o.command, "status") == 0)
+        return status_command(o.url ? o.url : DEFAULT_URL, stdout);
     fprintf(stderr, "sidecar: unknown command '%s'\n%s", o.command, usage);
     return EXIT_USAGE;
 }

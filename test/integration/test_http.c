@@ -8,7 +8,9 @@
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -394,8 +396,11 @@ T(write_endpoints_need_the_token, 30)
     cr_expect_eq(post("/services/web/restart", "s3cret", ""), 202);
     cr_assert_geq(h_wait_event(&H, 0, 5, "service will restart", "web"), 0);
     cr_assert(h_wait_file(&H, "log", 3, 5), "start, stop, start");
+    size_t before_stop = H.count;
     cr_expect_eq(post("/services/web/stop", "s3cret", ""), 202);
     cr_assert(h_wait_file(&H, "log", 4, 5));
+    /* Stopped once its exit is seen, not when it says so. */
+    cr_assert_geq(h_wait_event(&H, before_stop, 5, "service exited", "web"), 0);
     cr_expect(wait_status("/readyz", 503, 5));
     cr_expect_eq(h_get(&H, "/livez", body, sizeof(body)), 200,
                  "a stopped service is not beyond repair");
@@ -417,4 +422,57 @@ T(without_a_token_there_is_no_write_api, 20)
     cr_expect_eq(post("/probes/batch/pass", "anything", ""), 404);
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+/* Runs `sidecar status --url` against this test's sidecar. */
+static int status_cmd(char *out, size_t len)
+{
+    const char *bin = getenv("SIDECAR_BIN");
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "'%s' status --url http://127.0.0.1:%d 2>&1",
+             bin ? bin : "../build/sidecar", h_http_port(&H));
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+T(sidecar_status_prints_a_table_and_exits_by_the_aggregate, 30)
+{
+    static char out[8192];
+    h_start(&H, probes_yaml);
+    touch("core-up");
+    touch("cache-down");
+    size_t from = 0;
+    cr_assert_geq(h_wait_probe_state(&H, &from, "cache", "failing", 5), 0);
+    cr_assert(wait_status("/readyz", 200, 5));
+    cr_expect_eq(status_cmd(out, sizeof(out)), 1, "%s", out);
+    cr_expect(strstr(out, ": DEGRADED  (live yes, ready yes, started yes)"),
+              "%s", out);
+    cr_expect(strstr(out, "cache                    high       failing"), "%s",
+              out);
+    cr_expect(strstr(out, "web                      running"), "%s", out);
+    unlink(h_path(&H, "core-up"));
+    cr_assert(wait_status("/health", 503, 5));
+    cr_expect_eq(status_cmd(out, sizeof(out)), 2, "%s", out);
+    touch("core-up");
+    unlink(h_path(&H, "cache-down"));
+    cr_assert(wait_status("/health", 200, 5));
+    for (double end = h_now() + 5; h_now() < end;) {
+        if (status_cmd(out, sizeof(out)) == 0)
+            break;
+    }
+    cr_expect(strstr(out, ": UP  "), "%s", out);
+    int port = h_http_port(&H);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    char cmd[512];
+    const char *bin = getenv("SIDECAR_BIN");
+    snprintf(cmd, sizeof(cmd),
+             "'%s' status --url http://127.0.0.1:%d >/dev/null 2>&1",
+             bin ? bin : "../build/sidecar", port);
+    int st = system(cmd);
+    cr_expect_eq(WEXITSTATUS(st), 3, "unreachable");
 }
