@@ -5,11 +5,14 @@
  * paths and wrong methods.
  */
 #define _DEFAULT_SOURCE
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -475,4 +478,89 @@ T(sidecar_status_prints_a_table_and_exits_by_the_aggregate, 30)
              bin ? bin : "../build/sidecar", port);
     int st = system(cmd);
     cr_expect_eq(WEXITSTATUS(st), 3, "unreachable");
+}
+
+T(five_hundred_idle_connections_do_not_lock_kubelet_out, 30)
+{
+    h_start(&H, "probes:\n"
+                "  p: { type: exec, command: 'true', period: 1s, timeout: "
+                "500ms }\n");
+    int port = h_http_port(&H);
+    static int fds[500];
+    for (int i = 0; i < 500; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert_geq(fds[i], 0);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        cr_assert_eq(connect(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
+        /* Half of them have started a request and stalled. */
+        if (i % 2 && write(fds[i], "GET /li", 7) != 7)
+            cr_assert_fail("write");
+    }
+    h_pump(&H, 0.2);
+    double worst = 0;
+    for (int i = 0; i < 20; i++) {
+        double t0 = h_now();
+        cr_expect_eq(h_get(&H, "/livez", body, sizeof(body)), 200);
+        double took = h_now() - t0;
+        if (took > worst)
+            worst = took;
+    }
+    cr_expect_lt(worst, 0.1, "/livez took %.1f ms with 500 idle clients",
+                 worst * 1000);
+    for (int i = 0; i < 500; i++)
+        close(fds[i]);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+T(malformed_requests_get_4xx_and_nothing_breaks, 30)
+{
+    static char huge_header[24000];
+    static char huge_url[24000];
+    static char many[40000];
+    snprintf(huge_header, sizeof(huge_header),
+             "GET /livez HTTP/1.1\r\nHost: x\r\nX-A: %0*d\r\n\r\n", 20000, 0);
+    snprintf(huge_url, sizeof(huge_url),
+             "GET /%0*d HTTP/1.1\r\nHost: x\r\n\r\n", 20000, 0);
+    size_t n = (size_t)snprintf(many, sizeof(many),
+                                "GET /livez HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 2000; i++)
+        n += (size_t)snprintf(many + n, sizeof(many) - n, "X-%d: y\r\n", i);
+    snprintf(many + n, sizeof(many) - n, "\r\n");
+    const struct {
+        const char *name;
+        const char *request;
+        int status; /* -1: the connection is closed without an answer */
+    } corpus[] = {
+        {"no version", "GET /livez\r\n\r\n", 400},
+        {"unknown version", "GET /livez HTTP/9.9\r\nHost: x\r\n\r\n", 505},
+        {"header without colon",
+         "GET /livez HTTP/1.1\r\nHost: x\r\nbogus\r\n\r\n", 400},
+        {"bad content-length",
+         "POST /livez HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400},
+        {"header too large", huge_header, 431},
+        {"url too long", huge_url, 414},
+        {"too many headers", many, 431},
+        {"not http", "garbage\r\n\r\n", -1},
+        /* An odd method token is still a request: the path decides. */
+        {"control bytes as method", "\x01\x02\x03\x04 / HTTP/1.1\r\n\r\n", 404},
+        {"percent-encoded NUL",
+         "GET /readyz/%00x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+         404},
+        {"bare LF lines", "GET /livez HTTP/1.1\nHost: x\nConnection: close\n\n",
+         200},
+    };
+    h_start(&H, "probes:\n"
+                "  p: { type: exec, command: 'true', period: 1s, timeout: "
+                "500ms }\n");
+    for (size_t i = 0; i < sizeof(corpus) / sizeof(corpus[0]); i++) {
+        int got = h_http(&H, corpus[i].request, body, sizeof(body));
+        cr_expect_eq(got, corpus[i].status, "%s: got %d", corpus[i].name, got);
+    }
+    cr_expect_eq(h_get(&H, "/livez", body, sizeof(body)), 200, "still serving");
+    cr_expect(h_pid_alive(H.pid));
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
