@@ -75,6 +75,7 @@ asan: deps
 bench: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/test/fakehttp
 	bench/probes
+	bench/http
 
 $(BIN): $(OBJ)/sidecar/main.o $(BUILD)/libsidecar.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
