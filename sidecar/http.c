@@ -33,6 +33,8 @@ enum cached {
     CACHED_READYZ,
     CACHED_STARTUPZ,
     CACHED_HEALTH,
+    CACHED_DETAILS, /* carry uptimes: re-rendered when over a second old */
+    CACHED_METRICS,
     CACHED_NOT_FOUND,
     CACHED_NOT_ALLOWED,
     CACHED_COUNT,
@@ -49,6 +51,7 @@ struct http_server {
     unsigned port;
     struct MHD_Response *responses[CACHED_COUNT];
     unsigned statuses[CACHED_COUNT];
+    double rendered_at[CACHED_COUNT]; /* ev_now(); 0: render again */
 };
 
 /* MHD must run again within MHD_get_timeout(): arm the timer for it. */
@@ -125,6 +128,8 @@ static void put_check(struct http_server *srv, enum cached which, bool ok,
 
 void http_server_refresh(struct http_server *srv)
 {
+    srv->rendered_at[CACHED_DETAILS] = 0;
+    srv->rendered_at[CACHED_METRICS] = 0;
     const struct health_view *v = &srv->health->view;
     char body[64];
     put_check(srv, CACHED_LIVEZ, v->live, "livez");
@@ -201,39 +206,34 @@ static enum MHD_Result answer_checks(struct http_server *srv,
     return rc;
 }
 
-static enum MHD_Result answer_details(struct http_server *srv,
-                                      struct MHD_Connection *c)
-{
-    struct buf body;
-    buf_init(&body, HTTP_BODY_MAX);
-    enum MHD_Result rc = MHD_NO;
-    if (details_render(srv->sc, ev_time(), &body) == 0) {
-        struct MHD_Response *r = make(body.data, body.len, "application/json");
-        if (r) {
-            rc = MHD_queue_response(c, MHD_HTTP_OK, r);
-            MHD_destroy_response(r);
-        }
-    }
-    buf_free(&body);
-    return rc;
-}
+/*
+ * The details and the metrics carry uptimes and process figures: they are
+ * rendered when health changes or when over a second old, never more
+ * often, so a flood of scrapes costs no more than one a second.
+ */
+#define HTTP_LIVE_MAX_AGE_S 1.0
 
-static enum MHD_Result answer_metrics(struct http_server *srv,
-                                      struct MHD_Connection *c)
+static enum MHD_Result answer_live(struct http_server *srv,
+                                   struct MHD_Connection *c, enum cached which)
 {
-    struct buf body;
-    buf_init(&body, HTTP_BODY_MAX);
-    enum MHD_Result rc = MHD_NO;
-    if (metrics_render(srv->sc, &body) == 0) {
-        struct MHD_Response *r =
-            make(body.data, body.len, "text/plain; version=0.0.4");
-        if (r) {
-            rc = MHD_queue_response(c, MHD_HTTP_OK, r);
-            MHD_destroy_response(r);
+    double now = ev_now(srv->loop);
+    if (!srv->responses[which] || srv->rendered_at[which] == 0 ||
+        now - srv->rendered_at[which] > HTTP_LIVE_MAX_AGE_S) {
+        struct buf body;
+        buf_init(&body, HTTP_BODY_MAX);
+        bool details = which == CACHED_DETAILS;
+        int rc = details ? details_render(srv->sc, ev_time(), &body)
+                         : metrics_render(srv->sc, &body);
+        if (rc == 0) {
+            put(srv, which, MHD_HTTP_OK, body.data,
+                details ? "application/json" : "text/plain; version=0.0.4");
+            srv->rendered_at[which] = now;
         }
+        buf_free(&body);
     }
-    buf_free(&body);
-    return rc;
+    if (!srv->responses[which])
+        return MHD_NO;
+    return MHD_queue_response(c, srv->statuses[which], srv->responses[which]);
 }
 
 static bool has_query(struct MHD_Connection *c)
@@ -362,11 +362,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         return answer_control(srv, c, url, *req);
     bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     if (strcmp(url, "/metrics") == 0)
-        return read ? answer_metrics(srv, c)
+        return read ? answer_live(srv, c, CACHED_METRICS)
                     : MHD_queue_response(c, srv->statuses[CACHED_NOT_ALLOWED],
                                          srv->responses[CACHED_NOT_ALLOWED]);
     if (strcmp(url, "/health/details") == 0)
-        return read ? answer_details(srv, c)
+        return read ? answer_live(srv, c, CACHED_DETAILS)
                     : MHD_queue_response(c, srv->statuses[CACHED_NOT_ALLOWED],
                                          srv->responses[CACHED_NOT_ALLOWED]);
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
