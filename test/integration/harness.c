@@ -582,3 +582,10 @@ int h_get(struct harness *h, const char *path, char *body, size_t len)
              "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
     return h_http(h, req, body, len);
 }
+
+void h_touch(struct harness *h, const char *name)
+{
+    FILE *f = fopen(h_path(h, name), "w");
+    cr_assert(f, "cannot create %s", name);
+    fclose(f);
+}

@@ -46,6 +46,9 @@ void h_start_args(struct harness *h, const char *yaml_template,
 /* Path of name inside the test's directory (static buffer, one at a time). */
 const char *h_path(struct harness *h, const char *name);
 
+/* Creates an empty file in the test's directory (a flag for a probe). */
+void h_touch(struct harness *h, const char *name);
+
 /* Reads whatever stdout has for up to timeout_s; false on EOF. */
 bool h_pump(struct harness *h, double timeout_s);
 
