@@ -360,6 +360,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     }
     if (post)
         return answer_control(srv, c, url, *req);
+    if (srv->token[0] && is_control(url))
+        return MHD_queue_response(c, srv->statuses[CACHED_NOT_ALLOWED],
+                                  srv->responses[CACHED_NOT_ALLOWED]);
     bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     if (strcmp(url, "/metrics") == 0)
         return read ? answer_live(srv, c, CACHED_METRICS)

@@ -107,10 +107,13 @@ static void print_probes(json_t *probes, FILE *out)
                          json_object_get(last, "duration_ms")));
             reason = str(last, "reason");
         }
-        /* One line per probe: the first line of its reason. */
-        int len = (int)strcspn(reason, "\n");
-        fprintf(out, "%-24s %-10s %-8s %8s  %.*s\n", str(p, "name"),
-                str(p, "importance"), str(p, "state"), took, len, reason);
+        fprintf(out, "%-24s %-10s %-8s %8s  ", str(p, "name"),
+                str(p, "importance"), str(p, "state"), took);
+        /* The first line of its reason; control bytes shown as '?', so
+         * a probe's output cannot recolour or rewrite the terminal. */
+        for (const char *r = reason; *r && *r != '\n'; r++)
+            fputc((unsigned char)*r < 0x20 || *r == 0x7f ? '?' : *r, out);
+        fputc('\n', out);
     }
 }
 

@@ -391,6 +391,8 @@ T(write_endpoints_need_the_token, 30)
     cr_assert_geq(i, 0);
     cr_expect_str_eq(h_str(&H, i, "reason"), "disk full");
     cr_expect_eq(post("/probes/nope/pass", "s3cret", ""), 404);
+    cr_expect_eq(h_get(&H, "/probes/batch/pass", body, sizeof(body)), 405,
+                 "a write path read with GET");
     cr_expect_eq(post("/probes/batch/maybe", "s3cret", ""), 404);
 
     /* Services: restart, stop, start. */
