@@ -44,6 +44,9 @@ HELPER_BINS := $(HELPER_SRCS:test/helpers/%.c=$(BUILD)/test/%)
 TEST_JOBS ?= 2
 
 .PHONY: all deps run test unit itest asan bench clean install format format-check
+# Keep intermediate objects (the helpers'): no rebuilds, no 'rm' noise
+# after the test summary.
+.SECONDARY:
 
 all: $(BIN)
 
