@@ -40,12 +40,7 @@ static void probe_check(const struct sidecar *sc, const struct probe *p,
 static void service_check(const struct sidecar *sc, const struct svc *s,
                           enum check_endpoint ep, struct check *c)
 {
-    struct health_service_in in = {
-        .essential = s->cfg->essential,
-        .state = s->state,
-        .ever_started = s->ever_started,
-        .exited_ok = s->has_exited && svc_exit_is_success(s),
-    };
+    struct health_service_in in = health_service_of(s);
     snprintf(c->name, sizeof(c->name), "service:%s", s->cfg->name);
     if (ep == CHECK_LIVEZ)
         c->ok = !(s->cfg->essential && s->state == SVC_FATAL);

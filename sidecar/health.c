@@ -9,6 +9,17 @@ const char *health_status_name(enum health_status status)
     return status_names[status];
 }
 
+struct health_service_in health_service_of(const struct svc *s)
+{
+    struct health_service_in in = {
+        .essential = s->cfg->essential,
+        .state = s->state,
+        .ever_started = s->ever_started,
+        .exited_ok = s->has_exited && svc_exit_is_success(s),
+    };
+    return in;
+}
+
 bool health_service_down(const struct health_service_in *s)
 {
     if (s->state == SVC_RUNNING)

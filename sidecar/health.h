@@ -46,6 +46,9 @@ struct health_view health_compute(const struct health_probe_in *probes,
                                   const struct health_service_in *services,
                                   size_t services_count, bool started_before);
 
+/* What the aggregate needs to know of a service. */
+struct health_service_in health_service_of(const struct svc *s);
+
 /*
  * True when a service counts as down: anything but running, except a
  * non-essential one that exited with success (a finished one-shot).

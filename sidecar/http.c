@@ -174,16 +174,29 @@ static enum MHD_Result on_argument(void *cls, enum MHD_ValueKind kind,
     return MHD_YES;
 }
 
-static enum MHD_Result queue_body(struct MHD_Connection *c, int status,
-                                  const struct buf *body)
+/* Queues a response made for this request only (and lets go of it). */
+static enum MHD_Result queue_new(struct MHD_Connection *c, int status,
+                                 const struct buf *body, const char *type,
+                                 bool challenge)
 {
-    struct MHD_Response *r = make(body->data ? body->data : "", body->len,
-                                  "text/plain; charset=utf-8");
+    struct MHD_Response *r =
+        make(body->data ? body->data : "", body->len, type);
     if (!r)
         return MHD_NO;
+    if (challenge)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     return rc;
+}
+
+/* Queues a cached response; closes when it was never rendered (ENOMEM). */
+static enum MHD_Result queue_cached(struct http_server *srv,
+                                    struct MHD_Connection *c, enum cached which)
+{
+    if (!srv->responses[which])
+        return MHD_NO;
+    return MHD_queue_response(c, srv->statuses[which], srv->responses[which]);
 }
 
 /*
@@ -201,7 +214,10 @@ static enum MHD_Result answer_checks(struct http_server *srv,
     int status = one ? checks_render_one(srv->sc, ep, one, &body)
                      : checks_render(srv->sc, ep, q.verbose, q.exclude,
                                      q.exclude_count, &body);
-    enum MHD_Result rc = status < 0 ? MHD_NO : queue_body(c, status, &body);
+    enum MHD_Result rc =
+        status < 0
+            ? MHD_NO
+            : queue_new(c, status, &body, "text/plain; charset=utf-8", false);
     buf_free(&body);
     return rc;
 }
@@ -231,9 +247,7 @@ static enum MHD_Result answer_live(struct http_server *srv,
         }
         buf_free(&body);
     }
-    if (!srv->responses[which])
-        return MHD_NO;
-    return MHD_queue_response(c, srv->statuses[which], srv->responses[which]);
+    return queue_cached(srv, c, which);
 }
 
 static bool has_query(struct MHD_Connection *c)
@@ -271,20 +285,6 @@ static bool authorized(const struct http_server *srv, struct MHD_Connection *c)
     return diff == 0;
 }
 
-static enum MHD_Result queue_json(struct MHD_Connection *c, int status,
-                                  const struct buf *body, bool challenge)
-{
-    struct MHD_Response *r =
-        make(body->data ? body->data : "", body->len, "application/json");
-    if (!r)
-        return MHD_NO;
-    if (challenge)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
-    return rc;
-}
-
 /* POST /probes/... and /services/...: token first, then the action. */
 static enum MHD_Result answer_control(struct http_server *srv,
                                       struct MHD_Connection *c, const char *url,
@@ -310,7 +310,8 @@ static enum MHD_Result answer_control(struct http_server *srv,
             control_handle(srv->sc, url, post->body.data, post->body.len, &out);
     }
     enum MHD_Result rc =
-        status < 0 ? MHD_NO : queue_json(c, status, &out, challenge);
+        status < 0 ? MHD_NO
+                   : queue_new(c, status, &out, "application/json", challenge);
     buf_free(&out);
     return rc;
 }
@@ -361,40 +362,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     if (post)
         return answer_control(srv, c, url, *req);
     if (srv->token[0] && is_control(url))
-        return MHD_queue_response(c, srv->statuses[CACHED_NOT_ALLOWED],
-                                  srv->responses[CACHED_NOT_ALLOWED]);
+        return queue_cached(srv, c, CACHED_NOT_ALLOWED);
     bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     if (strcmp(url, "/metrics") == 0)
         return read ? answer_live(srv, c, CACHED_METRICS)
-                    : MHD_queue_response(c, srv->statuses[CACHED_NOT_ALLOWED],
-                                         srv->responses[CACHED_NOT_ALLOWED]);
+                    : queue_cached(srv, c, CACHED_NOT_ALLOWED);
     if (strcmp(url, "/health/details") == 0)
         return read ? answer_live(srv, c, CACHED_DETAILS)
-                    : MHD_queue_response(c, srv->statuses[CACHED_NOT_ALLOWED],
-                                         srv->responses[CACHED_NOT_ALLOWED]);
+                    : queue_cached(srv, c, CACHED_NOT_ALLOWED);
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
         size_t n = strlen(routes[i].path);
         if (strncmp(url, routes[i].path, n) != 0)
             continue;
         bool checks = routes[i].which != CACHED_HEALTH;
         if (url[n] == '/' && url[n + 1] && checks)
-            return read
-                       ? answer_checks(srv, c, routes[i].ep, url + n + 1)
-                       : MHD_queue_response(c,
-                                            srv->statuses[CACHED_NOT_ALLOWED],
-                                            srv->responses[CACHED_NOT_ALLOWED]);
+            return read ? answer_checks(srv, c, routes[i].ep, url + n + 1)
+                        : queue_cached(srv, c, CACHED_NOT_ALLOWED);
         if (url[n] != '\0')
             continue;
         enum cached which = read ? routes[i].which : CACHED_NOT_ALLOWED;
         if (read && checks && has_query(c))
             return answer_checks(srv, c, routes[i].ep, NULL);
-        if (!srv->responses[which])
-            return MHD_NO; /* never rendered (out of memory): close */
-        return MHD_queue_response(c, srv->statuses[which],
-                                  srv->responses[which]);
+        return queue_cached(srv, c, which);
     }
-    return MHD_queue_response(c, srv->statuses[CACHED_NOT_FOUND],
-                              srv->responses[CACHED_NOT_FOUND]);
+    return queue_cached(srv, c, CACHED_NOT_FOUND);
 }
 
 /* MHD's own complaints go to our log, not to stderr. */

@@ -134,14 +134,8 @@ void sidecar_shutdown(struct sidecar *sc, const char *reason)
 /* Recomputes the aggregate from every service and probe. */
 static void update_health(struct sidecar *sc, const char *cause)
 {
-    for (size_t i = 0; i < sc->svcs_count; i++) {
-        const struct svc *s = sc->svcs[i];
-        struct health_service_in *in = &sc->health_services[i];
-        in->essential = s->cfg->essential;
-        in->state = s->state;
-        in->ever_started = s->ever_started;
-        in->exited_ok = s->has_exited && svc_exit_is_success(s);
-    }
+    for (size_t i = 0; i < sc->svcs_count; i++)
+        sc->health_services[i] = health_service_of(sc->svcs[i]);
     for (size_t i = 0; i < sc->prober->count; i++) {
         const struct probe *p = &sc->prober->probes[i];
         struct health_probe_in *in = &sc->health_probes[i];
