@@ -2,17 +2,19 @@
 #   make run    install missing Debian packages, build, run on the example
 #   make test   install missing Debian packages, build, run every test
 #   make asan   the whole suite under AddressSanitizer + UBSan
+#   make deb    the Debian package, in build/deb/
 
 PKG_CONFIG ?= pkg-config
 CC ?= cc
 BUILD ?= build
 PREFIX ?= /usr/local
+MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 PKGS := yaml-0.1 libcurl libmicrohttpd jansson
-TEST_PKGS := criterion jansson
+TEST_PKGS := criterion jansson yaml-0.1
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wcast-align -Wvla
@@ -20,7 +22,7 @@ OPT ?= -O2 -g
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 SAN ?=
 CFLAGS_ALL := -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(HARDEN) $(WARN) \
-	-I. -DSIDECAR_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(CFLAGS)
+	-I. -DSIDECAR_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(CPPFLAGS) $(CFLAGS)
 # libev ships no .pc on Debian 12: plain -lev.
 LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lev -lm
 TEST_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS))
@@ -43,7 +45,8 @@ HELPER_BINS := $(HELPER_SRCS:test/helpers/%.c=$(BUILD)/test/%)
 # Criterion runs tests in parallel; keep the integration suite at 2 jobs.
 TEST_JOBS ?= 2
 
-.PHONY: all deps run test unit itest asan bench clean install format format-check
+.PHONY: all deps test-deps run test unit itest packaging-check deb asan bench \
+	clean install format format-check
 # Keep intermediate objects (the helpers'): no rebuilds, no 'rm' noise
 # after the test summary.
 .SECONDARY:
@@ -53,21 +56,25 @@ all: $(BIN)
 deps:
 	@sh scripts/deps.sh
 
+test-deps:
+	@sh scripts/deps.sh test
+
 run: deps
 	@$(MAKE) --no-print-directory all
 	./$(BIN) run -c sidecar.yaml.example
 
-test: deps
-	@$(MAKE) --no-print-directory format-check unit itest
+test: test-deps
+	@$(MAKE) --no-print-directory format-check unit itest packaging-check
 
 unit: $(UNIT_BIN)
 	cd test && ../$(UNIT_BIN) -j$(TEST_JOBS) --short-filename
 
 itest: $(BIN) $(ITEST_BIN) $(HELPER_BINS)
 	SIDECAR_BIN=$(abspath $(BIN)) SIDECAR_HELPERS=$(abspath $(BUILD)/test) \
+	    SIDECAR_SRC=$(CURDIR) \
 	    ./$(ITEST_BIN) -j$(TEST_JOBS) --short-filename
 
-asan: deps
+asan: test-deps
 	@LSAN_OPTIONS=suppressions=$(abspath test/lsan.supp):print_suppressions=0 \
 	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	    $(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
@@ -75,7 +82,7 @@ asan: deps
 	    -fno-sanitize-recover=all" unit itest
 
 # Benchmarks print figures; they are not tests. BENCH_SECONDS=60 by default.
-bench: deps
+bench: test-deps
 	@$(MAKE) --no-print-directory all $(BUILD)/test/fakehttp
 	bench/probes
 	bench/http
@@ -108,6 +115,37 @@ $(OBJ)/%.o: %.c
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/sidecar
+	install -D -m 0644 packaging/man/sidecar.8 $(DESTDIR)$(MANDIR)/man8/sidecar.8
+	install -D -m 0644 packaging/man/sidecar.yaml.5 \
+	    $(DESTDIR)$(MANDIR)/man5/sidecar.yaml.5
+
+# The Debian package, built by dpkg-buildpackage from a staged copy of the
+# sources with packaging/debian as debian/, then checked by lintian.
+DEB_DIR := $(BUILD)/deb
+DEB := $(DEB_DIR)/sidecar_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null).deb
+DEB_SRCS := Makefile VERSION LICENSE README.md sidecar.yaml.example conf \
+	probes sidecar packaging
+
+deb: test-deps
+	@$(MAKE) --no-print-directory $(DEB)
+
+$(DEB): $(DEB_SRCS) $(shell find $(DEB_SRCS) -type f)
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	cp -R $(DEB_SRCS) $(DEB_DIR)/src/
+	cp -R packaging/debian $(DEB_DIR)/src/debian
+	cp packaging/sidecar.service $(DEB_DIR)/src/debian/sidecar.service
+	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b -j2 >../build.log 2>&1 \
+	    || { tail -n 40 ../build.log; exit 1; }
+	lintian --fail-on error,warning $(DEB)
+	@echo "deb: $(DEB)"
+
+# What `make test` checks of packaging/: the package, the man pages, the
+# Dockerfile, the Kubernetes manifests.
+packaging-check: $(BIN) $(DEB)
+	test/packaging/check-deb $(DEB) $(VERSION)
+	test/packaging/check-man $(BIN)
+	test/packaging/check-docker $(BIN)
+	test/packaging/check-k8s $(BIN) $(BUILD)/k8s
 
 format:
 	clang-format -i $(wildcard */*.c */*.h test/*/*.c test/*/*.h)

@@ -1,11 +1,18 @@
 #!/bin/sh
-# Installs the Debian packages sidecar needs to build and test, only those
-# that are missing. Idempotent; called by `make deps` (and so by `make run`
-# and `make test`). Needs root, or sudo, only when something is missing.
+# Installs the Debian packages sidecar needs, only those that are missing.
+# Idempotent. `deps.sh` is what `make run` (and `make all` users) need;
+# `deps.sh test` adds what `make test`, `make deb` and the packaging checks
+# need. Needs root, or sudo, only when something is missing.
 set -eu
 
 PACKAGES="build-essential pkg-config libev-dev libyaml-dev libcurl4-openssl-dev
-libmicrohttpd-dev libcriterion-dev libjansson-dev procps clang-format python3-prometheus-client"
+libmicrohttpd-dev libjansson-dev"
+if [ "${1:-}" = test ]; then
+    PACKAGES="$PACKAGES libcriterion-dev procps clang-format
+python3-prometheus-client debhelper fakeroot lintian man-db groff-base"
+    # The Kubernetes manifest check runs on node; any node >= 18 does.
+    command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
+fi
 
 missing=""
 for p in $PACKAGES; do

@@ -40,7 +40,8 @@ static const char usage[] =
     "          the main service's status (128+N when signal N ended it)\n"
     "  check   validate the config: exit 0, or 2 with FILE:LINE:COL errors\n"
     "  status  show a running sidecar's health; exit 0 UP, 1 DEGRADED,\n"
-    "          2 DOWN, 3 unreachable (default URL " DEFAULT_URL ")\n"
+    "          2 DOWN, 3 unreachable (URL default: $SIDECAR_URL, then\n"
+    "          " DEFAULT_URL ")\n"
     "\n"
     "  -c, --config FILE   config file (default: $SIDECAR_CONFIG, then\n"
     "                      " DEFAULT_CONFIG ")\n"
@@ -249,8 +250,11 @@ int main(int argc, char **argv)
         return cmd_run(&o);
     if (strcmp(o.command, "check") == 0)
         return cmd_check(&o);
-    if (strcmp(o.command, "status") == 0)
+    if (strcmp(o.command, "status") == 0) {
+        if (!o.url)
+            o.url = getenv("SIDECAR_URL");
         return status_command(o.url ? o.url : DEFAULT_URL, stdout);
+    }
     fprintf(stderr, "sidecar: unknown command '%s'\n%s", o.command, usage);
     return EXIT_USAGE;
 }

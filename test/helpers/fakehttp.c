@@ -6,7 +6,9 @@
  *   fakehttp PORTFILE             serve on 127.0.0.1, an ephemeral port
  *                                 written to PORTFILE (atomically)
  *   fakehttp --tcp-only PORTFILE  accept connections and close them
+ *   --port N (before PORTFILE)    serve on port N instead
  *
+ *   /healthz      200, body "ok"
  *   /status/NNN   status NNN, body "status NNN"
  *   /body/TEXT    200, body TEXT (%XX decoded)
  *   /slow/MS      200 after MS milliseconds, body "slow MS"
@@ -219,7 +221,9 @@ static void handle(struct conn *c)
         return;
     }
     head = strcmp(method, "HEAD") == 0;
-    if (strncmp(path, "/status/", 8) == 0) {
+    if (strcmp(path, "/healthz") == 0) {
+        respond(c, 200, "", "ok", head);
+    } else if (strncmp(path, "/status/", 8) == 0) {
         status = atoi(path + 8);
         if (status < 100 || status > 999)
             status = 400;
@@ -435,15 +439,21 @@ int main(int argc, char **argv)
     int one = 1;
     int lfd;
 
-    if (argc == 3 && strcmp(argv[1], "--tcp-only") == 0) {
+    int arg = 1;
+    unsigned port = 0;
+    if (arg < argc && strcmp(argv[arg], "--tcp-only") == 0) {
         tcp_only = true;
-        portfile = argv[2];
-    } else if (argc == 2) {
-        portfile = argv[1];
-    } else {
-        fprintf(stderr, "usage: fakehttp [--tcp-only] PORTFILE\n");
+        arg++;
+    }
+    if (arg + 1 < argc && strcmp(argv[arg], "--port") == 0) {
+        port = (unsigned)atoi(argv[arg + 1]);
+        arg += 2;
+    }
+    if (arg + 1 != argc || port > 65535) {
+        fprintf(stderr, "usage: fakehttp [--tcp-only] [--port N] PORTFILE\n");
         return 2;
     }
+    portfile = argv[arg];
     /* The parent's death kills us; if it is already gone, go now. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
         die("prctl");
@@ -472,7 +482,7 @@ int main(int argc, char **argv)
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = 0;
+    sa.sin_port = htons((uint16_t)port);
     if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
         die("bind");
     if (listen(lfd, SOMAXCONN) != 0)

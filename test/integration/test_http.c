@@ -469,10 +469,15 @@ T(sidecar_status_prints_a_table_and_exits_by_the_aggregate, 30)
     }
     cr_expect(strstr(out, ": UP  "), "%s", out);
     int port = h_http_port(&H);
-    h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 10), 0);
     char cmd[512];
     const char *bin = getenv("SIDECAR_BIN");
+    /* $SIDECAR_URL is the default --url (the image's HEALTHCHECK uses it). */
+    snprintf(cmd, sizeof(cmd),
+             "SIDECAR_URL=http://127.0.0.1:%d '%s' status >/dev/null 2>&1",
+             port, bin ? bin : "../build/sidecar");
+    cr_expect_eq(WEXITSTATUS(system(cmd)), 0, "status by $SIDECAR_URL");
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
     snprintf(cmd, sizeof(cmd),
              "'%s' status --url http://127.0.0.1:%d >/dev/null 2>&1",
              bin ? bin : "../build/sidecar", port);
