@@ -251,9 +251,11 @@ int main(int argc, char **argv)
     if (strcmp(o.command, "check") == 0)
         return cmd_check(&o);
     if (strcmp(o.command, "status") == 0) {
-        if (!o.url)
+        if (!o.url || !*o.url)
             o.url = getenv("SIDECAR_URL");
-        return status_command(o.url ? o.url : DEFAULT_URL, stdout);
+        if (!o.url || !*o.url)
+            o.url = DEFAULT_URL;
+        return status_command(o.url, stdout);
     }
     fprintf(stderr, "sidecar: unknown command '%s'\n%s", o.command, usage);
     return EXIT_USAGE;
