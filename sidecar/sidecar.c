@@ -9,9 +9,9 @@
 #include "conf/parse.h"
 #include "sidecar/log.h"
 
-static const int handled_signals[SIDECAR_SIGNALS_COUNT] = {
-    SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2,
-};
+/* Watched even when no service takes them, so that they are logged and
+ * ignored instead of ending sidecar. */
+static const int always_watched[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
 
 /* True when every probe of the service at idx passes. */
 static bool probes_pass(const struct sidecar *sc, size_t idx)
@@ -336,13 +336,30 @@ out_nomem:
     return NULL;
 }
 
+/* Starts a watcher for sig unless one runs already. */
+static void watch_signal(struct sidecar *sc, int sig)
+{
+    for (size_t i = 0; i < sc->signals_count; i++) {
+        if (sc->signal_w[i].signum == sig)
+            return;
+    }
+    if (sc->signals_count == SIDECAR_SIGNALS_MAX)
+        return; /* cannot happen: one watcher per signal number */
+    ev_signal *w = &sc->signal_w[sc->signals_count++];
+    ev_signal_init(w, on_signal, sig);
+    w->data = sc;
+    ev_signal_start(sc->loop, w);
+}
+
 void sidecar_start(struct sidecar *sc)
 {
     reaper_start(&sc->reaper, sc->loop);
-    for (size_t i = 0; i < SIDECAR_SIGNALS_COUNT; i++) {
-        ev_signal_init(&sc->signal_w[i], on_signal, handled_signals[i]);
-        sc->signal_w[i].data = sc;
-        ev_signal_start(sc->loop, &sc->signal_w[i]);
+    for (size_t i = 0; i < ARRAY_SIZE(always_watched); i++)
+        watch_signal(sc, always_watched[i]);
+    for (size_t i = 0; i < sc->svcs_count; i++) {
+        const struct cfg_service *c = sc->svcs[i]->cfg;
+        for (size_t j = 0; j < c->forward_signals_count; j++)
+            watch_signal(sc, c->forward_signals[j]);
     }
     LOG_INFO("sidecar started", LF_STR("name", sc->cfg->name),
              LF_STR("version", SIDECAR_VERSION), LF_INT("pid", getpid()),
@@ -370,7 +387,7 @@ void sidecar_free(struct sidecar *sc)
 {
     if (!sc)
         return;
-    for (size_t i = 0; i < SIDECAR_SIGNALS_COUNT; i++)
+    for (size_t i = 0; i < sc->signals_count; i++)
         ev_signal_stop(sc->loop, &sc->signal_w[i]);
     if (sc->reaper.loop)
         reaper_stop(&sc->reaper);

@@ -21,7 +21,9 @@
 #include "sidecar/util.h"
 
 /* Signals sidecar handles itself; the rest keep their defaults. */
-#define SIDECAR_SIGNALS_COUNT 5
+/* Every signal number Linux has (NSIG is 65): sidecar watches SIGTERM,
+ * SIGINT, SIGHUP, SIGUSR1, SIGUSR2 and whatever forward_signals names. */
+#define SIDECAR_SIGNALS_MAX 65
 
 struct sidecar {
     struct ev_loop *loop;
@@ -34,7 +36,8 @@ struct sidecar {
     struct health_probe_in *health_probes; /* scratch for recompute */
     struct health_service_in *health_services;
     struct reaper reaper;
-    ev_signal signal_w[SIDECAR_SIGNALS_COUNT];
+    ev_signal signal_w[SIDECAR_SIGNALS_MAX];
+    size_t signals_count;
     double started_at;     /* ev_now() of sidecar_start */
     unsigned stop_signals; /* SIGTERM/SIGINT received so far */
     bool draining;         /* readiness off, stop not begun yet */

@@ -320,6 +320,29 @@ T(sighup_is_forwarded_to_main, 20)
     cr_expect_geq(h_find_event(&H, 0, "forwarded signal", "main"), 0);
 }
 
+/* A signal outside the default three reaches the service that lists it;
+ * SIGQUIT would end a sidecar that is not PID 1 if it were not watched. */
+T(any_listed_signal_is_forwarded, 20)
+{
+    h_start(&H, "services:\n"
+                "  main:\n"
+                "    role: main\n"
+                "    restart: never\n"
+                "    forward_signals: [SIGQUIT]\n"
+                "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n");
+    cr_assert(h_wait_file(&H, "log", 1, 5));
+    h_signal(&H, SIGUSR1); /* not listed: logged and ignored */
+    cr_assert_geq(h_wait_event(&H, 0, 5,
+                               "signal ignored: no running service takes it",
+                               NULL),
+                  0);
+    h_signal(&H, SIGQUIT);
+    cr_expect_eq(h_wait_exit(&H, 10), 128 + SIGQUIT);
+    long i = h_find_event(&H, 0, "forwarded signal", "main");
+    cr_assert_geq(i, 0);
+    cr_expect_str_eq(h_str(&H, i, "signal"), "SIGQUIT");
+}
+
 T(each_service_runs_in_its_own_process_group_with_clean_signals, 20)
 {
     h_start(
