@@ -36,7 +36,8 @@ enum cached {
     CACHED_DETAILS, /* carry uptimes: re-rendered when over a second old */
     CACHED_METRICS,
     CACHED_NOT_FOUND,
-    CACHED_NOT_ALLOWED,
+    CACHED_NOT_ALLOWED, /* the read paths */
+    CACHED_POST_ONLY,   /* the write paths */
     CACHED_COUNT,
 };
 
@@ -362,7 +363,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     if (post)
         return answer_control(srv, c, url, *req);
     if (srv->token[0] && is_control(url))
-        return queue_cached(srv, c, CACHED_NOT_ALLOWED);
+        return queue_cached(srv, c, CACHED_POST_ONLY);
     bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     if (strcmp(url, "/metrics") == 0)
         return read ? answer_live(srv, c, CACHED_METRICS)
@@ -489,9 +490,14 @@ struct http_server *http_server_new(struct ev_loop *loop,
         "{\"error\":\"not found\"}\n", "application/json");
     put(srv, CACHED_NOT_ALLOWED, MHD_HTTP_METHOD_NOT_ALLOWED,
         "{\"error\":\"method not allowed\"}\n", "application/json");
+    put(srv, CACHED_POST_ONLY, MHD_HTTP_METHOD_NOT_ALLOWED,
+        "{\"error\":\"method not allowed\"}\n", "application/json");
     if (srv->responses[CACHED_NOT_ALLOWED])
         MHD_add_response_header(srv->responses[CACHED_NOT_ALLOWED],
                                 MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    if (srv->responses[CACHED_POST_ONLY])
+        MHD_add_response_header(srv->responses[CACHED_POST_ONLY],
+                                MHD_HTTP_HEADER_ALLOW, "POST");
     http_server_refresh(srv);
     ev_io_init(&srv->io_w, on_io, epfd->epoll_fd, EV_READ);
     ev_io_start(loop, &srv->io_w);

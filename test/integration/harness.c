@@ -542,6 +542,13 @@ int h_http_port(struct harness *h)
     return (int)h_int(h, i, "port", -1);
 }
 
+static char last_response[65536]; /* of h_http, head and body */
+
+const char *h_last_response(void)
+{
+    return last_response;
+}
+
 int h_http(struct harness *h, const char *request, char *body, size_t len)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -557,10 +564,10 @@ int h_http(struct harness *h, const char *request, char *body, size_t len)
     }
     size_t n = strlen(request);
     cr_assert_eq(write(fd, request, n), (ssize_t)n);
-    static char resp[65536];
+    char *resp = last_response;
     size_t got = 0;
     for (;;) {
-        ssize_t r = read(fd, resp + got, sizeof(resp) - 1 - got);
+        ssize_t r = read(fd, resp + got, sizeof(last_response) - 1 - got);
         if (r <= 0)
             break;
         got += (size_t)r;

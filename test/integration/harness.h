@@ -121,6 +121,9 @@ int h_http_port(struct harness *h);
  */
 int h_http(struct harness *h, const char *request, char *body, size_t len);
 
+/* The whole response h_http read last: status line, headers, body. */
+const char *h_last_response(void);
+
 /* GET path with Connection: close; as h_http. */
 int h_get(struct harness *h, const char *path, char *body, size_t len);
 

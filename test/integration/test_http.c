@@ -148,6 +148,8 @@ T(unknown_paths_and_wrong_methods_get_json_errors, 20)
                         body, sizeof(body)),
                  405);
     cr_expect_str_eq(body, "{\"error\":\"method not allowed\"}\n");
+    cr_expect(strstr(h_last_response(), "\r\nAllow: GET, HEAD\r\n"), "%s",
+              h_last_response());
     cr_expect_eq(h_http(&H,
                         "HEAD /livez HTTP/1.1\r\nHost: x\r\nConnection: "
                         "close\r\n\r\n",
@@ -393,6 +395,8 @@ T(write_endpoints_need_the_token, 30)
     cr_expect_eq(post("/probes/nope/pass", "s3cret", ""), 404);
     cr_expect_eq(h_get(&H, "/probes/batch/pass", body, sizeof(body)), 405,
                  "a write path read with GET");
+    cr_expect(strstr(h_last_response(), "\r\nAllow: POST\r\n"), "%s",
+              h_last_response());
     cr_expect_eq(post("/probes/batch/maybe", "s3cret", ""), 404);
 
     /* Services: restart, stop, start. */
