@@ -419,6 +419,40 @@ T(write_endpoints_need_the_token, 30)
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
 
+/* A service waiting for its dependencies is not started around them. */
+T(a_waiting_service_cannot_be_started_by_hand, 20)
+{
+    h_start(&H, "http:\n"
+                "  listen: 127.0.0.1:0\n"
+                "  token: s3cret\n"
+                "shutdown:\n"
+                "  drain: 0s\n"
+                "services:\n"
+                "  gate:\n"
+                "    command: ['@HELPER@', 'run', 'gate', '@DIR@/gate']\n"
+                "  late:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'late', '@DIR@/late']\n"
+                "    depends_on: { gate: healthy }\n"
+                "probes:\n"
+                "  never:\n"
+                "    type: exec\n"
+                "    service: gate\n"
+                "    importance: low\n"
+                "    command: 'false'\n"
+                "    period: 100ms\n"
+                "    timeout: 50ms\n");
+    cr_assert(h_wait_file(&H, "gate", 1, 5));
+    cr_expect_eq(post("/services/late/restart", "s3cret", ""), 409);
+    cr_expect(strstr(body, "waiting for its dependencies"), "%s", body);
+    cr_expect_eq(post("/services/late/start", "s3cret", ""), 409);
+    h_pump(&H, 0.3);
+    cr_expect_lt(h_find_event(&H, 0, "service started", "late"), 0);
+    cr_expect_eq(post("/services/late/stop", "s3cret", ""), 202);
+    h_signal(&H, SIGTERM);
+    cr_expect_geq(h_wait_exit(&H, 10), 0);
+}
+
 T(without_a_token_there_is_no_write_api, 20)
 {
     h_start(&H, "probes:\n"
