@@ -64,7 +64,7 @@ run: deps
 	./$(BIN) run -c sidecar.yaml.example
 
 test: test-deps
-	@$(MAKE) --no-print-directory format-check unit itest packaging-check
+	@$(MAKE) --no-print-directory format-check packaging-check unit itest
 
 unit: $(UNIT_BIN)
 	cd test && ../$(UNIT_BIN) -j$(TEST_JOBS) --short-filename
