@@ -120,21 +120,25 @@ install: $(BIN)
 	    $(DESTDIR)$(MANDIR)/man5/sidecar.yaml.5
 
 # The Debian package, built by dpkg-buildpackage from a staged copy of the
-# sources with packaging/debian as debian/, then checked by lintian.
+# sources with packaging/debian as debian/, then checked by lintian. Our
+# make's command-line variables (BUILD=, OPT=) are not the package's: the
+# inner build gets no MAKEFLAGS.
 DEB_DIR := $(BUILD)/deb
 DEB := $(DEB_DIR)/sidecar_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null).deb
 DEB_SRCS := Makefile VERSION LICENSE README.md sidecar.yaml.example conf \
 	probes sidecar packaging
 
-deb: test-deps
+deb:
+	@sh scripts/deps.sh deb
 	@$(MAKE) --no-print-directory $(DEB)
 
-$(DEB): $(DEB_SRCS) $(shell find $(DEB_SRCS) -type f)
+$(DEB): $(DEB_SRCS) $(shell find $(DEB_SRCS) -type f 2>/dev/null)
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
 	cp -R $(DEB_SRCS) $(DEB_DIR)/src/
 	cp -R packaging/debian $(DEB_DIR)/src/debian
 	cp packaging/sidecar.service $(DEB_DIR)/src/debian/sidecar.service
-	cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b -j2 >../build.log 2>&1 \
+	cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -us -uc -b -j2 >../build.log 2>&1 \
 	    || { tail -n 40 ../build.log; exit 1; }
 	lintian --fail-on error,warning $(DEB)
 	@echo "deb: $(DEB)"

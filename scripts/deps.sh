@@ -1,15 +1,21 @@
 #!/bin/sh
 # Installs the Debian packages sidecar needs, only those that are missing.
-# Idempotent. `deps.sh` is what `make run` (and `make all` users) need;
-# `deps.sh test` adds what `make test`, `make deb` and the packaging checks
-# need. Needs root, or sudo, only when something is missing.
+# Idempotent. `deps.sh` installs what building needs (`make run`); `deps.sh
+# deb` adds the packaging tools (`make deb`); `deps.sh test` adds those of
+# the test suites and the packaging checks (`make test`). Needs root, or
+# sudo, only when something is missing.
 set -eu
 
 PACKAGES="build-essential pkg-config libev-dev libyaml-dev libcurl4-openssl-dev
 libmicrohttpd-dev libjansson-dev"
+case "${1:-}" in
+deb | test)
+    PACKAGES="$PACKAGES debhelper fakeroot lintian man-db groff-base"
+    ;;
+esac
 if [ "${1:-}" = test ]; then
     PACKAGES="$PACKAGES libcriterion-dev procps clang-format
-python3-prometheus-client debhelper fakeroot lintian man-db groff-base"
+python3-prometheus-client"
     # The Kubernetes manifest check runs on node; any node >= 18 does.
     command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
 fi

@@ -95,7 +95,9 @@ static int act(struct sidecar *sc, const char *name, const char *action,
     if (sc->draining || sc->shutting_down)
         return fail(out, 409, "sidecar is shutting down; '%s' stays as it is",
                     name);
-    if (s->state == SVC_WAITING && strcmp(action, "stop") != 0)
+    bool starts =
+        strcmp(action, "restart") == 0 || strcmp(action, "start") == 0;
+    if (s->state == SVC_WAITING && starts)
         return fail(out, 409, "service '%s' is waiting for its dependencies",
                     name);
     bool idle = svc_is_done(s) || s->state == SVC_BACKOFF;

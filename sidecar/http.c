@@ -488,10 +488,11 @@ struct http_server *http_server_new(struct ev_loop *loop,
     srv->port = port ? port->port : cfg->http.port;
     put(srv, CACHED_NOT_FOUND, MHD_HTTP_NOT_FOUND,
         "{\"error\":\"not found\"}\n", "application/json");
-    put(srv, CACHED_NOT_ALLOWED, MHD_HTTP_METHOD_NOT_ALLOWED,
-        "{\"error\":\"method not allowed\"}\n", "application/json");
-    put(srv, CACHED_POST_ONLY, MHD_HTTP_METHOD_NOT_ALLOWED,
-        "{\"error\":\"method not allowed\"}\n", "application/json");
+    static const char not_allowed[] = "{\"error\":\"method not allowed\"}\n";
+    put(srv, CACHED_NOT_ALLOWED, MHD_HTTP_METHOD_NOT_ALLOWED, not_allowed,
+        "application/json");
+    put(srv, CACHED_POST_ONLY, MHD_HTTP_METHOD_NOT_ALLOWED, not_allowed,
+        "application/json");
     if (srv->responses[CACHED_NOT_ALLOWED])
         MHD_add_response_header(srv->responses[CACHED_NOT_ALLOWED],
                                 MHD_HTTP_HEADER_ALLOW, "GET, HEAD");

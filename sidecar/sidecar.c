@@ -1,5 +1,6 @@
 #include "sidecar/sidecar.h"
 
+#include <assert.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,8 +344,7 @@ static void watch_signal(struct sidecar *sc, int sig)
         if (sc->signal_w[i].signum == sig)
             return;
     }
-    if (sc->signals_count == SIDECAR_SIGNALS_MAX)
-        return; /* cannot happen: one watcher per signal number */
+    assert(sc->signals_count < SIDECAR_SIGNALS_MAX); /* one per number */
     ev_signal *w = &sc->signal_w[sc->signals_count++];
     ev_signal_init(w, on_signal, sig);
     w->data = sc;

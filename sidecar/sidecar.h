@@ -20,10 +20,9 @@
 #include "sidecar/service.h"
 #include "sidecar/util.h"
 
-/* Signals sidecar handles itself; the rest keep their defaults. */
-/* Every signal number Linux has (NSIG is 65): sidecar watches SIGTERM,
- * SIGINT, SIGHUP, SIGUSR1, SIGUSR2 and whatever forward_signals names. */
-#define SIDECAR_SIGNALS_MAX 65
+/* Watchers for the signals sidecar handles (the rest keep their defaults):
+ * one per signal number at most, and Linux numbers them 1 to 64. */
+#define SIDECAR_SIGNALS_MAX 64
 
 struct sidecar {
     struct ev_loop *loop;

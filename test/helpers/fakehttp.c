@@ -445,11 +445,15 @@ int main(int argc, char **argv)
         tcp_only = true;
         arg++;
     }
+    bool bad_port = false;
     if (arg + 1 < argc && strcmp(argv[arg], "--port") == 0) {
-        port = (unsigned)atoi(argv[arg + 1]);
+        char *end;
+        unsigned long n = strtoul(argv[arg + 1], &end, 10);
+        bad_port = *end || end == argv[arg + 1] || n == 0 || n > 65535;
+        port = (unsigned)n;
         arg += 2;
     }
-    if (arg + 1 != argc || port > 65535) {
+    if (arg + 1 != argc || bad_port) {
         fprintf(stderr, "usage: fakehttp [--tcp-only] [--port N] PORTFILE\n");
         return 2;
     }

@@ -448,9 +448,10 @@ T(a_waiting_service_cannot_be_started_by_hand, 20)
     cr_expect_eq(post("/services/late/start", "s3cret", ""), 409);
     h_pump(&H, 0.3);
     cr_expect_lt(h_find_event(&H, 0, "service started", "late"), 0);
+    cr_expect_eq(post("/services/late/bogus", "s3cret", ""), 404);
     cr_expect_eq(post("/services/late/stop", "s3cret", ""), 202);
     h_signal(&H, SIGTERM);
-    cr_expect_geq(h_wait_exit(&H, 10), 0);
+    cr_expect_eq(h_wait_exit(&H, 10), 0, "the main service never ran");
 }
 
 T(without_a_token_there_is_no_write_api, 20)

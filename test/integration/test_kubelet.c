@@ -230,8 +230,11 @@ static bool kubelet_get(int port, const char *path_, double timeout)
         ssize_t r = read(fd, resp + got, sizeof(resp) - 1 - got);
         if (r < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
-        if (r <= 0 || (got += (size_t)r) == sizeof(resp) - 1)
-            break; /* EOF, or all kubelet would read of the body */
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        if (got == sizeof(resp) - 1)
+            break; /* all kubelet would read of the body */
     }
     resp[got] = '\0';
     int status = 0;
@@ -411,7 +414,13 @@ Test(kubelet, wrapper_example_under_kubelet_probes, .timeout = 120,
                               .success_threshold = 1};
 
     /* The stand-ins. */
-    int app_port = free_port(), pool_port = free_port(), db_port = free_port();
+    int app_port = free_port(), pool_port, db_port;
+    do
+        pool_port = free_port();
+    while (pool_port == app_port);
+    do
+        db_port = free_port();
+    while (db_port == app_port || db_port == pool_port);
     static char yaml[16384];
     char to[512];
     snprintf(yaml, sizeof(yaml), "%s", embedded);
