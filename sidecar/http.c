@@ -66,9 +66,25 @@ static void rearm(struct http_server *srv)
     }
 }
 
+static unsigned connections(struct http_server *srv)
+{
+    const union MHD_DaemonInfo *i =
+        MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return i ? i->num_connections : 0;
+}
+
+/*
+ * MHD takes its listen socket out of epoll at its connection limit or when
+ * accept() runs out of descriptors, and puts it back only at the start of
+ * a run, once connections have closed. When a run closed some, run again:
+ * nothing else may ever wake us for the clients waiting in the backlog.
+ */
 static void drive(struct http_server *srv)
 {
+    unsigned before = connections(srv);
     MHD_run(srv->mhd);
+    if (connections(srv) < before)
+        MHD_run(srv->mhd);
     rearm(srv);
 }
 
@@ -390,7 +406,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 }
 
 /* MHD's own complaints go to our log, not to stderr. */
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+static void ATTR_FMT(2, 0) on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char msg[256];

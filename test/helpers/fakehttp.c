@@ -9,6 +9,9 @@
  *   --port N (before PORTFILE)    serve on port N instead
  *
  *   /healthz      200, body "ok"
+ *   /reset        the connection reset (RST) instead of an answer
+ *   /garbage      bytes that are not HTTP, then close
+ *   /trickle      a valid 200, sent one byte a second
  *   /status/NNN   status NNN, body "status NNN"
  *   /body/TEXT    200, body TEXT (%XX decoded)
  *   /slow/MS      200 after MS milliseconds, body "slow MS"
@@ -47,7 +50,9 @@ enum conn_state {
     READING, /* until the end of the request head */
     WAITING, /* a /slow answer, due at conn.due */
     WRITING,
-    HANGING, /* reads and drops whatever comes, answers never */
+    HANGING,   /* reads and drops whatever comes, answers never */
+    TRICKLING, /* writes one byte at conn.due, then a second later */
+    RESETTING, /* closes with SO_LINGER 0: the peer sees a reset */
 };
 
 struct conn {
@@ -239,6 +244,21 @@ static void handle(struct conn *c)
         c->due = now_ms() + atoll(path + 6);
     } else if (strcmp(path, "/hang") == 0) {
         c->state = HANGING;
+    } else if (strcmp(path, "/reset") == 0) {
+        struct linger l = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+        c->state = RESETTING;
+    } else if (strcmp(path, "/garbage") == 0) {
+        static const char junk[] =
+            "\x16\x03\x01 not http at all \xff\xfe\r\n\r\n";
+        memcpy(c->out, junk, sizeof(junk) - 1);
+        c->out_len = sizeof(junk) - 1;
+        c->out_off = 0;
+        c->state = WRITING;
+    } else if (strcmp(path, "/trickle") == 0) {
+        respond(c, 200, "", "trickled", head);
+        c->state = TRICKLING;
+        c->due = now_ms();
     } else if (strncmp(path, "/file/", 6) == 0) {
         status = file_status(path + 6);
         if (status < 100 || status > 999) {
@@ -334,6 +354,17 @@ static bool step(struct conn *c, short revents)
         else
             return true;
     }
+    if (c->state == RESETTING)
+        return false;
+    if (c->state == TRICKLING) {
+        if (now_ms() < c->due)
+            return true;
+        n = send(c->fd, c->out + c->out_off, 1, MSG_NOSIGNAL);
+        if (n < 0)
+            return errno == EAGAIN || errno == EINTR;
+        c->due = now_ms() + 1000;
+        return ++c->out_off < c->out_len;
+    }
     if (c->state == WAITING) {
         if (now_ms() < c->due)
             return true;
@@ -361,7 +392,10 @@ static short wanted(const struct conn *c)
         return POLLIN;
     case WRITING:
         return POLLOUT;
+    case RESETTING:
+        return POLLOUT;
     case WAITING:
+    case TRICKLING:
         return 0;
     }
     return 0;
@@ -392,8 +426,9 @@ static void serve(int lfd)
             pfds[i + 1].fd = conns[i]->fd;
             pfds[i + 1].events = wanted(conns[i]);
             pfds[i + 1].revents = 0;
-            if (conns[i]->state == WAITING &&
-                (next < 0 || conns[i]->due - now < next))
+            bool timed =
+                conns[i]->state == WAITING || conns[i]->state == TRICKLING;
+            if (timed && (next < 0 || conns[i]->due - now < next))
                 next = conns[i]->due > now ? conns[i]->due - now : 0;
         }
         if (poll(pfds, nconns + 1, next < 0 ? 1000 : (int)next) < 0) {

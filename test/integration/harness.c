@@ -1,4 +1,4 @@
-#define _DEFAULT_SOURCE
+#define _GNU_SOURCE
 #include "harness.h"
 
 #include <arpa/inet.h>
@@ -6,12 +6,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -77,8 +79,23 @@ static char *expand(struct harness *h, const char *tmpl)
     return out;
 }
 
+static void start(struct harness *h, const char *yaml_template,
+                  const char *const *extra, uid_t uid, rlim_t nproc);
+
 void h_start_args(struct harness *h, const char *yaml_template,
                   const char *const *extra)
+{
+    start(h, yaml_template, extra, (uid_t)-1, RLIM_INFINITY);
+}
+
+void h_start_as(struct harness *h, const char *yaml_template, uid_t uid,
+                rlim_t nproc)
+{
+    start(h, yaml_template, NULL, uid, nproc);
+}
+
+static void start(struct harness *h, const char *yaml_template,
+                  const char *const *extra, uid_t uid, rlim_t nproc)
 {
     memset(h, 0, sizeof(*h));
     h->pid = -1;
@@ -124,6 +141,12 @@ void h_start_args(struct harness *h, const char *yaml_template,
         /* Every process of this test inherits the marker; see
          * check_survivors(). */
         setenv("SIDECAR_TEST_DIR", h->dir, 1);
+        struct rlimit rl = {.rlim_cur = nproc, .rlim_max = nproc};
+        if (uid != (uid_t)-1 &&
+            (chmod(h->dir, 0777) < 0 || setrlimit(RLIMIT_NPROC, &rl) < 0 ||
+             setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+             setresuid(uid, uid, uid) < 0))
+            _exit(122);
         execv(bin, (char *const *)argv);
         _exit(121);
     }
@@ -292,7 +315,8 @@ int h_wait_exit(struct harness *h, double timeout_s)
         }
         if (h_now() > deadline)
             return -1;
-        h_pump(h, 0.02);
+        if (!h_pump(h, 0.02) && h->out_fd < 0)
+            usleep(20000); /* nothing to read: do not spin on waitpid */
     }
     while (h->out_fd >= 0 &&
            h_pump(h, deadline - h_now() > 0.1 ? deadline - h_now() : 0.1))

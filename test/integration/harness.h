@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 struct harness {
@@ -42,6 +43,12 @@ void h_start(struct harness *h, const char *yaml_template);
 /* Same with extra arguments after `run -c CFG` (NULL-terminated). */
 void h_start_args(struct harness *h, const char *yaml_template,
                   const char *const *extra);
+
+/* Same, with sidecar running as uid (and gid uid, no groups) under
+ * RLIMIT_NPROC nproc: for limits root is exempt from. The test's directory
+ * is made writable to all. */
+void h_start_as(struct harness *h, const char *yaml_template, uid_t uid,
+                rlim_t nproc);
 
 /* Path of name inside the test's directory (static buffer, one at a time). */
 const char *h_path(struct harness *h, const char *name);
