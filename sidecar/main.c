@@ -181,7 +181,7 @@ static int setup_logging(const struct options *o, const struct cfg_root *cfg)
 static int cmd_run(const struct options *o)
 {
     struct cfg_root *cfg;
-    char errbuf[256];
+    char errbuf[512];
     int code = EXIT_USAGE;
 
     if (load_config(o->config, &cfg) < 0)

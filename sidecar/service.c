@@ -4,11 +4,13 @@
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -481,6 +483,18 @@ static bool parse_id(const char *s, unsigned long *id)
     return !*end && !errno && *id <= 0xfffffffeUL;
 }
 
+/* Whether sidecar may change a child's uid, gid and groups. */
+static bool can_switch_ids(void)
+{
+    struct __user_cap_header_struct hdr = {.version =
+                                               _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    if (syscall(SYS_capget, &hdr, data) < 0)
+        return geteuid() == 0;
+    unsigned need = (1u << CAP_SETUID) | (1u << CAP_SETGID);
+    return (data[0].effective & need) == need;
+}
+
 /* Looks up user/group now, once, so a typo fails before anything runs. */
 static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
 {
@@ -520,6 +534,26 @@ static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
             return -ENOENT;
         }
         user_groups = false; /* an explicit group stands alone */
+    }
+    /*
+     * Never run a service as sidecar's own user in place of the one asked
+     * for: without the capabilities to switch, say so now. (With them, a
+     * failing setuid in the child is reported and the child exits.)
+     */
+    if (!can_switch_ids() && (s->uid != geteuid() || s->gid != getegid())) {
+        snprintf(errbuf, errlen,
+                 "service '%s': cannot run as %s%s%s (uid %lu, gid %lu): "
+                 "sidecar runs as uid %lu without CAP_SETUID and "
+                 "CAP_SETGID; run it as root or remove user/group",
+                 c->name, c->user ? c->user : "",
+                 c->user && c->group ? ":" : "", c->group ? c->group : "",
+                 (unsigned long)s->uid, (unsigned long)s->gid,
+                 (unsigned long)geteuid());
+        return -EPERM;
+    }
+    if (!can_switch_ids()) {
+        s->set_ids = false; /* already that user: nothing to switch */
+        return 0;
     }
     /* A first call with no room asks how many groups there are. */
     int n = 0;

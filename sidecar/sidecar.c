@@ -306,6 +306,12 @@ struct sidecar *sidecar_new(struct ev_loop *loop, const struct cfg_root *cfg,
         sc->svcs[i] = svc_new(loop, &cfg->services[i], cfg->log.max_line,
                               on_service_change, sc, errbuf, errlen);
         if (!sc->svcs[i]) {
+            /* Where in the file, as for the errors `check` finds. */
+            char why[256];
+            snprintf(why, sizeof(why), "%s", errbuf);
+            snprintf(errbuf, errlen, "%s:%u:%u: %s", cfg->path,
+                     cfg->services[i].mark.line, cfg->services[i].mark.col,
+                     why);
             sidecar_free(sc);
             return NULL;
         }

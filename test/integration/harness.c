@@ -80,22 +80,34 @@ static char *expand(struct harness *h, const char *tmpl)
 }
 
 static void start(struct harness *h, const char *yaml_template,
-                  const char *const *extra, uid_t uid, rlim_t nproc);
+                  const char *const *extra, const struct h_creds *creds);
 
 void h_start_args(struct harness *h, const char *yaml_template,
                   const char *const *extra)
 {
-    start(h, yaml_template, extra, (uid_t)-1, RLIM_INFINITY);
+    start(h, yaml_template, extra, NULL);
 }
 
-void h_start_as(struct harness *h, const char *yaml_template, uid_t uid,
-                rlim_t nproc)
+void h_start_as(struct harness *h, const char *yaml_template,
+                const struct h_creds *creds)
 {
-    start(h, yaml_template, NULL, uid, nproc);
+    start(h, yaml_template, NULL, creds);
+}
+
+/* In the child, before exec: the credentials and limit the test asked. */
+static int take_creds(const struct harness *h, const struct h_creds *c)
+{
+    struct rlimit rl = {.rlim_cur = c->nproc, .rlim_max = c->nproc};
+    if (chmod(h->dir, 0777) < 0 ||
+        (c->nproc && setrlimit(RLIMIT_NPROC, &rl) < 0) ||
+        setgroups(c->groups_count, c->groups) < 0 ||
+        setresgid(c->uid, c->uid, c->uid) < 0)
+        return -1;
+    return setresuid(c->uid, c->uid, c->uid);
 }
 
 static void start(struct harness *h, const char *yaml_template,
-                  const char *const *extra, uid_t uid, rlim_t nproc)
+                  const char *const *extra, const struct h_creds *creds)
 {
     memset(h, 0, sizeof(*h));
     h->pid = -1;
@@ -141,12 +153,11 @@ static void start(struct harness *h, const char *yaml_template,
         /* Every process of this test inherits the marker; see
          * check_survivors(). */
         setenv("SIDECAR_TEST_DIR", h->dir, 1);
-        struct rlimit rl = {.rlim_cur = nproc, .rlim_max = nproc};
-        if (uid != (uid_t)-1 &&
-            (chmod(h->dir, 0777) < 0 || setrlimit(RLIMIT_NPROC, &rl) < 0 ||
-             setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
-             setresuid(uid, uid, uid) < 0))
+        if (creds && take_creds(h, creds) < 0) {
+            dprintf(2, "harness: cannot take the credentials: %s\n",
+                    strerror(errno));
             _exit(122);
+        }
         execv(bin, (char *const *)argv);
         _exit(121);
     }

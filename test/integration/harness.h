@@ -44,11 +44,19 @@ void h_start(struct harness *h, const char *yaml_template);
 void h_start_args(struct harness *h, const char *yaml_template,
                   const char *const *extra);
 
-/* Same, with sidecar running as uid (and gid uid, no groups) under
- * RLIMIT_NPROC nproc: for limits root is exempt from. The test's directory
- * is made writable to all. */
-void h_start_as(struct harness *h, const char *yaml_template, uid_t uid,
-                rlim_t nproc);
+/* Who sidecar runs as (gid = uid), its RLIMIT_NPROC and supplementary
+ * groups: for limits root is exempt from, and for what services inherit. */
+struct h_creds {
+    uid_t uid;
+    rlim_t nproc; /* 0: as it is */
+    const gid_t *groups;
+    size_t groups_count;
+};
+
+/* Same, with those credentials; the test's directory is made writable to
+ * all. */
+void h_start_as(struct harness *h, const char *yaml_template,
+                const struct h_creds *creds);
 
 /* Path of name inside the test's directory (static buffer, one at a time). */
 const char *h_path(struct harness *h, const char *name);

@@ -210,7 +210,7 @@ T(fork_failing_backs_off_and_recovers, 30)
                "    depends_on: [main]\n"
                "    backoff: { initial: 100ms, max: 400ms }\n"
                "    max_restarts: 0\n",
-               NOBODY_UID, 3);
+               &(struct h_creds){.uid = NOBODY_UID, .nproc = 3});
     cr_assert(h_wait_file(&H, "hlog", 1, 5));
     pid_t helper = pid_of("helper");
     size_t mark = H.count;
