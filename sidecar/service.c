@@ -298,6 +298,9 @@ static void after_exit(struct svc *s, bool forced)
     LOG_INFO("service will restart", LF_STR("service", s->cfg->name),
              LF_INT("backoff_ms", (long long)(delay * 1000.0)),
              LF_INT("restarts", s->restarts + 1));
+    /* From now, not from when this loop iteration began: a slow iteration
+     * would otherwise cut the wait short. */
+    ev_now_update(s->loop);
     arm_timer(s, delay);
     set_state(s, SVC_BACKOFF);
 }
