@@ -101,6 +101,9 @@ static void signal_group(struct svc *s, int sig)
 
 static void arm_timer(struct svc *s, double after)
 {
+    /* From now, not from when this loop iteration began: a slow iteration
+     * would cut a backoff or a stop_timeout short. */
+    ev_now_update(s->loop);
     ev_timer_stop(s->loop, &s->timer_w);
     ev_timer_set(&s->timer_w, after, 0.);
     ev_timer_start(s->loop, &s->timer_w);
@@ -298,9 +301,6 @@ static void after_exit(struct svc *s, bool forced)
     LOG_INFO("service will restart", LF_STR("service", s->cfg->name),
              LF_INT("backoff_ms", (long long)(delay * 1000.0)),
              LF_INT("restarts", s->restarts + 1));
-    /* From now, not from when this loop iteration began: a slow iteration
-     * would otherwise cut the wait short. */
-    ev_now_update(s->loop);
     arm_timer(s, delay);
     set_state(s, SVC_BACKOFF);
 }

@@ -248,6 +248,7 @@ static void begin_drain(struct sidecar *sc)
              LF_STR("reason", sc->drain_reason),
              LF_INT("drain_ms", sc->cfg->shutdown.drain_ms));
     update_health(sc, "draining");
+    ev_now_update(sc->loop); /* the drain counts from now */
     ev_timer_init(&sc->drain_w, on_drained, drain, 0.);
     ev_timer_start(sc->loop, &sc->drain_w);
 }

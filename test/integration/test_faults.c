@@ -119,6 +119,7 @@ static const char *probe_state(const char *probe)
 /* The pid of the latest "service started" of service (from the log). */
 static pid_t pid_of(const char *service)
 {
+    cr_assert_geq(h_wait_event(&H, 0, 5, "service started", service), 0);
     long idx = -1;
     for (long i = h_find_event(&H, 0, "service started", service); i >= 0;
          i = h_find_event(&H, (size_t)i + 1, "service started", service))
