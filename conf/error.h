@@ -19,6 +19,8 @@ struct cfg_error {
 
 /*
  * Sets err (if err is not NULL and holds no error yet): first error wins.
+ * Control characters and bytes that are not UTF-8 in the message become
+ * '?', so that it prints safely.
  * An err holds no error while msg[0] == '\0': zero it before first use
  * (cfg_load() and cfg_load_buffer() do so themselves).
  */

@@ -414,7 +414,7 @@ int cfg_parse_listen(const char *s, char *host, size_t hostlen, unsigned *port)
             return -EINVAL;
     }
     if (n >= hostlen)
-        return -ERANGE;
+        return -EINVAL; /* no host name is that long */
     if (!is_digit(port_at[0]))
         return -EINVAL;
     rc = cfg_parse_int(port_at, 0, PORT_MAX, &p);

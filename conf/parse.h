@@ -54,7 +54,8 @@ int cfg_parse_umask(const char *s, mode_t *mask) ATTR_WUR;
 /*
  * Splits "host:port", ":port" (host "" = all interfaces) or "[::1]:port"
  * into host (copied into a buffer of hostlen bytes, brackets removed) and
- * port (0-65535; 0 asks the kernel for a free port).
+ * port (0-65535; 0 asks the kernel for a free port). A host that does not
+ * fit is -EINVAL: -ERANGE always means the port.
  */
 int cfg_parse_listen(const char *s, char *host, size_t hostlen,
                      unsigned *port) ATTR_WUR;

@@ -13,9 +13,10 @@
 #include <string.h>
 #include <yaml.h>
 
-#define DEPTH_MAX   32   /* nested collections; the schema needs 5 */
-#define ANCHORS_MAX 256  /* distinct anchors in one file */
-#define MAP_MAX     4096 /* pairs in one mapping (keys are checked O(n^2)) */
+#define DEPTH_MAX   32      /* nested collections; the schema needs 5 */
+#define ANCHORS_MAX 256     /* distinct anchors in one file */
+#define MAP_MAX     4096    /* pairs in one mapping (keys are checked O(n^2)) */
+#define ALIASED_MAX 1000000 /* nodes reached again through aliases */
 
 struct frame {
     struct cfg_node *node;
@@ -33,6 +34,7 @@ struct builder {
     const char *path;
     const char *data;
     size_t len;
+    size_t chars; /* in data, as libyaml counts them for its marks */
     struct cfg_error *err;
     struct cfg_doc *doc;
     bool seen_document;
@@ -40,14 +42,8 @@ struct builder {
     struct frame stack[DEPTH_MAX];
     size_t anchors_count;
     struct anchor anchors[ANCHORS_MAX];
+    size_t aliased; /* nodes the aliases so far stand for */
 };
-
-static struct cfg_mark mark_of(yaml_mark_t m)
-{
-    struct cfg_mark mark = {(unsigned)m.line + 1, (unsigned)m.column + 1};
-
-    return mark;
-}
 
 static int fail(struct builder *b, struct cfg_mark mark, const char *fmt, ...)
     ATTR_FMT(3, 4);
@@ -64,26 +60,87 @@ static int fail(struct builder *b, struct cfg_mark mark, const char *fmt, ...)
     return -1;
 }
 
-/* Line and column of a byte offset, for reader errors that carry no mark. */
+/* Where the text starts: after a UTF-8 byte order mark, if any. */
+static size_t text_start(const struct builder *b)
+{
+    return b->len >= 3 && memcmp(b->data, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+}
+
+/*
+ * The byte offset of a libyaml mark index, which counts characters (a
+ * UTF-8 sequence is one) from after the byte order mark; b->len for the
+ * end of the stream.
+ */
+static size_t byte_offset(const struct builder *b, size_t index)
+{
+    for (size_t i = text_start(b); i < b->len; i++) {
+        if (((unsigned char)b->data[i] & 0xc0) == 0x80)
+            continue; /* a UTF-8 continuation byte */
+        if (index-- == 0)
+            return i;
+    }
+    return b->len;
+}
+
+/* How many characters libyaml's mark indexes run over in the input. */
+static size_t count_chars(const struct builder *b)
+{
+    size_t n = 0;
+
+    for (size_t i = text_start(b); i < b->len; i++)
+        n += ((unsigned char)b->data[i] & 0xc0) != 0x80;
+    return n;
+}
+
+/*
+ * Line and column of a byte offset, counted as libyaml counts them: breaks
+ * are CR LF, CR, LF, NEL, LS and PS; columns are characters.
+ */
 static struct cfg_mark mark_at_offset(const struct builder *b, size_t off)
 {
+    const unsigned char *p = (const unsigned char *)b->data;
     struct cfg_mark mark = {1, 1};
 
-    for (size_t i = 0; i < off && i < b->len; i++) {
-        if (b->data[i] == '\n') {
+    for (size_t i = text_start(b); i < off && i < b->len; i++) {
+        bool nel = p[i] == 0xc2 && i + 1 < b->len && p[i + 1] == 0x85;
+        bool ls_ps = p[i] == 0xe2 && i + 2 < b->len && p[i + 1] == 0x80 &&
+                     (p[i + 2] == 0xa8 || p[i + 2] == 0xa9);
+
+        if (p[i] == '\r' && i + 1 < off && i + 1 < b->len && p[i + 1] == '\n')
+            continue; /* CR LF: the LF counts */
+        if (p[i] == '\n' || p[i] == '\r' || nel || ls_ps) {
             mark.line++;
             mark.col = 1;
-        } else {
-            mark.col++;
+        } else if ((p[i] & 0xc0) != 0x80) {
+            mark.col++; /* not a UTF-8 continuation byte */
         }
     }
     return mark;
 }
 
+static struct cfg_mark mark_of(yaml_mark_t m)
+{
+    struct cfg_mark mark = {(unsigned)m.line + 1, (unsigned)m.column + 1};
+
+    return mark;
+}
+
+/*
+ * The position of a libyaml mark. libyaml puts the end of a stream that
+ * does not end in a newline on a line of its own, past the last one: a
+ * mark there names the end of the file instead.
+ */
+static struct cfg_mark mark_in(const struct builder *b, yaml_mark_t m)
+{
+    if (m.index >= b->chars)
+        return mark_at_offset(b, b->len);
+    return mark_of(m);
+}
+
 static int parser_error(struct builder *b, const yaml_parser_t *p)
 {
-    struct cfg_mark mark = mark_of(p->problem_mark);
-    size_t at = p->problem_mark.index;
+    struct cfg_mark mark = mark_in(b, p->problem_mark);
+    size_t at = byte_offset(b, p->problem_mark.index);
     const char *problem = p->problem ? p->problem : "invalid YAML";
 
     switch (p->error) {
@@ -114,7 +171,8 @@ static struct cfg_node *new_node(struct builder *b, enum cfg_node_kind kind,
         return NULL;
     }
     node->kind = kind;
-    node->mark = mark_of(m);
+    node->weight = 1;
+    node->mark = mark_in(b, m);
     node->next_owned = b->doc->owned;
     b->doc->owned = node;
     return node;
@@ -215,6 +273,7 @@ static int add_node(struct builder *b, struct cfg_node *node)
         return 0;
     }
     f = &b->stack[b->depth - 1];
+    f->node->weight += node->weight;
     if (f->node->kind == CFG_NODE_MAP)
         return add_to_map(b, f, node);
     items = reserve(f->node->items, &f->cap, f->node->count, sizeof(*items));
@@ -250,10 +309,21 @@ static int on_alias(struct builder *b, const yaml_event_t *ev)
     const char *name = (const char *)ev->data.alias.anchor;
 
     for (size_t i = 0; i < b->anchors_count; i++) {
-        if (strcmp(b->anchors[i].name, name) == 0)
-            return add_node(b, b->anchors[i].node);
+        const struct cfg_node *node = b->anchors[i].node;
+
+        if (strcmp(b->anchors[i].name, name) != 0)
+            continue;
+        /* The loader walks an aliased node once per alias: a few aliases
+         * of aliases would otherwise make a small file take forever. */
+        b->aliased += node->weight;
+        if (b->aliased > ALIASED_MAX)
+            return fail(b, mark_in(b, ev->start_mark),
+                        "aliases repeat more than %d nodes; write the "
+                        "configuration out",
+                        ALIASED_MAX);
+        return add_node(b, b->anchors[i].node);
     }
-    return fail(b, mark_of(ev->start_mark),
+    return fail(b, mark_in(b, ev->start_mark),
                 "unknown alias '*%s'; define '&%s' on a complete node "
                 "before it",
                 name, name);
@@ -307,7 +377,7 @@ static int on_event(struct builder *b, const yaml_event_t *ev)
     switch (ev->type) {
     case YAML_DOCUMENT_START_EVENT:
         if (b->seen_document)
-            return fail(b, mark_of(ev->start_mark),
+            return fail(b, mark_in(b, ev->start_mark),
                         "a second document; the configuration is one YAML "
                         "document");
         b->seen_document = true;
@@ -330,10 +400,17 @@ static int on_event(struct builder *b, const yaml_event_t *ev)
 
 static int run_parser(struct builder *b)
 {
+    const unsigned char *p = (const unsigned char *)b->data;
     yaml_parser_t parser;
     bool done = false;
     int rc = 0;
 
+    /* libyaml would read UTF-16 after its byte order mark, but positions
+     * here (and every message's excerpt) count UTF-8. */
+    if (b->len >= 2 &&
+        ((p[0] == 0xfe && p[1] == 0xff) || (p[0] == 0xff && p[1] == 0xfe)))
+        return fail(b, (struct cfg_mark){1, 1},
+                    "a UTF-16 byte order mark; expected UTF-8 text");
     if (!yaml_parser_initialize(&parser))
         return fail(b, (struct cfg_mark){0, 0}, "out of memory");
     yaml_parser_set_input_string(&parser, (const unsigned char *)b->data,
@@ -368,6 +445,7 @@ int cfg_yaml_parse(const char *path, const char *data, size_t len,
     b->path = path;
     b->data = data;
     b->len = len;
+    b->chars = count_chars(b);
     b->err = err;
     rc = run_parser(b);
     while (b->depth > 0)

@@ -33,6 +33,7 @@ struct cfg_node {
     struct cfg_pair *pairs;      /* map: file order, keys unique */
     struct cfg_node **items;     /* sequence */
     size_t count;                /* pairs or items */
+    size_t weight;               /* nodes in it, each alias in full */
     struct cfg_node *next_owned; /* the doc's list of every node */
 };
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sidecar/json.h"
 #include "sidecar/sidecar.h"
 
 static const char *const endpoint_names[] = {"livez", "readyz", "startupz"};
@@ -15,16 +16,70 @@ const char *checks_endpoint_name(enum check_endpoint ep)
 }
 
 struct check {
-    char name[80];
+    const char *prefix; /* "service:" or "" */
+    const char *name;   /* borrowed from the config or a static string */
     bool ok;
     const char *reason; /* borrowed from the probe or a static string */
 };
+
+/* Whether the check is called name ("service:" and all). */
+static bool named(const struct check *c, const char *name)
+{
+    size_t n = strlen(c->prefix);
+    return strncmp(name, c->prefix, n) == 0 && strcmp(name + n, c->name) == 0;
+}
+
+/*
+ * Appends s to a text answer: control characters as \xNN and bytes that
+ * are not valid UTF-8 as U+FFFD, so that a name, a reason (a probe's
+ * output) or a query value (the client's bytes) keeps the answer UTF-8
+ * text with one line a check.
+ */
+static int put_text(struct buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = json_utf8_seq_len((const unsigned char *)s + i, n - i);
+        if (c < 0x20 || c == 0x7f)
+            rc = buf_printf(b, "\\x%02x", c);
+        else if (len)
+            rc = buf_append(b, s + i, len);
+        else
+            rc = buf_append(b, "\xef\xbf\xbd", 3);
+        i += len ? len : 1;
+    }
+    return rc;
+}
+
+/*
+ * Appends the line "<before><check's name><between><text><after>": the
+ * name (if c) and text shown as put_text() does.
+ */
+static int put_line(struct buf *b, const char *before, const struct check *c,
+                    const char *between, const char *text, const char *after)
+{
+    int rc = buf_puts(b, before);
+    if (rc == 0 && c)
+        rc = buf_puts(b, c->prefix);
+    if (rc == 0 && c)
+        rc = put_text(b, c->name);
+    if (rc == 0)
+        rc = buf_puts(b, between);
+    if (rc == 0)
+        rc = put_text(b, text);
+    if (rc == 0)
+        rc = buf_puts(b, after);
+    return rc ? rc : buf_puts(b, "\n");
+}
 
 static void probe_check(const struct sidecar *sc, const struct probe *p,
                         enum check_endpoint ep, struct check *c)
 {
     bool critical = p->cfg->importance == CFG_IMPORTANCE_CRITICAL;
-    snprintf(c->name, sizeof(c->name), "%s", p->cfg->name);
+    c->prefix = "";
+    c->name = p->cfg->name;
     c->ok = true;
     if (ep == CHECK_READYZ)
         c->ok = !critical || p->state == PROBE_PASSING;
@@ -41,7 +96,8 @@ static void service_check(const struct sidecar *sc, const struct svc *s,
                           enum check_endpoint ep, struct check *c)
 {
     struct health_service_in in = health_service_of(s);
-    snprintf(c->name, sizeof(c->name), "service:%s", s->cfg->name);
+    c->prefix = "service:";
+    c->name = s->cfg->name;
     if (ep == CHECK_LIVEZ)
         c->ok = !(s->cfg->essential && s->state == SVC_FATAL);
     else if (ep == CHECK_READYZ)
@@ -67,19 +123,20 @@ static struct check *collect(const struct sidecar *sc, enum check_endpoint ep,
         probe_check(sc, &sc->prober->probes[i], ep, &all[n++]);
     if (ep == CHECK_READYZ && (sc->draining || sc->shutting_down)) {
         struct check *c = &all[n++];
-        snprintf(c->name, sizeof(c->name), "shutdown");
+        c->prefix = "";
+        c->name = "shutdown";
         c->reason = "sidecar is shutting down";
     }
     *count = n;
     return all;
 }
 
-static bool excluded(const char *name, const char *const *ex, size_t n,
+static bool excluded(const struct check *c, const char *const *ex, size_t n,
                      bool *used)
 {
     bool hit = false;
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(name, ex[i]) == 0) {
+        if (named(c, ex[i])) {
             used[i] = true;
             hit = true;
         }
@@ -102,24 +159,24 @@ int checks_render(const struct sidecar *sc, enum check_endpoint ep,
     bool pass = true;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct check *c = &all[i];
-        if (excluded(c->name, exclude, exclude_count, used)) {
+        if (excluded(c, exclude, exclude_count, used)) {
             if (verbose)
-                rc = buf_printf(body, "[+]%s excluded: %s\n", c->name,
-                                c->ok ? "ok" : "failed");
+                rc = put_line(body, "[+]", c,
+                              " excluded: ", c->ok ? "ok" : "failed", "");
             continue;
         }
         pass = pass && c->ok;
         if (verbose && c->ok)
-            rc = buf_printf(body, "[+]%s ok\n", c->name);
+            rc = put_line(body, "[+]", c, " ok", "", "");
         else if (verbose)
-            rc = buf_printf(body, "[-]%s failed: %s\n", c->name, c->reason);
+            rc = put_line(body, "[-]", c, " failed: ", c->reason, "");
     }
     for (size_t i = 0; i < exclude_count && rc == 0 && verbose; i++) {
         if (!used[i])
-            rc = buf_printf(body,
-                            "warn: some health checks cannot be excluded: "
-                            "no matches for \"%s\"\n",
-                            exclude[i]);
+            rc = put_line(body,
+                          "warn: some health checks cannot be excluded: "
+                          "no matches for \"",
+                          NULL, "", exclude[i], "\"");
     }
     if (rc == 0 && verbose)
         rc = buf_printf(body, "%s check %s\n", endpoint_names[ep],
@@ -144,15 +201,17 @@ int checks_render_one(const struct sidecar *sc, enum check_endpoint ep,
         return -ENOMEM;
     int rc = 404;
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(all[i].name, name) != 0)
+        if (!named(&all[i], name))
             continue;
-        rc = all[i].ok ? buf_puts(body, "ok\n")
-                       : buf_printf(body, "failed: %s\n", all[i].reason);
+        rc = all[i].ok
+                 ? buf_puts(body, "ok\n")
+                 : put_line(body, "failed: ", NULL, "", all[i].reason, "");
         if (rc == 0)
             rc = all[i].ok ? 200 : 503;
         break;
     }
-    if (rc == 404 && buf_printf(body, "no check named \"%s\"\n", name) < 0)
+    if (rc == 404 &&
+        put_line(body, "no check named \"", NULL, "", name, "\"") < 0)
         rc = -ENOMEM;
     free(all);
     return rc;

@@ -24,7 +24,9 @@ enum check_endpoint { CHECK_LIVEZ, CHECK_READYZ, CHECK_STARTUPZ };
  * Writes the endpoint's answer into body: with verbose, one line a check
  * ("[+]name ok", "[-]name failed: reason", "[+]name excluded: ok") and
  * "<endpoint> check passed|failed" last; else "ok" or "<endpoint> check
- * failed". Returns the HTTP status (200 or 503), or -errno.
+ * failed". Names, reasons and excludes show control characters as \xNN
+ * and invalid UTF-8 as U+FFFD. Returns the HTTP status (200 or 503), or
+ * -errno.
  */
 int checks_render(const struct sidecar *sc, enum check_endpoint ep,
                   bool verbose, const char *const *exclude,

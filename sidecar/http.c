@@ -27,6 +27,7 @@
 #define HTTP_EXCLUDE_MAX          32
 #define HTTP_BODY_MAX             ((size_t)1024 * 1024)
 #define HTTP_POST_MAX             ((size_t)4096) /* a push's reason */
+#define HTTP_RUN_MAX_MS           1000u          /* see rearm() */
 
 enum cached {
     CACHED_LIVEZ,
@@ -55,12 +56,21 @@ struct http_server {
     double rendered_at[CACHED_COUNT]; /* ev_now(); 0: render again */
 };
 
-/* MHD must run again within MHD_get_timeout(): arm the timer for it. */
+/*
+ * MHD must run again within MHD_get_timeout(): arm the timer for it, and
+ * for no later than HTTP_RUN_MAX_MS. MHD 0.9.75 closes a connection whose
+ * request outgrew its memory pool (too many query arguments: it cannot
+ * even send its 431) without counting it as work pending, so the timeout
+ * is the idle one, and under MHD_USE_TURBO the client hears nothing until
+ * the next run (test/fuzz/regressions/http/).
+ */
 static void rearm(struct http_server *srv)
 {
     MHD_UNSIGNED_LONG_LONG ms;
     ev_timer_stop(srv->loop, &srv->timer_w);
     if (MHD_get_timeout(srv->mhd, &ms) == MHD_YES) {
+        if (ms > HTTP_RUN_MAX_MS)
+            ms = HTTP_RUN_MAX_MS;
         ev_timer_set(&srv->timer_w, (double)ms / 1000.0, 0.);
         ev_timer_start(srv->loop, &srv->timer_w);
     }

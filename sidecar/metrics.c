@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "sidecar/json.h"
 #include "sidecar/sidecar.h"
 
 static int header(struct buf *b, const char *name, const char *type,
@@ -15,17 +16,26 @@ static int header(struct buf *b, const char *name, const char *type,
                       type);
 }
 
-/* A label value: backslash, double quote and newline escaped. */
+/*
+ * A label value: backslash, double quote and newline escaped, and bytes
+ * that are not valid UTF-8 as U+FFFD (a scraper rejects the whole
+ * exposition for one such label).
+ */
 static int put_label(struct buf *b, const char *v)
 {
+    size_t n = strlen(v);
     int rc = 0;
-    for (; *v && rc == 0; v++) {
-        if (*v == '\\' || *v == '"')
-            rc = buf_printf(b, "\\%c", *v);
-        else if (*v == '\n')
+    for (size_t i = 0; i < n && rc == 0;) {
+        size_t len = json_utf8_seq_len((const unsigned char *)v + i, n - i);
+        if (v[i] == '\\' || v[i] == '"')
+            rc = buf_printf(b, "\\%c", v[i]);
+        else if (v[i] == '\n')
             rc = buf_puts(b, "\\n");
+        else if (len)
+            rc = buf_append(b, v + i, len);
         else
-            rc = buf_append(b, v, 1);
+            rc = buf_append(b, "\xef\xbf\xbd", 3);
+        i += len ? len : 1;
     }
     return rc;
 }
