@@ -104,6 +104,7 @@ $(ITEST_BIN): $(ITEST_SRCS:%.c=$(OBJ)/%.o)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(TEST_LIBS)
 
 $(BUILD)/test/%: $(OBJ)/test/helpers/%.o
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^
 
 $(OBJ)/test/%.o: test/%.c
