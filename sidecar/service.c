@@ -543,7 +543,8 @@ static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
      * for: without the capabilities to switch, say so now. (With them, a
      * failing setuid in the child is reported and the child exits.)
      */
-    if (!can_switch_ids() && (s->uid != geteuid() || s->gid != getegid())) {
+    bool can_switch = can_switch_ids();
+    if (!can_switch && (s->uid != geteuid() || s->gid != getegid())) {
         snprintf(errbuf, errlen,
                  "service '%s': cannot run as %s%s%s (uid %lu, gid %lu): "
                  "sidecar runs as uid %lu without CAP_SETUID and "
@@ -554,7 +555,7 @@ static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
                  (unsigned long)geteuid());
         return -EPERM;
     }
-    if (!can_switch_ids()) {
+    if (!can_switch) {
         s->set_ids = false; /* already that user: nothing to switch */
         return 0;
     }
