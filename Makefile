@@ -83,10 +83,12 @@ asan: test-deps
 	    -fno-sanitize-recover=all" unit itest
 
 # Benchmarks print figures; they are not tests. BENCH_SECONDS=60 by default.
-bench: test-deps
+bench:
+	@sh scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all $(BUILD)/test/fakehttp
 	bench/probes
 	bench/http
+	bench/compare
 
 $(BIN): $(OBJ)/sidecar/main.o $(BUILD)/libsidecar.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)

@@ -2,7 +2,8 @@
 # Installs the Debian packages sidecar needs, only those that are missing.
 # Idempotent. `deps.sh` installs what building needs (`make run`); `deps.sh
 # deb` adds the packaging tools (`make deb`); `deps.sh test` adds those of
-# the test suites and the packaging checks (`make test`). Needs root, or
+# the test suites and the packaging checks (`make test`); `deps.sh bench`
+# adds the peers of bench/compare. Needs root, or
 # sudo, only when something is missing.
 set -eu
 
@@ -13,12 +14,14 @@ deb | test)
     PACKAGES="$PACKAGES debhelper fakeroot lintian man-db groff-base"
     ;;
 esac
-if [ "${1:-}" = test ]; then
+if [ "${1:-}" = test ] || [ "${1:-}" = bench ]; then
     PACKAGES="$PACKAGES libcriterion-dev procps clang-format
 python3-prometheus-client valgrind wrk clang libclang-rt-14-dev"
     # The Kubernetes manifest check runs on node; any node >= 18 does.
     command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
 fi
+# The peers bench/compare measures sidecar against (`make bench` only).
+[ "${1:-}" = bench ] && PACKAGES="$PACKAGES supervisor monit tini"
 
 missing=""
 for p in $PACKAGES; do
