@@ -4,6 +4,7 @@
  * (path:line:col, within the input) and leave *out alone; a success must
  * hold every invariant conf/model.h promises its readers.
  */
+#define FUZZ_NAME "fuzz_config"
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,21 +13,12 @@
 
 #include "conf/load.h"
 #include "conf/schema.h"
+#include "test/fuzz/oracle.h"
 
 #define PATH "fuzz.yaml"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "fuzz_config: %s: ", #cond);                       \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fputc('\n', stderr);                                               \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

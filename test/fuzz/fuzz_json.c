@@ -5,6 +5,7 @@
  * is not part of a valid UTF-8 sequence replaced by U+FFFD, and nothing
  * else (json.h); a buffer too small for it must be left as it was.
  */
+#define FUZZ_NAME "fuzz_json"
 #include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -14,51 +15,9 @@
 #include <string.h>
 
 #include "sidecar/json.h"
+#include "test/fuzz/oracle.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "fuzz_json: %s: ", #cond);                         \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fputc('\n', stderr);                                               \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
-
-/*
- * The length of the well-formed UTF-8 sequence at p (Unicode table 3-7),
- * or 0: written from the table, not from sidecar/json.c.
- */
-static size_t well_formed(const uint8_t *p, size_t n)
-{
-    static const struct {
-        uint8_t lo, hi;   /* first byte */
-        uint8_t lo2, hi2; /* second byte */
-        size_t len;
-    } rows[] = {
-        {0x00, 0x7f, 0, 0, 1},       {0xc2, 0xdf, 0x80, 0xbf, 2},
-        {0xe0, 0xe0, 0xa0, 0xbf, 3}, {0xe1, 0xec, 0x80, 0xbf, 3},
-        {0xed, 0xed, 0x80, 0x9f, 3}, {0xee, 0xef, 0x80, 0xbf, 3},
-        {0xf0, 0xf0, 0x90, 0xbf, 4}, {0xf1, 0xf3, 0x80, 0xbf, 4},
-        {0xf4, 0xf4, 0x80, 0x8f, 4},
-    };
-    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
-        if (p[0] < rows[r].lo || p[0] > rows[r].hi)
-            continue;
-        if (rows[r].len > n)
-            return 0;
-        if (rows[r].len > 1 && (p[1] < rows[r].lo2 || p[1] > rows[r].hi2))
-            return 0;
-        for (size_t i = 2; i < rows[r].len; i++) {
-            if (p[i] < 0x80 || p[i] > 0xbf)
-                return 0;
-        }
-        return rows[r].len;
-    }
-    return 0;
-}
 
 /* The text the encoding must decode to; *len set; caller frees. */
 static char *expected_text(const uint8_t *p, size_t n, size_t *len)

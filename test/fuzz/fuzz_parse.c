@@ -6,6 +6,7 @@
  * (cfg_format_duration, cfg_signal_name, formatting a listen address or a
  * status range back).
  */
+#define FUZZ_NAME "fuzz_parse"
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -16,19 +17,10 @@
 #include <string.h>
 
 #include "conf/parse.h"
+#include "test/fuzz/oracle.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "fuzz_parse: %s: ", #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fputc('\n', stderr);                                               \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 /* Bigger than any value a parser accepts: references saturate here. */
 #define HUGE ((__int128)1 << 80)

@@ -13,6 +13,7 @@
  * Input: byte 0 picks max_line, byte 1 the chunk size and the mode, the
  * rest is the child's output (or the event's message and field values).
  */
+#define FUZZ_NAME "fuzz_relay"
 #include <errno.h>
 #include <ev.h>
 #include <fcntl.h>
@@ -27,19 +28,10 @@
 
 #include "sidecar/log.h"
 #include "sidecar/relay.h"
+#include "test/fuzz/oracle.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "fuzz_relay: %s: ", #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fputc('\n', stderr);                                               \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 #define SERVICE "web"
 #define STREAM  "stdout"
@@ -57,52 +49,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     CHECK(loop && sink_fd >= 0, "set-up: %s", strerror(errno));
     unlink(path);
     return 0;
-}
-
-/* A growable byte string. */
-struct text {
-    char *data;
-    size_t len;
-    size_t cap;
-};
-
-static void text_add(struct text *t, const void *p, size_t n)
-{
-    if (t->len + n + 1 > t->cap) {
-        t->cap = (t->len + n + 1) * 2;
-        t->data = realloc(t->data, t->cap);
-        CHECK(t->data, "out of memory");
-    }
-    memcpy(t->data + t->len, p, n);
-    t->len += n;
-    t->data[t->len] = '\0';
-}
-
-/* Length of the well-formed UTF-8 sequence at p (Unicode table 3-7). */
-static size_t well_formed(const uint8_t *p, size_t n)
-{
-    size_t len = p[0] < 0x80   ? 1
-                 : p[0] < 0xc2 ? 0
-                 : p[0] < 0xe0 ? 2
-                 : p[0] < 0xf0 ? 3
-                 : p[0] < 0xf5 ? 4
-                               : 0;
-    uint8_t lo = 0x80, hi = 0xbf;
-    if (len == 0 || len > n)
-        return 0;
-    if (p[0] == 0xe0)
-        lo = 0xa0;
-    else if (p[0] == 0xed)
-        hi = 0x9f;
-    else if (p[0] == 0xf0)
-        lo = 0x90;
-    else if (p[0] == 0xf4)
-        hi = 0x8f;
-    for (size_t i = 1; i < len; i++) {
-        if (p[i] < (i == 1 ? lo : 0x80) || p[i] > (i == 1 ? hi : 0xbf))
-            return 0;
-    }
-    return len;
 }
 
 /* Appends what p[0..n) must decode to: invalid bytes as U+FFFD. */
