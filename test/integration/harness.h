@@ -125,6 +125,9 @@ const char *h_wait_file(struct harness *h, const char *name, int min_lines,
 
 double h_now(void);
 
+/* A port of 127.0.0.1 nothing listens on: bound once, then released. */
+int h_free_port(void);
+
 /* The port sidecar's HTTP endpoint listens on (from its log). */
 int h_http_port(struct harness *h);
 

@@ -305,21 +305,6 @@ static void kubelet_step(struct kubelet *k)
         }                                                                      \
     } while (0)
 
-/* ---- the stand-ins ---------------------------------------------------- */
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert_geq(fd, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* The database: a listener on port, started and stopped by the test. */
 static void db_start(int port, const char *portfile)
 {
@@ -414,12 +399,12 @@ Test(kubelet, wrapper_example_under_kubelet_probes, .timeout = 120,
                               .success_threshold = 1};
 
     /* The stand-ins. */
-    int app_port = free_port(), pool_port, db_port;
+    int app_port = h_free_port(), pool_port, db_port;
     do
-        pool_port = free_port();
+        pool_port = h_free_port();
     while (pool_port == app_port);
     do
-        db_port = free_port();
+        db_port = h_free_port();
     while (db_port == app_port || db_port == pool_port);
     static char yaml[16384];
     char to[512];

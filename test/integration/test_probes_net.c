@@ -105,20 +105,6 @@ static int start_fake(bool tcp_only)
     }
 }
 
-/* A port nothing listens on: bound once, then released. */
-static int closed_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert_geq(fd, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void write_file(const char *path, const char *text)
 {
     char tmp[160];
@@ -395,7 +381,7 @@ T(a_target_that_flips_is_followed, 20)
 T(tcp_connect_passes_and_a_refused_port_fails, 20)
 {
     int port = start_fake(true);
-    int closed = closed_port();
+    int closed = h_free_port();
     start("probes:\n"
           "  up:\n"
           "    type: tcp\n"
