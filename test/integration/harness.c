@@ -45,7 +45,8 @@ const char *h_path(struct harness *h, const char *name)
 static char *expand(struct harness *h, const char *tmpl)
 {
     char helper[512];
-    const char *helper_dir = env_or("SIDECAR_HELPERS", "../build/test");
+    const char *helper_dir =
+        h->bin_dir[0] ? h->bin_dir : env_or("SIDECAR_HELPERS", "../build/test");
     snprintf(helper, sizeof(helper), "%s/fakesvc", helper_dir);
     size_t cap = strlen(tmpl) * 4 + 4096;
     char *out = malloc(cap);
@@ -116,6 +117,17 @@ static void start(struct harness *h, const char *yaml_template,
     cr_assert(mkdtemp(h->dir), "mkdtemp: %s", strerror(errno));
     snprintf(h->cfg_path, sizeof(h->cfg_path), "%s/sidecar.yaml", h->dir);
     snprintf(h->err_path, sizeof(h->err_path), "%s/stderr", h->dir);
+    if (creds) {
+        char cmd[1536];
+        snprintf(h->bin_dir, sizeof(h->bin_dir), "%s/bin", h->dir);
+        snprintf(cmd, sizeof(cmd),
+                 "mkdir -m 755 '%s' && cp '%s' '%s/sidecar' && "
+                 "cp '%s/fakesvc' '%s/fakesvc'",
+                 h->bin_dir, env_or("SIDECAR_BIN", "../build/sidecar"),
+                 h->bin_dir, env_or("SIDECAR_HELPERS", "../build/test"),
+                 h->bin_dir);
+        cr_assert_eq(system(cmd), 0, "%s", cmd);
+    }
 
     char *yaml = expand(h, yaml_template);
     FILE *f = fopen(h->cfg_path, "w");
@@ -132,7 +144,9 @@ static void start(struct harness *h, const char *yaml_template,
 
     int fds[2];
     cr_assert(pipe(fds) == 0);
-    const char *bin = env_or("SIDECAR_BIN", "../build/sidecar");
+    char copy[256];
+    snprintf(copy, sizeof(copy), "%s/sidecar", h->bin_dir);
+    const char *bin = creds ? copy : env_or("SIDECAR_BIN", "../build/sidecar");
     const char *argv[32] = {bin, "run", "-c", h->cfg_path};
     size_t argc = 4;
     for (size_t i = 0; extra && extra[i] && argc < 30; i++)

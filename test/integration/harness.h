@@ -28,8 +28,9 @@ struct harness {
     char dir[128];
     char cfg_path[192];
     char err_path[192];
-    char **raw;    /* every stdout line, in order */
-    json_t **json; /* each parsed, NULL if it was not valid JSON */
+    char bin_dir[192]; /* copies of sidecar and fakesvc, for h_start_as */
+    char **raw;        /* every stdout line, in order */
+    json_t **json;     /* each parsed, NULL if it was not valid JSON */
     size_t count;
     size_t cap;
     char *partial; /* bytes after the last newline */
@@ -54,7 +55,8 @@ struct h_creds {
 };
 
 /* Same, with those credentials; the test's directory is made writable to
- * all. */
+ * all, and sidecar and fakesvc run from copies in it (the build tree may
+ * sit under a directory that uid cannot enter). */
 void h_start_as(struct harness *h, const char *yaml_template,
                 const struct h_creds *creds);
 
