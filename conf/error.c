@@ -64,11 +64,18 @@ void cfg_error_set(struct cfg_error *err, const char *path, unsigned line,
         snprintf(err->msg, sizeof(err->msg), "invalid configuration");
 }
 
-void cfg_error_print(const struct cfg_error *err, FILE *out)
+void cfg_error_format(const struct cfg_error *err, char *out, size_t len)
 {
     if (err->line > 0)
-        fprintf(out, "%s:%u:%u: %s\n", err->path, err->line, err->col,
-                err->msg);
+        snprintf(out, len, "%s:%u:%u: %s", err->path, err->line, err->col,
+                 err->msg);
     else
-        fprintf(out, "%s: %s\n", err->path, err->msg);
+        snprintf(out, len, "%s: %s", err->path, err->msg);
+}
+
+void cfg_error_print(const struct cfg_error *err, FILE *out)
+{
+    char line[sizeof(err->path) + CFG_ERROR_MSG_MAX + 32];
+    cfg_error_format(err, line, sizeof(line));
+    fprintf(out, "%s\n", line);
 }

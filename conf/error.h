@@ -6,6 +6,7 @@
 #ifndef SIDECAR_CONF_ERROR_H
 #define SIDECAR_CONF_ERROR_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #define CFG_ERROR_MSG_MAX 256
@@ -27,6 +28,9 @@ struct cfg_error {
 void cfg_error_set(struct cfg_error *err, const char *path, unsigned line,
                    unsigned col, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* "path:line:col: msg" (or "path: msg" without position) into out. */
+void cfg_error_format(const struct cfg_error *err, char *out, size_t len);
 
 /* Prints "path:line:col: msg\n" (or "path: msg\n" without position). */
 void cfg_error_print(const struct cfg_error *err, FILE *out);

@@ -37,6 +37,7 @@ INT_SIZED(cfg_role);
 INT_SIZED(cfg_restart);
 INT_SIZED(cfg_log_format);
 INT_SIZED(cfg_log_level);
+INT_SIZED(cfg_reload);
 INT_SIZED(cfg_probe_type);
 INT_SIZED(cfg_importance);
 
@@ -47,13 +48,15 @@ static const char *const restart_names[] = {"always", "on-failure", "never",
 static const char *const format_names[] = {"json", "text", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error",
                                           NULL};
+static const char *const reload_names[] = {"manual", "watch", NULL};
 static const char *const type_names[] = {"http", "tcp", "exec", "ttl", NULL};
 static const char *const importance_names[] = {"critical", "high", "low", NULL};
 static const char *const on_failure_names[] = {"restart", NULL};
 static const char *const probe_kinds[] = {"an http probe", "a tcp probe",
                                           "an exec probe", "a ttl probe"};
 
-static const int main_forward_signals[] = {SIGHUP, SIGUSR1, SIGUSR2};
+/* Not SIGHUP: it reloads sidecar (a service may still list it). */
+static const int main_forward_signals[] = {SIGUSR1, SIGUSR2};
 
 /* Copies n ints into a new array at *dst (count in *count). */
 static int dup_ints(struct cfg_ctx *ctx, int **dst, size_t *count,
@@ -120,6 +123,7 @@ static const struct cfg_section shutdown_section = {shutdown_keys,
 
 static const struct cfg_key top_keys[] = {
     {"name", cfg_value_string, ROOT(name), .min = 1},
+    {"reload", cfg_value_enum, ROOT(reload), .names = reload_names},
     {"http", cfg_value_section, WHOLE, .section = &http_section},
     {"log", cfg_value_section, WHOLE, .section = &log_section},
     {"shutdown", cfg_value_section, WHOLE, .section = &shutdown_section},
@@ -462,6 +466,7 @@ static int value_probes(struct cfg_ctx *ctx, const struct cfg_key *key,
 
 static int root_defaults(struct cfg_ctx *ctx, struct cfg_root *root)
 {
+    root->reload = CFG_RELOAD_MANUAL;
     root->log.format = CFG_LOG_JSON;
     root->log.level = CFG_LOG_INFO;
     root->log.max_line = 16384;
@@ -502,6 +507,17 @@ static int load_root(struct cfg_ctx *ctx, const struct cfg_doc *doc,
     return cfg_validate(ctx, root, top);
 }
 
+/* FNV-1a, 64 bits: enough to tell an edited file from a touched one. */
+static uint64_t digest(const char *data, size_t len)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)data[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
 int cfg_load_buffer(const char *path, const char *data, size_t len,
                     struct cfg_root **out, struct cfg_error *err)
 {
@@ -532,6 +548,7 @@ int cfg_load_buffer(const char *path, const char *data, size_t len,
         cfg_free(root);
         return -1;
     }
+    root->digest = digest(data, len);
     *out = root;
     return 0;
 }

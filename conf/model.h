@@ -31,6 +31,7 @@ enum cfg_restart {
 enum cfg_dep_cond { CFG_DEP_STARTED, CFG_DEP_HEALTHY };
 enum cfg_log_format { CFG_LOG_JSON, CFG_LOG_TEXT };
 enum cfg_log_level { CFG_LOG_DEBUG, CFG_LOG_INFO, CFG_LOG_WARN, CFG_LOG_ERROR };
+enum cfg_reload { CFG_RELOAD_MANUAL, CFG_RELOAD_WATCH };
 enum cfg_probe_type {
     CFG_PROBE_HTTP,
     CFG_PROBE_TCP,
@@ -66,6 +67,7 @@ struct cfg_backoff {
     int64_t reset_after_ms; /* default 30000 */
 };
 
+/* conf/equal.c compares every field: keep it in step. */
 struct cfg_service {
     char *name;
     struct cfg_mark mark; /* of the service's key */
@@ -89,7 +91,7 @@ struct cfg_service {
     bool essential;            /* always true for role main */
     struct cfg_dep *deps;      /* depends_on, file order */
     size_t deps_count;
-    int *forward_signals; /* default {SIGHUP,SIGUSR1,SIGUSR2} for main, {} */
+    int *forward_signals; /* default {SIGUSR1,SIGUSR2} for main, {} */
     size_t forward_signals_count;
 };
 
@@ -104,6 +106,7 @@ struct cfg_header {
     char *value;
 };
 
+/* conf/equal.c compares every field: keep it in step. */
 struct cfg_probe {
     char *name;
     struct cfg_mark mark;
@@ -142,7 +145,9 @@ struct cfg_probe {
 
 struct cfg_root {
     char *path;
-    char *name; /* default "sidecar" */
+    uint64_t digest; /* of the bytes loaded: FNV-1a, to tell edits apart */
+    char *name;      /* default "sidecar" */
+    enum cfg_reload reload; /* default manual; watch: also on file change */
     struct {
         char *listen; /* default "0.0.0.0:8558" */
         char *host;   /* split from listen; "" for all interfaces */

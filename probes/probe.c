@@ -94,19 +94,24 @@ static bool is_exec(const struct probe *p)
 
 static void begin(struct probe *p);
 
-/* Hands a freed exec slot to the first probe waiting for one. */
+/* Hands free exec slots to the probes waiting for one, first come first. */
+static void fill_exec_slots(struct prober *pr)
+{
+    while (pr->queue_head && pr->exec_running < pr->exec_limit) {
+        struct probe *next = pr->queue_head;
+        pr->queue_head = next->queue_next;
+        if (!pr->queue_head)
+            pr->queue_tail = NULL;
+        next->queue_next = NULL;
+        next->queued = false;
+        begin(next);
+    }
+}
+
 static void release_exec_slot(struct prober *pr)
 {
     pr->exec_running--;
-    struct probe *next = pr->queue_head;
-    if (!next)
-        return;
-    pr->queue_head = next->queue_next;
-    if (!pr->queue_head)
-        pr->queue_tail = NULL;
-    next->queue_next = NULL;
-    next->queued = false;
-    begin(next);
+    fill_exec_slots(pr);
 }
 
 static void dequeue(struct probe *p)
@@ -285,24 +290,29 @@ static void deactivate(struct probe *p)
 
 void prober_start(struct prober *pr)
 {
-    for (size_t i = 0; i < pr->count; i++) {
-        if (pr->probes[i].cfg->service_index == CFG_NO_INDEX)
-            activate(&pr->probes[i]);
-    }
+    prober_service_running(pr, NULL, true);
 }
 
-void prober_service_running(struct prober *pr, size_t svc_index, bool running)
+/* True when p belongs to the service named service (NULL: to none). */
+static bool belongs(const struct probe *p, const char *service)
+{
+    if (!service || !p->cfg->service)
+        return service == p->cfg->service;
+    return strcmp(service, p->cfg->service) == 0;
+}
+
+void prober_service_running(struct prober *pr, const char *service,
+                            bool running)
 {
     /* Leave the exec queue first: a slot freed below must not go to a
      * probe of this very service, only to be killed at once. */
     for (size_t i = 0; i < pr->count && !running; i++) {
-        if (pr->probes[i].cfg->service_index == svc_index &&
-            pr->probes[i].queued)
-            dequeue(&pr->probes[i]);
+        if (belongs(pr->probes[i], service) && pr->probes[i]->queued)
+            dequeue(pr->probes[i]);
     }
     for (size_t i = 0; i < pr->count; i++) {
-        struct probe *p = &pr->probes[i];
-        if (p->cfg->service_index != svc_index)
+        struct probe *p = pr->probes[i];
+        if (!belongs(p, service))
             continue;
         if (running)
             activate(p);
@@ -339,25 +349,68 @@ static const struct probe_kind *const kinds[] = {
 };
 
 /*
- * Spreads the first runs of probes that share a period evenly over it, in
- * config order, so that they do not all fire on the same tick.
+ * Where in its period the first run of cfg->probes[i] falls: probes that
+ * share a period are spread evenly over it, in config order, so that they
+ * do not all fire on the same tick.
  */
-static void spread(struct prober *pr)
+static double offset_of(const struct cfg_root *cfg, size_t i)
 {
-    for (size_t i = 0; i < pr->count; i++) {
-        const struct cfg_probe *c = pr->probes[i].cfg;
-        size_t rank = 0;
-        size_t same = 0;
-        for (size_t j = 0; j < pr->count; j++) {
-            if (pr->probes[j].cfg->period_ms != c->period_ms)
-                continue;
-            if (j < i)
-                rank++;
-            same++;
-        }
-        pr->probes[i].offset =
-            (double)c->period_ms / 1000.0 * (double)rank / (double)same;
+    const struct cfg_probe *c = &cfg->probes[i];
+    size_t rank = 0;
+    size_t same = 0;
+    for (size_t j = 0; j < cfg->probes_count; j++) {
+        if (cfg->probes[j].period_ms != c->period_ms)
+            continue;
+        if (j < i)
+            rank++;
+        same++;
     }
+    return (double)c->period_ms / 1000.0 * (double)rank / (double)same;
+}
+
+/* Stops whatever p has under way and frees it; nothing is notified. */
+static void probe_free(struct probe *p)
+{
+    if (!p)
+        return;
+    struct prober *pr = p->owner;
+    ev_timer_stop(pr->loop, &p->tick_w);
+    ev_timer_stop(pr->loop, &p->deadline_w);
+    if (p->queued) {
+        dequeue(p);
+    } else if (p->running) {
+        p->kind->cancel(p);
+        if (is_exec(p))
+            pr->exec_running--; /* the caller refills the slots */
+    }
+    p->kind->destroy(p);
+    free(p);
+}
+
+/* A new probe for cfg->probes[i], not running. NULL with errbuf. */
+static struct probe *probe_new(struct prober *pr, const struct cfg_root *cfg,
+                               size_t i, char *errbuf, size_t errlen)
+{
+    struct probe *p = calloc(1, sizeof(*p));
+    if (!p) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    p->cfg = &cfg->probes[i];
+    p->owner = pr;
+    p->kind = kinds[p->cfg->type];
+    p->state_since = ev_time();
+    p->offset = offset_of(cfg, i);
+    ev_timer_init(&p->tick_w, on_tick, 0., 0.);
+    ev_timer_init(&p->deadline_w, on_deadline, 0., 0.);
+    int rc = p->kind->init(p);
+    if (rc < 0) {
+        snprintf(errbuf, errlen, "probe '%s': cannot set up: %s", p->cfg->name,
+                 strerror(-rc));
+        free(p);
+        return NULL;
+    }
+    return p;
 }
 
 struct prober *prober_new(struct ev_loop *loop, const struct cfg_root *cfg,
@@ -365,55 +418,88 @@ struct prober *prober_new(struct ev_loop *loop, const struct cfg_root *cfg,
                           size_t errlen)
 {
     struct prober *pr = calloc(1, sizeof(*pr));
-    if (!pr)
-        goto out_nomem;
+    size_t *none = calloc(cfg->probes_count + 1, sizeof(*none));
+    if (!pr || !none) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto out_free;
+    }
     pr->loop = loop;
     pr->notify = notify;
     pr->notify_arg = arg;
-    pr->exec_limit = cfg->exec_probe_limit;
-    if (cfg->probes_count) {
-        pr->probes = calloc(cfg->probes_count, sizeof(*pr->probes));
-        if (!pr->probes)
-            goto out_free;
-    }
-    for (size_t i = 0; i < cfg->probes_count; i++) {
-        struct probe *p = &pr->probes[i];
-        p->cfg = &cfg->probes[i];
-        p->owner = pr;
-        p->kind = kinds[p->cfg->type];
-        p->state_since = ev_time();
-        ev_timer_init(&p->tick_w, on_tick, 0., 0.);
-        ev_timer_init(&p->deadline_w, on_deadline, 0., 0.);
-        int rc = p->kind->init(p);
-        if (rc < 0) {
-            snprintf(errbuf, errlen, "probe '%s': cannot set up: %s",
-                     p->cfg->name, strerror(-rc));
-            prober_free(pr);
-            return NULL;
-        }
-        pr->count++;
-    }
-    spread(pr);
+    for (size_t i = 0; i < cfg->probes_count; i++)
+        none[i] = CFG_NO_INDEX;
+    struct probe **staged = prober_stage(pr, cfg, none, errbuf, errlen);
+    if (!staged)
+        goto out_free;
+    prober_commit(pr, cfg, none, staged);
+    free(none);
     return pr;
 out_free:
-    prober_free(pr);
-out_nomem:
-    snprintf(errbuf, errlen, "out of memory");
+    free(none);
+    free(pr);
     return NULL;
+}
+
+struct probe **prober_stage(struct prober *pr, const struct cfg_root *cfg,
+                            const size_t *kept_from, char *errbuf,
+                            size_t errlen)
+{
+    struct probe **staged = calloc(cfg->probes_count + 1, sizeof(*staged));
+    if (!staged) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->probes_count; i++) {
+        if (kept_from[i] != CFG_NO_INDEX)
+            continue;
+        staged[i] = probe_new(pr, cfg, i, errbuf, errlen);
+        if (!staged[i]) {
+            prober_unstage(cfg, kept_from, staged);
+            return NULL;
+        }
+    }
+    return staged;
+}
+
+void prober_unstage(const struct cfg_root *cfg, const size_t *kept_from,
+                    struct probe **staged)
+{
+    for (size_t i = 0; staged && i < cfg->probes_count; i++) {
+        if (kept_from[i] == CFG_NO_INDEX)
+            probe_free(staged[i]);
+    }
+    free(staged);
+}
+
+void prober_commit(struct prober *pr, const struct cfg_root *cfg,
+                   const size_t *kept_from, struct probe **staged)
+{
+    for (size_t i = 0; i < pr->count; i++)
+        pr->probes[i]->kept = false;
+    for (size_t i = 0; i < cfg->probes_count; i++) {
+        if (kept_from[i] == CFG_NO_INDEX)
+            continue;
+        staged[i] = pr->probes[kept_from[i]];
+        staged[i]->cfg = &cfg->probes[i]; /* an equal definition */
+        staged[i]->kept = true;
+    }
+    for (size_t i = 0; i < pr->count; i++) {
+        if (!pr->probes[i]->kept)
+            probe_free(pr->probes[i]);
+    }
+    free(pr->probes);
+    pr->probes = staged;
+    pr->count = cfg->probes_count;
+    pr->exec_limit = cfg->exec_probe_limit;
+    fill_exec_slots(pr);
 }
 
 void prober_free(struct prober *pr)
 {
     if (!pr)
         return;
-    for (size_t i = 0; i < pr->count; i++) {
-        struct probe *p = &pr->probes[i];
-        ev_timer_stop(pr->loop, &p->tick_w);
-        ev_timer_stop(pr->loop, &p->deadline_w);
-        if (p->running && !p->queued)
-            p->kind->cancel(p);
-        p->kind->destroy(p);
-    }
+    for (size_t i = 0; i < pr->count; i++)
+        probe_free(pr->probes[i]);
     curlm_free(pr->curl);
     free(pr->probes);
     free(pr);

@@ -74,6 +74,7 @@ struct probe {
     double next_due;     /* ev_time() the next run is scheduled for */
     double offset;       /* seconds into the period of its first run */
     bool queued;         /* waiting for an exec slot */
+    bool kept;           /* scratch of prober_commit() */
     struct probe *queue_next;
 };
 
@@ -81,7 +82,7 @@ typedef void probe_notify_fn(struct probe *p, enum probe_state old, void *arg);
 
 struct prober {
     struct ev_loop *loop;
-    struct probe *probes; /* cfg->probes_count, in config order */
+    struct probe **probes; /* cfg->probes_count, in config order */
     size_t count;
     struct curlm *curl; /* shared by http and tcp probes; NULL if none */
     unsigned exec_running;
@@ -104,10 +105,33 @@ struct prober *prober_new(struct ev_loop *loop, const struct cfg_root *cfg,
 void prober_start(struct prober *pr);
 
 /*
- * The service at svc_index started running (true) or stopped running:
- * its probes start from unknown, or stop and return to unknown.
+ * The service named service started running (true) or stopped running:
+ * its probes start from unknown, or stop and return to unknown. NULL
+ * names the probes of no service (which run while running is true).
  */
-void prober_service_running(struct prober *pr, size_t svc_index, bool running);
+void prober_service_running(struct prober *pr, const char *service,
+                            bool running);
+
+/*
+ * A reload, in two steps. prober_stage() builds the probes of cfg that are
+ * new (none runs yet): kept_from[i] is the index among the current probes
+ * of one whose definition equals cfg->probes[i], to keep with its state,
+ * history and schedule, or CFG_NO_INDEX for a new probe i. NULL with a
+ * message in errbuf, and nothing changed.
+ */
+struct probe **prober_stage(struct prober *pr, const struct cfg_root *cfg,
+                            const size_t *kept_from, char *errbuf,
+                            size_t errlen) ATTR_WUR;
+
+/*
+ * Then either prober_commit(), which cannot fail: the prober takes cfg's
+ * probes (and staged); current probes not kept are stopped and freed
+ * without notifying. Or prober_unstage(), which frees staged.
+ */
+void prober_commit(struct prober *pr, const struct cfg_root *cfg,
+                   const size_t *kept_from, struct probe **staged);
+void prober_unstage(const struct cfg_root *cfg, const size_t *kept_from,
+                    struct probe **staged);
 
 /* Stops everything in flight and frees. prober_free(NULL) is a no-op. */
 void prober_free(struct prober *pr);

@@ -120,7 +120,7 @@ static struct check *collect(const struct sidecar *sc, enum check_endpoint ep,
     for (size_t i = 0; i < sc->svcs_count; i++)
         service_check(sc, sc->svcs[i], ep, &all[n++]);
     for (size_t i = 0; i < sc->prober->count; i++)
-        probe_check(sc, &sc->prober->probes[i], ep, &all[n++]);
+        probe_check(sc, sc->prober->probes[i], ep, &all[n++]);
     if (ep == CHECK_READYZ && (sc->draining || sc->shutting_down)) {
         struct check *c = &all[n++];
         c->prefix = "";

@@ -62,8 +62,8 @@ static int push(struct sidecar *sc, const char *name, const char *action,
         return fail(out, 404, "no action '%s': use pass or fail", action);
     struct probe *p = NULL;
     for (size_t i = 0; i < sc->prober->count && !p; i++) {
-        if (strcmp(sc->prober->probes[i].cfg->name, name) == 0)
-            p = &sc->prober->probes[i];
+        if (strcmp(sc->prober->probes[i]->cfg->name, name) == 0)
+            p = sc->prober->probes[i];
     }
     if (!p)
         return fail(out, 404, "no probe named '%s'", name);
@@ -116,6 +116,14 @@ static int act(struct sidecar *sc, const char *name, const char *action,
              LF_STR("action", action),
              LF_STR("state", svc_state_name(s->state)));
     return done(out, 202, "service", name, svc_state_name(s->state));
+}
+
+int control_reload(struct sidecar *sc, struct buf *out)
+{
+    int rc = sidecar_reload(sc, "http", out);
+    if (rc == -ENOMEM)
+        return -ENOMEM;
+    return rc == 0 ? 200 : rc == -EBUSY ? 409 : 422;
 }
 
 int control_handle(struct sidecar *sc, const char *url, const char *body,

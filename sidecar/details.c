@@ -91,6 +91,36 @@ static int put_service(struct buf *b, const struct svc *s, double now)
     return rc ? rc : buf_puts(b, "}");
 }
 
+/*
+ * ,"config":{"path":..,"watch":..,"reloads":N,"reload_failures":N,
+ * "last_reload":null|{"at":..,"trigger":..,"ok":..,"error":..}}
+ */
+static int put_config(struct buf *b, const struct sidecar *sc)
+{
+    const struct reload_record *r = &sc->reloads;
+    int rc = buf_puts(b, ",\"config\":{\"path\":");
+    if (rc == 0)
+        rc = json_put_string(b, sc->cfg->path, strlen(sc->cfg->path));
+    if (rc == 0)
+        rc = buf_printf(b,
+                        ",\"watch\":%s,\"reloads\":%u,\"reload_failures\":%u,"
+                        "\"last_reload\":",
+                        sc->watch ? "true" : "false", r->ok, r->failed);
+    if (rc == 0 && !r->any)
+        return buf_puts(b, "null}");
+    if (rc == 0)
+        rc = buf_puts(b, "{\"trigger\":");
+    if (rc == 0)
+        rc = json_put_string(b, r->last_trigger, strlen(r->last_trigger));
+    if (rc == 0)
+        rc = put_time(b, "at", r->last_at);
+    if (rc == 0)
+        rc = buf_printf(b, ",\"ok\":%s", r->last_ok ? "true" : "false");
+    if (rc == 0)
+        rc = put_str(b, "error", r->last_ok ? NULL : r->last_error);
+    return rc ? rc : buf_puts(b, "}}");
+}
+
 int details_render(const struct sidecar *sc, double now, struct buf *b)
 {
     const struct health_view *v = &sc->health.view;
@@ -105,16 +135,20 @@ int details_render(const struct sidecar *sc, double now, struct buf *b)
     if (rc == 0)
         rc = buf_printf(b,
                         ",\"uptime_s\":%.3f,\"live\":%s,\"ready\":%s,"
-                        "\"started\":%s,\"draining\":%s,\"probes\":[",
+                        "\"started\":%s,\"draining\":%s",
                         now - sc->started_at, v->live ? "true" : "false",
                         v->ready ? "true" : "false",
                         v->started ? "true" : "false",
                         sc->draining ? "true" : "false");
+    if (rc == 0)
+        rc = put_config(b, sc);
+    if (rc == 0)
+        rc = buf_puts(b, ",\"probes\":[");
     for (size_t i = 0; i < sc->prober->count && rc == 0; i++) {
         if (i)
             rc = buf_puts(b, ",");
         if (rc == 0)
-            rc = put_probe(b, &sc->prober->probes[i]);
+            rc = put_probe(b, sc->prober->probes[i]);
     }
     if (rc == 0)
         rc = buf_puts(b, "],\"services\":[");

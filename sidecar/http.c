@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "sidecar/buf.h"
 #include "sidecar/checks.h"
@@ -28,6 +29,8 @@
 #define HTTP_BODY_MAX             ((size_t)1024 * 1024)
 #define HTTP_POST_MAX             ((size_t)4096) /* a push's reason */
 #define HTTP_RUN_MAX_MS           1000u          /* see rearm() */
+#define HTTP_RETIRE_MAX_S         5.0 /* a replaced server's last answers */
+#define HTTP_RETIRE_POLL_S        0.1
 
 enum cached {
     CACHED_LIVEZ,
@@ -42,13 +45,21 @@ enum cached {
     CACHED_COUNT,
 };
 
+struct post;
+
 struct http_server {
     struct ev_loop *loop;
     struct MHD_Daemon *mhd;
     ev_io io_w;
     ev_timer timer_w;
     struct sidecar *sc;
-    const char *token; /* "" when the write API is off */
+    const char *token;    /* "" when the write API is off */
+    struct post *reloads; /* POST /reload requests waiting for the loop */
+    /* Servers this one replaced (http.listen changed): they finish the
+     * answers under way, then go, at the latest after HTTP_RETIRE_MAX_S. */
+    struct http_server *retired;
+    ev_timer retire_w;
+    double retire_by;
     const struct health *health;
     unsigned port;
     struct MHD_Response *responses[CACHED_COUNT];
@@ -110,6 +121,20 @@ static void on_timer(EV_P_ ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     drive(container_of(w, struct http_server, timer_w));
+}
+
+/* A replaced server goes once idle, or at retire_by whatever it does. */
+static void on_retire_poll(EV_P_ ev_timer *w, int revents)
+{
+    (void)revents;
+    struct http_server *srv = container_of(w, struct http_server, retire_w);
+    struct http_server *old = srv->retired;
+    if (old && (connections(old) > 0 || old->reloads) &&
+        ev_now(EV_A) < srv->retire_by)
+        return;
+    ev_timer_stop(EV_A_ w);
+    srv->retired = NULL;
+    http_server_free(old);
 }
 
 static struct MHD_Response *make(const char *body, size_t len, const char *type)
@@ -284,16 +309,66 @@ static bool has_query(struct MHD_Connection *c)
     return q.verbose || q.exclude_count;
 }
 
-/* A request's body, kept for the write API only (capped). */
+/*
+ * A write request: its body, kept (capped). A POST /reload also waits
+ * here, its connection suspended, for the reload to run from the loop
+ * rather than inside MHD: a reload may replace this very server.
+ */
 struct post {
     struct buf body;
     bool too_big;
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    ev_timer reload_w; /* zero delay */
+    bool reload_done;
+    int reload_status;
+    struct buf answer;
+    struct post *next; /* in srv->reloads while suspended */
 };
 
 static bool is_control(const char *url)
 {
     return strncmp(url, "/probes/", 8) == 0 ||
-           strncmp(url, "/services/", 10) == 0;
+           strncmp(url, "/services/", 10) == 0 || strcmp(url, "/reload") == 0;
+}
+
+static void unlink_reload(struct post *p)
+{
+    struct post **link = &p->srv->reloads;
+    while (*link && *link != p)
+        link = &(*link)->next;
+    if (*link)
+        *link = p->next;
+    p->next = NULL;
+}
+
+static void on_reload_due(EV_P_ ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct post *p = container_of(w, struct post, reload_w);
+    struct http_server *srv = p->srv;
+    unlink_reload(p);
+    /* May retire srv, which stays until its connections are answered. */
+    p->reload_status = control_reload(srv->sc, &p->answer);
+    p->reload_done = true;
+    MHD_resume_connection(p->conn);
+    drive(srv);
+}
+
+/* Suspends the request until the loop has run the reload. */
+static enum MHD_Result wait_for_reload(struct http_server *srv,
+                                       struct MHD_Connection *c, struct post *p)
+{
+    p->srv = srv;
+    p->conn = c;
+    buf_init(&p->answer, HTTP_BODY_MAX);
+    ev_timer_init(&p->reload_w, on_reload_due, 0., 0.);
+    ev_timer_start(srv->loop, &p->reload_w);
+    p->next = srv->reloads;
+    srv->reloads = p;
+    MHD_suspend_connection(c);
+    return MHD_YES;
 }
 
 /* "Bearer <token>", compared in constant time. */
@@ -312,7 +387,7 @@ static bool authorized(const struct http_server *srv, struct MHD_Connection *c)
     return diff == 0;
 }
 
-/* POST /probes/... and /services/...: token first, then the action. */
+/* POST /probes/..., /services/... and /reload: token, then the action. */
 static enum MHD_Result answer_control(struct http_server *srv,
                                       struct MHD_Connection *c, const char *url,
                                       struct post *post)
@@ -321,7 +396,7 @@ static enum MHD_Result answer_control(struct http_server *srv,
     buf_init(&out, HTTP_BODY_MAX);
     int status;
     bool challenge = false;
-    if (!authorized(srv, c)) {
+    if (!post->reload_done && !authorized(srv, c)) {
         status = 401;
         challenge = true;
         status = buf_puts(&out, "{\"error\":\"a valid bearer token is "
@@ -332,6 +407,14 @@ static enum MHD_Result answer_control(struct http_server *srv,
         status = buf_puts(&out, "{\"error\":\"body too large\"}\n") < 0
                      ? -ENOMEM
                      : 413;
+    } else if (strcmp(url, "/reload") == 0 && !post->reload_done) {
+        buf_free(&out);
+        return wait_for_reload(srv, c, post);
+    } else if (strcmp(url, "/reload") == 0) {
+        status = buf_append(&out, post->answer.data ? post->answer.data : "",
+                            post->answer.len) < 0
+                     ? -ENOMEM
+                     : post->reload_status;
     } else {
         status =
             control_handle(srv->sc, url, post->body.data, post->body.len, &out);
@@ -351,7 +434,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req,
     struct http_server *srv = cls;
     if (*req && *req != srv) {
         struct post *post = *req;
+        if (post->srv && !post->reload_done) {
+            ev_timer_stop(srv->loop, &post->reload_w);
+            unlink_reload(post);
+        }
         buf_free(&post->body);
+        buf_free(&post->answer);
         free(post);
     }
     *req = NULL;
@@ -364,7 +452,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 {
     struct http_server *srv = cls;
     (void)version;
-    bool post = strcmp(method, "POST") == 0 && srv->token[0] && is_control(url);
+    /* Decided on the first call: the token may change while it waits. */
+    bool post =
+        *req ? *req != srv
+             : strcmp(method, "POST") == 0 && srv->token[0] && is_control(url);
     /*
      * The first call only announces the headers; answering then would
      * turn keep-alive off (INTEGRATION.md). Only a write request keeps
@@ -492,6 +583,7 @@ struct http_server *http_server_new(struct ev_loop *loop,
     srv->token = cfg->http.token ? cfg->http.token : "";
     srv->health = &sc->health;
     unsigned flags = MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME |
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     srv->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->http.port, NULL, NULL, on_request, srv,
@@ -502,9 +594,11 @@ struct http_server *http_server_new(struct ev_loop *loop,
         HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         HTTP_MEMORY_LIMIT, MHD_OPTION_END);
     if (!srv->mhd) {
+        int saved = errno; /* the caller may look at EADDRINUSE */
         snprintf(errbuf, errlen, "http.listen: cannot listen on %s: %s",
-                 cfg->http.listen, strerror(errno));
+                 cfg->http.listen, strerror(saved));
         free(srv);
+        errno = saved;
         return NULL;
     }
     const union MHD_DaemonInfo *epfd =
@@ -529,6 +623,7 @@ struct http_server *http_server_new(struct ev_loop *loop,
     ev_io_init(&srv->io_w, on_io, epfd->epoll_fd, EV_READ);
     ev_io_start(loop, &srv->io_w);
     ev_timer_init(&srv->timer_w, on_timer, 0., 0.);
+    ev_timer_init(&srv->retire_w, on_retire_poll, 0., HTTP_RETIRE_POLL_S);
     rearm(srv);
     LOG_INFO("http listening", LF_STR("listen", cfg->http.listen),
              LF_INT("port", srv->port));
@@ -540,12 +635,48 @@ unsigned http_server_port(const struct http_server *srv)
     return srv->port;
 }
 
+void http_server_reconfigure(struct http_server *srv,
+                             const struct cfg_root *cfg)
+{
+    srv->token = cfg->http.token ? cfg->http.token : "";
+}
+
+void http_server_quiesce(struct http_server *srv)
+{
+    MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+void http_server_retire(struct http_server *old, struct http_server *successor)
+{
+    http_server_quiesce(old);
+    old->token = ""; /* its config goes; no new writes through it */
+    if (successor->retired)
+        http_server_free(successor->retired); /* a reload ago: long done */
+    successor->retired = old;
+    ev_now_update(successor->loop);
+    successor->retire_by = ev_now(successor->loop) + HTTP_RETIRE_MAX_S;
+    ev_timer_again(successor->loop, &successor->retire_w);
+}
+
 void http_server_free(struct http_server *srv)
 {
     if (!srv)
         return;
     ev_io_stop(srv->loop, &srv->io_w);
     ev_timer_stop(srv->loop, &srv->timer_w);
+    ev_timer_stop(srv->loop, &srv->retire_w);
+    http_server_free(srv->retired);
+    /* MHD must not stop with connections suspended: let them go first. */
+    while (srv->reloads) {
+        struct post *p = srv->reloads;
+        srv->reloads = p->next;
+        p->next = NULL;
+        ev_timer_stop(srv->loop, &p->reload_w);
+        p->reload_done = true; /* unanswered: closed below */
+        MHD_resume_connection(p->conn);
+    }
     MHD_stop_daemon(srv->mhd);
     for (size_t i = 0; i < CACHED_COUNT; i++) {
         if (srv->responses[i])

@@ -36,6 +36,21 @@ void http_server_refresh(struct http_server *srv);
 /* The port bound (useful with port 0). */
 unsigned http_server_port(const struct http_server *srv);
 
+/* After a reload that kept http.listen: takes cfg's token. */
+void http_server_reconfigure(struct http_server *srv,
+                             const struct cfg_root *cfg);
+
+/* Stops accepting connections (closes the listen socket); serves the
+ * connections it has. */
+void http_server_quiesce(struct http_server *srv);
+
+/*
+ * After a reload that moved http.listen: old stops accepting and answers
+ * what it has under way, then successor frees it (within 5 s). successor
+ * owns old from now on.
+ */
+void http_server_retire(struct http_server *old, struct http_server *successor);
+
 /* Stops serving and frees. http_server_free(NULL) is a no-op. */
 void http_server_free(struct http_server *srv);
 

@@ -130,6 +130,15 @@ static int put_json_field(struct buf *b, const struct log_field *f)
         return buf_printf(b, "%lld", f->i);
     case LOG_FIELD_BOOL:
         return buf_puts(b, f->i ? "true" : "false");
+    case LOG_FIELD_LIST:
+        rc = buf_puts(b, "[");
+        for (long long k = 0; k < f->i && rc == 0; k++) {
+            if (k)
+                rc = buf_puts(b, ",");
+            if (rc == 0)
+                rc = json_put_string(b, f->list[k], strlen(f->list[k]));
+        }
+        return rc ? rc : buf_puts(b, "]");
     }
     return -EINVAL;
 }
@@ -158,6 +167,15 @@ static int put_text_field(struct buf *b, const struct log_field *f)
         return buf_printf(b, "%lld", f->i);
     case LOG_FIELD_BOOL:
         return buf_puts(b, f->i ? "true" : "false");
+    case LOG_FIELD_LIST:
+        /* a,b,c (config names have no commas); "-" when empty */
+        for (long long k = 0; k < f->i && rc == 0; k++) {
+            if (k)
+                rc = buf_puts(b, ",");
+            if (rc == 0)
+                rc = put_text_value(b, f->list[k]);
+        }
+        return rc ? rc : (f->i ? 0 : buf_puts(b, "-"));
     }
     return -EINVAL;
 }

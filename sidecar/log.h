@@ -24,7 +24,12 @@ enum log_level {
 };
 enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
 
-enum log_field_type { LOG_FIELD_STR, LOG_FIELD_INT, LOG_FIELD_BOOL };
+enum log_field_type {
+    LOG_FIELD_STR,
+    LOG_FIELD_INT,
+    LOG_FIELD_BOOL,
+    LOG_FIELD_LIST, /* i strings at list: a JSON array of strings */
+};
 
 /* A typed field of an event; strings are borrowed for the call only. */
 struct log_field {
@@ -32,6 +37,7 @@ struct log_field {
     enum log_field_type type;
     const char *s;
     long long i;
+    const char *const *list;
 };
 
 #define LF_STR(k, v)                                                           \
@@ -45,6 +51,11 @@ struct log_field {
 #define LF_BOOL(k, v)                                                          \
     {                                                                          \
         .key = (k), .type = LOG_FIELD_BOOL, .i = !!(v)                         \
+    }
+
+#define LF_LIST(k, v, n)                                                       \
+    {                                                                          \
+        .key = (k), .type = LOG_FIELD_LIST, .list = (v), .i = (long long)(n)   \
     }
 
 /*

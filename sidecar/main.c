@@ -222,6 +222,9 @@ static int cmd_run(const struct options *o)
         fprintf(stderr, "sidecar: %s\n", errbuf);
         goto out_close_log;
     }
+    cfg = NULL; /* the sidecar's now, and a reload may replace it */
+    sc->log_level_pinned = o->log_level != NULL;
+    sc->log_format_pinned = o->log_format != NULL;
     sidecar_start(sc);
     ev_run(loop, 0);
     code = sidecar_exit_code(sc);

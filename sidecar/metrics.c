@@ -82,7 +82,7 @@ static int put_probes(struct buf *b, const struct prober *pr)
     for (size_t f = 0; f < ARRAY_SIZE(families) && rc == 0; f++) {
         rc = header(b, families[f].name, families[f].type, families[f].help);
         for (size_t i = 0; i < pr->count && rc == 0; i++) {
-            const struct probe *p = &pr->probes[i];
+            const struct probe *p = pr->probes[i];
             double v = f == 0   ? (p->has_result && p->last.ok)
                        : f == 1 ? p->state == PROBE_PASSING
                                 : p->last.duration;
@@ -111,6 +111,35 @@ static int put_services(struct buf *b, const struct sidecar *sc)
     for (size_t i = 0; i < sc->svcs_count && rc == 0; i++)
         rc = service_sample(b, "sidecar_service_start_time_seconds",
                             sc->svcs[i], sc->svcs[i]->started_at);
+    return rc;
+}
+
+/* The reloads: counted by result, and how the last one went. */
+static int put_reloads(struct buf *b, const struct reload_record *r,
+                       double started_at)
+{
+    int rc = header(b, "sidecar_config_reloads_total", "counter",
+                    "Config reloads, by result.");
+    if (rc == 0)
+        rc = buf_printf(b,
+                        "sidecar_config_reloads_total{result=\"success\"} %u\n"
+                        "sidecar_config_reloads_total{result=\"failure\"} %u\n",
+                        r->ok, r->failed);
+    if (rc == 0)
+        rc = header(b, "sidecar_config_last_reload_successful", "gauge",
+                    "Whether the last reload applied (1) or failed (0); 1 "
+                    "before any.");
+    if (rc == 0)
+        rc = buf_printf(b, "sidecar_config_last_reload_successful %d\n",
+                        !r->any || r->last_ok);
+    if (rc == 0)
+        rc = header(b, "sidecar_config_last_reload_timestamp_seconds", "gauge",
+                    "Unix time of the last reload, or of the start before "
+                    "any.");
+    if (rc == 0)
+        rc =
+            buf_printf(b, "sidecar_config_last_reload_timestamp_seconds %.3f\n",
+                       r->any ? r->last_at : started_at);
     return rc;
 }
 
@@ -213,6 +242,8 @@ int metrics_render(const struct sidecar *sc, struct buf *b)
         rc = put_probes(b, sc->prober);
     if (rc == 0)
         rc = put_services(b, sc);
+    if (rc == 0)
+        rc = put_reloads(b, &sc->reloads, sc->started_at);
     if (rc == 0)
         rc = put_process(b);
     return rc;

@@ -16,7 +16,7 @@ struct relay {
     struct ev_loop *loop;
     ev_io io;
     struct log_waiter waiter;
-    const char *service;
+    char *service; /* a copy: a reload may free the config first */
     const char *stream;
     size_t max_line;
     bool closing;       /* the child is gone: drain, then free ourselves */
@@ -153,6 +153,7 @@ static void destroy(struct relay *r)
     close(r->io.fd);
     buf_free(&r->line);
     buf_free(&r->pending);
+    free(r->service);
     free(r);
 }
 
@@ -194,8 +195,13 @@ struct relay *relay_new(struct ev_loop *loop, int fd, const char *service,
         close(fd);
         return NULL;
     }
+    r->service = strdup(service);
+    if (!r->service) {
+        free(r);
+        close(fd);
+        return NULL;
+    }
     r->loop = loop;
-    r->service = service;
     r->stream = stream;
     r->max_line = max_line;
     r->waiter.on_room = on_room;

@@ -18,8 +18,8 @@ struct relay;
 
 /*
  * Starts relaying fd (non-blocking, owned from now on) as service/stream;
- * both strings are borrowed and must outlive the relay. NULL on ENOMEM
- * (fd is closed then).
+ * service is copied, stream is borrowed and must outlive the relay (a
+ * string literal). NULL on ENOMEM (fd is closed then).
  */
 struct relay *relay_new(struct ev_loop *loop, int fd, const char *service,
                         const char *stream, size_t max_line) ATTR_WUR;

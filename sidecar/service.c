@@ -694,6 +694,13 @@ out_free:
     return NULL;
 }
 
+void svc_reconfigure(struct svc *s, const struct cfg_service *cfg,
+                     size_t max_line)
+{
+    s->cfg = cfg;
+    s->max_line = max_line;
+}
+
 void svc_free(struct svc *s)
 {
     if (!s)

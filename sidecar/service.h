@@ -86,6 +86,13 @@ struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
                     size_t max_line, svc_notify_fn *notify, void *arg,
                     char *errbuf, size_t errlen) ATTR_WUR;
 
+/*
+ * After a reload: points s at cfg, a definition equal to its own in the
+ * new config, and caps the output lines of its next process at max_line.
+ */
+void svc_reconfigure(struct svc *s, const struct cfg_service *cfg,
+                     size_t max_line);
+
 /* Stops every watcher and frees. The process, if any, is not signalled. */
 void svc_free(struct svc *s);
 

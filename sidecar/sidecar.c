@@ -7,8 +7,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <errno.h>
+
+#include "conf/load.h"
 #include "conf/parse.h"
+#include "sidecar/json.h"
 #include "sidecar/log.h"
+#include "sidecar/reload.h"
+
+/* Quiet time after the last change of the file before it is read. */
+#define SIDECAR_WATCH_SETTLE_S 0.1
 
 /* Watched even when no service takes them, so that they are logged and
  * ignored instead of ending sidecar. */
@@ -18,7 +26,7 @@ static const int always_watched[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
 static bool probes_pass(const struct sidecar *sc, size_t idx)
 {
     for (size_t i = 0; i < sc->prober->count; i++) {
-        const struct probe *p = &sc->prober->probes[i];
+        const struct probe *p = sc->prober->probes[i];
         if (p->cfg->service_index == idx && p->state != PROBE_PASSING)
             return false;
     }
@@ -42,6 +50,22 @@ static bool dep_doomed(const struct svc *dep)
 }
 
 /*
+ * True while the service of that name in a config a reload replaced has
+ * not stopped yet: its successor waits for it.
+ */
+static bool predecessor_busy(const struct sidecar *sc, const char *name)
+{
+    for (const struct retired_cfg *r = sc->retired; r; r = r->next) {
+        for (size_t i = 0; i < r->cfg->services_count; i++) {
+            const struct svc *s = r->svcs[i];
+            if (s && !svc_is_done(s) && strcmp(s->cfg->name, name) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/*
  * Starts every waiting service whose dependencies are met, and gives up
  * on those whose dependencies never can be (which takes the pod down if
  * the service is essential).
@@ -52,7 +76,7 @@ static void start_ready(struct sidecar *sc)
         return; /* about to stop: start nothing new */
     for (size_t i = 0; i < sc->svcs_count; i++) {
         struct svc *s = sc->svcs[sc->cfg->start_order[i]];
-        if (s->state != SVC_WAITING)
+        if (s->state != SVC_WAITING || predecessor_busy(sc, s->cfg->name))
             continue;
         bool met = true;
         for (size_t j = 0; j < s->cfg->deps_count && s->state == SVC_WAITING;
@@ -72,17 +96,47 @@ static void start_ready(struct sidecar *sc)
     }
 }
 
-/* True while some service that depends on s still has a process. */
-static bool dependents_alive(const struct sidecar *sc, size_t idx)
+/*
+ * True while some service of svcs (indexed as cfg->services; NULL slots
+ * skipped) that depends on service idx still has a process.
+ */
+static bool dependents_alive(struct svc *const *svcs,
+                             const struct cfg_root *cfg, size_t idx)
 {
-    for (size_t i = 0; i < sc->svcs_count; i++) {
-        const struct svc *s = sc->svcs[i];
-        for (size_t j = 0; j < s->cfg->deps_count; j++) {
-            if (s->cfg->deps[j].index == idx && svc_has_process(s))
+    for (size_t i = 0; i < cfg->services_count; i++) {
+        const struct cfg_service *c = &cfg->services[i];
+        for (size_t j = 0; j < c->deps_count && svcs[i]; j++) {
+            if (c->deps[j].index == idx && svc_has_process(svcs[i]))
                 return true;
         }
     }
     return false;
+}
+
+/*
+ * One step of stopping the services of svcs (as above): stops every one
+ * no live one of them depends on. True once all are done. Runs again on
+ * each state change until then.
+ */
+static bool stop_step(struct svc *const *svcs, const struct cfg_root *cfg)
+{
+    bool all_done = true;
+    for (size_t k = cfg->services_count; k-- > 0;) {
+        size_t idx = cfg->start_order[k];
+        struct svc *s = svcs[idx];
+        if (!s || svc_is_done(s))
+            continue;
+        /*
+         * Nothing may (re)start now, not even after a restart that was
+         * under way (STOP cancels it); live ones wait for dependents.
+         */
+        if (!svc_has_process(s) || s->state == SVC_STOPPING ||
+            !dependents_alive(svcs, cfg, idx))
+            svc_handle(s, SVC_EV_STOP);
+        if (!svc_is_done(s))
+            all_done = false;
+    }
+    return all_done;
 }
 
 static void finish(struct sidecar *sc)
@@ -96,29 +150,12 @@ static void finish(struct sidecar *sc)
     ev_break(sc->loop, EVBREAK_ALL);
 }
 
-/*
- * One step of the shutdown: stop every service no live service depends
- * on; once none is left with a process, end the loop. Runs again on each
- * state change until done.
- */
+/* One step of the shutdown: see stop_step(); then the loop ends. */
 static void continue_shutdown(struct sidecar *sc)
 {
-    bool all_done = true;
-    for (size_t k = sc->svcs_count; k-- > 0;) {
-        size_t idx = sc->cfg->start_order[k];
-        struct svc *s = sc->svcs[idx];
-        if (svc_is_done(s))
-            continue;
-        /*
-         * Nothing may (re)start now, not even after a restart that was
-         * under way (STOP cancels it); live ones wait for dependents.
-         */
-        if (!svc_has_process(s) || s->state == SVC_STOPPING ||
-            !dependents_alive(sc, idx))
-            svc_handle(s, SVC_EV_STOP);
-        if (!svc_is_done(s))
-            all_done = false;
-    }
+    bool all_done = stop_step(sc->svcs, sc->cfg);
+    for (struct retired_cfg *r = sc->retired; r; r = r->next)
+        all_done = stop_step(r->svcs, r->cfg) && all_done;
     if (all_done)
         finish(sc);
 }
@@ -138,7 +175,7 @@ static void update_health(struct sidecar *sc, const char *cause)
     for (size_t i = 0; i < sc->svcs_count; i++)
         sc->health_services[i] = health_service_of(sc->svcs[i]);
     for (size_t i = 0; i < sc->prober->count; i++) {
-        const struct probe *p = &sc->prober->probes[i];
+        const struct probe *p = sc->prober->probes[i];
         struct health_probe_in *in = &sc->health_probes[i];
         in->importance = p->cfg->importance;
         in->state = p->state;
@@ -176,9 +213,80 @@ static void on_probe_change(struct probe *p, enum probe_state old, void *arg)
         start_ready(sc);
 }
 
+static bool is_current(const struct sidecar *sc, const struct svc *s)
+{
+    for (size_t i = 0; i < sc->svcs_count; i++) {
+        if (sc->svcs[i] == s)
+            return true;
+    }
+    return false;
+}
+
+/* Stops, in dependency order, what reloads took out of the config. */
+static void continue_retiring(struct sidecar *sc)
+{
+    for (struct retired_cfg *r = sc->retired; r; r = r->next)
+        (void)stop_step(r->svcs, r->cfg);
+}
+
+/*
+ * A service a reload removed or replaced changed state: stop the next
+ * ones, start its successor once it is done, free it later (not inside
+ * its own callback).
+ */
+static void on_retired_change(struct sidecar *sc, struct svc *s)
+{
+    if (svc_is_done(s) && !ev_is_active(&sc->sweep_w))
+        ev_timer_start(sc->loop, &sc->sweep_w);
+    if (sc->shutting_down) {
+        continue_shutdown(sc);
+        return;
+    }
+    continue_retiring(sc);
+    start_ready(sc);
+}
+
+static void apply_watch(struct sidecar *sc);
+
+/*
+ * Frees the retired services that are done, and their configs after; and
+ * turns the file watch on or off when a reload from it asked to.
+ */
+static void on_sweep(EV_P_ ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct sidecar *sc = container_of(w, struct sidecar, sweep_w);
+    struct retired_cfg **link = &sc->retired;
+    while (*link) {
+        struct retired_cfg *r = *link;
+        bool left = false;
+        for (size_t i = 0; i < r->cfg->services_count; i++) {
+            if (r->svcs[i] && svc_is_done(r->svcs[i])) {
+                svc_free(r->svcs[i]);
+                r->svcs[i] = NULL;
+            }
+            left = left || r->svcs[i];
+        }
+        if (left) {
+            link = &r->next;
+            continue;
+        }
+        *link = r->next;
+        cfg_free(r->cfg);
+        free(r->svcs);
+        free(r);
+    }
+    apply_watch(sc);
+}
+
 static void on_service_change(struct svc *s, enum svc_state old, void *arg)
 {
     struct sidecar *sc = arg;
+    if (!is_current(sc, s)) {
+        on_retired_change(sc, s);
+        return;
+    }
     /* First the aggregate, so that its change names this cause. */
     char cause[192];
     snprintf(cause, sizeof(cause), "service '%s' is %s", s->cfg->name,
@@ -186,7 +294,7 @@ static void on_service_change(struct svc *s, enum svc_state old, void *arg)
     update_health(sc, cause);
     /* A service's probes run while it runs, from unknown each time. */
     if ((old == SVC_RUNNING) != (s->state == SVC_RUNNING))
-        prober_service_running(sc->prober, (size_t)(s->cfg - sc->cfg->services),
+        prober_service_running(sc->prober, s->cfg->name,
                                s->state == SVC_RUNNING);
     if (sc->shutting_down) {
         continue_shutdown(sc);
@@ -207,7 +315,8 @@ static void on_service_change(struct svc *s, enum svc_state old, void *arg)
     start_ready(sc);
 }
 
-static void forward_signal(struct sidecar *sc, int sig)
+/* Sends sig to every service that takes it; true when one did. */
+static bool forward_signal(struct sidecar *sc, int sig)
 {
     bool sent = false;
     for (size_t i = 0; i < sc->svcs_count; i++) {
@@ -222,9 +331,7 @@ static void forward_signal(struct sidecar *sc, int sig)
             sent = true;
         }
     }
-    if (!sent)
-        LOG_INFO("signal ignored: no running service takes it",
-                 LF_STR("signal", cfg_signal_name(sig)));
+    return sent;
 }
 
 static void on_drained(EV_P_ ev_timer *w, int revents)
@@ -260,8 +367,16 @@ static void on_signal(EV_P_ ev_signal *w, int revents)
     struct sidecar *sc = w->data;
     int sig = w->signum;
 
+    if (sig == SIGHUP) {
+        /* Reloads, then goes to the services that take it as well. */
+        (void)sidecar_reload(sc, "SIGHUP", NULL);
+        (void)forward_signal(sc, sig);
+        return;
+    }
     if (sig != SIGTERM && sig != SIGINT) {
-        forward_signal(sc, sig);
+        if (!forward_signal(sc, sig))
+            LOG_INFO("signal ignored: no running service takes it",
+                     LF_STR("signal", cfg_signal_name(sig)));
         return;
     }
     unsigned n = ++sc->stop_signals;
@@ -290,7 +405,7 @@ static void on_signal(EV_P_ ev_signal *w, int revents)
         svc_handle(sc->svcs[i], SVC_EV_KILL);
 }
 
-struct sidecar *sidecar_new(struct ev_loop *loop, const struct cfg_root *cfg,
+struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
                             char *errbuf, size_t errlen)
 {
     struct sidecar *sc = calloc(1, sizeof(*sc));
@@ -298,6 +413,7 @@ struct sidecar *sidecar_new(struct ev_loop *loop, const struct cfg_root *cfg,
         goto out_nomem;
     sc->loop = loop;
     sc->cfg = cfg;
+    ev_timer_init(&sc->sweep_w, on_sweep, 0., 0.);
     if (cfg->services_count) {
         sc->svcs = calloc(cfg->services_count, sizeof(*sc->svcs));
         if (!sc->svcs)
@@ -313,23 +429,18 @@ struct sidecar *sidecar_new(struct ev_loop *loop, const struct cfg_root *cfg,
             snprintf(errbuf, errlen, "%s:%u:%u: %s", cfg->path,
                      cfg->services[i].mark.line, cfg->services[i].mark.col,
                      why);
-            sidecar_free(sc);
-            return NULL;
+            goto out_fail;
         }
         sc->svcs_count++;
     }
     if (cfg->main_index != CFG_NO_INDEX)
         sc->exit_from = sc->svcs[cfg->main_index];
     sc->prober = prober_new(loop, cfg, on_probe_change, sc, errbuf, errlen);
-    if (!sc->prober) {
-        sidecar_free(sc);
-        return NULL;
-    }
+    if (!sc->prober)
+        goto out_fail;
     sc->http = http_server_new(loop, cfg, sc, errbuf, errlen);
-    if (!sc->http) {
-        sidecar_free(sc);
-        return NULL;
-    }
+    if (!sc->http)
+        goto out_fail;
     sc->health_probes =
         calloc(cfg->probes_count + 1, sizeof(*sc->health_probes));
     sc->health_services =
@@ -338,7 +449,11 @@ struct sidecar *sidecar_new(struct ev_loop *loop, const struct cfg_root *cfg,
         goto out_free;
     return sc;
 out_free:
+    snprintf(errbuf, errlen, "out of memory");
+out_fail:
+    sc->cfg = NULL; /* the caller's still */
     sidecar_free(sc);
+    return NULL;
 out_nomem:
     snprintf(errbuf, errlen, "out of memory");
     return NULL;
@@ -358,16 +473,62 @@ static void watch_signal(struct sidecar *sc, int sig)
     ev_signal_start(sc->loop, w);
 }
 
-void sidecar_start(struct sidecar *sc)
+/* Every signal a service takes is caught, so that it can be forwarded. */
+static void watch_forwarded_signals(struct sidecar *sc)
 {
-    reaper_start(&sc->reaper, sc->loop);
-    for (size_t i = 0; i < ARRAY_SIZE(always_watched); i++)
-        watch_signal(sc, always_watched[i]);
     for (size_t i = 0; i < sc->svcs_count; i++) {
         const struct cfg_service *c = sc->svcs[i]->cfg;
         for (size_t j = 0; j < c->forward_signals_count; j++)
             watch_signal(sc, c->forward_signals[j]);
     }
+}
+
+static void on_config_changed(void *arg)
+{
+    struct sidecar *sc = arg;
+    sc->watch_firing = true;
+    (void)sidecar_reload(sc, "watch", NULL);
+    sc->watch_firing = false;
+}
+
+/*
+ * Watches the config file while reload is watch. Never from inside the
+ * watch's own callback (a reload may turn it off): on_sweep does it then.
+ */
+static void apply_watch(struct sidecar *sc)
+{
+    bool want = sc->cfg->reload == CFG_RELOAD_WATCH;
+    if (want == (sc->watch != NULL))
+        return;
+    if (sc->watch_firing) {
+        ev_timer_start(sc->loop, &sc->sweep_w);
+        return;
+    }
+    if (!want) {
+        file_watch_free(sc->watch);
+        sc->watch = NULL;
+        LOG_INFO("stopped watching the config file",
+                 LF_STR("path", sc->cfg->path));
+        return;
+    }
+    char errbuf[256];
+    sc->watch = file_watch_new(sc->loop, sc->cfg->path, SIDECAR_WATCH_SETTLE_S,
+                               on_config_changed, sc, errbuf, sizeof(errbuf));
+    if (!sc->watch)
+        LOG_WARN("cannot watch the config file: reload with SIGHUP or "
+                 "POST /reload",
+                 LF_STR("path", sc->cfg->path), LF_STR("error", errbuf));
+    else
+        LOG_INFO("watching the config file", LF_STR("path", sc->cfg->path));
+}
+
+void sidecar_start(struct sidecar *sc)
+{
+    reaper_start(&sc->reaper, sc->loop);
+    for (size_t i = 0; i < ARRAY_SIZE(always_watched); i++)
+        watch_signal(sc, always_watched[i]);
+    watch_forwarded_signals(sc);
+    apply_watch(sc);
     LOG_INFO("sidecar started", LF_STR("name", sc->cfg->name),
              LF_STR("version", SIDECAR_VERSION), LF_INT("pid", getpid()),
              LF_INT("services", sc->svcs_count),
@@ -377,6 +538,282 @@ void sidecar_start(struct sidecar *sc)
     http_server_refresh(sc->http);
     prober_start(sc->prober);
     start_ready(sc);
+}
+
+/* What a reload builds before it changes anything. */
+struct reload_work {
+    struct cfg_root *next;
+    struct reload_plan plan;
+    struct svc **svcs;        /* as next->services: kept ones and new ones */
+    struct probe **probes;    /* the new probes, staged */
+    struct http_server *http; /* bound to a new http.listen, else NULL */
+    struct health_probe_in *health_probes;
+    struct health_service_in *health_services;
+    struct retired_cfg *retired; /* for the current config */
+};
+
+static void reload_work_free(struct reload_work *w)
+{
+    for (size_t i = 0; w->svcs && i < w->next->services_count; i++) {
+        bool kept = w->plan.svc_from && w->plan.svc_from[i] != CFG_NO_INDEX &&
+                    w->plan.svc_same[i];
+        if (!kept)
+            svc_free(w->svcs[i]);
+    }
+    free(w->svcs);
+    if (w->probes)
+        prober_unstage(w->next, w->plan.probe_kept_from, w->probes);
+    http_server_free(w->http);
+    free(w->health_probes);
+    free(w->health_services);
+    if (w->retired)
+        free(w->retired->svcs);
+    free(w->retired);
+    reload_plan_free(&w->plan);
+    cfg_free(w->next);
+}
+
+static void record_reload(struct sidecar *sc, const char *trigger, bool ok,
+                          const char *error)
+{
+    struct reload_record *r = &sc->reloads;
+    if (ok)
+        r->ok++;
+    else
+        r->failed++;
+    r->any = true;
+    r->last_ok = ok;
+    r->last_at = ev_time();
+    snprintf(r->last_trigger, sizeof(r->last_trigger), "%s", trigger);
+    snprintf(r->last_error, sizeof(r->last_error), "%s", ok ? "" : error);
+}
+
+/* {"reloaded":false,"error":...}: the answer to a reload that did nothing. */
+static int put_refusal(struct buf *answer, const char *error)
+{
+    if (!answer)
+        return 0;
+    int rc = buf_puts(answer, "{\"reloaded\":false,\"error\":");
+    if (rc == 0)
+        rc = json_put_string(answer, error, strlen(error));
+    if (rc == 0)
+        rc = buf_puts(answer, "}\n");
+    return rc < 0 ? -ENOMEM : 0;
+}
+
+static int reload_failed(struct sidecar *sc, const char *trigger,
+                         const char *error, struct buf *answer)
+{
+    record_reload(sc, trigger, false, error);
+    LOG_ERROR("config reload failed: nothing changed",
+              LF_STR("trigger", trigger), LF_STR("path", sc->cfg->path),
+              LF_STR("error", error));
+    if (sc->http)
+        http_server_refresh(sc->http); /* /health/details shows it */
+    return put_refusal(answer, error) < 0 ? -ENOMEM : -EINVAL;
+}
+
+/*
+ * A server on the new http.listen. When the port is ours already (only
+ * the host changed), the current server stops listening first; if the
+ * new address then fails, the old one is bound again.
+ */
+static int prepare_http(struct sidecar *sc, struct reload_work *w, char *errbuf,
+                        size_t errlen)
+{
+    if (strcmp(w->next->http.listen, sc->cfg->http.listen) == 0)
+        return 0;
+    w->http = http_server_new(sc->loop, w->next, sc, errbuf, errlen);
+    if (w->http)
+        return 0;
+    if (errno != EADDRINUSE || w->next->http.port != http_server_port(sc->http))
+        return -1;
+    http_server_quiesce(sc->http);
+    w->http = http_server_new(sc->loop, w->next, sc, errbuf, errlen);
+    if (w->http)
+        return 0;
+    char again[256];
+    struct http_server *back =
+        http_server_new(sc->loop, sc->cfg, sc, again, sizeof(again));
+    if (!back) {
+        LOG_ERROR("the status endpoint is lost: cannot listen again",
+                  LF_STR("listen", sc->cfg->http.listen),
+                  LF_STR("error", again));
+        return -1;
+    }
+    http_server_retire(sc->http, back);
+    sc->http = back;
+    return -1;
+}
+
+/* Everything that can fail, before anything changes. */
+static int prepare_reload(struct sidecar *sc, struct reload_work *w,
+                          char *errbuf, size_t errlen)
+{
+    const struct cfg_root *next = w->next;
+    if (reload_plan_make(&w->plan, sc->cfg, next) < 0)
+        goto out_nomem;
+    w->svcs = calloc(next->services_count + 1, sizeof(*w->svcs));
+    w->health_probes =
+        calloc(next->probes_count + 1, sizeof(*w->health_probes));
+    w->health_services =
+        calloc(next->services_count + 1, sizeof(*w->health_services));
+    w->retired = calloc(1, sizeof(*w->retired));
+    if (!w->svcs || !w->health_probes || !w->health_services || !w->retired)
+        goto out_nomem;
+    w->retired->svcs =
+        calloc(sc->cfg->services_count + 1, sizeof(struct svc *));
+    if (!w->retired->svcs)
+        goto out_nomem;
+    for (size_t i = 0; i < next->services_count; i++) {
+        size_t from = w->plan.svc_from[i];
+        if (from != CFG_NO_INDEX && w->plan.svc_same[i]) {
+            w->svcs[i] = sc->svcs[from];
+            continue;
+        }
+        char why[256];
+        w->svcs[i] = svc_new(sc->loop, &next->services[i], next->log.max_line,
+                             on_service_change, sc, why, sizeof(why));
+        if (!w->svcs[i]) {
+            snprintf(errbuf, errlen, "%s:%u:%u: %s", next->path,
+                     next->services[i].mark.line, next->services[i].mark.col,
+                     why);
+            return -1;
+        }
+    }
+    w->probes =
+        prober_stage(sc->prober, next, w->plan.probe_kept_from, errbuf, errlen);
+    if (!w->probes)
+        return -1;
+    /* Last: when it fails, it has put the current address back. */
+    return prepare_http(sc, w, errbuf, errlen);
+out_nomem:
+    snprintf(errbuf, errlen, "out of memory");
+    return -1;
+}
+
+/* The swap: cannot fail. The current config joins the retired ones. */
+static void commit_reload(struct sidecar *sc, struct reload_work *w)
+{
+    struct cfg_root *cur = sc->cfg;
+    struct cfg_root *next = w->next;
+    const struct reload_plan *plan = &w->plan;
+    for (size_t i = 0; i < cur->services_count; i++) {
+        if (plan->svc_gone[i])
+            w->retired->svcs[i] = sc->svcs[i];
+    }
+    for (size_t i = 0; i < next->services_count; i++) {
+        size_t from = plan->svc_from[i];
+        if (from == CFG_NO_INDEX)
+            continue;
+        if (plan->svc_same[i])
+            svc_reconfigure(w->svcs[i], &next->services[i], next->log.max_line);
+        else
+            w->retired->svcs[from] = sc->svcs[from];
+    }
+    prober_commit(sc->prober, next, plan->probe_kept_from, w->probes);
+    free(sc->svcs);
+    sc->svcs = w->svcs;
+    sc->svcs_count = next->services_count;
+    free(sc->health_probes);
+    sc->health_probes = w->health_probes;
+    free(sc->health_services);
+    sc->health_services = w->health_services;
+    w->retired->cfg = cur;
+    w->retired->next = sc->retired;
+    sc->retired = w->retired;
+    sc->cfg = next;
+    sc->exit_from =
+        next->main_index != CFG_NO_INDEX ? sc->svcs[next->main_index] : NULL;
+    if (w->http) {
+        http_server_retire(sc->http, w->http);
+        sc->http = w->http;
+    } else {
+        http_server_reconfigure(sc->http, next);
+    }
+    if (!sc->log_level_pinned)
+        log_set_level((enum log_level)next->log.level);
+    if (!sc->log_format_pinned)
+        log_set_format(next->log.format == CFG_LOG_TEXT ? LOG_FORMAT_TEXT
+                                                        : LOG_FORMAT_JSON);
+    /* Taken over: what is left of w is freed by the caller. */
+    w->svcs = NULL;
+    w->probes = NULL;
+    w->http = NULL;
+    w->health_probes = NULL;
+    w->health_services = NULL;
+    w->retired = NULL;
+    w->next = NULL;
+}
+
+/* After the swap: the stops, starts and probe runs the changes call for. */
+static void act_on_reload(struct sidecar *sc)
+{
+    watch_forwarded_signals(sc);
+    apply_watch(sc);
+    continue_retiring(sc);
+    /* Probes of a restarting service stop; new ones start if they may. */
+    prober_service_running(sc->prober, NULL, true);
+    for (size_t i = 0; i < sc->svcs_count; i++)
+        prober_service_running(sc->prober, sc->svcs[i]->cfg->name,
+                               sc->svcs[i]->state == SVC_RUNNING);
+    update_health(sc, "config reloaded");
+    http_server_refresh(sc->http);
+    ev_timer_start(sc->loop, &sc->sweep_w); /* frees what is done already */
+    start_ready(sc);
+}
+
+static void log_reload(const struct reload_plan *p, const char *trigger,
+                       const char *path)
+{
+    LOG_INFO(
+        "config reloaded", LF_STR("trigger", trigger), LF_STR("path", path),
+        LF_LIST("added", (const char *const *)p->added.v, p->added.n),
+        LF_LIST("removed", (const char *const *)p->removed.v, p->removed.n),
+        LF_LIST("changed", (const char *const *)p->changed.v, p->changed.n),
+        LF_LIST("kept", (const char *const *)p->kept.v, p->kept.n),
+        LF_LIST("settings", (const char *const *)p->settings.v, p->settings.n));
+}
+
+int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer)
+{
+    if (sc->draining || sc->shutting_down) {
+        LOG_WARN("config reload refused: shutting down",
+                 LF_STR("trigger", trigger));
+        return put_refusal(answer, "sidecar is shutting down") < 0 ? -ENOMEM
+                                                                   : -EBUSY;
+    }
+    struct reload_work w = {0};
+    struct cfg_error err;
+    char errbuf[sizeof(sc->reloads.last_error)];
+    if (cfg_load(sc->cfg->path, &w.next, &err) < 0) {
+        cfg_error_format(&err, errbuf, sizeof(errbuf));
+        return reload_failed(sc, trigger, errbuf, answer);
+    }
+    if (strcmp(trigger, "watch") == 0 && w.next->digest == sc->cfg->digest) {
+        LOG_DEBUG("config file touched, content unchanged",
+                  LF_STR("path", sc->cfg->path));
+        cfg_free(w.next);
+        return -EALREADY;
+    }
+    if (prepare_reload(sc, &w, errbuf, sizeof(errbuf)) < 0) {
+        reload_work_free(&w);
+        return reload_failed(sc, trigger, errbuf, answer);
+    }
+    commit_reload(sc, &w);
+    record_reload(sc, trigger, true, NULL);
+    log_reload(&w.plan, trigger, sc->cfg->path);
+    int rc = 0;
+    if (answer) {
+        rc = buf_puts(answer, "{\"reloaded\":true,");
+        if (rc == 0)
+            rc = reload_plan_put_json(&w.plan, answer);
+        if (rc == 0)
+            rc = buf_puts(answer, "}\n");
+    }
+    reload_work_free(&w);
+    act_on_reload(sc);
+    return rc < 0 ? -ENOMEM : 0;
 }
 
 int sidecar_exit_code(const struct sidecar *sc)
@@ -394,6 +831,17 @@ void sidecar_free(struct sidecar *sc)
 {
     if (!sc)
         return;
+    file_watch_free(sc->watch);
+    ev_timer_stop(sc->loop, &sc->sweep_w);
+    while (sc->retired) {
+        struct retired_cfg *r = sc->retired;
+        sc->retired = r->next;
+        for (size_t i = 0; i < r->cfg->services_count; i++)
+            svc_free(r->svcs[i]);
+        free(r->svcs);
+        cfg_free(r->cfg);
+        free(r);
+    }
     for (size_t i = 0; i < sc->signals_count; i++)
         ev_signal_stop(sc->loop, &sc->signal_w[i]);
     if (sc->reaper.loop)
@@ -406,5 +854,6 @@ void sidecar_free(struct sidecar *sc)
     free(sc->svcs);
     free(sc->health_probes);
     free(sc->health_services);
+    cfg_free(sc->cfg);
     free(sc);
 }

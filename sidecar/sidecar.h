@@ -1,9 +1,10 @@
 /*
- * struct sidecar: the root object. Owns the services (one struct svc per
- * configured service), the probes, the aggregate health, the signal
- * watchers and the reaper; starts services in dependency order, stops
- * them in reverse, binds probes to their services, forwards signals, and
- * decides when and with what status sidecar exits. Borrows the config.
+ * struct sidecar: the root object. Owns the config, the services (one
+ * struct svc per configured service), the probes, the aggregate health,
+ * the signal watchers, the reaper and the config file's watch; starts
+ * services in dependency order, stops them in reverse, binds probes to
+ * their services, forwards signals, reloads the config (applying what
+ * changed), and decides when and with what status sidecar exits.
  */
 #ifndef SIDECAR_SIDECAR_SIDECAR_H
 #define SIDECAR_SIDECAR_SIDECAR_H
@@ -14,19 +15,46 @@
 
 #include "conf/model.h"
 #include "probes/probe.h"
+#include "sidecar/buf.h"
 #include "sidecar/health.h"
 #include "sidecar/http.h"
 #include "sidecar/reaper.h"
 #include "sidecar/service.h"
 #include "sidecar/util.h"
+#include "sidecar/watch.h"
 
 /* Watchers for the signals sidecar handles (the rest keep their defaults):
  * one per signal number at most, and Linux numbers them 1 to 64. */
 #define SIDECAR_SIGNALS_MAX 64
 
+/* A config a reload replaced, kept while services of it still stop. */
+struct retired_cfg {
+    struct cfg_root *cfg;
+    struct svc **svcs; /* as cfg->services: those stopping, else NULL */
+    struct retired_cfg *next;
+};
+
+/* How the reloads went, for /health/details and /metrics. */
+struct reload_record {
+    unsigned ok;
+    unsigned failed;
+    bool any; /* a reload has been tried */
+    bool last_ok;
+    double last_at; /* ev_time() */
+    char last_trigger[16];
+    char last_error[640]; /* "FILE:LINE:COL: message" when it failed */
+};
+
 struct sidecar {
     struct ev_loop *loop;
-    const struct cfg_root *cfg;
+    struct cfg_root *cfg;        /* owned; replaced by a reload */
+    struct retired_cfg *retired; /* configs whose services still stop */
+    ev_timer sweep_w;            /* frees what stopped, outside callbacks */
+    struct file_watch *watch;    /* reload: watch */
+    bool watch_firing;           /* inside the watch's callback */
+    bool log_level_pinned;       /* --log-level wins over reloads */
+    bool log_format_pinned;      /* --log-format too */
+    struct reload_record reloads;
     struct svc **svcs; /* cfg->services_count, in config order */
     size_t svcs_count;
     struct prober *prober;
@@ -48,10 +76,11 @@ struct sidecar {
 };
 
 /*
- * Builds the runtime from a loaded config (nothing starts yet). NULL with a
- * message in errbuf when a service cannot be set up (unknown user, ...).
+ * Builds the runtime from a loaded config (nothing starts yet) and takes
+ * the config (sidecar_free frees it). NULL with a message in errbuf when
+ * a service cannot be set up (unknown user, ...); the caller keeps cfg.
  */
-struct sidecar *sidecar_new(struct ev_loop *loop, const struct cfg_root *cfg,
+struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
                             char *errbuf, size_t errlen) ATTR_WUR;
 
 /* Installs signal handling and reaping, and starts what can start. */
@@ -59,6 +88,18 @@ void sidecar_start(struct sidecar *sc);
 
 /* Stops every service in reverse dependency order, then ends the loop. */
 void sidecar_shutdown(struct sidecar *sc, const char *reason);
+
+/*
+ * Loads the config file again and, when it is valid, applies what changed:
+ * services added start, removed ones stop (in dependency order), changed
+ * ones restart, the others keep running; probes likewise; http.listen
+ * rebinds; log settings apply at once. trigger names the cause in the
+ * log ("SIGHUP", "http", "watch"). Appends the JSON answer to answer
+ * when given. 0 reloaded; -EALREADY (trigger "watch" only) the file's
+ * content is unchanged; -EBUSY shutting down; -EINVAL invalid or not
+ * applicable (nothing changed); -ENOMEM.
+ */
+int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer);
 
 /* The status to exit with once the loop has ended. */
 int sidecar_exit_code(const struct sidecar *sc);

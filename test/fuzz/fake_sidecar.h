@@ -56,6 +56,7 @@ struct fake {
     struct svc svcs[FAKE_MAX];
     struct svc *svc_ptrs[FAKE_MAX];
     struct probe probes[FAKE_MAX];
+    struct probe *probe_ptrs[FAKE_MAX];
     struct prober prober;
     struct sidecar sc;
     int success_codes[1];
@@ -86,6 +87,7 @@ static void fake_build(struct fake *f, struct input *in)
 
     memset(f, 0, sizeof(*f));
     f->root.name = take_name(in, "sidecar", 0);
+    f->root.path = take_name(in, "sidecar.yaml", 0);
     f->root.services = f->cfg_svcs;
     f->root.services_count = nsvc;
     f->root.probes = f->cfg_probes;
@@ -101,7 +103,7 @@ static void fake_build(struct fake *f, struct input *in)
     f->sc.health.view.live = flags & 0x10;
     f->sc.health.view.ready = flags & 0x20;
     f->sc.health.view.started = flags & 0x40;
-    f->prober.probes = f->probes;
+    f->prober.probes = f->probe_ptrs;
     f->prober.count = nprobe;
     for (size_t i = 0; i < nsvc; i++) {
         struct cfg_service *c = &f->cfg_svcs[i];
@@ -141,6 +143,7 @@ static void fake_build(struct fake *f, struct input *in)
         c->failure_threshold = 1 + b2 % 3;
         c->success_threshold = 1 + (b2 >> 2) % 3;
         p->cfg = c;
+        f->probe_ptrs[i] = p;
         p->owner = &f->prober;
         p->kind = kinds[c->type];
         p->state = (enum probe_state)((b2 >> 4) % 3);
@@ -162,6 +165,7 @@ static void fake_build(struct fake *f, struct input *in)
 static void fake_free(struct fake *f)
 {
     free(f->root.name);
+    free(f->root.path);
     for (size_t i = 0; i < f->root.services_count; i++)
         free(f->cfg_svcs[i].name);
     for (size_t i = 0; i < f->root.probes_count; i++)
@@ -224,6 +228,9 @@ static void check_details(const struct fake *f, const char *body, size_t len)
     CHECK(len && body[len - 1] == '\n' && !memchr(body, '\n', len - 1),
           "details not one line");
     check_json_text(d, "name", f->root.name);
+    json_t *config = json_object_get(d, "config");
+    CHECK(json_is_object(config), "details without config");
+    check_json_text(config, "path", f->root.path);
     json_str(d, "status");
     json_t *probes = json_object_get(d, "probes");
     json_t *svcs = json_object_get(d, "services");

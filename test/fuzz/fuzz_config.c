@@ -2,7 +2,9 @@
  * libFuzzer harness: the config loader, cfg_load_buffer(), on any bytes.
  * It must never crash, leak or hang; a failure must name a position
  * (path:line:col, within the input) and leave *out alone; a success must
- * hold every invariant conf/model.h promises its readers.
+ * hold every invariant conf/model.h promises its readers, and loading the
+ * same bytes again must give services and probes equal to the first's
+ * (conf/equal.c: what a reload keeps running).
  */
 #define FUZZ_NAME "fuzz_config"
 #include <stdbool.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/equal.h"
 #include "conf/load.h"
 #include "conf/schema.h"
 #include "test/fuzz/oracle.h"
@@ -145,8 +148,43 @@ static void check_root(const struct cfg_root *root)
     CHECK(root->log.max_line >= 256 && root->log.max_line <= 1024 * 1024,
           "max_line %zu", root->log.max_line);
     CHECK(root->exec_probe_limit >= 1, "exec_probe_limit");
+    CHECK(root->reload == CFG_RELOAD_MANUAL || root->reload == CFG_RELOAD_WATCH,
+          "reload %d", (int)root->reload);
     check_services(root);
     check_probes(root);
+}
+
+/* The same bytes loaded again: entry i equal to entry i of root. */
+static void check_equal_again(const uint8_t *data, size_t size,
+                              const struct cfg_root *root)
+{
+    struct cfg_root *again = NULL;
+    struct cfg_error err;
+
+    CHECK(cfg_load_buffer(PATH, (const char *)data, size, &again, &err) == 0,
+          "second load failed: %u:%u: %s", err.line, err.col, err.msg);
+    CHECK(again->services_count == root->services_count &&
+              again->probes_count == root->probes_count,
+          "second load: %zu services, %zu probes; first: %zu, %zu",
+          again->services_count, again->probes_count, root->services_count,
+          root->probes_count);
+    CHECK(again->reload == root->reload, "reload");
+    for (size_t i = 0; i < root->services_count; i++) {
+        const struct cfg_service *s = &root->services[i];
+        CHECK(cfg_service_equal(s, s), "service '%s' not equal to itself",
+              s->name);
+        CHECK(cfg_service_equal(s, &again->services[i]) &&
+                  cfg_service_equal(&again->services[i], s),
+              "service '%s' not equal to its second load", s->name);
+    }
+    for (size_t i = 0; i < root->probes_count; i++) {
+        const struct cfg_probe *p = &root->probes[i];
+        CHECK(cfg_probe_equal(p, p), "probe '%s' not equal to itself", p->name);
+        CHECK(cfg_probe_equal(p, &again->probes[i]) &&
+                  cfg_probe_equal(&again->probes[i], p),
+              "probe '%s' not equal to its second load", p->name);
+    }
+    cfg_free(again);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -159,6 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(root != sentinel && root != NULL, "no model");
         CHECK(err.msg[0] == '\0', "success with an error: %s", err.msg);
         check_root(root);
+        check_equal_again(data, size, root);
         cfg_free(root);
         return 0;
     }

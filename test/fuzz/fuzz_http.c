@@ -347,12 +347,16 @@ static void check_405(const struct response *r)
 }
 
 /* The answer to a write request (token on, a control path). */
-static void check_control(const struct response *r, int auth, size_t body_len)
+static void check_control(const struct response *r, int auth, size_t body_len,
+                          bool reload)
 {
     if (auth != 1) {
         CHECK(r->status == 401, "status %d without the token", r->status);
     } else if (body_len > 4096) {
         CHECK(r->status == 413, "status %d for %zu bytes", r->status, body_len);
+    } else if (reload) {
+        /* The token is on only while draining: a reload is refused. */
+        CHECK(r->status == 409, "reload status %d while draining", r->status);
     } else {
         CHECK(r->status == 200 || r->status == 202 || r->status == 404 ||
                   r->status == 409,
@@ -381,13 +385,14 @@ static void check_answer(const struct response *r, const char *method,
     bool read = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     bool head = !strcmp(method, "HEAD");
     char *path = unescape(url, strcspn(url, "?"), false);
-    bool control =
-        !strncmp(path, "/probes/", 8) || !strncmp(path, "/services/", 10);
+    bool reload = !strcmp(path, "/reload");
+    bool control = !strncmp(path, "/probes/", 8) ||
+                   !strncmp(path, "/services/", 10) || reload;
     struct query q;
     parse_query(url, &q);
     if (token[0] && control) {
         if (!strcmp(method, "POST"))
-            check_control(r, auth, body_len);
+            check_control(r, auth, body_len, reload);
         else
             check_405(r);
         goto out;

@@ -306,21 +306,36 @@ T(children_die_with_a_sigkilled_sidecar, 20)
               pid);
 }
 
-T(sighup_is_forwarded_to_main, 20)
+/* SIGHUP reloads sidecar; it reaches only a service that lists it. */
+T(sighup_reloads_and_reaches_only_who_lists_it, 20)
 {
     h_start(&H, "services:\n"
                 "  main:\n"
                 "    role: main\n"
                 "    restart: never\n"
-                "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n");
-    cr_assert(h_wait_file(&H, "log", 1, 5));
+                "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
+                "  taker:\n"
+                "    restart: never\n"
+                "    forward_signals: [SIGHUP]\n"
+                "    command: ['@HELPER@', 'run', 'taker', '@DIR@/log']\n");
+    cr_assert(h_wait_file(&H, "log", 2, 5));
+    long i;
+    long pid = started_pid(0, 5, "main", &i);
     h_signal(&H, SIGHUP);
-    /* fakesvc does not handle SIGHUP, so it dies of it. */
-    cr_expect_eq(h_wait_exit(&H, 10), 128 + SIGHUP);
-    cr_expect_geq(h_find_event(&H, 0, "forwarded signal", "main"), 0);
+    long r = h_wait_event(&H, 0, 5, "config reloaded", NULL);
+    cr_assert_geq(r, 0, "SIGHUP did not reload the config");
+    cr_expect_str_eq(h_str(&H, r, "trigger"), "SIGHUP");
+    /* fakesvc does not handle SIGHUP, so the one that takes it dies. */
+    long exit = h_wait_event(&H, 0, 5, "service exited", "taker");
+    cr_assert_geq(exit, 0);
+    cr_expect_eq(h_int(&H, exit, "exit_code", -1), 128 + SIGHUP);
+    cr_expect_geq(h_find_event(&H, 0, "forwarded signal", "taker"), 0);
+    cr_expect_lt(h_find_event(&H, 0, "forwarded signal", "main"), 0);
+    cr_expect(h_pid_alive((pid_t)pid), "main got SIGHUP");
+    cr_expect_lt(h_find_event(&H, 0, "service exited", "main"), 0);
 }
 
-/* A signal outside the default three reaches the service that lists it;
+/* A signal outside the default two reaches the service that lists it;
  * SIGQUIT would end a sidecar that is not PID 1 if it were not watched. */
 T(any_listed_signal_is_forwarded, 20)
 {
