@@ -491,6 +491,10 @@ void prober_commit(struct prober *pr, const struct cfg_root *cfg,
     pr->probes = staged;
     pr->count = cfg->probes_count;
     pr->exec_limit = cfg->exec_probe_limit;
+}
+
+void prober_fill_exec_slots(struct prober *pr)
+{
     fill_exec_slots(pr);
 }
 

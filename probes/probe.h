@@ -124,14 +124,18 @@ struct probe **prober_stage(struct prober *pr, const struct cfg_root *cfg,
                             size_t errlen) ATTR_WUR;
 
 /*
- * Then either prober_commit(), which cannot fail: the prober takes cfg's
- * probes (and staged); current probes not kept are stopped and freed
- * without notifying. Or prober_unstage(), which frees staged.
+ * Then either prober_commit(), which cannot fail and notifies nothing: the
+ * prober takes cfg's probes (and staged); current probes not kept are
+ * stopped and freed. Or prober_unstage(), which frees staged.
  */
 void prober_commit(struct prober *pr, const struct cfg_root *cfg,
                    const size_t *kept_from, struct probe **staged);
 void prober_unstage(const struct cfg_root *cfg, const size_t *kept_from,
                     struct probe **staged);
+
+/* After a commit: exec probes waiting for a slot take the ones free now
+ * (exec_probe_limit may have grown, a removed probe held one). */
+void prober_fill_exec_slots(struct prober *pr);
 
 /* Stops everything in flight and frees. prober_free(NULL) is a no-op. */
 void prober_free(struct prober *pr);

@@ -60,6 +60,7 @@ struct http_server {
     struct http_server *retired;
     ev_timer retire_w;
     double retire_by;
+    bool quiesced; /* its listen socket is closed */
     const struct health *health;
     unsigned port;
     struct MHD_Response *responses[CACHED_COUNT];
@@ -180,6 +181,8 @@ static void put_check(struct http_server *srv, enum cached which, bool ok,
 
 void http_server_refresh(struct http_server *srv)
 {
+    if (srv->retired) /* its keep-alive clients hear the same */
+        http_server_refresh(srv->retired);
     srv->rendered_at[CACHED_DETAILS] = 0;
     srv->rendered_at[CACHED_METRICS] = 0;
     const struct health_view *v = &srv->health->view;
@@ -376,7 +379,8 @@ static bool authorized(const struct http_server *srv, struct MHD_Connection *c)
 {
     const char *auth = MHD_lookup_connection_value(
         c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!auth || strncmp(auth, "Bearer ", 7) != 0)
+    /* No token (a reload took it away mid-request): nothing matches. */
+    if (!srv->token[0] || !auth || strncmp(auth, "Bearer ", 7) != 0)
         return false;
     const char *given = auth + 7;
     size_t want_len = strlen(srv->token);
@@ -571,8 +575,10 @@ struct http_server *http_server_new(struct ev_loop *loop,
                                     size_t errlen)
 {
     struct sockaddr_storage ss;
-    if (listen_addr(cfg, &ss, errbuf, errlen) < 0)
+    if (listen_addr(cfg, &ss, errbuf, errlen) < 0) {
+        errno = EINVAL; /* the caller may look at errno */
         return NULL;
+    }
     struct http_server *srv = calloc(1, sizeof(*srv));
     if (!srv) {
         snprintf(errbuf, errlen, "out of memory");
@@ -643,9 +649,19 @@ void http_server_reconfigure(struct http_server *srv,
 
 void http_server_quiesce(struct http_server *srv)
 {
+    /* Once only: MHD hands the same descriptor back every time, and by
+     * the second its number may belong to a new server's socket. */
+    if (srv->quiesced)
+        return;
+    srv->quiesced = true;
     MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
+}
+
+bool http_server_listening(const struct http_server *srv)
+{
+    return !srv->quiesced;
 }
 
 void http_server_retire(struct http_server *old, struct http_server *successor)

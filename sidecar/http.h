@@ -10,6 +10,7 @@
 #define SIDECAR_SIDECAR_HTTP_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "conf/model.h"
@@ -23,7 +24,7 @@ struct sidecar;
  * Listens on cfg->http.listen and serves sc's health (borrowed; the cached
  * answers are re-rendered by http_server_refresh); with http.token, also
  * the write API (sidecar/control.h) on sc. NULL with a message in errbuf
- * on failure.
+ * and errno set (EADDRINUSE, ...) on failure.
  */
 struct http_server *http_server_new(struct ev_loop *loop,
                                     const struct cfg_root *cfg,
@@ -40,9 +41,12 @@ unsigned http_server_port(const struct http_server *srv);
 void http_server_reconfigure(struct http_server *srv,
                              const struct cfg_root *cfg);
 
-/* Stops accepting connections (closes the listen socket); serves the
- * connections it has. */
+/* Stops accepting connections (closes the listen socket, once); serves
+ * the connections it has. */
 void http_server_quiesce(struct http_server *srv);
+
+/* False once quiesced. */
+bool http_server_listening(const struct http_server *srv);
 
 /*
  * After a reload that moved http.listen: old stops accepting and answers

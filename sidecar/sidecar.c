@@ -96,17 +96,34 @@ static void start_ready(struct sidecar *sc)
     }
 }
 
-/*
- * True while some service of svcs (indexed as cfg->services; NULL slots
- * skipped) that depends on service idx still has a process.
- */
-static bool dependents_alive(struct svc *const *svcs,
-                             const struct cfg_root *cfg, size_t idx)
+/* True while s has a process and depends on the service named name. */
+static bool depends_alive(const struct svc *s, const char *name)
 {
-    for (size_t i = 0; i < cfg->services_count; i++) {
-        const struct cfg_service *c = &cfg->services[i];
-        for (size_t j = 0; j < c->deps_count && svcs[i]; j++) {
-            if (c->deps[j].index == idx && svc_has_process(svcs[i]))
+    if (!s || !svc_has_process(s))
+        return false;
+    for (size_t j = 0; j < s->cfg->deps_count; j++) {
+        if (strcmp(s->cfg->deps[j].name, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * True while a service that depends on the one named name still has a
+ * process: one a reload took out (of any config replaced so far), and
+ * with current, one of the current config too. Names, not indices: the
+ * services may belong to different configs.
+ */
+static bool dependents_alive(const struct sidecar *sc, const char *name,
+                             bool current)
+{
+    for (size_t i = 0; current && i < sc->svcs_count; i++) {
+        if (depends_alive(sc->svcs[i], name))
+            return true;
+    }
+    for (const struct retired_cfg *r = sc->retired; r; r = r->next) {
+        for (size_t i = 0; i < r->cfg->services_count; i++) {
+            if (depends_alive(r->svcs[i], name))
                 return true;
         }
     }
@@ -114,16 +131,17 @@ static bool dependents_alive(struct svc *const *svcs,
 }
 
 /*
- * One step of stopping the services of svcs (as above): stops every one
- * no live one of them depends on. True once all are done. Runs again on
+ * One step of stopping the services of svcs (indexed as cfg->services;
+ * NULL slots skipped): stops every one that no live dependent (see
+ * dependents_alive) still needs. True once all are done. Runs again on
  * each state change until then.
  */
-static bool stop_step(struct svc *const *svcs, const struct cfg_root *cfg)
+static bool stop_step(const struct sidecar *sc, struct svc *const *svcs,
+                      const struct cfg_root *cfg, bool current)
 {
     bool all_done = true;
     for (size_t k = cfg->services_count; k-- > 0;) {
-        size_t idx = cfg->start_order[k];
-        struct svc *s = svcs[idx];
+        struct svc *s = svcs[cfg->start_order[k]];
         if (!s || svc_is_done(s))
             continue;
         /*
@@ -131,7 +149,7 @@ static bool stop_step(struct svc *const *svcs, const struct cfg_root *cfg)
          * under way (STOP cancels it); live ones wait for dependents.
          */
         if (!svc_has_process(s) || s->state == SVC_STOPPING ||
-            !dependents_alive(svcs, cfg, idx))
+            !dependents_alive(sc, s->cfg->name, current))
             svc_handle(s, SVC_EV_STOP);
         if (!svc_is_done(s))
             all_done = false;
@@ -153,9 +171,9 @@ static void finish(struct sidecar *sc)
 /* One step of the shutdown: see stop_step(); then the loop ends. */
 static void continue_shutdown(struct sidecar *sc)
 {
-    bool all_done = stop_step(sc->svcs, sc->cfg);
+    bool all_done = stop_step(sc, sc->svcs, sc->cfg, true);
     for (struct retired_cfg *r = sc->retired; r; r = r->next)
-        all_done = stop_step(r->svcs, r->cfg) && all_done;
+        all_done = stop_step(sc, r->svcs, r->cfg, true) && all_done;
     if (all_done)
         finish(sc);
 }
@@ -222,11 +240,15 @@ static bool is_current(const struct sidecar *sc, const struct svc *s)
     return false;
 }
 
-/* Stops, in dependency order, what reloads took out of the config. */
+/*
+ * Stops, in dependency order, what reloads took out of the config. Only
+ * those count as dependents: a kept service that depends on a changed one
+ * keeps running while that one restarts.
+ */
 static void continue_retiring(struct sidecar *sc)
 {
     for (struct retired_cfg *r = sc->retired; r; r = r->next)
-        (void)stop_step(r->svcs, r->cfg);
+        (void)stop_step(sc, r->svcs, r->cfg, false);
 }
 
 /*
@@ -236,6 +258,10 @@ static void continue_retiring(struct sidecar *sc)
  */
 static void on_retired_change(struct sidecar *sc, struct svc *s)
 {
+    if (s->cfg->role == CFG_ROLE_MAIN && s->has_exited) {
+        sc->retired_main_code = svc_exit_code(s);
+        sc->has_retired_main_code = true;
+    }
     if (svc_is_done(s) && !ev_is_active(&sc->sweep_w))
         ev_timer_start(sc->loop, &sc->sweep_w);
     if (sc->shutting_down) {
@@ -403,6 +429,12 @@ static void on_signal(EV_P_ ev_signal *w, int revents)
              LF_STR("signal", cfg_signal_name(sig)));
     for (size_t i = 0; i < sc->svcs_count; i++)
         svc_handle(sc->svcs[i], SVC_EV_KILL);
+    for (struct retired_cfg *r = sc->retired; r; r = r->next) {
+        for (size_t i = 0; i < r->cfg->services_count; i++) {
+            if (r->svcs[i])
+                svc_handle(r->svcs[i], SVC_EV_KILL);
+        }
+    }
 }
 
 struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
@@ -621,7 +653,8 @@ static int reload_failed(struct sidecar *sc, const char *trigger,
 static int prepare_http(struct sidecar *sc, struct reload_work *w, char *errbuf,
                         size_t errlen)
 {
-    if (strcmp(w->next->http.listen, sc->cfg->http.listen) == 0)
+    if (strcmp(w->next->http.listen, sc->cfg->http.listen) == 0 &&
+        http_server_listening(sc->http))
         return 0;
     w->http = http_server_new(sc->loop, w->next, sc, errbuf, errlen);
     if (w->http)
@@ -711,7 +744,6 @@ static void commit_reload(struct sidecar *sc, struct reload_work *w)
         else
             w->retired->svcs[from] = sc->svcs[from];
     }
-    prober_commit(sc->prober, next, plan->probe_kept_from, w->probes);
     free(sc->svcs);
     sc->svcs = w->svcs;
     sc->svcs_count = next->services_count;
@@ -723,6 +755,7 @@ static void commit_reload(struct sidecar *sc, struct reload_work *w)
     w->retired->next = sc->retired;
     sc->retired = w->retired;
     sc->cfg = next;
+    prober_commit(sc->prober, next, plan->probe_kept_from, w->probes);
     sc->exit_from =
         next->main_index != CFG_NO_INDEX ? sc->svcs[next->main_index] : NULL;
     if (w->http) {
@@ -757,6 +790,7 @@ static void act_on_reload(struct sidecar *sc)
     for (size_t i = 0; i < sc->svcs_count; i++)
         prober_service_running(sc->prober, sc->svcs[i]->cfg->name,
                                sc->svcs[i]->state == SVC_RUNNING);
+    prober_fill_exec_slots(sc->prober);
     update_health(sc, "config reloaded");
     http_server_refresh(sc->http);
     ev_timer_start(sc->loop, &sc->sweep_w); /* frees what is done already */
@@ -818,6 +852,11 @@ int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer)
 
 int sidecar_exit_code(const struct sidecar *sc)
 {
+    /* A main service a reload replaced, whose successor never ran. */
+    bool successor_ran = sc->exit_from && (sc->exit_from->ever_started ||
+                                           sc->exit_from->has_exited);
+    if (!successor_ran && sc->has_retired_main_code)
+        return sc->retired_main_code;
     if (!sc->exit_from)
         return 0;
     int code = svc_exit_code(sc->exit_from);

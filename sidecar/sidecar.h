@@ -55,6 +55,8 @@ struct sidecar {
     bool log_level_pinned;       /* --log-level wins over reloads */
     bool log_format_pinned;      /* --log-format too */
     struct reload_record reloads;
+    int retired_main_code; /* exit code of a main service a reload replaced */
+    bool has_retired_main_code;
     struct svc **svcs; /* cfg->services_count, in config order */
     size_t svcs_count;
     struct prober *prober;
