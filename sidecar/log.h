@@ -64,10 +64,15 @@ struct log_field {
  */
 #define LOG_AT(lvl, msg, ...)                                                  \
     do {                                                                       \
-        if (log_enabled(lvl)) {                                                \
-            const struct log_field lf_[] = {{0}, __VA_ARGS__};                 \
-            log_event((lvl), (msg), lf_ + 1, ARRAY_SIZE(lf_) - 1);             \
-        }                                                                      \
+        if (log_enabled(lvl))                                                  \
+            LOG_ALWAYS(lvl, msg, __VA_ARGS__);                                 \
+    } while (0)
+/* Whatever log.level says: for the few events an operator must always
+ * see, as a config reload. */
+#define LOG_ALWAYS(lvl, msg, ...)                                              \
+    do {                                                                       \
+        const struct log_field lf_[] = {{0}, __VA_ARGS__};                     \
+        log_event((lvl), (msg), lf_ + 1, ARRAY_SIZE(lf_) - 1);                 \
     } while (0)
 #define LOG_DEBUG(...) LOG_AT(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define LOG_INFO(...)  LOG_AT(LOG_LEVEL_INFO, __VA_ARGS__)

@@ -800,8 +800,10 @@ static void act_on_reload(struct sidecar *sc)
 static void log_reload(const struct reload_plan *p, const char *trigger,
                        const char *path)
 {
-    LOG_INFO(
-        "config reloaded", LF_STR("trigger", trigger), LF_STR("path", path),
+    /* Always: the one record of what a reload did, whatever the level. */
+    LOG_ALWAYS(
+        LOG_LEVEL_INFO, "config reloaded", LF_STR("trigger", trigger),
+        LF_STR("path", path),
         LF_LIST("added", (const char *const *)p->added.v, p->added.n),
         LF_LIST("removed", (const char *const *)p->removed.v, p->removed.n),
         LF_LIST("changed", (const char *const *)p->changed.v, p->changed.n),

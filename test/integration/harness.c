@@ -41,8 +41,8 @@ const char *h_path(struct harness *h, const char *name)
     return path;
 }
 
-/* Template with @HELPER@ and @DIR@ replaced. */
-static char *expand(struct harness *h, const char *tmpl)
+/* Template with @HELPER@, @HELPERDIR@ and @DIR@ (as dir) replaced. */
+static char *expand(const struct harness *h, const char *tmpl, const char *dir)
 {
     char helper[512];
     const char *helper_dir =
@@ -62,7 +62,7 @@ static char *expand(struct harness *h, const char *tmpl)
             sub = helper_dir;
             skip = 11;
         } else if (strncmp(p, "@DIR@", 5) == 0) {
-            sub = h->dir;
+            sub = dir;
             skip = 5;
         }
         if (sub) {
@@ -78,6 +78,27 @@ static char *expand(struct harness *h, const char *tmpl)
     }
     out[n] = '\0';
     return out;
+}
+
+void h_write_config(const struct harness *h, const char *path, const char *dir,
+                    const char *yaml_template, bool atomic)
+{
+    char *yaml = expand(h, yaml_template, dir ? dir : h->dir);
+    char tmp[512];
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    FILE *f = fopen(atomic ? tmp : path, "w");
+    cr_assert(f, "cannot write %s: %s", atomic ? tmp : path, strerror(errno));
+    /* Tests run side by side: an ephemeral port unless the test says. */
+    if (strncmp(yaml, "http:", 5) != 0 && !strstr(yaml, "\nhttp:"))
+        fputs("http:\n  listen: 127.0.0.1:0\n", f);
+    /* And no readiness drain on SIGTERM unless the test wants one. */
+    if (strncmp(yaml, "shutdown:", 9) != 0 && !strstr(yaml, "\nshutdown:"))
+        fputs("shutdown:\n  drain: 0s\n", f);
+    fputs(yaml, f);
+    cr_assert_eq(fclose(f), 0);
+    if (atomic)
+        cr_assert_eq(rename(tmp, path), 0, "rename: %s", strerror(errno));
+    free(yaml);
 }
 
 static void start(struct harness *h, const char *yaml_template,
@@ -129,18 +150,7 @@ static void start(struct harness *h, const char *yaml_template,
         cr_assert_eq(system(cmd), 0, "%s", cmd);
     }
 
-    char *yaml = expand(h, yaml_template);
-    FILE *f = fopen(h->cfg_path, "w");
-    cr_assert(f);
-    /* Tests run side by side: an ephemeral port unless the test says. */
-    if (strncmp(yaml, "http:", 5) != 0 && !strstr(yaml, "\nhttp:"))
-        fputs("http:\n  listen: 127.0.0.1:0\n", f);
-    /* And no readiness drain on SIGTERM unless the test wants one. */
-    if (strncmp(yaml, "shutdown:", 9) != 0 && !strstr(yaml, "\nshutdown:"))
-        fputs("shutdown:\n  drain: 0s\n", f);
-    fputs(yaml, f);
-    fclose(f);
-    free(yaml);
+    h_write_config(h, h->cfg_path, NULL, yaml_template, false);
 
     int fds[2];
     cr_assert(pipe(fds) == 0);
@@ -611,19 +621,33 @@ const char *h_last_response(void)
     return last_response;
 }
 
-int h_http(struct harness *h, const char *request, char *body, size_t len)
+int h_connect(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert_geq(fd, 0);
     struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)h_http_port(h)),
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct timeval tv = {.tv_sec = 5};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        close(fd); /* not listening (any more): no status */
+        close(fd); /* not listening (any more) */
         return -1;
     }
+    return fd;
+}
+
+int h_http(struct harness *h, const char *request, char *body, size_t len)
+{
+    return h_http_at(h_http_port(h), request, body, len);
+}
+
+int h_http_at(int port, const char *request, char *body, size_t len)
+{
+    body[0] = '\0';
+    int fd = h_connect(port);
+    if (fd < 0)
+        return -1;
     size_t n = strlen(request);
     cr_assert_eq(write(fd, request, n), (ssize_t)n);
     char *resp = last_response;

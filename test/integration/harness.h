@@ -60,6 +60,15 @@ struct h_creds {
 void h_start_as(struct harness *h, const char *yaml_template,
                 const struct h_creds *creds);
 
+/*
+ * Writes a config from the template to path as h_start() does (@DIR@ is
+ * dir, or the test's directory when NULL; an ephemeral port and no drain
+ * unless the template says): in place (truncate and write), or atomic (a
+ * new file renamed over path).
+ */
+void h_write_config(const struct harness *h, const char *path, const char *dir,
+                    const char *yaml_template, bool atomic);
+
 /* Path of name inside the test's directory (static buffer, one at a time). */
 const char *h_path(struct harness *h, const char *name);
 
@@ -140,6 +149,12 @@ int h_http_port(struct harness *h);
  * line came back.
  */
 int h_http(struct harness *h, const char *request, char *body, size_t len);
+
+/* The same on 127.0.0.1:port (an address sidecar moved to, say). */
+int h_http_at(int port, const char *request, char *body, size_t len);
+
+/* A connection to 127.0.0.1:port (5 s read timeout), or -1 if refused. */
+int h_connect(int port);
 
 /* The whole response h_http read last: status line, headers, body. */
 const char *h_last_response(void);
