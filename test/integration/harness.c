@@ -668,6 +668,36 @@ int h_http_at(int port, const char *request, char *body, size_t len)
     return status;
 }
 
+int h_post_at(int port, const char *path, const char *token,
+              const char *payload, char *body, size_t len)
+{
+    char req[8192];
+    char auth[256] = "";
+    if (token)
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", token);
+    snprintf(req, sizeof(req),
+             "POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %zu\r\n"
+             "Connection: close\r\n\r\n%s",
+             path, auth, strlen(payload), payload);
+    return h_http_at(port, req, body, len);
+}
+
+long h_status_kb(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    cr_assert(f);
+    long kb = -1;
+    size_t len = strlen(field);
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, field, len) == 0 && line[len] == ':')
+            kb = strtol(line + len + 1, NULL, 10);
+    }
+    fclose(f);
+    return kb;
+}
+
 int h_get(struct harness *h, const char *path, char *body, size_t len)
 {
     char req[512];

@@ -153,6 +153,14 @@ int h_http(struct harness *h, const char *request, char *body, size_t len);
 /* The same on 127.0.0.1:port (an address sidecar moved to, say). */
 int h_http_at(int port, const char *request, char *body, size_t len);
 
+/* POST path with payload on port, with the bearer token if not NULL and
+ * Connection: close; as h_http. */
+int h_post_at(int port, const char *path, const char *token,
+              const char *payload, char *body, size_t len);
+
+/* A field of /proc/pid/status in kB (VmRSS, VmHWM), or -1. */
+long h_status_kb(pid_t pid, const char *field);
+
 /* A connection to 127.0.0.1:port (5 s read timeout), or -1 if refused. */
 int h_connect(int port);
 

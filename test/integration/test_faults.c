@@ -59,23 +59,6 @@ static double cpu_seconds(pid_t pid)
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* A field of /proc/pid/status in kB (VmRSS, VmHWM). */
-static long status_kb(pid_t pid, const char *field)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    cr_assert(f);
-    long kb = -1;
-    size_t len = strlen(field);
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, field, len) == 0 && line[len] == ':')
-            kb = strtol(line + len + 1, NULL, 10);
-    }
-    fclose(f);
-    return kb;
-}
-
 static void set_limit(pid_t pid, int resource, rlim_t value)
 {
     struct rlimit rl = {.rlim_cur = value, .rlim_max = value};
@@ -324,10 +307,10 @@ T(fifty_megabytes_without_a_newline, 60)
                 "    command: \"head -c 52428800 /dev/zero | tr '\\\\0' x\"\n"
                 "    restart: never\n");
     h_http_port(&H); /* running, not just exec'd */
-    long rss0 = status_kb(H.pid, "VmRSS");
+    long rss0 = h_status_kb(H.pid, "VmRSS");
     long done = h_wait_event(&H, 0, 45, "service exited", "flood");
     cr_assert_geq(done, 0);
-    long hwm = status_kb(H.pid, "VmHWM");
+    long hwm = h_status_kb(H.pid, "VmHWM");
     size_t pieces = 0, partial = 0, bytes = 0;
     for (size_t i = 0; i < H.count; i++) {
         json_t *j = H.json[i];

@@ -354,15 +354,7 @@ T(metrics_pass_the_prometheus_parser, 30)
 
 static int post(const char *path, const char *token, const char *payload)
 {
-    char req[1024];
-    char auth[256] = "";
-    if (token)
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", token);
-    snprintf(req, sizeof(req),
-             "POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %zu\r\n"
-             "Connection: close\r\n\r\n%s",
-             path, auth, strlen(payload), payload);
-    return h_http(&H, req, body, sizeof(body));
+    return h_post_at(h_http_port(&H), path, token, payload, body, sizeof(body));
 }
 
 T(write_endpoints_need_the_token, 30)

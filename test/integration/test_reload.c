@@ -42,6 +42,13 @@ static void teardown(void)
     }
 }
 
+/* The main service most configs here start with. */
+#define MAIN_SERVICE                                                           \
+    "services:\n"                                                              \
+    "  main:\n"                                                                \
+    "    role: main\n"                                                         \
+    "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
+
 #define T(name, secs) Test(reload, name, .timeout = secs, .fini = teardown)
 
 static char body[65536];
@@ -101,15 +108,7 @@ static int get(const char *path)
 
 static int post_at(int p, const char *path, const char *token)
 {
-    char req[1024];
-    char auth[256] = "";
-    if (token)
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", token);
-    snprintf(req, sizeof(req),
-             "POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: 0\r\n"
-             "Connection: close\r\n\r\n",
-             path, auth);
-    return http_at(p, req);
+    return h_post_at(p, path, token, "", body, sizeof(body));
 }
 
 static int post_reload(const char *token)
@@ -317,23 +316,6 @@ static int fd_count(pid_t pid)
     return n;
 }
 
-static long status_kb(pid_t pid, const char *key)
-{
-    char path[64];
-    char l[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    cr_assert(f);
-    long kb = -1;
-    size_t klen = strlen(key);
-    while (fgets(l, sizeof(l), f)) {
-        if (strncmp(l, key, klen) == 0 && l[klen] == ':')
-            kb = atol(l + klen + 1);
-    }
-    fclose(f);
-    return kb;
-}
-
 /* sidecar's children, from /proc/PID/task/PID/children; their count. */
 static int children(pid_t pid, pid_t *out, int max)
 {
@@ -370,31 +352,23 @@ static double metric(const char *text, const char *series)
 /* ======================================================================== */
 
 static const char four_before[] =
-    "services:\n"
-    "  main:\n"
-    "    role: main\n"
-    "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
-    "  keep:\n"
-    "    command: ['@HELPER@', 'run', 'keep', '@DIR@/log']\n"
-    "    backoff: { initial: 0s }\n"
-    "  gone:\n"
-    "    command: ['@HELPER@', 'run', 'gone', '@DIR@/log']\n"
-    "  change:\n"
-    "    command: ['@HELPER@', 'run', 'change-v1', '@DIR@/log', "
-    "'slow-stop']\n";
+    MAIN_SERVICE "  keep:\n"
+                 "    command: ['@HELPER@', 'run', 'keep', '@DIR@/log']\n"
+                 "    backoff: { initial: 0s }\n"
+                 "  gone:\n"
+                 "    command: ['@HELPER@', 'run', 'gone', '@DIR@/log']\n"
+                 "  change:\n"
+                 "    command: ['@HELPER@', 'run', 'change-v1', '@DIR@/log', "
+                 "'slow-stop']\n";
 
 static const char four_after[] =
-    "services:\n"
-    "  main:\n"
-    "    role: main\n"
-    "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
-    "  keep:\n"
-    "    command: ['@HELPER@', 'run', 'keep', '@DIR@/log']\n"
-    "    backoff: { initial: 0s }\n"
-    "  change:\n"
-    "    command: ['@HELPER@', 'run', 'change-v2', '@DIR@/log']\n"
-    "  fresh:\n"
-    "    command: ['@HELPER@', 'run', 'fresh', '@DIR@/log']\n";
+    MAIN_SERVICE "  keep:\n"
+                 "    command: ['@HELPER@', 'run', 'keep', '@DIR@/log']\n"
+                 "    backoff: { initial: 0s }\n"
+                 "  change:\n"
+                 "    command: ['@HELPER@', 'run', 'change-v2', '@DIR@/log']\n"
+                 "  fresh:\n"
+                 "    command: ['@HELPER@', 'run', 'fresh', '@DIR@/log']\n";
 
 T(sighup_adds_removes_restarts_and_keeps_in_one_reload, 20)
 {
@@ -473,10 +447,7 @@ T(removed_services_stop_in_reverse_dependency_order, 20)
 {
     /* front needs mid, mid needs back; front and mid take 300ms to stop,
      * so stopping them all at once would see back exit first. */
-    start("services:\n"
-          "  main:\n"
-          "    role: main\n"
-          "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
+    start(MAIN_SERVICE
           "  front:\n"
           "    command: ['@HELPER@', 'run', 'front', '@DIR@/log', "
           "'slow-stop']\n"
@@ -488,10 +459,7 @@ T(removed_services_stop_in_reverse_dependency_order, 20)
           "    command: ['@HELPER@', 'run', 'back', '@DIR@/log']\n");
     cr_assert(h_wait_file(&H, "log", 4, 5));
     pid_t main_pid = started(0, "main", NULL);
-    rewrite("services:\n"
-            "  main:\n"
-            "    role: main\n"
-            "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n");
+    rewrite(MAIN_SERVICE);
     size_t m = mark();
     h_signal(&H, SIGHUP);
     long r = wait_reloaded(m, "SIGHUP");
@@ -524,16 +492,11 @@ T(removed_services_stop_in_reverse_dependency_order, 20)
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
 
-static const char token_main[] =
-    "http:\n"
-    "  listen: 127.0.0.1:0\n"
-    "  token: s3cret\n"
-    "shutdown:\n"
-    "  drain: 0s\n"
-    "services:\n"
-    "  main:\n"
-    "    role: main\n"
-    "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n";
+static const char token_main[] = "http:\n"
+                                 "  listen: 127.0.0.1:0\n"
+                                 "  token: s3cret\n"
+                                 "shutdown:\n"
+                                 "  drain: 0s\n" MAIN_SERVICE;
 
 T(post_reload_needs_the_token_and_answers_with_the_diff, 20)
 {
@@ -543,12 +506,7 @@ T(post_reload_needs_the_token_and_answers_with_the_diff, 20)
             "  listen: 127.0.0.1:0\n"
             "  token: s3cret\n"
             "shutdown:\n"
-            "  drain: 0s\n"
-            "services:\n"
-            "  main:\n"
-            "    role: main\n"
-            "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
-            "  extra:\n"
+            "  drain: 0s\n" MAIN_SERVICE "  extra:\n"
             "    command: ['@HELPER@', 'run', 'extra', '@DIR@/log']\n"
             "probes:\n"
             "  up: { type: exec, command: 'true', period: 100ms, timeout: "
@@ -608,12 +566,7 @@ static const char valid_three[] =
     "  listen: 127.0.0.1:0\n"
     "  token: s3cret\n"
     "shutdown:\n"
-    "  drain: 0s\n"
-    "services:\n"
-    "  main:\n"
-    "    role: main\n"
-    "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
-    "  helper:\n"
+    "  drain: 0s\n" MAIN_SERVICE "  helper:\n"
     "    command: ['@HELPER@', 'run', 'helper', '@DIR@/log']\n"
     "probes:\n"
     "  up: { type: exec, command: 'true', period: 100ms, timeout: 90ms }\n";
@@ -630,12 +583,7 @@ T(an_invalid_config_changes_nothing_and_says_where, 20)
             "  listen: 127.0.0.1:0\n"
             "  token: s3cret\n"
             "shutdown:\n"
-            "  drain: 0s\n"
-            "services:\n"
-            "  main:\n"
-            "    role: main\n"
-            "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
-            "    restrat: always\n"
+            "  drain: 0s\n" MAIN_SERVICE "    restrat: always\n"
             "  helper:\n"
             "    command: ['@HELPER@', 'run', 'helper', '@DIR@/log']\n"
             "  newbie:\n"
@@ -704,11 +652,7 @@ T(an_invalid_config_changes_nothing_and_says_where, 20)
             "  listen: 127.0.0.1:0\n"
             "  token: s3cret\n"
             "shutdown:\n"
-            "  drain: 0s\n"
-            "services:\n"
-            "  main:\n"
-            "    role: main\n"
-            "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
+            "  drain: 0s\n" MAIN_SERVICE
             "    restart: always\n" /* the default, spelt out: still kept */
             "  helper:\n"
             "    command: ['@HELPER@', 'run', 'helper', '@DIR@/log']\n"
@@ -744,20 +688,10 @@ T(an_invalid_config_changes_nothing_and_says_where, 20)
 
 /* ---- the file watch ----------------------------------------------------- */
 
-static const char watched_main[] =
-    "reload: watch\n"
-    "services:\n"
-    "  main:\n"
-    "    role: main\n"
-    "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n";
+static const char watched_main[] = "reload: watch\n" MAIN_SERVICE;
 
 static const char watched_one[] =
-    "reload: watch\n"
-    "services:\n"
-    "  main:\n"
-    "    role: main\n"
-    "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
-    "  one:\n"
+    "reload: watch\n" MAIN_SERVICE "  one:\n"
     "    command: ['@HELPER@', 'run', 'one', '@DIR@/log']\n";
 
 T(watch_reloads_on_edit_and_rename_but_not_on_touch, 20)
@@ -795,12 +729,7 @@ T(watch_reloads_on_edit_and_rename_but_not_on_touch, 20)
 
     /* A new file renamed over it. */
     m = mark();
-    rewrite("reload: watch\n"
-            "services:\n"
-            "  main:\n"
-            "    role: main\n"
-            "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
-            "  two:\n"
+    rewrite("reload: watch\n" MAIN_SERVICE "  two:\n"
             "    command: ['@HELPER@', 'run', 'two', '@DIR@/log']\n");
     r = wait_reloaded(m, "watch");
     expect_diff(line(r), "service:two", "service:one", "", "service:main", "");
@@ -817,10 +746,7 @@ T(watch_reloads_on_edit_and_rename_but_not_on_touch, 20)
 
     /* reload: manual turns the watch off, by the watch's own reload. */
     m = mark();
-    rewrite("services:\n"
-            "  main:\n"
-            "    role: main\n"
-            "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
+    rewrite(MAIN_SERVICE
             "  two:\n"
             "    command: ['@HELPER@', 'run', 'two', '@DIR@/log']\n");
     r = wait_reloaded(m, "watch");
@@ -901,12 +827,7 @@ T(watch_follows_a_configmap_symlink_swap, 20)
     /* Again: the watch followed ..data to the new directory. */
     m = mark();
     cm_swap(cm, "..2026_b", "..2026_c",
-            "reload: watch\n"
-            "services:\n"
-            "  main:\n"
-            "    role: main\n"
-            "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
-            "  two:\n"
+            "reload: watch\n" MAIN_SERVICE "  two:\n"
             "    command: ['@HELPER@', 'run', 'two', '@DIR@/log']\n");
     r = wait_reloaded(m, "watch");
     expect_diff(line(r), "service:two", "service:one", "", "service:main", "");
@@ -917,12 +838,7 @@ T(watch_follows_a_configmap_symlink_swap, 20)
     snprintf(target, sizeof(target), "%s/..2026_c/sidecar.yaml", cm);
     m = mark();
     h_write_config(&H, target, cm_root,
-                   "reload: watch\n"
-                   "services:\n"
-                   "  main:\n"
-                   "    role: main\n"
-                   "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
-                   "  two:\n"
+                   "reload: watch\n" MAIN_SERVICE "  two:\n"
                    "    command: ['@HELPER@', 'run', 'two', '@DIR@/log']\n"
                    "  three:\n"
                    "    command: ['@HELPER@', 'run', 'three', '@DIR@/log']\n",
@@ -965,23 +881,16 @@ static void wait_passes(const char *probe, long long n)
 
 T(kept_probes_keep_their_history_changed_ones_start_fresh, 20)
 {
-    start("services:\n"
-          "  main:\n"
-          "    role: main\n"
-          "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
-          "probes:\n"
-          "  steady: { type: exec, command: 'true', period: 50ms, "
-          "timeout: 40ms }\n"
-          "  moving: { type: exec, command: 'true', period: 50ms, "
-          "timeout: 40ms }\n"
-          "  goner: { type: exec, command: 'true', period: 50ms, "
-          "timeout: 40ms }\n");
+    start(MAIN_SERVICE "probes:\n"
+                       "  steady: { type: exec, command: 'true', period: 50ms, "
+                       "timeout: 40ms }\n"
+                       "  moving: { type: exec, command: 'true', period: 50ms, "
+                       "timeout: 40ms }\n"
+                       "  goner: { type: exec, command: 'true', period: 50ms, "
+                       "timeout: 40ms }\n");
     wait_passes("steady", 20);
     wait_passes("moving", 20);
-    rewrite("services:\n"
-            "  main:\n"
-            "    role: main\n"
-            "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
+    rewrite(MAIN_SERVICE
             "probes:\n"
             "  steady: { type: exec, command: 'true', period: 50ms, "
             "timeout: 40ms }\n"
@@ -1056,14 +965,9 @@ T(http_listen_moves_without_dropping_the_endpoint, 20)
     int p2 = h_free_port();
     while (p2 == p1)
         p2 = h_free_port();
-    static const char fmt[] =
-        "http:\n"
-        "  listen: 127.0.0.1:%d\n"
-        "  token: s3cret\n"
-        "services:\n"
-        "  main:\n"
-        "    role: main\n"
-        "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n";
+    static const char fmt[] = "http:\n"
+                              "  listen: 127.0.0.1:%d\n"
+                              "  token: s3cret\n" MAIN_SERVICE;
     char a[512];
     char b[512];
     snprintf(a, sizeof(a), fmt, p1);
@@ -1146,14 +1050,9 @@ T(http_listen_moves_without_dropping_the_endpoint, 20)
 
 T(a_new_token_takes_effect_at_once, 20)
 {
-    static const char fmt[] =
-        "http:\n"
-        "  listen: 127.0.0.1:0\n"
-        "  token: %s\n"
-        "services:\n"
-        "  main:\n"
-        "    role: main\n"
-        "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n";
+    static const char fmt[] = "http:\n"
+                              "  listen: 127.0.0.1:0\n"
+                              "  token: %s\n" MAIN_SERVICE;
     char a[512];
     char b[512];
     snprintf(a, sizeof(a), fmt, "old-token");
@@ -1172,10 +1071,7 @@ T(a_new_token_takes_effect_at_once, 20)
     expect_diff(answer, "", "", "", "service:main", "");
     json_decref(answer);
     /* Without a token there is no write API any more. */
-    rewrite("services:\n"
-            "  main:\n"
-            "    role: main\n"
-            "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n");
+    rewrite(MAIN_SERVICE);
     cr_expect_eq(post_reload("new-token"), 200, "%s", body);
     answer = parse_body();
     expect_diff(answer, "", "", "", "service:main", "http.token");
@@ -1221,18 +1117,12 @@ static const char quiet_services[] =
 
 T(log_settings_apply_at_once, 20)
 {
-    static const char head[] =
-        "http:\n"
-        "  listen: 127.0.0.1:0\n"
-        "  token: s3cret\n"
-        "log:\n"
-        "  level: %s\n"
-        "  format: %s\n"
-        "services:\n"
-        "  main:\n"
-        "    role: main\n"
-        "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
-        "%s";
+    static const char head[] = "http:\n"
+                               "  listen: 127.0.0.1:0\n"
+                               "  token: s3cret\n"
+                               "log:\n"
+                               "  level: %s\n"
+                               "  format: %s\n" MAIN_SERVICE "%s";
     char cfg[2048];
     snprintf(cfg, sizeof(cfg), head, "info", "json", "");
     start(cfg);
@@ -1291,12 +1181,7 @@ T(command_line_log_options_win_over_a_reload, 20)
             "  token: s3cret\n"
             "log:\n"
             "  level: error\n"
-            "  format: text\n"
-            "services:\n"
-            "  main:\n"
-            "    role: main\n"
-            "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
-            "  calm:\n"
+            "  format: text\n" MAIN_SERVICE "  calm:\n"
             "    command: ['@HELPER@', 'run', 'calm', '@DIR@/log']\n");
     size_t m = mark();
     cr_expect_eq(post_reload("s3cret"), 200, "%s", body);
@@ -1315,19 +1200,13 @@ T(command_line_log_options_win_over_a_reload, 20)
 
 /* ---- backoff, drain, main ------------------------------------------------ */
 
-static const char backoff_fmt[] =
-    "http:\n"
-    "  listen: 127.0.0.1:0\n"
-    "  token: s3cret\n"
-    "services:\n"
-    "  main:\n"
-    "    role: main\n"
-    "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
-    "  crashy:\n"
-    "    command: %s\n"
-    "    backoff: { initial: 3s, max: 3s }\n"
-    "    max_restarts: 0\n"
-    "%s";
+static const char backoff_fmt[] = "http:\n"
+                                  "  listen: 127.0.0.1:0\n"
+                                  "  token: s3cret\n" MAIN_SERVICE "  crashy:\n"
+                                  "    command: %s\n"
+                                  "    backoff: { initial: 3s, max: 3s }\n"
+                                  "    max_restarts: 0\n"
+                                  "%s";
 
 T(reload_during_backoff_keeps_or_replaces_the_wait, 20)
 {
@@ -1535,12 +1414,7 @@ static bool rss_counts(pid_t pid)
 static const char many_fmt[] =
     "http:\n"
     "  listen: 127.0.0.1:%d\n"
-    "  token: s3cret\n"
-    "services:\n"
-    "  main:\n"
-    "    role: main\n"
-    "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
-    "  flip:\n"
+    "  token: s3cret\n" MAIN_SERVICE "  flip:\n"
     "    command: ['@HELPER@', 'run', '%s', '@DIR@/flip']\n"
     "probes:\n"
     "  alive: { type: tcp, port: %d, period: 100ms, timeout: 90ms }\n";
@@ -1592,7 +1466,7 @@ T(a_hundred_reloads_leak_nothing_and_keep_what_did_not_change, 30)
     flip_reloads(10, a, b);
     cr_assert(wait_flip_a(5) > 0);
     int fds0 = fd_count(H.pid);
-    long rss0 = status_kb(H.pid, "VmRSS");
+    long rss0 = h_status_kb(H.pid, "VmRSS");
     size_t m = mark();
 
     double t0 = h_now();
@@ -1622,7 +1496,7 @@ T(a_hundred_reloads_leak_nothing_and_keep_what_did_not_change, 30)
     for (double end = h_now() + 5; fds1 > fds0 + 2 && h_now() < end;
          fds1 = fd_count(H.pid))
         h_pump(&H, 0.05);
-    long rss1 = status_kb(H.pid, "VmRSS");
+    long rss1 = h_status_kb(H.pid, "VmRSS");
     cr_expect_leq(fds1, fds0 + 2, "fds %d -> %d", fds0, fds1);
     bool rss_checked = rss_counts(H.pid);
     if (rss_checked) {
