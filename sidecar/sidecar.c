@@ -272,12 +272,9 @@ static void on_retired_change(struct sidecar *sc, struct svc *s)
     start_ready(sc);
 }
 
-static void apply_watch(struct sidecar *sc);
+static void on_watch_started(EV_P_ ev_timer *w, int revents);
 
-/*
- * Frees the retired services that are done, and their configs after; and
- * turns the file watch on or off when a reload from it asked to.
- */
+/* Frees the retired services that are done, and their configs after. */
 static void on_sweep(EV_P_ ev_timer *w, int revents)
 {
     (void)loop;
@@ -303,7 +300,6 @@ static void on_sweep(EV_P_ ev_timer *w, int revents)
         free(r->svcs);
         free(r);
     }
-    apply_watch(sc);
 }
 
 static void on_service_change(struct svc *s, enum svc_state old, void *arg)
@@ -446,6 +442,7 @@ struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
     sc->loop = loop;
     sc->cfg = cfg;
     ev_timer_init(&sc->sweep_w, on_sweep, 0., 0.);
+    ev_timer_init(&sc->recheck_w, on_watch_started, 0., 0.);
     if (cfg->services_count) {
         sc->svcs = calloc(cfg->services_count, sizeof(*sc->svcs));
         if (!sc->svcs)
@@ -515,27 +512,26 @@ static void watch_forwarded_signals(struct sidecar *sc)
     }
 }
 
+/* May free the watch (the new config turns it off): file_watch allows it. */
 static void on_config_changed(void *arg)
 {
-    struct sidecar *sc = arg;
-    sc->watch_firing = true;
-    (void)sidecar_reload(sc, "watch", NULL);
-    sc->watch_firing = false;
+    (void)sidecar_reload(arg, "watch", NULL);
 }
 
-/*
- * Watches the config file while reload is watch. Never from inside the
- * watch's own callback (a reload may turn it off): on_sweep does it then.
- */
+/* The file may have changed between its load and the watch's start. */
+static void on_watch_started(EV_P_ ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    on_config_changed(container_of(w, struct sidecar, recheck_w));
+}
+
+/* Watches the config file while reload is watch. */
 static void apply_watch(struct sidecar *sc)
 {
     bool want = sc->cfg->reload == CFG_RELOAD_WATCH;
     if (want == (sc->watch != NULL))
         return;
-    if (sc->watch_firing) {
-        ev_timer_start(sc->loop, &sc->sweep_w);
-        return;
-    }
     if (!want) {
         file_watch_free(sc->watch);
         sc->watch = NULL;
@@ -552,6 +548,8 @@ static void apply_watch(struct sidecar *sc)
                  LF_STR("path", sc->cfg->path), LF_STR("error", errbuf));
     else
         LOG_INFO("watching the config file", LF_STR("path", sc->cfg->path));
+    if (sc->watch)
+        ev_timer_start(sc->loop, &sc->recheck_w);
 }
 
 void sidecar_start(struct sidecar *sc)
@@ -874,6 +872,7 @@ void sidecar_free(struct sidecar *sc)
         return;
     file_watch_free(sc->watch);
     ev_timer_stop(sc->loop, &sc->sweep_w);
+    ev_timer_stop(sc->loop, &sc->recheck_w);
     while (sc->retired) {
         struct retired_cfg *r = sc->retired;
         sc->retired = r->next;

@@ -51,7 +51,7 @@ struct sidecar {
     struct retired_cfg *retired; /* configs whose services still stop */
     ev_timer sweep_w;            /* frees what stopped, outside callbacks */
     struct file_watch *watch;    /* reload: watch */
-    bool watch_firing;           /* inside the watch's callback */
+    ev_timer recheck_w;          /* the file once the watch runs */
     bool log_level_pinned;       /* --log-level wins over reloads */
     bool log_format_pinned;      /* --log-format too */
     struct reload_record reloads;
