@@ -222,9 +222,8 @@ VG_EXCLUDE += http/sigterm_drains_readiness_before_stopping_anything
 # Act as soon as the service's own file has a line, a race the slow parent
 # loses: "service started" not read yet (pid_of() does not wait), or the
 # service still "starting" (its exec status pipe not read yet), so the
-# SIGHUP is dropped as the README says.
+# signal is dropped as the README says.
 VG_EXCLUDE += faults/a_stopped_service_stays_up_and_still_stops
-VG_EXCLUDE += supervise/sighup_is_forwarded_to_main
 # Lowers sidecar's RLIMIT_NOFILE from outside (prlimit): memcheck keeps its
 # own descriptors above the limit it saw at start-up, and can no longer
 # open the log of a forked child.

@@ -321,6 +321,12 @@ T(sighup_reloads_and_reaches_only_who_lists_it, 20)
     cr_assert(h_wait_file(&H, "log", 2, 5));
     long i;
     long pid = started_pid(0, 5, "main", &i);
+    /* Both running, not just starting (which gets no signal): ready. */
+    char b[256];
+    double end = h_now() + 10;
+    while (h_get(&H, "/readyz", b, sizeof(b)) != 200 && h_now() < end)
+        h_pump(&H, 0.05);
+    cr_assert_eq(h_get(&H, "/readyz", b, sizeof(b)), 200, "not ready: %s", b);
     h_signal(&H, SIGHUP);
     long r = h_wait_event(&H, 0, 5, "config reloaded", NULL);
     cr_assert_geq(r, 0, "SIGHUP did not reload the config");
