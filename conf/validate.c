@@ -40,10 +40,19 @@ static const struct cfg_node *dep_node(const struct cfg_node *top, size_t i,
     return deps->kind == CFG_NODE_MAP ? deps->pairs[j].key : deps->items[j];
 }
 
-static size_t find_service(const struct cfg_root *root, const char *name)
+size_t cfg_find_service(const struct cfg_root *root, const char *name)
 {
     for (size_t i = 0; i < root->services_count; i++) {
         if (strcmp(root->services[i].name, name) == 0)
+            return i;
+    }
+    return CFG_NO_INDEX;
+}
+
+size_t cfg_find_probe(const struct cfg_root *root, const char *name)
+{
+    for (size_t i = 0; i < root->probes_count; i++) {
+        if (strcmp(root->probes[i].name, name) == 0)
             return i;
     }
     return CFG_NO_INDEX;
@@ -89,7 +98,7 @@ static int resolve_dep(struct cfg_ctx *ctx, struct cfg_root *root,
     struct cfg_dep *dep = &svc->deps[j];
     const struct cfg_node *at = dep_node(top, i, j);
 
-    dep->index = find_service(root, dep->name);
+    dep->index = cfg_find_service(root, dep->name);
     if (dep->index == CFG_NO_INDEX)
         return cfg_fail(ctx, at,
                         "service '%s' depends on '%s', which is not "
@@ -229,7 +238,7 @@ static int resolve_probes(struct cfg_ctx *ctx, struct cfg_root *root,
 
         if (probe->service == NULL)
             continue;
-        probe->service_index = find_service(root, probe->service);
+        probe->service_index = cfg_find_service(root, probe->service);
         if (probe->service_index == CFG_NO_INDEX)
             return cfg_fail(
                 ctx, cfg_node_value(entry_node(top, "probes", i), "service"),

@@ -19,4 +19,8 @@
 int cfg_validate(struct cfg_ctx *ctx, struct cfg_root *root,
                  const struct cfg_node *top) ATTR_WUR;
 
+/* Index of the service (probe) of that name in root, or CFG_NO_INDEX. */
+size_t cfg_find_service(const struct cfg_root *root, const char *name);
+size_t cfg_find_probe(const struct cfg_root *root, const char *name);
+
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "conf/equal.h"
+#include "conf/validate.h"
 #include "sidecar/json.h"
 
 static int add_name(struct reload_names *l, const char *kind, const char *name)
@@ -65,31 +66,13 @@ static int diff_settings(struct reload_plan *plan, const struct cfg_root *cur,
     return 0;
 }
 
-static size_t find_service(const struct cfg_root *cfg, const char *name)
-{
-    for (size_t i = 0; i < cfg->services_count; i++) {
-        if (strcmp(cfg->services[i].name, name) == 0)
-            return i;
-    }
-    return CFG_NO_INDEX;
-}
-
-static size_t find_probe(const struct cfg_root *cfg, const char *name)
-{
-    for (size_t i = 0; i < cfg->probes_count; i++) {
-        if (strcmp(cfg->probes[i].name, name) == 0)
-            return i;
-    }
-    return CFG_NO_INDEX;
-}
-
 static int diff_services(struct reload_plan *plan, const struct cfg_root *cur,
                          const struct cfg_root *next)
 {
     int rc = 0;
     for (size_t i = 0; i < next->services_count && rc == 0; i++) {
         const struct cfg_service *s = &next->services[i];
-        size_t from = find_service(cur, s->name);
+        size_t from = cfg_find_service(cur, s->name);
         plan->svc_from[i] = from;
         plan->svc_same[i] =
             from != CFG_NO_INDEX && cfg_service_equal(&cur->services[from], s);
@@ -100,7 +83,7 @@ static int diff_services(struct reload_plan *plan, const struct cfg_root *cur,
     }
     for (size_t i = 0; i < cur->services_count && rc == 0; i++) {
         plan->svc_gone[i] =
-            find_service(next, cur->services[i].name) == CFG_NO_INDEX;
+            cfg_find_service(next, cur->services[i].name) == CFG_NO_INDEX;
         if (plan->svc_gone[i])
             rc = add_name(&plan->removed, "service", cur->services[i].name);
     }
@@ -113,7 +96,7 @@ static int diff_probes(struct reload_plan *plan, const struct cfg_root *cur,
     int rc = 0;
     for (size_t i = 0; i < next->probes_count && rc == 0; i++) {
         const struct cfg_probe *p = &next->probes[i];
-        size_t from = find_probe(cur, p->name);
+        size_t from = cfg_find_probe(cur, p->name);
         bool same =
             from != CFG_NO_INDEX && cfg_probe_equal(&cur->probes[from], p);
         plan->probe_kept_from[i] = same ? from : CFG_NO_INDEX;
@@ -123,7 +106,7 @@ static int diff_probes(struct reload_plan *plan, const struct cfg_root *cur,
         rc = add_name(l, "probe", p->name);
     }
     for (size_t i = 0; i < cur->probes_count && rc == 0; i++) {
-        if (find_probe(next, cur->probes[i].name) == CFG_NO_INDEX)
+        if (cfg_find_probe(next, cur->probes[i].name) == CFG_NO_INDEX)
             rc = add_name(&plan->removed, "probe", cur->probes[i].name);
     }
     return rc;
