@@ -17,6 +17,8 @@
 #define ANCHORS_MAX 256     /* distinct anchors in one file */
 #define MAP_MAX     4096    /* pairs in one mapping (keys are checked O(n^2)) */
 #define ALIASED_MAX 1000000 /* nodes reached again through aliases */
+/* Scalar bytes reached again through aliases: 16 times the largest file. */
+#define ALIASED_BYTES_MAX (16u * 1024 * 1024)
 
 struct frame {
     struct cfg_node *node;
@@ -42,7 +44,8 @@ struct builder {
     struct frame stack[DEPTH_MAX];
     size_t anchors_count;
     struct anchor anchors[ANCHORS_MAX];
-    size_t aliased; /* nodes the aliases so far stand for */
+    size_t aliased;       /* nodes the aliases so far stand for */
+    size_t aliased_bytes; /* and the scalar bytes in them */
 };
 
 static int fail(struct builder *b, struct cfg_mark mark, const char *fmt, ...)
@@ -274,6 +277,7 @@ static int add_node(struct builder *b, struct cfg_node *node)
     }
     f = &b->stack[b->depth - 1];
     f->node->weight += node->weight;
+    f->node->bytes += node->bytes;
     if (f->node->kind == CFG_NODE_MAP)
         return add_to_map(b, f, node);
     items = reserve(f->node->items, &f->cap, f->node->count, sizeof(*items));
@@ -297,6 +301,7 @@ static int on_scalar(struct builder *b, const yaml_event_t *ev)
     node->text = strndup(value, len);
     if (node->text == NULL)
         return fail(b, node->mark, "out of memory");
+    node->bytes = len;
     node->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
     if (ev->data.scalar.anchor != NULL &&
         remember_anchor(b, (const char *)ev->data.scalar.anchor, node) < 0)
@@ -321,6 +326,14 @@ static int on_alias(struct builder *b, const yaml_event_t *ev)
                         "aliases repeat more than %d nodes; write the "
                         "configuration out",
                         ALIASED_MAX);
+        /* Nodes alone miss a long string aliased many times: each use is
+         * a copy the loader makes, so its bytes count at each alias. */
+        b->aliased_bytes += node->bytes;
+        if (b->aliased_bytes > ALIASED_BYTES_MAX)
+            return fail(b, mark_in(b, ev->start_mark),
+                        "aliases repeat more than %u MiB of text; write "
+                        "the configuration out",
+                        ALIASED_BYTES_MAX / (1024 * 1024));
         return add_node(b, b->anchors[i].node);
     }
     return fail(b, mark_in(b, ev->start_mark),

@@ -34,6 +34,7 @@ struct cfg_node {
     struct cfg_node **items;     /* sequence */
     size_t count;                /* pairs or items */
     size_t weight;               /* nodes in it, each alias in full */
+    size_t bytes;                /* scalar text in it, likewise */
     struct cfg_node *next_owned; /* the doc's list of every node */
 };
 
