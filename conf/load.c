@@ -10,11 +10,14 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf/parse.h"
 #include "conf/schema.h"
@@ -30,6 +33,7 @@
 #define LOG_LINE_MAX     (1024 * 1024)
 #define PROBE_PERIOD_MIN 10
 #define LISTEN_DEFAULT   "0.0.0.0:8558"
+#define TOKEN_FILE_MAX   4096 /* bytes of http.token_file */
 
 /* cfg_value_enum writes enum fields as int. */
 #define INT_SIZED(e) _Static_assert(sizeof(enum e) == sizeof(int), #e)
@@ -105,6 +109,7 @@ static const struct cfg_key status_item = {
 static const struct cfg_key http_keys[] = {
     {"listen", cfg_value_listen, WHOLE},
     {"token", cfg_value_string, ROOT(http.token)},
+    {"token_file", cfg_value_path, ROOT(http.token_file), .min = 1},
 };
 static const struct cfg_key log_keys[] = {
     {"format", cfg_value_enum, ROOT(log.format), .names = format_names},
@@ -390,10 +395,8 @@ static int finish_probe(struct cfg_ctx *ctx, const struct cfg_pair *pair,
                         probe->name, lo, hi);
     }
     if (probe->type == CFG_PROBE_TCP && !host_valid(probe->host))
-        return cfg_fail(ctx, cfg_node_value(pair->value, "host"),
-                        "expected a host name or an IP address for 'host', "
-                        "found '%s'",
-                        probe->host);
+        return cfg_fail_expected(ctx, "a host name or an IP address", "host",
+                                 cfg_node_value(pair->value, "host"));
     if (probe->restart_on_failure && probe->service == NULL)
         return cfg_fail(ctx, cfg_node_value(pair->value, "on_failure"),
                         "probe '%s': on_failure: restart needs 'service', the "
@@ -483,6 +486,91 @@ static int root_defaults(struct cfg_ctx *ctx, struct cfg_root *root)
     return 0;
 }
 
+/*
+ * Reads the token from path, a regular file (O_NONBLOCK: a FIFO must not
+ * block the loop), less one trailing newline. Errors name the file at the
+ * token_file key (at); none quotes what the file holds.
+ */
+static int read_token_file(struct cfg_ctx *ctx, const struct cfg_node *at,
+                           const char *path, char **out)
+{
+    char data[TOKEN_FILE_MAX + 1];
+    size_t len = 0;
+    struct stat st;
+    ssize_t n = 1;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+
+    if (fd < 0)
+        return cfg_fail(ctx, at, "token_file %s: cannot open: %s", path,
+                        strerror(errno));
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return cfg_fail(ctx, at, "token_file %s: not a regular file", path);
+    }
+    while (n > 0 && len < sizeof(data)) {
+        n = read(fd, data + len, sizeof(data) - len);
+        if (n > 0)
+            len += (size_t)n;
+    }
+    close(fd);
+    if (n < 0)
+        return cfg_fail(ctx, at, "token_file %s: cannot read: %s", path,
+                        strerror(errno));
+    if (len > TOKEN_FILE_MAX)
+        return cfg_fail(ctx, at, "token_file %s: larger than %d bytes", path,
+                        TOKEN_FILE_MAX);
+    if (len > 0 && data[len - 1] == '\n')
+        len--;
+    if (len == 0)
+        return cfg_fail(ctx, at, "token_file %s: empty", path);
+    if (memchr(data, '\0', len) != NULL)
+        return cfg_fail(ctx, at, "token_file %s: the token has a NUL byte",
+                        path);
+    data[len] = '\0';
+    return cfg_dup_string(ctx, out, data);
+}
+
+/*
+ * The token: from token_file if given, else as token expanded. It must be
+ * something a request can send; where it came from is named, never it.
+ */
+static int finish_http(struct cfg_ctx *ctx, const struct cfg_node *top,
+                       struct cfg_root *root)
+{
+    const struct cfg_node *http = cfg_node_value(top, "http");
+    const struct cfg_pair *token = cfg_node_find(http, "token");
+    const struct cfg_pair *file = cfg_node_find(http, "token_file");
+    const struct cfg_pair *at = root->http.token_file ? file : token;
+    long bad;
+
+    if (root->http.token_file && token != NULL &&
+        !cfg_node_is_null(token->value))
+        return cfg_fail(ctx, file->key,
+                        "'token' and 'token_file' are both set; keep one");
+    if (root->http.token_file &&
+        read_token_file(ctx, file->key, root->http.token_file,
+                        &root->http.token) < 0)
+        return -1;
+    if (at != NULL)
+        root->http.token_mark = at->key->mark;
+    bad = cfg_token_bad_byte(root->http.token);
+    if (bad >= 0 && root->http.token_file)
+        return cfg_fail(ctx, file->key,
+                        "token_file %s: the token has whitespace or a control "
+                        "character at byte %ld; no request can match it",
+                        root->http.token_file, bad + 1);
+    if (bad >= 0)
+        return cfg_fail(ctx, token->key,
+                        "'token' has whitespace or a control character at "
+                        "byte %ld of its value; no request can match it",
+                        bad + 1);
+    /* Services must not inherit what the token is read from. */
+    if (token != NULL && token->value->kind == CFG_NODE_SCALAR &&
+        cfg_env_names(token->value->text, &root->http.token_vars) < 0)
+        return cfg_fail(ctx, NULL, "out of memory");
+    return 0;
+}
+
 /* The top level: a mapping; an empty file is a mistake worth naming. */
 static int load_root(struct cfg_ctx *ctx, const struct cfg_doc *doc,
                      struct cfg_root *root)
@@ -502,7 +590,8 @@ static int load_root(struct cfg_ctx *ctx, const struct cfg_doc *doc,
                         "expected a mapping at the top level, found %s",
                         cfg_node_kind_name(top));
     if (root_defaults(ctx, root) < 0 ||
-        cfg_apply_keys(ctx, top, &top_section, root, &seen) < 0)
+        cfg_apply_keys(ctx, top, &top_section, root, &seen) < 0 ||
+        finish_http(ctx, top, root) < 0)
         return -1;
     return cfg_validate(ctx, root, top);
 }
@@ -589,6 +678,13 @@ out_close_file:
     return -1;
 }
 
+bool cfg_token_is_short(const struct cfg_root *root)
+{
+    size_t len = strlen(root->http.token);
+
+    return len > 0 && len < CFG_TOKEN_MIN;
+}
+
 static void free_command(struct cfg_command *cmd)
 {
     for (size_t i = 0; i < cmd->argc; i++)
@@ -646,5 +742,7 @@ void cfg_free(struct cfg_root *root)
     free(root->http.listen);
     free(root->http.host);
     free(root->http.token);
+    free(root->http.token_file);
+    cfg_free_names(root->http.token_vars);
     free(root);
 }

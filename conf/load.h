@@ -5,6 +5,8 @@
 #ifndef SIDECAR_CONF_LOAD_H
 #define SIDECAR_CONF_LOAD_H
 
+#include <stdbool.h>
+
 #include "conf/error.h"
 #include "conf/model.h"
 
@@ -20,6 +22,9 @@ int cfg_load(const char *path, struct cfg_root **out, struct cfg_error *err)
 int cfg_load_buffer(const char *path, const char *data, size_t len,
                     struct cfg_root **out, struct cfg_error *err)
     __attribute__((warn_unused_result));
+
+/* True when the write token is set but shorter than CFG_TOKEN_MIN. */
+bool cfg_token_is_short(const struct cfg_root *root);
 
 /* Frees everything cfg_load() allocated. cfg_free(NULL) is a no-op. */
 void cfg_free(struct cfg_root *root);

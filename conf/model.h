@@ -16,6 +16,9 @@
 
 #define CFG_NO_INDEX ((size_t)-1)
 
+/* A shorter write token is accepted with a warning: it can be guessed. */
+#define CFG_TOKEN_MIN 16
+
 /* Where a node sat in the file, 1-based, for errors found after loading. */
 struct cfg_mark {
     unsigned line;
@@ -152,7 +155,11 @@ struct cfg_root {
         char *listen; /* default "0.0.0.0:8558" */
         char *host;   /* split from listen; "" for all interfaces */
         unsigned port;
-        char *token; /* "" when write endpoints are off */
+        char *token;       /* "" when write endpoints are off */
+        char *token_file;  /* NULL: no token_file (the token is inline) */
+        char **token_vars; /* NULL-terminated: the variables token reads,
+                              kept from services that do not name them */
+        struct cfg_mark token_mark; /* of the token or token_file key */
     } http;
     struct {
         enum cfg_log_format format; /* default json */

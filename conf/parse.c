@@ -582,3 +582,69 @@ int cfg_expand_env(const char *in, char **out, char *errmsg, size_t errlen)
     *out = sb.data;
     return 0;
 }
+
+void cfg_free_names(char **names)
+{
+    if (names == NULL)
+        return;
+    for (char **n = names; *n != NULL; n++)
+        free(*n);
+    free(names);
+}
+
+/* Appends a copy of name[0..len) to the NULL-terminated *names. */
+static int add_name(char ***names, size_t *count, const char *name, size_t len)
+{
+    char **grown = realloc(*names, (*count + 2) * sizeof(**names));
+
+    if (grown == NULL)
+        return -ENOMEM;
+    *names = grown;
+    grown[*count] = strndup(name, len);
+    if (grown[*count] == NULL)
+        return -ENOMEM;
+    grown[++*count] = NULL;
+    return 0;
+}
+
+int cfg_env_names(const char *in, char ***out)
+{
+    char **names = calloc(1, sizeof(*names));
+    size_t count = 0;
+    const char *p = in;
+
+    if (names == NULL)
+        return -ENOMEM;
+    while (*p != '\0') {
+        const char *name = p + 2;
+        const char *q = name;
+
+        if (p[0] != '$') {
+            p++;
+            continue;
+        }
+        if (p[1] != '{') {
+            p += p[1] == '$' ? 2 : 1; /* as cfg_expand_env reads "$$" */
+            continue;
+        }
+        while (is_name_char(*q))
+            q++;
+        if (q > name && add_name(&names, &count, name, (size_t)(q - name))) {
+            cfg_free_names(names);
+            return -ENOMEM;
+        }
+        p = strchr(q, '}');
+        p = p != NULL ? p + 1 : q;
+    }
+    *out = names;
+    return 0;
+}
+
+long cfg_token_bad_byte(const char *token)
+{
+    for (const char *c = token; *c != '\0'; c++) {
+        if ((unsigned char)*c <= ' ' || *c == 0x7f)
+            return (long)(c - token);
+    }
+    return -1;
+}

@@ -73,4 +73,20 @@ int cfg_parse_status_range(const char *s,
 int cfg_expand_env(const char *in, char **out, char *errmsg,
                    size_t errlen) ATTR_WUR;
 
+/*
+ * The names of the variables in's ${VAR} references read, as
+ * cfg_expand_env() reads them: 0 and a malloc'd NULL-terminated array of
+ * malloc'd names in *out (free with cfg_free_names), or -ENOMEM.
+ */
+int cfg_env_names(const char *in, char ***out) ATTR_WUR;
+
+/* Frees what cfg_env_names() made. cfg_free_names(NULL) is a no-op. */
+void cfg_free_names(char **names);
+
+/*
+ * The offset of the first byte of token that no Authorization header
+ * can carry (whitespace, a control character, DEL), or -1 if none.
+ */
+long cfg_token_bad_byte(const char *token);
+
 #endif

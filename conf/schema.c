@@ -71,12 +71,15 @@ static void quote(const char *text, char *buf, size_t len)
 }
 
 int cfg_fail_expected(struct cfg_ctx *ctx, const char *what, const char *key,
-                      const struct cfg_node *val, const char *found)
+                      const struct cfg_node *val)
 {
     char buf[FOUND_MAX + 8];
+    const char *found;
 
+    /* The text as written, never as expanded: ${VAR} may hold a secret,
+     * and the message reaches the log and /health/details. */
     if (val->kind == CFG_NODE_SCALAR && !cfg_node_is_null(val)) {
-        quote(found ? found : val->text, buf, sizeof(buf));
+        quote(val->text, buf, sizeof(buf));
         found = buf;
     } else {
         found = cfg_node_kind_name(val);
@@ -127,7 +130,7 @@ int cfg_read_text(struct cfg_ctx *ctx, const char *what, const char *key,
     int rc;
 
     if (val->kind != CFG_NODE_SCALAR || cfg_node_is_null(val))
-        return cfg_fail_expected(ctx, what, key, val, NULL);
+        return cfg_fail_expected(ctx, what, key, val);
     rc = cfg_expand_env(val->text, out, msg, sizeof(msg));
     if (rc < 0)
         return cfg_fail(ctx, val, "%s", msg);
@@ -275,7 +278,7 @@ int cfg_value_string(struct cfg_ctx *ctx, const struct cfg_key *key,
         return -1;
     if (strlen(text) < (uint64_t)key->min) {
         free(text);
-        return cfg_fail_expected(ctx, "a non-empty string", key->name, val, "");
+        return cfg_fail_expected(ctx, "a non-empty string", key->name, val);
     }
     free(*dst); /* a default */
     *dst = text;
@@ -296,7 +299,7 @@ int cfg_value_bool(struct cfg_ctx *ctx, const struct cfg_key *key,
     else if (strcmp(text, "false") == 0)
         *dst = false;
     else
-        rc = cfg_fail_expected(ctx, "true or false", key->name, val, text);
+        rc = cfg_fail_expected(ctx, "true or false", key->name, val);
     free(text);
     return rc;
 }
@@ -315,9 +318,9 @@ static int read_integer(struct cfg_ctx *ctx, const struct cfg_key *key,
     if (rc == -ERANGE) {
         snprintf(what, sizeof(what), "an integer from %" PRId64 " to %" PRId64,
                  key->min, key->max);
-        rc = cfg_fail_expected(ctx, what, key->name, val, text);
+        rc = cfg_fail_expected(ctx, what, key->name, val);
     } else if (rc < 0) {
-        rc = cfg_fail_expected(ctx, "an integer", key->name, val, text);
+        rc = cfg_fail_expected(ctx, "an integer", key->name, val);
     }
     free(text);
     return rc;
@@ -367,14 +370,15 @@ int cfg_value_duration(struct cfg_ctx *ctx, const struct cfg_key *key,
                             sizeof(limit));
         snprintf(what, sizeof(what), "a duration of at %s %s",
                  ms < key->min ? "least" : "most", limit);
-        rc = cfg_fail_expected(ctx, what, key->name, val, text);
-    } else if (rc < 0 && is_bare_number(text) && strlen(text) < FOUND_MAX) {
+        rc = cfg_fail_expected(ctx, what, key->name, val);
+    } else if (rc < 0 && is_bare_number(val->text) &&
+               strlen(val->text) < FOUND_MAX) {
         rc = cfg_fail(ctx, val,
                       "expected " DURATION_WHAT " for '%s', found '%s'; "
                       "add a unit, as in '%ss'",
-                      key->name, text, text);
+                      key->name, val->text, val->text);
     } else if (rc < 0) {
-        rc = cfg_fail_expected(ctx, DURATION_WHAT, key->name, val, text);
+        rc = cfg_fail_expected(ctx, DURATION_WHAT, key->name, val);
     } else {
         *(int64_t *)field = ms;
     }
@@ -397,9 +401,9 @@ int cfg_value_size(struct cfg_ctx *ctx, const struct cfg_key *key,
         snprintf(what, sizeof(what),
                  "a size from %" PRId64 " to %" PRId64 " bytes", key->min,
                  key->max);
-        rc = cfg_fail_expected(ctx, what, key->name, val, text);
+        rc = cfg_fail_expected(ctx, what, key->name, val);
     } else if (rc < 0) {
-        rc = cfg_fail_expected(ctx, SIZE_WHAT, key->name, val, text);
+        rc = cfg_fail_expected(ctx, SIZE_WHAT, key->name, val);
     } else {
         *(size_t *)field = bytes;
     }
@@ -418,7 +422,7 @@ int cfg_value_signal(struct cfg_ctx *ctx, const struct cfg_key *key,
         return -1;
     rc = cfg_parse_signal(text, field);
     if (rc < 0)
-        rc = cfg_fail_expected(ctx, what, key->name, val, text);
+        rc = cfg_fail_expected(ctx, what, key->name, val);
     free(text);
     return rc;
 }
@@ -447,7 +451,7 @@ int cfg_value_enum(struct cfg_ctx *ctx, const struct cfg_key *key,
         }
     }
     if (rc < 0)
-        cfg_fail_expected(ctx, what, key->name, val, text);
+        cfg_fail_expected(ctx, what, key->name, val);
     free(text);
     return rc;
 }
@@ -476,7 +480,7 @@ int cfg_value_list(struct cfg_ctx *ctx, const struct cfg_key *key,
     char *items;
 
     if (val->kind != CFG_NODE_SEQ)
-        return cfg_fail_expected(ctx, "a list", key->name, val, NULL);
+        return cfg_fail_expected(ctx, "a list", key->name, val);
     if (val->count < (uint64_t)key->min)
         return cfg_fail(ctx, val,
                         "expected a non-empty list for '%s', found an empty "

@@ -73,10 +73,10 @@ int cfg_fail(struct cfg_ctx *ctx, const struct cfg_node *node, const char *fmt,
 
 /*
  * "expected <what> for '<key>', found <val>"; returns -1. A scalar val is
- * quoted as found (its expanded text) or, if found is NULL, as written.
+ * quoted as written, ${VAR} unexpanded: a variable may hold a secret.
  */
 int cfg_fail_expected(struct cfg_ctx *ctx, const char *what, const char *key,
-                      const struct cfg_node *val, const char *found);
+                      const struct cfg_node *val);
 
 /* Fails unless val is a mapping: "expected a mapping for <what>, ...". */
 int cfg_expect_map(struct cfg_ctx *ctx, const char *what,

@@ -99,11 +99,11 @@ static int resolve_dep(struct cfg_ctx *ctx, struct cfg_root *root,
     const struct cfg_node *at = dep_node(top, i, j);
 
     dep->index = cfg_find_service(root, dep->name);
-    if (dep->index == CFG_NO_INDEX)
+    if (dep->index == CFG_NO_INDEX) /* quoted as written, ${VAR} and all */
         return cfg_fail(ctx, at,
                         "service '%s' depends on '%s', which is not "
                         "defined",
-                        svc->name, dep->name);
+                        svc->name, at->text);
     if (dep->index == i)
         return cfg_fail(ctx, at, "service '%s' depends on itself", svc->name);
     for (size_t k = 0; k < j; k++) {
@@ -235,15 +235,17 @@ static int resolve_probes(struct cfg_ctx *ctx, struct cfg_root *root,
 {
     for (size_t i = 0; i < root->probes_count; i++) {
         struct cfg_probe *probe = &root->probes[i];
+        const struct cfg_node *at;
 
         if (probe->service == NULL)
             continue;
+        at = cfg_node_value(entry_node(top, "probes", i), "service");
         probe->service_index = cfg_find_service(root, probe->service);
-        if (probe->service_index == CFG_NO_INDEX)
-            return cfg_fail(
-                ctx, cfg_node_value(entry_node(top, "probes", i), "service"),
-                "probe '%s' names service '%s', which is not defined",
-                probe->name, probe->service);
+        if (probe->service_index == CFG_NO_INDEX) /* as written, unexpanded */
+            return cfg_fail(ctx, at,
+                            "probe '%s' names service '%s', which is not "
+                            "defined",
+                            probe->name, at->text);
     }
     return 0;
 }

@@ -46,8 +46,7 @@ static int shell_command(struct cfg_ctx *ctx, const struct cfg_key *key,
     cmd->argv[2] = text;
     cmd->shell = true;
     if (text[0] == '\0')
-        return cfg_fail_expected(ctx, "a non-empty command", key->name, val,
-                                 text);
+        return cfg_fail_expected(ctx, "a non-empty command", key->name, val);
     if (cfg_dup_string(ctx, &cmd->argv[0], "/bin/sh") < 0 ||
         cfg_dup_string(ctx, &cmd->argv[1], "-c") < 0)
         return -1;
@@ -64,8 +63,7 @@ static int argv_command(struct cfg_ctx *ctx, const struct cfg_key *key,
         if (cfg_read_text(ctx, "a string", key->name, item, &cmd->argv[i]) < 0)
             return -1;
         if (i == 0 && cmd->argv[0][0] == '\0')
-            return cfg_fail_expected(ctx, "a program name", key->name, item,
-                                     "");
+            return cfg_fail_expected(ctx, "a program name", key->name, item);
     }
     return 0;
 }
@@ -80,7 +78,7 @@ int cfg_value_command(struct cfg_ctx *ctx, const struct cfg_key *key,
 
     if (val->kind == CFG_NODE_MAP)
         return cfg_fail_expected(ctx, "a list of strings or a string",
-                                 key->name, val, NULL);
+                                 key->name, val);
     if (n == 0)
         return cfg_fail(ctx, val,
                         "expected a non-empty list for '%s', found an empty "
@@ -206,7 +204,7 @@ static int read_dep(struct cfg_ctx *ctx, const struct cfg_key *key,
 
     dep->index = CFG_NO_INDEX;
     if (name->kind != CFG_NODE_SCALAR || cfg_node_is_null(name))
-        return cfg_fail_expected(ctx, "a service name", key->name, name, NULL);
+        return cfg_fail_expected(ctx, "a service name", key->name, name);
     if (cond != NULL && !cfg_node_is_null(cond) &&
         cfg_value_enum(ctx, &cond_key, cond, &value) < 0)
         return -1;
@@ -230,7 +228,7 @@ int cfg_value_deps(struct cfg_ctx *ctx, const struct cfg_key *key,
 
     if (val->kind == CFG_NODE_SCALAR)
         return cfg_fail_expected(ctx, "a mapping or a list of service names",
-                                 key->name, val, NULL);
+                                 key->name, val);
     *deps = calloc(val->count ? val->count : 1, sizeof(**deps));
     if (*deps == NULL)
         return cfg_fail(ctx, val, "out of memory");
@@ -261,10 +259,9 @@ int cfg_value_listen(struct cfg_ctx *ctx, const struct cfg_key *key,
         return -1;
     rc = cfg_parse_listen(text, host, sizeof(host), &port);
     if (rc == -ERANGE)
-        rc = cfg_fail_expected(ctx, "a port from 0 to 65535", key->name, val,
-                               text);
+        rc = cfg_fail_expected(ctx, "a port from 0 to 65535", key->name, val);
     else if (rc < 0)
-        rc = cfg_fail_expected(ctx, what, key->name, val, text);
+        rc = cfg_fail_expected(ctx, what, key->name, val);
     if (rc == 0)
         rc = cfg_dup_string(ctx, &root->http.host, host);
     if (rc < 0) {
@@ -290,7 +287,7 @@ int cfg_value_umask(struct cfg_ctx *ctx, const struct cfg_key *key,
         return -1;
     rc = cfg_parse_umask(text, &svc->umask);
     if (rc < 0)
-        rc = cfg_fail_expected(ctx, what, key->name, val, text);
+        rc = cfg_fail_expected(ctx, what, key->name, val);
     svc->has_umask = rc == 0;
     free(text);
     return rc;
@@ -305,7 +302,7 @@ int cfg_value_path(struct cfg_ctx *ctx, const struct cfg_key *key,
     if (cfg_value_string(ctx, key, val, field) < 0)
         return -1;
     if ((*dst)[0] != '/')
-        return cfg_fail_expected(ctx, "an absolute path", key->name, val, *dst);
+        return cfg_fail_expected(ctx, "an absolute path", key->name, val);
     return 0;
 }
 
@@ -327,7 +324,7 @@ int cfg_value_url(struct cfg_ctx *ctx, const struct cfg_key *key,
     if (rest == NULL || rest[0] == '\0' || rest[0] == '/' ||
         strpbrk(*dst, " \"<>\\^`{|}") != NULL || has_control(*dst))
         return cfg_fail_expected(ctx, "an http:// or https:// URL", key->name,
-                                 val, *dst);
+                                 val);
     return 0;
 }
 
@@ -341,7 +338,7 @@ int cfg_value_method(struct cfg_ctx *ctx, const struct cfg_key *key,
         return -1;
     if (strspn(*dst, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(*dst))
         return cfg_fail_expected(ctx, "an HTTP method such as GET or HEAD",
-                                 key->name, val, *dst);
+                                 key->name, val);
     return 0;
 }
 
@@ -387,7 +384,7 @@ int cfg_value_status(struct cfg_ctx *ctx, const struct cfg_key *key,
         return -1;
     rc = cfg_parse_status_range(text, field);
     if (rc < 0)
-        rc = cfg_fail_expected(ctx, what, key->name, val, text);
+        rc = cfg_fail_expected(ctx, what, key->name, val);
     free(text);
     return rc;
 }

@@ -141,14 +141,17 @@ static int exec_start(struct probe *p)
     int rc = spawn_output_pipe(&rd, &wr);
     if (rc < 0)
         return rc;
+    /* sidecar's environment less its token: a probe has no env to ask. */
+    char **envp = spawn_env_without(environ, 0, p->owner->hidden_env);
     struct spawn_opts o = {
         .argv = p->cfg->command.argv,
-        .envp = environ,
+        .envp = envp,
         .stdout_fd = wr,
         .stderr_fd = wr,
     };
     pid_t pid;
-    rc = spawn_process(&o, &pid, &r->status_fd);
+    rc = envp ? spawn_process(&o, &pid, &r->status_fd) : -ENOMEM;
+    free(envp);
     close(wr);
     if (rc < 0) {
         close(rd);

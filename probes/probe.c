@@ -491,6 +491,7 @@ void prober_commit(struct prober *pr, const struct cfg_root *cfg,
     pr->probes = staged;
     pr->count = cfg->probes_count;
     pr->exec_limit = cfg->exec_probe_limit;
+    pr->hidden_env = cfg->http.token_vars;
 }
 
 void prober_fill_exec_slots(struct prober *pr)

@@ -87,6 +87,7 @@ struct prober {
     struct curlm *curl; /* shared by http and tcp probes; NULL if none */
     unsigned exec_running;
     unsigned exec_limit;
+    char *const *hidden_env;  /* cfg->http.token_vars: kept from exec probes */
     struct probe *queue_head; /* exec probes waiting for a slot */
     struct probe *queue_tail;
     probe_notify_fn *notify;

@@ -181,7 +181,6 @@ static void spawn(struct svc *s)
     pid_t pid;
     struct spawn_opts o = {
         .argv = s->cfg->command.argv,
-        .envp = s->envp,
         .cwd = s->cfg->cwd,
         .set_umask = s->cfg->has_umask,
         .umask = s->cfg->umask,
@@ -193,14 +192,18 @@ static void spawn(struct svc *s)
     };
 
     s->started_at = ev_now(s->loop);
-    int rc = start_relays(s, &out_wr, &err_wr);
+    /* Without sidecar's token, unless the service's own env names it. */
+    char **envp = spawn_env_without(s->envp, s->cfg->env_count, s->hidden_env);
+    int rc = envp ? start_relays(s, &out_wr, &err_wr) : -ENOMEM;
     if (rc == 0) {
+        o.envp = envp;
         o.stdout_fd = out_wr;
         o.stderr_fd = err_wr;
         rc = spawn_process(&o, &pid, &status_fd);
         close(out_wr);
         close(err_wr);
     }
+    free(envp);
     if (rc < 0) {
         LOG_ERROR("cannot start service", LF_STR("service", s->cfg->name),
                   LF_STR("error", strerror(-rc)));
@@ -659,8 +662,9 @@ out_free:
 }
 
 struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
-                    size_t max_line, svc_notify_fn *notify, void *arg,
-                    char *errbuf, size_t errlen)
+                    char *const *hidden_env, size_t max_line,
+                    svc_notify_fn *notify, void *arg, char *errbuf,
+                    size_t errlen)
 {
     struct svc *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -668,6 +672,7 @@ struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
         return NULL;
     }
     s->cfg = cfg;
+    s->hidden_env = hidden_env;
     s->loop = loop;
     s->max_line = max_line;
     s->notify = notify;
@@ -695,9 +700,10 @@ out_free:
 }
 
 void svc_reconfigure(struct svc *s, const struct cfg_service *cfg,
-                     size_t max_line)
+                     char *const *hidden_env, size_t max_line)
 {
     s->cfg = cfg;
+    s->hidden_env = hidden_env;
     s->max_line = max_line;
 }
 

@@ -67,7 +67,8 @@ struct svc {
     double *restart_times;  /* ring of max_restarts restart times */
     size_t restart_head;
     size_t restart_count;
-    char **envp;
+    char **envp;             /* sidecar's environment and the service's env */
+    char *const *hidden_env; /* names left out of envp at spawn; borrowed */
     bool set_ids;
     uid_t uid;
     gid_t gid;
@@ -80,18 +81,23 @@ struct svc {
 /*
  * Creates a service in SVC_WAITING. Resolves user/group and builds the
  * environment now, so a bad user fails before anything starts: NULL with a
- * message in errbuf then. cfg is borrowed and must outlive the service.
+ * message in errbuf then. Each process gets that environment less the
+ * variables named in hidden_env (NULL-terminated, or NULL: none), unless
+ * cfg's env sets them. cfg and hidden_env are borrowed and must outlive
+ * the service (or the next svc_reconfigure).
  */
 struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
-                    size_t max_line, svc_notify_fn *notify, void *arg,
-                    char *errbuf, size_t errlen) ATTR_WUR;
+                    char *const *hidden_env, size_t max_line,
+                    svc_notify_fn *notify, void *arg, char *errbuf,
+                    size_t errlen) ATTR_WUR;
 
 /*
  * After a reload: points s at cfg, a definition equal to its own in the
- * new config, and caps the output lines of its next process at max_line.
+ * new config, and at that config's hidden_env, and caps the output lines
+ * of its next process at max_line.
  */
 void svc_reconfigure(struct svc *s, const struct cfg_service *cfg,
-                     size_t max_line);
+                     char *const *hidden_env, size_t max_line);
 
 /* Stops every watcher and frees. The process, if any, is not signalled. */
 void svc_free(struct svc *s);

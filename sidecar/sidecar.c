@@ -449,8 +449,9 @@ struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
             goto out_free;
     }
     for (size_t i = 0; i < cfg->services_count; i++) {
-        sc->svcs[i] = svc_new(loop, &cfg->services[i], cfg->log.max_line,
-                              on_service_change, sc, errbuf, errlen);
+        sc->svcs[i] =
+            svc_new(loop, &cfg->services[i], cfg->http.token_vars,
+                    cfg->log.max_line, on_service_change, sc, errbuf, errlen);
         if (!sc->svcs[i]) {
             /* Where in the file, as for the errors `check` finds. */
             char why[256];
@@ -703,7 +704,8 @@ static int prepare_reload(struct sidecar *sc, struct reload_work *w,
             continue;
         }
         char why[256];
-        w->svcs[i] = svc_new(sc->loop, &next->services[i], next->log.max_line,
+        w->svcs[i] = svc_new(sc->loop, &next->services[i],
+                             next->http.token_vars, next->log.max_line,
                              on_service_change, sc, why, sizeof(why));
         if (!w->svcs[i]) {
             snprintf(errbuf, errlen, "%s:%u:%u: %s", next->path,
@@ -738,7 +740,8 @@ static void commit_reload(struct sidecar *sc, struct reload_work *w)
         if (from == CFG_NO_INDEX)
             continue;
         if (plan->svc_same[i])
-            svc_reconfigure(w->svcs[i], &next->services[i], next->log.max_line);
+            svc_reconfigure(w->svcs[i], &next->services[i],
+                            next->http.token_vars, next->log.max_line);
         else
             w->retired->svcs[from] = sc->svcs[from];
     }

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -53,6 +54,36 @@ static void close_between(unsigned lo, unsigned hi)
         max = 65536;
     for (unsigned long fd = lo; fd <= hi && fd < (unsigned long)max; fd++)
         close((int)fd);
+}
+
+/* True when entry ("NAME=value") sets one of the names in hidden. */
+static bool env_hidden(const char *entry, char *const *hidden)
+{
+    size_t len = strcspn(entry, "=");
+
+    for (; hidden != NULL && *hidden != NULL; hidden++) {
+        if (strlen(*hidden) == len && strncmp(entry, *hidden, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+char **spawn_env_without(char *const *envp, size_t keep, char *const *hidden)
+{
+    size_t n = 0;
+    size_t out = 0;
+    char **copy;
+
+    while (envp[n] != NULL)
+        n++;
+    copy = calloc(n + 1, sizeof(*copy));
+    if (copy == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (i < keep || !env_hidden(envp[i], hidden))
+            copy[out++] = envp[i];
+    }
+    return copy;
 }
 
 void spawn_close_from(int lowfd)

@@ -63,6 +63,14 @@ const char *spawn_step_name(int step);
 /* Makes a pipe for a child's output: *rd non-blocking, both close-on-exec. */
 int spawn_output_pipe(int *rd, int *wr) ATTR_WUR;
 
+/*
+ * envp less every "NAME=..." whose NAME is in hidden (NULL-terminated; NULL
+ * hides nothing), except in envp's first keep entries: a new array of
+ * envp's own strings, to free() alone. NULL on ENOMEM.
+ */
+char **spawn_env_without(char *const *envp, size_t keep,
+                         char *const *hidden) ATTR_WUR;
+
 /* Closes every fd >= lowfd (for the child's side, and for tests). */
 void spawn_close_from(int lowfd);
 

@@ -521,7 +521,7 @@ Test(cfg, expanded_value_is_typed, .timeout = 5)
 {
     setenv("CFG_T_PORT", "abc", 1);
     expect_error("probes:\n  db:\n    type: tcp\n    port: ${CFG_T_PORT}\n", 4,
-                 11, "expected an integer for 'port', found 'abc'");
+                 11, "expected an integer for 'port', found '${CFG_T_PORT}'");
 }
 
 Test(cfg, first_error_wins, .timeout = 5)
