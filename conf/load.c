@@ -10,11 +10,14 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf/parse.h"
 #include "conf/schema.h"
@@ -508,7 +511,7 @@ static int load_root(struct cfg_ctx *ctx, const struct cfg_doc *doc,
 }
 
 /* FNV-1a, 64 bits: enough to tell an edited file from a touched one. */
-static uint64_t digest(const char *data, size_t len)
+uint64_t cfg_digest(const char *data, size_t len)
 {
     uint64_t h = 14695981039346656037ULL;
     for (size_t i = 0; i < len; i++) {
@@ -548,45 +551,96 @@ int cfg_load_buffer(const char *path, const char *data, size_t len,
         cfg_free(root);
         return -1;
     }
-    root->digest = digest(data, len);
+    root->digest = cfg_digest(data, len);
     *out = root;
     return 0;
+}
+
+/*
+ * Opens path for reading without ever blocking: O_NONBLOCK, so that a FIFO
+ * (or a device) put in its place cannot hang the caller in open(), then
+ * refuses anything that is not a regular file. An fd, or -1 with err set.
+ */
+static int open_regular(const char *path, struct cfg_error *err)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        /* A socket cannot be opened: ENXIO. Not a file either. */
+        if (errno == ENXIO)
+            cfg_error_set(err, path, 0, 0, "not a regular file");
+        else
+            cfg_error_set(err, path, 0, 0, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0) {
+        cfg_error_set(err, path, 0, 0, "cannot stat: %s", strerror(errno));
+        goto out_close_fd;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        cfg_error_set(err, path, 0, 0, "not a regular file");
+        goto out_close_fd;
+    }
+    return fd;
+
+out_close_fd:
+    close(fd);
+    return -1;
+}
+
+int cfg_read_file(const char *path, char **data, size_t *len,
+                  struct cfg_error *err)
+{
+    size_t got = 0;
+    char *buf;
+    int fd;
+
+    if (err != NULL)
+        memset(err, 0, sizeof(*err));
+    fd = open_regular(path, err);
+    if (fd < 0)
+        return -1;
+    buf = malloc(FILE_MAX + 1);
+    if (buf == NULL) {
+        cfg_error_set(err, path, 0, 0, "out of memory");
+        goto out_close_fd;
+    }
+    /* One byte more than allowed: cfg_load_buffer() tells it is too big. */
+    while (got < FILE_MAX + 1) {
+        ssize_t n = read(fd, buf + got, FILE_MAX + 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            cfg_error_set(err, path, 0, 0, "cannot read: %s", strerror(errno));
+            goto out_free_buf;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    *data = buf;
+    *len = got;
+    return 0;
+
+out_free_buf:
+    free(buf);
+out_close_fd:
+    close(fd);
+    return -1;
 }
 
 int cfg_load(const char *path, struct cfg_root **out, struct cfg_error *err)
 {
     char *data;
     size_t len;
-    FILE *f;
     int rc;
 
-    if (err != NULL)
-        memset(err, 0, sizeof(*err));
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        cfg_error_set(err, path, 0, 0, "cannot open: %s", strerror(errno));
+    if (cfg_read_file(path, &data, &len, err) < 0)
         return -1;
-    }
-    data = malloc(FILE_MAX + 1);
-    if (data == NULL) {
-        cfg_error_set(err, path, 0, 0, "out of memory");
-        goto out_close_file;
-    }
-    len = fread(data, 1, FILE_MAX + 1, f);
-    if (ferror(f)) {
-        cfg_error_set(err, path, 0, 0, "cannot read: %s", strerror(errno));
-        goto out_free_data;
-    }
-    fclose(f);
     rc = cfg_load_buffer(path, data, len, out, err);
     free(data);
     return rc;
-
-out_free_data:
-    free(data);
-out_close_file:
-    fclose(f);
-    return -1;
 }
 
 static void free_command(struct cfg_command *cmd)
