@@ -15,8 +15,10 @@
 #include "sidecar/log.h"
 #include "sidecar/reload.h"
 
-/* Quiet time after the last change of the file before it is read. */
-#define SIDECAR_WATCH_SETTLE_S 0.1
+/* Quiet time after the last change of the file before it is read, and
+ * the longest changes that go on may put the read off. */
+#define SIDECAR_WATCH_SETTLE_S    0.1
+#define SIDECAR_WATCH_MAX_DELAY_S 1.0
 
 /* Watched even when no service takes them, so that they are logged and
  * ignored instead of ending sidecar. */
@@ -541,7 +543,8 @@ static void apply_watch(struct sidecar *sc)
     }
     char errbuf[256];
     sc->watch = file_watch_new(sc->loop, sc->cfg->path, SIDECAR_WATCH_SETTLE_S,
-                               on_config_changed, sc, errbuf, sizeof(errbuf));
+                               SIDECAR_WATCH_MAX_DELAY_S, on_config_changed, sc,
+                               errbuf, sizeof(errbuf));
     if (!sc->watch)
         LOG_WARN("cannot watch the config file: reload with SIGHUP or "
                  "POST /reload",
