@@ -619,6 +619,7 @@ static void record_reload(struct sidecar *sc, const char *trigger, bool ok,
     r->last_at = ev_time();
     snprintf(r->last_trigger, sizeof(r->last_trigger), "%s", trigger);
     snprintf(r->last_error, sizeof(r->last_error), "%s", ok ? "" : error);
+    r->failed_digest_known = false; /* failed_on() sets it */
 }
 
 /* {"reloaded":false,"error":...}: the answer to a reload that did nothing. */
@@ -867,7 +868,6 @@ int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer)
     char *data;
     size_t len;
     if (cfg_read_file(sc->cfg->path, &data, &len, &err) < 0) {
-        sc->reloads.failed_digest_known = false; /* no bytes to remember */
         cfg_error_format(&err, errbuf, sizeof(errbuf));
         return reload_failed(sc, trigger, errbuf, answer);
     }
@@ -888,7 +888,6 @@ int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer)
     }
     commit_reload(sc, &w);
     record_reload(sc, trigger, true, NULL);
-    sc->reloads.failed_digest_known = false;
     log_reload(&w.plan, trigger, sc->cfg->path);
     int rc = 0;
     if (answer) {

@@ -427,6 +427,13 @@ T(restoring_the_running_bytes_clears_the_failure, 30)
     cr_expect_eq(h_count_events(&H, m, "config reloaded", NULL), 0,
                  "nothing was to be applied");
     cr_expect_eq(get("/livez"), 200);
+
+    /* The same bad edit again is news again. */
+    m = mark();
+    rewrite(invalid_a);
+    cr_expect_geq(h_wait_event(&H, m, 5, RELOAD_FAILED, NULL), 0,
+                  "the bad edit, made again, was not reported");
+    cr_expect(wait_last_reload(false, 5));
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
