@@ -487,47 +487,93 @@ static int root_defaults(struct cfg_ctx *ctx, struct cfg_root *root)
 }
 
 /*
- * Reads the token from path, a regular file (O_NONBLOCK: a FIFO must not
- * block the loop), less one trailing newline. Errors name the file at the
- * token_file key (at); none quotes what the file holds.
+ * Reads path, a regular file, whole up to max + 1 bytes (one over: the
+ * caller tells "too big") into *data (NUL-terminated, caller frees) and
+ * *len. O_NONBLOCK: a FIFO or device put in its place cannot hang the
+ * loop in open(); anything not a regular file is refused. 0, or -1 with
+ * why filled ("not a regular file", "cannot open: ...").
+ */
+static int read_regular(const char *path, size_t max, char **data, size_t *len,
+                        char *why, size_t why_len)
+{
+    struct stat st;
+    size_t got = 0;
+    char *buf = NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+
+    if (fd < 0) {
+        /* A socket cannot be opened: ENXIO. Not a file either. */
+        if (errno == ENXIO)
+            snprintf(why, why_len, "not a regular file");
+        else
+            snprintf(why, why_len, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0) {
+        snprintf(why, why_len, "cannot stat: %s", strerror(errno));
+        goto out_close_fd;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, why_len, "not a regular file");
+        goto out_close_fd;
+    }
+    buf = malloc(max + 2);
+    if (buf == NULL) {
+        snprintf(why, why_len, "out of memory");
+        goto out_close_fd;
+    }
+    while (got < max + 1) {
+        ssize_t n = read(fd, buf + got, max + 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(why, why_len, "cannot read: %s", strerror(errno));
+            goto out_close_fd;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *data = buf;
+    *len = got;
+    return 0;
+
+out_close_fd:
+    free(buf);
+    close(fd);
+    return -1;
+}
+
+/*
+ * Reads the token from path (read_regular()), less one trailing newline.
+ * Errors name the file at the token_file key (at); none quotes what the
+ * file holds.
  */
 static int read_token_file(struct cfg_ctx *ctx, const struct cfg_node *at,
                            const char *path, char **out)
 {
-    char data[TOKEN_FILE_MAX + 1];
-    size_t len = 0;
-    struct stat st;
-    ssize_t n = 1;
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    char why[128];
+    char *data;
+    size_t len;
+    int rc;
 
-    if (fd < 0)
-        return cfg_fail(ctx, at, "token_file %s: cannot open: %s", path,
-                        strerror(errno));
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return cfg_fail(ctx, at, "token_file %s: not a regular file", path);
-    }
-    while (n > 0 && len < sizeof(data)) {
-        n = read(fd, data + len, sizeof(data) - len);
-        if (n > 0)
-            len += (size_t)n;
-    }
-    close(fd);
-    if (n < 0)
-        return cfg_fail(ctx, at, "token_file %s: cannot read: %s", path,
-                        strerror(errno));
-    if (len > TOKEN_FILE_MAX)
-        return cfg_fail(ctx, at, "token_file %s: larger than %d bytes", path,
-                        TOKEN_FILE_MAX);
+    if (read_regular(path, TOKEN_FILE_MAX, &data, &len, why, sizeof(why)) < 0)
+        return cfg_fail(ctx, at, "token_file %s: %s", path, why);
     if (len > 0 && data[len - 1] == '\n')
-        len--;
-    if (len == 0)
-        return cfg_fail(ctx, at, "token_file %s: empty", path);
-    if (memchr(data, '\0', len) != NULL)
-        return cfg_fail(ctx, at, "token_file %s: the token has a NUL byte",
-                        path);
-    data[len] = '\0';
-    return cfg_dup_string(ctx, out, data);
+        data[--len] = '\0';
+    if (len > TOKEN_FILE_MAX)
+        rc = cfg_fail(ctx, at, "token_file %s: larger than %d bytes", path,
+                      TOKEN_FILE_MAX);
+    else if (len == 0)
+        rc = cfg_fail(ctx, at, "token_file %s: empty", path);
+    else if (memchr(data, '\0', len) != NULL)
+        rc = cfg_fail(ctx, at, "token_file %s: the token has a NUL byte", path);
+    else
+        rc = cfg_dup_string(ctx, out, data);
+    free(data);
+    return rc;
 }
 
 /*
@@ -597,7 +643,7 @@ static int load_root(struct cfg_ctx *ctx, const struct cfg_doc *doc,
 }
 
 /* FNV-1a, 64 bits: enough to tell an edited file from a touched one. */
-static uint64_t digest(const char *data, size_t len)
+uint64_t cfg_digest(const char *data, size_t len)
 {
     uint64_t h = 14695981039346656037ULL;
     for (size_t i = 0; i < len; i++) {
@@ -637,8 +683,22 @@ int cfg_load_buffer(const char *path, const char *data, size_t len,
         cfg_free(root);
         return -1;
     }
-    root->digest = digest(data, len);
+    root->digest = cfg_digest(data, len);
     *out = root;
+    return 0;
+}
+
+int cfg_read_file(const char *path, char **data, size_t *len,
+                  struct cfg_error *err)
+{
+    char why[128];
+
+    if (err != NULL)
+        memset(err, 0, sizeof(*err));
+    if (read_regular(path, FILE_MAX, data, len, why, sizeof(why)) < 0) {
+        cfg_error_set(err, path, 0, 0, "%s", why);
+        return -1;
+    }
     return 0;
 }
 
@@ -646,36 +706,13 @@ int cfg_load(const char *path, struct cfg_root **out, struct cfg_error *err)
 {
     char *data;
     size_t len;
-    FILE *f;
     int rc;
 
-    if (err != NULL)
-        memset(err, 0, sizeof(*err));
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        cfg_error_set(err, path, 0, 0, "cannot open: %s", strerror(errno));
+    if (cfg_read_file(path, &data, &len, err) < 0)
         return -1;
-    }
-    data = malloc(FILE_MAX + 1);
-    if (data == NULL) {
-        cfg_error_set(err, path, 0, 0, "out of memory");
-        goto out_close_file;
-    }
-    len = fread(data, 1, FILE_MAX + 1, f);
-    if (ferror(f)) {
-        cfg_error_set(err, path, 0, 0, "cannot read: %s", strerror(errno));
-        goto out_free_data;
-    }
-    fclose(f);
     rc = cfg_load_buffer(path, data, len, out, err);
     free(data);
     return rc;
-
-out_free_data:
-    free(data);
-out_close_file:
-    fclose(f);
-    return -1;
 }
 
 bool cfg_token_is_short(const struct cfg_root *root)

@@ -6,19 +6,34 @@
 #define SIDECAR_CONF_LOAD_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "conf/error.h"
 #include "conf/model.h"
 
 /*
- * Loads and validates path. Returns 0 and sets *out (caller frees with
- * cfg_free), or -1 with err filled (err->line/col point at the offending
- * node) and *out untouched. -1 also for I/O errors (no position then).
+ * Loads and validates path: cfg_read_file(), then cfg_load_buffer().
+ * Returns 0 and sets *out (caller frees with cfg_free), or -1 with err
+ * filled (err->line/col point at the offending node) and *out untouched.
+ * -1 also for I/O errors (no position then).
  */
 int cfg_load(const char *path, struct cfg_root **out, struct cfg_error *err)
     __attribute__((warn_unused_result));
 
-/* Same, from a buffer; path is only used in messages. */
+/*
+ * Reads path whole (up to one byte over the size limit) into *data, which
+ * the caller frees, and its length into *len. Never blocks on what is
+ * there: a FIFO, socket, device or directory is an error, "not a regular
+ * file". 0, or -1 with err filled (no position) and *data untouched.
+ */
+int cfg_read_file(const char *path, char **data, size_t *len,
+                  struct cfg_error *err) __attribute__((warn_unused_result));
+
+/* The digest of these bytes, as cfg_root.digest holds for its file. */
+uint64_t cfg_digest(const char *data, size_t len);
+
+/* Same as cfg_load, from a buffer; path is only used in messages. */
 int cfg_load_buffer(const char *path, const char *data, size_t len,
                     struct cfg_root **out, struct cfg_error *err)
     __attribute__((warn_unused_result));

@@ -15,8 +15,10 @@
 #include "sidecar/log.h"
 #include "sidecar/reload.h"
 
-/* Quiet time after the last change of the file before it is read. */
-#define SIDECAR_WATCH_SETTLE_S 0.1
+/* Quiet time after the last change of the file before it is read, and
+ * the longest changes that go on may put the read off. */
+#define SIDECAR_WATCH_SETTLE_S    0.1
+#define SIDECAR_WATCH_MAX_DELAY_S 1.0
 
 /* Watched even when no service takes them, so that they are logged and
  * ignored instead of ending sidecar. */
@@ -542,7 +544,8 @@ static void apply_watch(struct sidecar *sc)
     }
     char errbuf[256];
     sc->watch = file_watch_new(sc->loop, sc->cfg->path, SIDECAR_WATCH_SETTLE_S,
-                               on_config_changed, sc, errbuf, sizeof(errbuf));
+                               SIDECAR_WATCH_MAX_DELAY_S, on_config_changed, sc,
+                               errbuf, sizeof(errbuf));
     if (!sc->watch)
         LOG_WARN("cannot watch the config file: reload with SIGHUP or "
                  "POST /reload",
@@ -617,6 +620,7 @@ static void record_reload(struct sidecar *sc, const char *trigger, bool ok,
     r->last_at = ev_time();
     snprintf(r->last_trigger, sizeof(r->last_trigger), "%s", trigger);
     snprintf(r->last_error, sizeof(r->last_error), "%s", ok ? "" : error);
+    r->failed_digest_known = false; /* failed_on() sets it */
 }
 
 /* {"reloaded":false,"error":...}: the answer to a reload that did nothing. */
@@ -812,6 +816,47 @@ static void log_reload(const struct reload_plan *p, const char *trigger,
         LF_LIST("settings", (const char *const *)p->settings.v, p->settings.n));
 }
 
+/* A reload of these bytes failed: the watch reports them only once. */
+static int failed_on(struct sidecar *sc, uint64_t digest, const char *trigger,
+                     const char *error, struct buf *answer)
+{
+    int rc = reload_failed(sc, trigger, error, answer);
+    sc->reloads.failed_digest = digest;
+    sc->reloads.failed_digest_known = true;
+    return rc;
+}
+
+/*
+ * Whether the watch has anything to try in these bytes: not when they are
+ * the running config's (a bad edit reverted: the failure is over, as a
+ * SIGHUP would find), nor when they are the ones that failed last (their
+ * error was reported already; whatever writes beside the file, it is not
+ * logged again).
+ */
+static bool watch_has_news(struct sidecar *sc, uint64_t digest)
+{
+    struct reload_record *r = &sc->reloads;
+    if (digest == sc->cfg->digest && r->any && !r->last_ok) {
+        record_reload(sc, "watch", true, NULL);
+        LOG_INFO("config file back to the running config: the failed reload "
+                 "is over",
+                 LF_STR("path", sc->cfg->path));
+        http_server_refresh(sc->http); /* /health/details shows it */
+        return false;
+    }
+    if (digest == sc->cfg->digest) {
+        LOG_DEBUG("config file touched, content unchanged",
+                  LF_STR("path", sc->cfg->path));
+        return false;
+    }
+    if (r->failed_digest_known && digest == r->failed_digest) {
+        LOG_DEBUG("config file touched, content still the one that failed",
+                  LF_STR("path", sc->cfg->path));
+        return false;
+    }
+    return true;
+}
+
 int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer)
 {
     if (sc->draining || sc->shutting_down) {
@@ -823,19 +868,26 @@ int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer)
     struct reload_work w = {0};
     struct cfg_error err;
     char errbuf[sizeof(sc->reloads.last_error)];
-    if (cfg_load(sc->cfg->path, &w.next, &err) < 0) {
+    char *data;
+    size_t len;
+    if (cfg_read_file(sc->cfg->path, &data, &len, &err) < 0) {
         cfg_error_format(&err, errbuf, sizeof(errbuf));
         return reload_failed(sc, trigger, errbuf, answer);
     }
-    if (strcmp(trigger, "watch") == 0 && w.next->digest == sc->cfg->digest) {
-        LOG_DEBUG("config file touched, content unchanged",
-                  LF_STR("path", sc->cfg->path));
-        cfg_free(w.next);
+    uint64_t digest = cfg_digest(data, len);
+    if (strcmp(trigger, "watch") == 0 && !watch_has_news(sc, digest)) {
+        free(data);
         return -EALREADY;
+    }
+    int loaded = cfg_load_buffer(sc->cfg->path, data, len, &w.next, &err);
+    free(data);
+    if (loaded < 0) {
+        cfg_error_format(&err, errbuf, sizeof(errbuf));
+        return failed_on(sc, digest, trigger, errbuf, answer);
     }
     if (prepare_reload(sc, &w, errbuf, sizeof(errbuf)) < 0) {
         reload_work_free(&w);
-        return reload_failed(sc, trigger, errbuf, answer);
+        return failed_on(sc, digest, trigger, errbuf, answer);
     }
     commit_reload(sc, &w);
     record_reload(sc, trigger, true, NULL);

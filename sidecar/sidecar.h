@@ -12,6 +12,7 @@
 #include <ev.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf/model.h"
 #include "probes/probe.h"
@@ -43,6 +44,9 @@ struct reload_record {
     double last_at; /* ev_time() */
     char last_trigger[16];
     char last_error[640]; /* "FILE:LINE:COL: message" when it failed */
+    /* The last attempt failed on the bytes of this cfg_digest(). */
+    bool failed_digest_known;
+    uint64_t failed_digest;
 };
 
 struct sidecar {
@@ -97,9 +101,11 @@ void sidecar_shutdown(struct sidecar *sc, const char *reason);
  * ones restart, the others keep running; probes likewise; http.listen
  * rebinds; log settings apply at once. trigger names the cause in the
  * log ("SIGHUP", "http", "watch"). Appends the JSON answer to answer
- * when given. 0 reloaded; -EALREADY (trigger "watch" only) the file's
- * content is unchanged; -EBUSY shutting down; -EINVAL invalid or not
- * applicable (nothing changed); -ENOMEM.
+ * when given. 0 reloaded; -EALREADY (trigger "watch" only) the file holds
+ * the running config (which ends a failed reload's report) or the bytes
+ * the last reload failed on (reported already); -EBUSY shutting down;
+ * -EINVAL invalid, unreadable or not applicable (nothing changed);
+ * -ENOMEM.
  */
 int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer);
 

@@ -37,8 +37,13 @@ struct file_watch {
     int dir_err;    /* errno of the last attempt at each watch, 0 if none: */
     int target_err; /* changes are logged once */
     char target_name[NAME_MAX + 1]; /* the one name that counts there */
+    /* The names that count in dir: path's own, and the one its symlink
+     * goes through (a ConfigMap's ..data), "" if none. */
+    char name[NAME_MAX + 1];
+    char via[NAME_MAX + 1];
     ev_io io;
     ev_timer settle_w;
+    ev_timer deadline_w; /* from a burst's first event: bounds the settle */
     ev_timer retry_w;
 };
 
@@ -110,6 +115,29 @@ static int resolve(const char *path, char *dir, char *name)
     return 0;
 }
 
+/*
+ * The name in path's directory that path's own symlink goes through, or
+ * "": "..data" for a ConfigMap's "..data/sidecar.yaml". Renaming another
+ * link over it (the ConfigMap swap) changes where path leads.
+ */
+static void find_via(const char *path, char *via)
+{
+    char link[PATH_MAX];
+    via[0] = '\0';
+    ssize_t n = readlink(path, link, sizeof(link) - 1);
+    if (n <= 0 || link[0] == '/')
+        return; /* not a symlink, or not into path's directory */
+    link[n] = '\0';
+    const char *p = link;
+    while (strncmp(p, "./", 2) == 0)
+        p += 2;
+    size_t len = strcspn(p, "/");
+    if (len == 0 || len > NAME_MAX || strncmp(p, "..", len) == 0)
+        return; /* "." or "..": not a name in the directory */
+    memcpy(via, p, len);
+    via[len] = '\0';
+}
+
 /* strerror(), but ENOSPC from inotify_add_watch is not about disk space. */
 static const char *watch_strerror(int err)
 {
@@ -169,6 +197,7 @@ static void rewatch(struct file_watch *w)
 
     w->dir_wd = inotify_add_watch(w->fd, w->dir, WATCH_MASK);
     note(&w->dir_err, w->dir_wd < 0 ? errno : 0, false, "directory", w->dir);
+    find_via(w->path, w->via);
 
     int rc = resolve(w->path, tdir, w->target_name);
     if (rc == 0) {
@@ -200,7 +229,20 @@ static void schedule_retry(struct file_watch *w)
         ev_timer_stop(w->loop, &w->retry_w);
 }
 
-/* Whether an event may concern the file; forgets watches the kernel ended. */
+/* Whether name, in the directory of the path as written, is on the way. */
+static bool on_the_way(const struct file_watch *w, const char *name)
+{
+    if (!w->name[0])
+        return true;
+    return strcmp(name, w->name) == 0 ||
+           (w->via[0] && strcmp(name, w->via) == 0);
+}
+
+/*
+ * Whether an event may concern the file; forgets watches the kernel ended.
+ * Only the file's own names count: anything else written beside it (its
+ * own log, say) would keep the settle from ever ending, or feed it.
+ */
 static bool concerns(struct file_watch *w, const struct inotify_event *ev)
 {
     if (ev->mask & IN_Q_OVERFLOW)
@@ -216,10 +258,12 @@ static bool concerns(struct file_watch *w, const struct inotify_event *ev)
             w->target_wd = -1;
         return true;
     }
-    /* Any name in path's directory may be a link on the way (..data). */
-    if (in_dir || ev->len == 0 || !w->target_name[0])
+    if (ev->len == 0)
+        return true; /* the directory itself */
+    if (in_dir && on_the_way(w, ev->name))
         return true;
-    return strcmp(ev->name, w->target_name) == 0;
+    return ev->wd == w->target_wd &&
+           (!w->target_name[0] || strcmp(ev->name, w->target_name) == 0);
 }
 
 static void on_readable(EV_P_ ev_io *io, int revents)
@@ -255,20 +299,38 @@ static void on_readable(EV_P_ ev_io *io, int revents)
                       LF_INT("mask", ev->mask));
         }
     }
-    if (changed)
-        ev_timer_again(loop, &w->settle_w);
+    if (!changed)
+        return;
+    /* A burst begins: however long it lasts, it is read by the deadline. */
+    if (!ev_is_active(&w->settle_w) && !ev_is_active(&w->deadline_w))
+        ev_timer_start(loop, &w->deadline_w);
+    ev_timer_again(loop, &w->settle_w);
 }
 
-static void on_settle(EV_P_ ev_timer *t, int revents)
+/* The burst is over (or has lasted long enough): read the file. */
+static void settle(struct file_watch *w)
 {
-    (void)revents;
-    struct file_watch *w = container_of(t, struct file_watch, settle_w);
-    ev_timer_stop(loop, t);
+    ev_timer_stop(w->loop, &w->settle_w);
+    ev_timer_stop(w->loop, &w->deadline_w);
     rewatch(w);
     schedule_retry(w);
     if (w->dir_wd < 0)
         return;    /* nothing to read: on_retry calls fn when it is back */
     w->fn(w->arg); /* last: fn may free w */
+}
+
+static void on_settle(EV_P_ ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    settle(container_of(t, struct file_watch, settle_w));
+}
+
+static void on_deadline(EV_P_ ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    settle(container_of(t, struct file_watch, deadline_w));
 }
 
 /* A directory was missing: call fn if it is back (the file may be too). */
@@ -287,10 +349,11 @@ static void on_retry(EV_P_ ev_timer *t, int revents)
 }
 
 struct file_watch *file_watch_new(struct ev_loop *loop, const char *path,
-                                  double settle, file_watch_fn *fn, void *arg,
-                                  char *errbuf, size_t errlen)
+                                  double settle_s, double max_delay_s,
+                                  file_watch_fn *fn, void *arg, char *errbuf,
+                                  size_t errlen)
 {
-    assert(settle > 0);
+    assert(settle_s > 0 && max_delay_s >= settle_s);
     struct file_watch *w = calloc(1, sizeof(*w));
     if (!w) {
         snprintf(errbuf, errlen, "out of memory");
@@ -306,10 +369,12 @@ struct file_watch *file_watch_new(struct ev_loop *loop, const char *path,
         snprintf(errbuf, errlen, "out of memory");
         goto out_free_watch;
     }
-    if (!split(path, w->dir, dirlen)) {
+    const char *name = split(path, w->dir, dirlen);
+    if (!name || strlen(name) > NAME_MAX) {
         snprintf(errbuf, errlen, "%s: bad path", path);
         goto out_free_watch;
     }
+    memcpy(w->name, name, strlen(name) + 1);
     w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (w->fd < 0) {
         snprintf(errbuf, errlen, "cannot watch %s: inotify_init1: %s", path,
@@ -325,8 +390,13 @@ struct file_watch *file_watch_new(struct ev_loop *loop, const char *path,
     }
     w->target_wd = -1;
     ev_io_init(&w->io, on_readable, w->fd, EV_READ);
-    /* Restarted by ev_timer_again() on every event; stopped when it fires. */
-    ev_timer_init(&w->settle_w, on_settle, 0., settle);
+    /*
+     * Restarted by ev_timer_again() on every event; stopped when it fires.
+     * The deadline is not: a file written without a pause (or a clock
+     * step: ev_timer runs on the monotonic clock) still gets read.
+     */
+    ev_timer_init(&w->settle_w, on_settle, 0., settle_s);
+    ev_timer_init(&w->deadline_w, on_deadline, max_delay_s, 0.);
     ev_timer_init(&w->retry_w, on_retry, WATCH_RETRY_S, WATCH_RETRY_S);
     rewatch(w);
     schedule_retry(w);
@@ -348,6 +418,7 @@ void file_watch_free(struct file_watch *w)
         return;
     ev_io_stop(w->loop, &w->io);
     ev_timer_stop(w->loop, &w->settle_w);
+    ev_timer_stop(w->loop, &w->deadline_w);
     ev_timer_stop(w->loop, &w->retry_w);
     close(w->fd); /* removes every watch */
     free(w->path);

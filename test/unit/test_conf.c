@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf/load.h"
 #include "conf/parse.h"
@@ -576,7 +578,26 @@ Test(cfg, directory_is_not_a_file, .timeout = 5)
     struct cfg_error err;
 
     cr_assert_eq(cfg_load("fixtures", &root, &err), -1);
-    cr_expect_str_eq(err.msg, "cannot read: Is a directory");
+    cr_expect_str_eq(err.msg, "not a regular file");
+}
+
+/* Opened without O_NONBLOCK, a FIFO with no writer blocks forever. */
+Test(cfg, fifo_is_refused_without_blocking, .timeout = 5)
+{
+    char dir[] = "/tmp/sidecar-conf-XXXXXX";
+    char fifo[64];
+    struct cfg_root *root = NULL;
+    struct cfg_error err;
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(fifo, sizeof(fifo), "%s/sidecar.yaml", dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    cr_expect_eq(cfg_load(fifo, &root, &err), -1);
+    cr_expect_null(root);
+    cr_expect_eq(err.line, 0);
+    cr_expect_str_eq(err.msg, "not a regular file");
+    unlink(fifo);
+    rmdir(dir);
 }
 
 Test(cfg, oversized_buffer_is_refused, .timeout = 5)

@@ -20,9 +20,10 @@
 #include "sidecar/log.h"
 #include "sidecar/watch.h"
 
-#define SETTLE 0.05
-#define QUIET  0.3 /* how long "no call" checks run the loop */
-#define WAIT   5.0 /* deadline for a call that must come */
+#define SETTLE    0.05
+#define MAX_DELAY 5.0 /* out of the way, but in the deadline test */
+#define QUIET     0.3 /* how long "no call" checks run the loop */
+#define WAIT      5.0 /* deadline for a call that must come */
 
 static struct ev_loop *loop;
 static char tmp[32];
@@ -125,8 +126,8 @@ static void on_change(void *arg)
 static struct file_watch *watch(const char *rel)
 {
     char err[256] = "";
-    struct file_watch *w = file_watch_new(loop, at(rel), SETTLE, on_change,
-                                          &calls, err, sizeof(err));
+    struct file_watch *w = file_watch_new(loop, at(rel), SETTLE, MAX_DELAY,
+                                          on_change, &calls, err, sizeof(err));
     cr_assert_not_null(w, "file_watch_new: %s", err);
     return w;
 }
@@ -202,8 +203,9 @@ Test(watch, a_burst_longer_than_the_settle_is_one_call, .init = setup,
     char err[256] = "";
     int never = 0;
     put("sidecar.yaml", "version: 1\n");
-    struct file_watch *w = file_watch_new(loop, at("sidecar.yaml"), 0.5,
-                                          on_change, &calls, err, sizeof(err));
+    struct file_watch *w =
+        file_watch_new(loop, at("sidecar.yaml"), 0.5, MAX_DELAY, on_change,
+                       &calls, err, sizeof(err));
     cr_assert_not_null(w, "file_watch_new: %s", err);
     for (int i = 0; i < 12; i++) { /* 0.6 s of writes, 0.05 s apart */
         put("sidecar.yaml", i % 2 ? "version: 2\n" : "version: 3\n");
@@ -212,6 +214,32 @@ Test(watch, a_burst_longer_than_the_settle_is_one_call, .init = setup,
     cr_expect_eq(calls, 0, "called before the burst was over");
     cr_expect_eq(run_until(loop, &calls, 1, WAIT), 1);
     expect_quiet();
+    file_watch_free(w);
+}
+
+/* The settle has a deadline: a file written without pause is read. */
+Test(watch, a_burst_that_never_ends_is_read_by_the_deadline, .init = setup,
+     .fini = teardown, .timeout = 10)
+{
+    char err[256] = "";
+    int never = 0;
+    put("sidecar.yaml", "version: 1\n");
+    struct file_watch *w = file_watch_new(loop, at("sidecar.yaml"), 0.2, 0.5,
+                                          on_change, &calls, err, sizeof(err));
+    cr_assert_not_null(w, "file_watch_new: %s", err);
+    ev_now_update(loop);
+    double t0 = ev_now(loop);
+    /* Every 20 ms, for up to 4 s: the settle alone would wait it out. */
+    for (int i = 0; i < 200 && calls == 0; i++) {
+        put("sidecar.yaml", i % 2 ? "version: 2\n" : "version: 3\n");
+        run_until(loop, &never, 1, 0.02);
+        if (calls)
+            break;
+    }
+    ev_now_update(loop);
+    double took = ev_now(loop) - t0;
+    cr_expect_geq(calls, 1, "not read while it was being written");
+    cr_expect_lt(took, 2.5, "read after %.2f s, with a 0.5 s deadline", took);
     file_watch_free(w);
 }
 
@@ -342,6 +370,49 @@ Test(watch, unrelated_files_do_not_fire, .init = setup, .fini = teardown,
     file_watch_free(w);
 }
 
+/* Its own log, say: one write must not lead to another, forever. */
+Test(watch, other_files_beside_it_do_not_fire, .init = setup, .fini = teardown,
+     .timeout = 10)
+{
+    put("sidecar.yaml", "version: 1\n");
+    struct file_watch *w = watch("sidecar.yaml");
+    put("sidecar.log", "{}\n");
+    put("sidecar.yaml.bak", "version: 0\n");
+    mv("sidecar.yaml.bak", "sidecar.yaml.old");
+    rm("sidecar.yaml.old");
+    expect_quiet();
+    cr_expect_eq(calls, 0);
+
+    put("sidecar.yaml", "version: 2\n"); /* and the loop does run */
+    expect_call();
+    file_watch_free(w);
+}
+
+Test(watch, symlinks_within_its_directory_fire, .init = setup, .fini = teardown,
+     .timeout = 10)
+{
+    mk("v1");
+    mk("v2");
+    put("v1/sidecar.yaml", "version: 1\n");
+    put("v2/sidecar.yaml", "version: 2\n");
+    put("sidecar-a.yaml", "version: 1\n");
+    ln("v1", "current");
+    ln("current/sidecar.yaml", "sidecar.yaml");
+    struct file_watch *w = watch("sidecar.yaml");
+
+    ln("v2", "current.tmp"); /* the link on the way, swapped */
+    mv("current.tmp", "current");
+    expect_call();
+    cr_expect_str_eq(slurp("sidecar.yaml"), "version: 2\n");
+
+    ln("sidecar-a.yaml", "sidecar.yaml.tmp"); /* to a file beside it */
+    mv("sidecar.yaml.tmp", "sidecar.yaml");
+    expect_call();
+    put("sidecar-a.yaml", "version: 3\n");
+    expect_call();
+    file_watch_free(w);
+}
+
 Test(watch, lost_directory_is_watched_again_when_back, .init = setup,
      .fini = teardown, .timeout = 10)
 {
@@ -415,8 +486,8 @@ Test(watch, fn_may_free_the_watch, .init = setup, .fini = teardown,
     char err[256] = "";
     struct self_freeing s = {0};
     put("sidecar.yaml", "version: 1\n");
-    s.w = file_watch_new(loop, at("sidecar.yaml"), SETTLE, free_on_change, &s,
-                         err, sizeof(err));
+    s.w = file_watch_new(loop, at("sidecar.yaml"), SETTLE, MAX_DELAY,
+                         free_on_change, &s, err, sizeof(err));
     cr_assert_not_null(s.w, "file_watch_new: %s", err);
     put("sidecar.yaml", "version: 2\n");
     cr_expect_eq(run_until(loop, &s.calls, 1, WAIT), 1);
@@ -429,8 +500,9 @@ Test(watch, a_missing_directory_is_an_error, .init = setup, .fini = teardown,
      .timeout = 10)
 {
     char err[256] = "";
-    struct file_watch *w = file_watch_new(loop, at("nope/sidecar.yaml"), SETTLE,
-                                          on_change, &calls, err, sizeof(err));
+    struct file_watch *w =
+        file_watch_new(loop, at("nope/sidecar.yaml"), SETTLE, MAX_DELAY,
+                       on_change, &calls, err, sizeof(err));
     cr_expect_null(w);
     cr_expect(strstr(err, "nope") != NULL, "errbuf: %s", err);
     file_watch_free(NULL);
