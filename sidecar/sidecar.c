@@ -22,6 +22,24 @@
  * ignored instead of ending sidecar. */
 static const int always_watched[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
 
+void sidecar_own_signals(void)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+
+    int handled[ARRAY_SIZE(always_watched) + 1];
+    handled[0] = SIGCHLD;
+    memcpy(handled + 1, always_watched, sizeof(always_watched));
+    for (size_t i = 0; i < ARRAY_SIZE(handled); i++) {
+        struct sigaction sa;
+        if (sigaction(handled[i], NULL, &sa) < 0 || sa.sa_handler != SIG_IGN)
+            continue;
+        sa.sa_handler = SIG_DFL;
+        (void)sigaction(handled[i], &sa, NULL);
+    }
+}
+
 /* True when every probe of the service at idx passes. */
 static bool probes_pass(const struct sidecar *sc, size_t idx)
 {

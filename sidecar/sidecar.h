@@ -78,6 +78,15 @@ struct sidecar {
 };
 
 /*
+ * Takes the signal state sidecar relies on, whatever the launcher passed
+ * on: an empty mask (a blocked SIGCHLD would leave services unreaped, a
+ * blocked SIGTERM unheard) and the default action for the signals it
+ * handles that were set to ignore. Forwarded signals get their handler
+ * when watched. For main's first line.
+ */
+void sidecar_own_signals(void);
+
+/*
  * Builds the runtime from a loaded config (nothing starts yet) and takes
  * the config (sidecar_free frees it). NULL with a message in errbuf when
  * a service cannot be set up (unknown user, ...); the caller keeps cfg.

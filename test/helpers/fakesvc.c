@@ -5,10 +5,11 @@
  * leave a process tree, write hostile bytes.
  *
  *   fakesvc exit N                 exit N at once
- *   fakesvc run NAME FILE [ignore-term|slow-stop]
+ *   fakesvc run NAME FILE [ignore-term|slow-stop|log-usr1]
  *                                  append "start NAME" to FILE, then wait;
  *                                  on SIGTERM append "stop NAME", exit 0
- *                                  (slow-stop: after 300ms)
+ *                                  (slow-stop: after 300ms; log-usr1: on
+ *                                  SIGUSR1 append "usr1 NAME")
  *   fakesvc spam N                 write lines "line 1".."line N", exit 0
  *   fakesvc orphan SECONDS PIDFILE fork a grandchild in its own session
  *                                  that writes its pid, lives SECONDS, exits;
@@ -55,6 +56,12 @@ static void on_term(int sig)
         usleep(300 * 1000);
     append(run_file, "stop", run_name);
     _exit(0);
+}
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    append(run_file, "usr1", run_name);
 }
 
 static void wait_forever(void)
@@ -156,6 +163,8 @@ int main(int argc, char **argv)
         const char *flag = argc > 4 ? argv[4] : "";
         slow_stop = strcmp(flag, "slow-stop") == 0;
         signal(SIGTERM, strcmp(flag, "ignore-term") == 0 ? SIG_IGN : on_term);
+        if (strcmp(flag, "log-usr1") == 0)
+            signal(SIGUSR1, on_usr1);
         append(run_file, "start", run_name);
         wait_forever();
     }
