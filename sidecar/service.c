@@ -193,6 +193,7 @@ static void spawn(struct svc *s)
     };
 
     s->started_at = ev_now(s->loop);
+    s->start_mono = util_mono_now();
     int rc = start_relays(s, &out_wr, &err_wr);
     if (rc == 0) {
         o.stdout_fd = out_wr;
@@ -275,8 +276,8 @@ static bool note_restart(struct svc *s, double now)
  */
 static void after_exit(struct svc *s, bool forced)
 {
-    double now = ev_now(s->loop);
-    double uptime = now - s->started_at;
+    double now = util_mono_now();
+    double uptime = now - s->start_mono;
 
     if (!forced && !wants_restart(s)) {
         set_state(s, SVC_EXITED);
@@ -348,7 +349,7 @@ static void reap(struct svc *s)
     s->pid = 0;
     s->has_exited = true;
     if (pid > 0)
-        log_exit(s, pid, ev_now(s->loop) - s->started_at);
+        log_exit(s, pid, util_mono_now() - s->start_mono);
 }
 
 static void begin_stop(struct svc *s)

@@ -51,7 +51,8 @@ struct svc {
     bool ever_started;  /* exec succeeded at least once */
     bool has_exited;    /* last_status is valid */
     int last_status;    /* wait status of the last exit */
-    double started_at;  /* ev_now() of the last spawn */
+    double started_at;  /* ev_now() of the last spawn, for display */
+    double start_mono;  /* util_mono_now() of it, for the uptime */
     double state_since; /* ev_now() of the last state change */
 
     /* private */
@@ -64,7 +65,7 @@ struct svc {
     size_t max_line;
     unsigned backoff_step;
     bool restart_requested; /* SVC_EV_RESTART: restart after this stop */
-    double *restart_times;  /* ring of max_restarts restart times */
+    double *restart_times;  /* ring of max_restarts restart times (mono) */
     size_t restart_head;
     size_t restart_count;
     char **envp;

@@ -582,6 +582,7 @@ void sidecar_start(struct sidecar *sc)
              LF_INT("services", sc->svcs_count),
              LF_INT("probes", sc->cfg->probes_count));
     sc->started_at = ev_now(sc->loop);
+    sc->start_mono = util_mono_now();
     update_health(sc, "sidecar started");
     http_server_refresh(sc->http);
     prober_start(sc->prober);

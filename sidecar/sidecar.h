@@ -67,7 +67,8 @@ struct sidecar {
     struct reaper reaper;
     ev_signal signal_w[SIDECAR_SIGNALS_MAX];
     size_t signals_count;
-    double started_at;     /* ev_now() of sidecar_start */
+    double started_at;     /* ev_now() of sidecar_start, for display */
+    double start_mono;     /* util_mono_now() of it, for the uptime */
     unsigned stop_signals; /* SIGTERM/SIGINT received so far */
     bool draining;         /* readiness off, stop not begun yet */
     ev_timer drain_w;      /* shutdown.drain */

@@ -108,3 +108,125 @@ T(forwards_and_stops_when_launched_with_signals_ignored, 40)
 {
     forwards_and_stops(true);
 }
+
+/* libfaketime, from the Debian package (scripts/deps.sh test). */
+static const char *faketime_lib(void)
+{
+    static const char *const candidates[] = {
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+    };
+    const char *env = getenv("SIDECAR_FAKETIME_LIB");
+    if (env && *env)
+        return env;
+    for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+        if (access(candidates[i], R_OK) == 0)
+            return candidates[i];
+    }
+    return NULL;
+}
+
+/* Sets the wall-clock offset libfaketime reads on every call. */
+static void set_clock_offset(const char *path, const char *offset)
+{
+    char tmp[256];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    cr_assert(f, "cannot write %s", tmp);
+    fprintf(f, "%s\n", offset);
+    cr_assert(fclose(f) == 0);
+    cr_assert(rename(tmp, path) == 0);
+}
+
+/* sidecar's own uptime_s from /health/details, or -1. */
+static double sidecar_uptime(void)
+{
+    char body[8192];
+    if (h_get(&H, "/health/details", body, sizeof(body)) != 200)
+        return -1;
+    json_t *d = json_loads(body, 0, NULL);
+    double up = d ? json_number_value(json_object_get(d, "uptime_s")) : -1;
+    json_decref(d);
+    return up;
+}
+
+/*
+ * A service that exits every 1.6 s stays within 3 restarts in 2 s, and
+ * keeps doing so when the wall clock steps back an hour: restart windows
+ * and uptimes are measured on the monotonic clock.
+ */
+T(wall_clock_step_back_changes_no_duration, 60)
+{
+    const char *lib = faketime_lib();
+    cr_assert(lib, "libfaketime not found: install faketime "
+                   "(sh scripts/deps.sh test) or set SIDECAR_FAKETIME_LIB");
+    char offset_file[] = "/tmp/sidecar-faketime-XXXXXX";
+    int fd = mkstemp(offset_file);
+    cr_assert(fd >= 0);
+    close(fd);
+    set_clock_offset(offset_file, "+0");
+    /* Only sidecar's wall clock moves; its monotonic clock does not. */
+    setenv("LD_PRELOAD", lib, 1);
+    setenv("FAKETIME_TIMESTAMP_FILE", offset_file, 1);
+    setenv("FAKETIME_NO_CACHE", "1", 1);
+    setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1);
+    char asan[512];
+    const char *old_asan = getenv("ASAN_OPTIONS");
+    snprintf(asan, sizeof(asan), "%s%sverify_asan_link_order=0",
+             old_asan ? old_asan : "", old_asan ? ":" : "");
+    setenv("ASAN_OPTIONS", asan, 1);
+    h_start(&H, "services:\n"
+                "  main:\n"
+                "    role: main\n"
+                "    restart: always\n"
+                "    max_restarts: 3\n"
+                "    restart_window: 2s\n"
+                "    backoff: { initial: 0s }\n"
+                "    env: { LD_PRELOAD: '' }\n"
+                "    command: 'sleep 1.6; exit 1'\n");
+    unsetenv("LD_PRELOAD");
+    /* Three restarts fill the window's ring: from now on each exit is
+     * checked against the restart three back. */
+    size_t from = 0;
+    for (int i = 0; i < 3; i++) {
+        long r = h_wait_event(&H, from, 10, "service will restart", "main");
+        cr_assert_geq(r, 0, "restart %d did not come", i + 1);
+        from = (size_t)r + 1;
+    }
+    long long before_step = h_ts_ms(&H, (long)from - 1);
+    double up_before = sidecar_uptime();
+    cr_assert_gt(up_before, 0, "no uptime in /health/details");
+    set_clock_offset(offset_file, "-3600");
+    size_t stepped_at = from;
+    for (int i = 0; i < 2; i++) {
+        long r = h_wait_event(&H, from, 10, "service will restart", "main");
+        cr_expect_geq(r, 0, "restart after the clock step did not come");
+        if (r < 0)
+            break;
+        from = (size_t)r + 1;
+    }
+    /* The step reached sidecar: its log's timestamps went an hour back
+     * (or forward by nearly a day, past midnight). */
+    long long step = h_ts_ms(&H, (long)from - 1) - before_step;
+    cr_expect(from == stepped_at || step < -3000000 || step > 80000000,
+              "the wall clock did not step (%lld ms)", step);
+    cr_expect_lt(
+        h_find_event(&H, 0, "service is crash-looping; giving up", "main"), 0,
+        "the clock step was taken for a crash loop");
+    /* The uptime went on growing (details are re-rendered each second). */
+    double up_after = -1;
+    double end = h_now() + 10;
+    while (h_now() < end) {
+        up_after = sidecar_uptime();
+        if (up_after > up_before + 4.0)
+            break;
+        h_pump(&H, 0.1);
+    }
+    cr_expect_gt(up_after, up_before + 4.0,
+                 "uptime_s went from %.3f to %.3f across the clock step",
+                 up_before, up_after);
+    unlink(offset_file);
+    h_signal(&H, SIGTERM);
+    cr_expect_neq(h_wait_exit(&H, 15), -1);
+}
