@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "conf/parse.h"
+#include "sidecar/guard.h"
 #include "sidecar/log.h"
 #include "sidecar/relay.h"
 #include "sidecar/spawn.h"
@@ -216,6 +217,7 @@ static void spawn(struct svc *s)
         return;
     }
     s->pid = pid;
+    guard_watch(s->guard, pid); /* its process group's id */
     ev_child_set(&s->child_w, pid, 0);
     ev_child_start(s->loop, &s->child_w);
     ev_io_set(&s->status_w, status_fd, EV_READ);
@@ -343,6 +345,8 @@ static void reap(struct svc *s)
         LOG_WARN("cannot kill what is left of the process group",
                  LF_STR("service", s->cfg->name), LF_INT("pgid", pid),
                  LF_STR("error", strerror(errno)));
+    if (pid > 0)
+        guard_forget(s->guard, pid);
     relay_finish(s->out);
     relay_finish(s->err);
     s->out = s->err = NULL;
@@ -700,6 +704,11 @@ void svc_reconfigure(struct svc *s, const struct cfg_service *cfg,
 {
     s->cfg = cfg;
     s->max_line = max_line;
+}
+
+void svc_set_guard(struct svc *s, struct guard *g)
+{
+    s->guard = g;
 }
 
 void svc_free(struct svc *s)

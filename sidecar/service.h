@@ -39,6 +39,7 @@ enum svc_event {
     SVC_EV_RESTART, /* stop, then start again through the backoff */
 };
 
+struct guard;
 struct svc;
 typedef void svc_notify_fn(struct svc *s, enum svc_state old, void *arg);
 
@@ -76,6 +77,7 @@ struct svc {
     size_t groups_count;
     svc_notify_fn *notify;
     void *notify_arg;
+    struct guard *guard; /* borrowed; told of each process group */
 };
 
 /*
@@ -93,6 +95,9 @@ struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
  */
 void svc_reconfigure(struct svc *s, const struct cfg_service *cfg,
                      size_t max_line);
+
+/* Tells g (NULL: none) of each process group the service starts and ends. */
+void svc_set_guard(struct svc *s, struct guard *g);
 
 /* Stops every watcher and frees. The process, if any, is not signalled. */
 void svc_free(struct svc *s);

@@ -180,6 +180,7 @@ static void finish(struct sidecar *sc)
     if (sc->finished)
         return;
     sc->finished = true;
+    guard_stop(&sc->guard); /* nothing left for it: it exits too */
     int reaped = reaper_kill_children(1.0);
     LOG_INFO("sidecar exiting", LF_INT("exit_code", sidecar_exit_code(sc)),
              LF_INT("leftovers_reaped", reaped));
@@ -459,6 +460,7 @@ struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
         goto out_nomem;
     sc->loop = loop;
     sc->cfg = cfg;
+    guard_init(&sc->guard);
     ev_timer_init(&sc->sweep_w, on_sweep, 0., 0.);
     ev_timer_init(&sc->recheck_w, on_watch_started, 0., 0.);
     if (cfg->services_count) {
@@ -478,6 +480,7 @@ struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
                      why);
             goto out_fail;
         }
+        svc_set_guard(sc->svcs[i], &sc->guard);
         sc->svcs_count++;
     }
     if (cfg->main_index != CFG_NO_INDEX)
@@ -573,6 +576,11 @@ static void apply_watch(struct sidecar *sc)
 void sidecar_start(struct sidecar *sc)
 {
     reaper_start(&sc->reaper, sc->loop);
+    int rc = guard_start(&sc->guard);
+    if (rc < 0)
+        LOG_WARN("cannot start the last-chance guard; a SIGKILL of sidecar "
+                 "may leave services' processes behind",
+                 LF_STR("error", strerror(-rc)));
     for (size_t i = 0; i < ARRAY_SIZE(always_watched); i++)
         watch_signal(sc, always_watched[i]);
     watch_forwarded_signals(sc);
@@ -730,6 +738,7 @@ static int prepare_reload(struct sidecar *sc, struct reload_work *w,
                      why);
             return -1;
         }
+        svc_set_guard(w->svcs[i], &sc->guard);
     }
     w->probes =
         prober_stage(sc->prober, next, w->plan.probe_kept_from, errbuf, errlen);
@@ -905,6 +914,7 @@ void sidecar_free(struct sidecar *sc)
         ev_signal_stop(sc->loop, &sc->signal_w[i]);
     if (sc->reaper.loop)
         reaper_stop(&sc->reaper);
+    guard_stop(&sc->guard);
     ev_timer_stop(sc->loop, &sc->drain_w);
     http_server_free(sc->http);
     prober_free(sc->prober);

@@ -16,6 +16,7 @@
 #include "conf/model.h"
 #include "probes/probe.h"
 #include "sidecar/buf.h"
+#include "sidecar/guard.h"
 #include "sidecar/health.h"
 #include "sidecar/http.h"
 #include "sidecar/reaper.h"
@@ -65,6 +66,7 @@ struct sidecar {
     struct health_probe_in *health_probes; /* scratch for recompute */
     struct health_service_in *health_services;
     struct reaper reaper;
+    struct guard guard; /* kills the services' groups if we are SIGKILLed */
     ev_signal signal_w[SIDECAR_SIGNALS_MAX];
     size_t signals_count;
     double started_at;     /* ev_now() of sidecar_start, for display */

@@ -4,6 +4,7 @@
  */
 #define _DEFAULT_SOURCE
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,4 +230,131 @@ T(wall_clock_step_back_changes_no_duration, 60)
     unlink(offset_file);
     h_signal(&H, SIGTERM);
     cr_expect_neq(h_wait_exit(&H, 15), -1);
+}
+
+/* sidecar's last-chance guard: its child named sidecar-guard; 0 if none. */
+static pid_t find_guard(double timeout_s)
+{
+    double end = h_now() + timeout_s;
+    do {
+        DIR *d = opendir("/proc");
+        cr_assert(d);
+        pid_t found = 0;
+        struct dirent *de;
+        while (!found && (de = readdir(d))) {
+            pid_t pid = (pid_t)atoi(de->d_name);
+            char path[64];
+            char comm[32] = "";
+            if (pid <= 0 || h_parent_of(pid) != H.pid)
+                continue;
+            snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+            FILE *f = fopen(path, "r");
+            if (f && fgets(comm, sizeof(comm), f) &&
+                strcmp(comm, "sidecar-guard\n") == 0)
+                found = pid;
+            if (f)
+                fclose(f);
+        }
+        closedir(d);
+        if (found)
+            return found;
+        h_pump(&H, 0.05);
+    } while (h_now() < end);
+    return 0;
+}
+
+/* The SigIgn mask of pid (bit N-1 for signal N), 0 if unreadable. */
+static unsigned long long sig_ignored(pid_t pid)
+{
+    char path[64];
+    char line[128];
+    unsigned long long mask = 0;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "SigIgn: %llx", &mask) == 1)
+            break;
+    }
+    fclose(f);
+    return mask;
+}
+
+/* How many descriptors pid holds. */
+static int count_fds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/*
+ * SIGKILL of sidecar (not PID 1): the service's main process dies by
+ * PR_SET_PDEATHSIG and the guard SIGKILLs its process group, so an
+ * ordinary child of the service goes too. A child that detached into a
+ * session of its own is out of reach and survives (as documented).
+ */
+T(sigkill_of_sidecar_takes_down_a_services_ordinary_children, 40)
+{
+    h_start(&H, "services:\n"
+                "  main:\n"
+                "    role: main\n"
+                "    restart: never\n"
+                "    command: ['@HELPER@', 'family', '@DIR@/pids']\n");
+    const char *pids = h_wait_file(&H, "pids", 1, 10);
+    cr_assert(pids, "the service did not fork its children");
+    int ordinary = 0;
+    int detached = 0;
+    cr_assert_eq(sscanf(pids, "%d %d", &ordinary, &detached), 2, "%s", pids);
+    h_signal(&H, SIGKILL);
+    cr_expect_eq(h_wait_exit(&H, 10), 137);
+    cr_expect(h_wait_pid_dead((pid_t)ordinary, 10),
+              "the service's ordinary child %d outlived sidecar", ordinary);
+    cr_expect(h_pid_alive((pid_t)detached),
+              "the detached child %d is expected to survive", detached);
+    kill((pid_t)detached, SIGKILL);
+    cr_expect(h_wait_pid_dead((pid_t)detached, 10));
+}
+
+/*
+ * The guard holds nothing of sidecar's but its pipe, shrugs off the
+ * signals a terminal or a group kill would send, and leaves with sidecar.
+ */
+T(guard_holds_only_its_pipe_ignores_stop_signals_and_leaves_with_sidecar, 40)
+{
+    h_start(&H, "services:\n"
+                "  main:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n");
+    cr_assert(h_wait_file(&H, "log", 1, 10));
+    pid_t guard = find_guard(10);
+    cr_assert(guard > 0, "no sidecar-guard child");
+    cr_expect_eq(count_fds(guard), 3, "the guard holds more than 0-2");
+    char path[64];
+    char target[64] = "";
+    snprintf(path, sizeof(path), "/proc/%d/fd/0", (int)guard);
+    cr_expect(readlink(path, target, sizeof(target) - 1) > 0 &&
+                  strncmp(target, "pipe:", 5) == 0,
+              "the guard's stdin is %s, not its pipe", target);
+    /* Ignored, so discarded as they are sent: kill() cannot end it. */
+    static const int stop[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1};
+    unsigned long long ignored = sig_ignored(guard);
+    for (size_t i = 0; i < sizeof(stop) / sizeof(stop[0]); i++) {
+        cr_expect(ignored & (1ULL << (stop[i] - 1)),
+                  "the guard does not ignore signal %d", stop[i]);
+        cr_assert(kill(guard, stop[i]) == 0);
+    }
+    cr_expect(h_pid_alive(guard), "a stop signal ended the guard");
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 15), 0);
+    cr_expect(h_wait_pid_dead(guard, 10), "the guard outlived sidecar");
 }
