@@ -135,7 +135,7 @@ static void dequeue(struct probe *p)
 /* The run is over (reported, timed out or not startable). */
 static void finish(struct probe *p, bool ok, const char *reason)
 {
-    double duration = ev_time() - p->run_started;
+    double duration = util_mono_now() - p->run_started;
     ev_timer_stop(p->owner->loop, &p->deadline_w);
     p->running = false;
     LOG_DEBUG("probe finished", LF_STR("probe", p->cfg->name),
@@ -175,12 +175,12 @@ static void on_tick(EV_P_ ev_timer *w, int revents)
     }
     /* libev has scheduled the next run already (re-phased after a stall). */
     double due = p->next_due;
-    p->next_due = ev_now(EV_A) + ev_timer_remaining(EV_A_ w);
+    p->next_due = util_mono_now() + ev_timer_remaining(EV_A_ w);
     if (p->running)
         return; /* cannot happen while timeout < period; never overlap */
     /* The deadline counts from now, not from when the loop woke. */
     ev_now_update(EV_A);
-    double now = ev_now(EV_A);
+    double now = util_mono_now();
     LOG_DEBUG("probe started", LF_STR("probe", p->cfg->name),
               LF_INT("late_ms", (long long)ms(now - due)));
     p->running = true;
@@ -212,7 +212,7 @@ static void on_deadline(EV_P_ ev_timer *w, int revents)
         snprintf(reason, sizeof(reason),
                  "timed out after %s waiting for an exec slot", timeout);
         p->running = false;
-        record(p, false, ev_time() - p->run_started, reason);
+        record(p, false, util_mono_now() - p->run_started, reason);
         return;
     }
     p->kind->cancel(p);
@@ -261,7 +261,7 @@ static void activate(struct probe *p)
     } else {
         ev_timer_set(&p->tick_w, delay + p->offset,
                      (double)p->cfg->period_ms / 1000.0);
-        p->next_due = ev_now(p->owner->loop) + delay + p->offset;
+        p->next_due = util_mono_now() + delay + p->offset;
     }
     ev_timer_start(p->owner->loop, &p->tick_w);
 }

@@ -70,8 +70,8 @@ struct probe {
     void *data;          /* the kind's */
     ev_timer tick_w;     /* the next run (ttl: the deadline for a push) */
     ev_timer deadline_w; /* the run's timeout */
-    double run_started;  /* ev_time() */
-    double next_due;     /* ev_time() the next run is scheduled for */
+    double run_started;  /* util_mono_now() */
+    double next_due;     /* util_mono_now() the next run is scheduled for */
     double offset;       /* seconds into the period of its first run */
     bool queued;         /* waiting for an exec slot */
     bool kept;           /* scratch of prober_commit() */

@@ -16,7 +16,7 @@ deb | test)
 esac
 if [ "${1:-}" = test ] || [ "${1:-}" = bench ]; then
     PACKAGES="$PACKAGES libcriterion-dev procps clang-format
-python3-prometheus-client valgrind wrk clang libclang-rt-14-dev"
+python3-prometheus-client valgrind wrk clang libclang-rt-14-dev faketime"
     # The Kubernetes manifest check runs on node; any node >= 18 does.
     command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
 fi

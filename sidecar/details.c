@@ -85,7 +85,7 @@ static int put_service(struct buf *b, const struct svc *s, double now)
     else if (rc == 0)
         rc = buf_puts(b, ",\"last_exit_code\":null");
     if (rc == 0 && s->state == SVC_RUNNING)
-        rc = buf_printf(b, ",\"uptime_s\":%.3f", now - s->started_at);
+        rc = buf_printf(b, ",\"uptime_s\":%.3f", now - s->start_mono);
     else if (rc == 0)
         rc = buf_puts(b, ",\"uptime_s\":null");
     return rc ? rc : buf_puts(b, "}");
@@ -136,7 +136,7 @@ int details_render(const struct sidecar *sc, double now, struct buf *b)
         rc = buf_printf(b,
                         ",\"uptime_s\":%.3f,\"live\":%s,\"ready\":%s,"
                         "\"started\":%s,\"draining\":%s",
-                        now - sc->started_at, v->live ? "true" : "false",
+                        now - sc->start_mono, v->live ? "true" : "false",
                         v->ready ? "true" : "false",
                         v->started ? "true" : "false",
                         sc->draining ? "true" : "false");

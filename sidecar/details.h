@@ -13,7 +13,8 @@
 
 struct sidecar;
 
-/* Appends the JSON document to body. 0, or -ENOBUFS / -ENOMEM. */
+/* Appends the JSON document to body; now is util_mono_now(), uptimes count
+ * from it. 0, or -ENOBUFS / -ENOMEM. */
 int details_render(const struct sidecar *sc, double now,
                    struct buf *body) ATTR_WUR;
 

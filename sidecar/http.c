@@ -65,7 +65,7 @@ struct http_server {
     unsigned port;
     struct MHD_Response *responses[CACHED_COUNT];
     unsigned statuses[CACHED_COUNT];
-    double rendered_at[CACHED_COUNT]; /* ev_now(); 0: render again */
+    double rendered_at[CACHED_COUNT]; /* util_mono_now(); 0: render again */
 };
 
 /*
@@ -131,7 +131,7 @@ static void on_retire_poll(EV_P_ ev_timer *w, int revents)
     struct http_server *srv = container_of(w, struct http_server, retire_w);
     struct http_server *old = srv->retired;
     if (old && (connections(old) > 0 || old->reloads) &&
-        ev_now(EV_A) < srv->retire_by)
+        util_mono_now() < srv->retire_by)
         return;
     ev_timer_stop(EV_A_ w);
     srv->retired = NULL;
@@ -287,13 +287,13 @@ static enum MHD_Result answer_checks(struct http_server *srv,
 static enum MHD_Result answer_live(struct http_server *srv,
                                    struct MHD_Connection *c, enum cached which)
 {
-    double now = ev_now(srv->loop);
+    double now = util_mono_now();
     if (!srv->responses[which] || srv->rendered_at[which] == 0 ||
         now - srv->rendered_at[which] > HTTP_LIVE_MAX_AGE_S) {
         struct buf body;
         buf_init(&body, HTTP_BODY_MAX);
         bool details = which == CACHED_DETAILS;
-        int rc = details ? details_render(srv->sc, ev_time(), &body)
+        int rc = details ? details_render(srv->sc, now, &body)
                          : metrics_render(srv->sc, &body);
         if (rc == 0) {
             put(srv, which, MHD_HTTP_OK, body.data,
@@ -672,7 +672,7 @@ void http_server_retire(struct http_server *old, struct http_server *successor)
         http_server_free(successor->retired); /* a reload ago: long done */
     successor->retired = old;
     ev_now_update(successor->loop);
-    successor->retire_by = ev_now(successor->loop) + HTTP_RETIRE_MAX_S;
+    successor->retire_by = util_mono_now() + HTTP_RETIRE_MAX_S;
     ev_timer_again(successor->loop, &successor->retire_w);
 }
 

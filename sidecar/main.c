@@ -254,6 +254,7 @@ int main(int argc, char **argv)
 {
     struct options o = {0};
 
+    sidecar_own_signals();
     if (ensure_stdio_open() < 0)
         return EXIT_RUNTIME;
     if (parse_args(argc, argv, &o) < 0)

@@ -59,13 +59,6 @@ static pid_t parent_of(const char *pid, char *state)
     return ppid;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* SIGKILLs every live child of ours. */
 static void kill_children(void)
 {
@@ -95,7 +88,7 @@ static void kill_children(void)
  */
 int reaper_kill_children(double timeout_s)
 {
-    double deadline = now_s() + timeout_s;
+    double deadline = util_mono_now() + timeout_s;
     int reaped = 0;
     bool rescan = true;
     for (;;) {
@@ -112,7 +105,7 @@ int reaper_kill_children(double timeout_s)
         }
         if (pid < 0 && errno == ECHILD)
             return reaped; /* no child left at all */
-        if (now_s() >= deadline)
+        if (util_mono_now() >= deadline)
             return reaped;
         if (!rescan) {
             struct timespec tick = {0, 2 * 1000 * 1000};

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "conf/parse.h"
+#include "sidecar/guard.h"
 #include "sidecar/log.h"
 #include "sidecar/relay.h"
 #include "sidecar/spawn.h"
@@ -192,6 +193,7 @@ static void spawn(struct svc *s)
     };
 
     s->started_at = ev_now(s->loop);
+    s->start_mono = util_mono_now();
     /* Without sidecar's token, unless the service's own env names it. */
     char **envp = spawn_env_without(s->envp, s->cfg->env_count, s->hidden_env);
     int rc = envp ? start_relays(s, &out_wr, &err_wr) : -ENOMEM;
@@ -218,6 +220,7 @@ static void spawn(struct svc *s)
         return;
     }
     s->pid = pid;
+    guard_watch(s->guard, pid); /* its process group's id */
     ev_child_set(&s->child_w, pid, 0);
     ev_child_start(s->loop, &s->child_w);
     ev_io_set(&s->status_w, status_fd, EV_READ);
@@ -278,8 +281,8 @@ static bool note_restart(struct svc *s, double now)
  */
 static void after_exit(struct svc *s, bool forced)
 {
-    double now = ev_now(s->loop);
-    double uptime = now - s->started_at;
+    double now = util_mono_now();
+    double uptime = now - s->start_mono;
 
     if (!forced && !wants_restart(s)) {
         set_state(s, SVC_EXITED);
@@ -345,13 +348,15 @@ static void reap(struct svc *s)
         LOG_WARN("cannot kill what is left of the process group",
                  LF_STR("service", s->cfg->name), LF_INT("pgid", pid),
                  LF_STR("error", strerror(errno)));
+    if (pid > 0)
+        guard_forget(s->guard, pid);
     relay_finish(s->out);
     relay_finish(s->err);
     s->out = s->err = NULL;
     s->pid = 0;
     s->has_exited = true;
     if (pid > 0)
-        log_exit(s, pid, ev_now(s->loop) - s->started_at);
+        log_exit(s, pid, util_mono_now() - s->start_mono);
 }
 
 static void begin_stop(struct svc *s)
@@ -705,6 +710,11 @@ void svc_reconfigure(struct svc *s, const struct cfg_service *cfg,
     s->cfg = cfg;
     s->hidden_env = hidden_env;
     s->max_line = max_line;
+}
+
+void svc_set_guard(struct svc *s, struct guard *g)
+{
+    s->guard = g;
 }
 
 void svc_free(struct svc *s)

@@ -39,6 +39,7 @@ enum svc_event {
     SVC_EV_RESTART, /* stop, then start again through the backoff */
 };
 
+struct guard;
 struct svc;
 typedef void svc_notify_fn(struct svc *s, enum svc_state old, void *arg);
 
@@ -51,7 +52,8 @@ struct svc {
     bool ever_started;  /* exec succeeded at least once */
     bool has_exited;    /* last_status is valid */
     int last_status;    /* wait status of the last exit */
-    double started_at;  /* ev_now() of the last spawn */
+    double started_at;  /* ev_now() of the last spawn, for display */
+    double start_mono;  /* util_mono_now() of it, for the uptime */
     double state_since; /* ev_now() of the last state change */
 
     /* private */
@@ -64,7 +66,7 @@ struct svc {
     size_t max_line;
     unsigned backoff_step;
     bool restart_requested; /* SVC_EV_RESTART: restart after this stop */
-    double *restart_times;  /* ring of max_restarts restart times */
+    double *restart_times;  /* ring of max_restarts restart times (mono) */
     size_t restart_head;
     size_t restart_count;
     char **envp;             /* sidecar's environment and the service's env */
@@ -76,6 +78,7 @@ struct svc {
     size_t groups_count;
     svc_notify_fn *notify;
     void *notify_arg;
+    struct guard *guard; /* borrowed; told of each process group */
 };
 
 /*
@@ -98,6 +101,9 @@ struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
  */
 void svc_reconfigure(struct svc *s, const struct cfg_service *cfg,
                      char *const *hidden_env, size_t max_line);
+
+/* Tells g (NULL: none) of each process group the service starts and ends. */
+void svc_set_guard(struct svc *s, struct guard *g);
 
 /* Stops every watcher and frees. The process, if any, is not signalled. */
 void svc_free(struct svc *s);

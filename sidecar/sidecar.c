@@ -24,6 +24,24 @@
  * ignored instead of ending sidecar. */
 static const int always_watched[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
 
+void sidecar_own_signals(void)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+
+    int handled[ARRAY_SIZE(always_watched) + 1];
+    handled[0] = SIGCHLD;
+    memcpy(handled + 1, always_watched, sizeof(always_watched));
+    for (size_t i = 0; i < ARRAY_SIZE(handled); i++) {
+        struct sigaction sa;
+        if (sigaction(handled[i], NULL, &sa) < 0 || sa.sa_handler != SIG_IGN)
+            continue;
+        sa.sa_handler = SIG_DFL;
+        (void)sigaction(handled[i], &sa, NULL);
+    }
+}
+
 /* True when every probe of the service at idx passes. */
 static bool probes_pass(const struct sidecar *sc, size_t idx)
 {
@@ -164,6 +182,7 @@ static void finish(struct sidecar *sc)
     if (sc->finished)
         return;
     sc->finished = true;
+    guard_stop(&sc->guard); /* nothing left for it: it exits too */
     int reaped = reaper_kill_children(1.0);
     LOG_INFO("sidecar exiting", LF_INT("exit_code", sidecar_exit_code(sc)),
              LF_INT("leftovers_reaped", reaped));
@@ -443,6 +462,7 @@ struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
         goto out_nomem;
     sc->loop = loop;
     sc->cfg = cfg;
+    guard_init(&sc->guard);
     ev_timer_init(&sc->sweep_w, on_sweep, 0., 0.);
     ev_timer_init(&sc->recheck_w, on_watch_started, 0., 0.);
     if (cfg->services_count) {
@@ -463,6 +483,7 @@ struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
                      why);
             goto out_fail;
         }
+        svc_set_guard(sc->svcs[i], &sc->guard);
         sc->svcs_count++;
     }
     if (cfg->main_index != CFG_NO_INDEX)
@@ -559,6 +580,11 @@ static void apply_watch(struct sidecar *sc)
 void sidecar_start(struct sidecar *sc)
 {
     reaper_start(&sc->reaper, sc->loop);
+    int rc = guard_start(&sc->guard);
+    if (rc < 0)
+        LOG_WARN("cannot start the last-chance guard; a SIGKILL of sidecar "
+                 "may leave services' processes behind",
+                 LF_STR("error", strerror(-rc)));
     for (size_t i = 0; i < ARRAY_SIZE(always_watched); i++)
         watch_signal(sc, always_watched[i]);
     watch_forwarded_signals(sc);
@@ -568,6 +594,7 @@ void sidecar_start(struct sidecar *sc)
              LF_INT("services", sc->svcs_count),
              LF_INT("probes", sc->cfg->probes_count));
     sc->started_at = ev_now(sc->loop);
+    sc->start_mono = util_mono_now();
     update_health(sc, "sidecar started");
     http_server_refresh(sc->http);
     prober_start(sc->prober);
@@ -717,6 +744,7 @@ static int prepare_reload(struct sidecar *sc, struct reload_work *w,
                      why);
             return -1;
         }
+        svc_set_guard(w->svcs[i], &sc->guard);
     }
     w->probes =
         prober_stage(sc->prober, next, w->plan.probe_kept_from, errbuf, errlen);
@@ -941,6 +969,7 @@ void sidecar_free(struct sidecar *sc)
         ev_signal_stop(sc->loop, &sc->signal_w[i]);
     if (sc->reaper.loop)
         reaper_stop(&sc->reaper);
+    guard_stop(&sc->guard);
     ev_timer_stop(sc->loop, &sc->drain_w);
     http_server_free(sc->http);
     prober_free(sc->prober);

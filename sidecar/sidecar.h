@@ -17,6 +17,7 @@
 #include "conf/model.h"
 #include "probes/probe.h"
 #include "sidecar/buf.h"
+#include "sidecar/guard.h"
 #include "sidecar/health.h"
 #include "sidecar/http.h"
 #include "sidecar/reaper.h"
@@ -69,9 +70,11 @@ struct sidecar {
     struct health_probe_in *health_probes; /* scratch for recompute */
     struct health_service_in *health_services;
     struct reaper reaper;
+    struct guard guard; /* kills the services' groups if we are SIGKILLed */
     ev_signal signal_w[SIDECAR_SIGNALS_MAX];
     size_t signals_count;
-    double started_at;     /* ev_now() of sidecar_start */
+    double started_at;     /* ev_now() of sidecar_start, for display */
+    double start_mono;     /* util_mono_now() of it, for the uptime */
     unsigned stop_signals; /* SIGTERM/SIGINT received so far */
     bool draining;         /* readiness off, stop not begun yet */
     ev_timer drain_w;      /* shutdown.drain */
@@ -80,6 +83,15 @@ struct sidecar {
     const struct svc *exit_from; /* whose status sidecar exits with */
     bool finished;
 };
+
+/*
+ * Takes the signal state sidecar relies on, whatever the launcher passed
+ * on: an empty mask (a blocked SIGCHLD would leave services unreaped, a
+ * blocked SIGTERM unheard) and the default action for the signals it
+ * handles that were set to ignore. Forwarded signals get their handler
+ * when watched. For main's first line.
+ */
+void sidecar_own_signals(void);
 
 /*
  * Builds the runtime from a loaded config (nothing starts yet) and takes

@@ -1,6 +1,7 @@
 /*
  * Small helpers every module may use: container_of for embedded libev
- * watchers, ARRAY_SIZE, and attributes.
+ * watchers, ARRAY_SIZE, attributes, and the clock durations are measured
+ * on.
  */
 #ifndef SIDECAR_SIDECAR_UTIL_H
 #define SIDECAR_SIDECAR_UTIL_H
@@ -14,5 +15,12 @@
 
 #define ATTR_WUR       __attribute__((warn_unused_result))
 #define ATTR_FMT(f, a) __attribute__((format(printf, f, a)))
+
+/*
+ * Seconds on the monotonic clock, for every interval: uptimes, windows,
+ * run durations. ev_now() and ev_time() follow the wall clock, which
+ * steps; they are for timestamps shown to people.
+ */
+double util_mono_now(void);
 
 #endif

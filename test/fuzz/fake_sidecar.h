@@ -97,6 +97,7 @@ static void fake_build(struct fake *f, struct input *in)
     f->sc.svcs_count = nsvc;
     f->sc.prober = &f->prober;
     f->sc.started_at = 1700000000.0;
+    f->sc.start_mono = 1700000000.0;
     f->sc.draining = flags & 1;
     f->sc.shutting_down = flags & 2;
     f->sc.health.view.status = (enum health_status)((flags >> 2) % 3);
@@ -122,6 +123,7 @@ static void fake_build(struct fake *f, struct input *in)
         s->pid = s->state == SVC_RUNNING ? 100 + (pid_t)i : 0;
         s->restarts = take_byte(in);
         s->started_at = 1700000000.0 + take_byte(in);
+        s->start_mono = s->started_at;
         f->svc_ptrs[i] = s;
     }
     for (size_t i = 0; i < nprobe; i++) {

@@ -5,10 +5,11 @@
  * leave a process tree, write hostile bytes.
  *
  *   fakesvc exit N                 exit N at once
- *   fakesvc run NAME FILE [ignore-term|slow-stop]
+ *   fakesvc run NAME FILE [ignore-term|slow-stop|log-usr1]
  *                                  append "start NAME" to FILE, then wait;
  *                                  on SIGTERM append "stop NAME", exit 0
- *                                  (slow-stop: after 300ms)
+ *                                  (slow-stop: after 300ms; log-usr1: on
+ *                                  SIGUSR1 append "usr1 NAME")
  *   fakesvc spam N                 write lines "line 1".."line N", exit 0
  *   fakesvc orphan SECONDS PIDFILE fork a grandchild in its own session
  *                                  that writes its pid, lives SECONDS, exits;
@@ -16,6 +17,10 @@
  *                                  grandchild has left its process group
  *   fakesvc tree PIDFILE           fork a child that ignores SIGTERM; once
  *                                  it does, write "LEADER CHILD"; wait
+ *   fakesvc family PIDFILE         fork an ordinary child (our process
+ *                                  group) and a detached one (setsid);
+ *                                  once both run, write "ORDINARY
+ *                                  DETACHED"; all three wait
  *   fakesvc bytes                  write invalid UTF-8, controls, NUL
  *   fakesvc partial TEXT           write TEXT without newline, exit 0
  *   fakesvc long N                 write one line of N 'x' bytes, exit 0
@@ -55,6 +60,12 @@ static void on_term(int sig)
         usleep(300 * 1000);
     append(run_file, "stop", run_name);
     _exit(0);
+}
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    append(run_file, "usr1", run_name);
 }
 
 static void wait_forever(void)
@@ -145,6 +156,45 @@ static int tree(const char *pidfile)
     return 0;
 }
 
+/* A child that waits forever, in a session of its own if detached. */
+static pid_t waiting_child(bool detached, int ready_fd)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    if (detached && setsid() < 0)
+        _exit(97);
+    if (write(ready_fd, "x", 1) != 1)
+        _exit(99);
+    wait_forever();
+    return 0;
+}
+
+static int family(const char *pidfile)
+{
+    int ready[2];
+    char c[2];
+    if (pipe(ready) < 0)
+        return 95;
+    pid_t ordinary = waiting_child(false, ready[1]);
+    pid_t detached = waiting_child(true, ready[1]);
+    if (ordinary < 0 || detached < 0)
+        return 95;
+    for (size_t got = 0; got < sizeof(c);) {
+        ssize_t n = read(ready[0], c + got, sizeof(c) - got);
+        if (n <= 0)
+            return 98;
+        got += (size_t)n;
+    }
+    FILE *f = fopen(pidfile, "w");
+    if (!f)
+        return 96;
+    fprintf(f, "%d %d\n", ordinary, detached);
+    fclose(f);
+    wait_forever();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -156,6 +206,8 @@ int main(int argc, char **argv)
         const char *flag = argc > 4 ? argv[4] : "";
         slow_stop = strcmp(flag, "slow-stop") == 0;
         signal(SIGTERM, strcmp(flag, "ignore-term") == 0 ? SIG_IGN : on_term);
+        if (strcmp(flag, "log-usr1") == 0)
+            signal(SIGUSR1, on_usr1);
         append(run_file, "start", run_name);
         wait_forever();
     }
@@ -165,6 +217,8 @@ int main(int argc, char **argv)
         return orphan(atoi(argv[2]), argv[3]);
     if (strcmp(mode, "tree") == 0 && argc == 3)
         return tree(argv[2]);
+    if (strcmp(mode, "family") == 0 && argc == 3)
+        return family(argv[2]);
     if (strcmp(mode, "bytes") == 0) {
         static const char b[] = "nul:\0 ctl:\x01\x1f esc:\x1b[31m "
                                 "bad:\xff\xfe\xc3 quote:\" bs:\\ ok:\xc3\xa9\n";

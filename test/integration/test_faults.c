@@ -162,9 +162,9 @@ T(a_crash_loop_of_1000_exits_backs_off_and_goes_fatal, 90)
 /*
  * RLIMIT_NPROC does not bind root, and this test may not change another
  * uid's limits (no CAP_SYS_RESOURCE): sidecar runs as an unused uid with a
- * limit of 3 processes, which sidecar, main and helper use up. With the
- * helper killed, a process of the test's under that uid takes its place,
- * so every fork fails until that process goes.
+ * limit of 4 processes, which sidecar, its last-chance guard, main and
+ * helper use up. With the helper killed, a process of the test's under
+ * that uid takes its place, so every fork fails until that process goes.
  */
 #define NOBODY_UID 64123
 
@@ -194,7 +194,7 @@ T(fork_failing_backs_off_and_recovers, 30)
                "    depends_on: [main]\n"
                "    backoff: { initial: 100ms, max: 400ms }\n"
                "    max_restarts: 0\n",
-               &(struct h_creds){.uid = NOBODY_UID, .nproc = 3});
+               &(struct h_creds){.uid = NOBODY_UID, .nproc = 4});
     cr_assert(h_wait_file(&H, "hlog", 1, 5));
     pid_t helper = pid_of("helper");
     size_t mark = H.count;
