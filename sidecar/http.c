@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -42,6 +43,7 @@ enum cached {
     CACHED_NOT_FOUND,
     CACHED_NOT_ALLOWED, /* the read paths */
     CACHED_POST_ONLY,   /* the write paths */
+    CACHED_BAD_FRAMING, /* ambiguous body length: 400, then close */
     CACHED_COUNT,
 };
 
@@ -449,6 +451,38 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req,
     *req = NULL;
 }
 
+struct framing {
+    unsigned content_lengths;
+    unsigned transfer_encodings;
+};
+
+static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind,
+                                 const char *key, const char *value)
+{
+    struct framing *f = cls;
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        f->content_lengths++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+        f->transfer_encodings++;
+    return MHD_YES;
+}
+
+/*
+ * Where the body ends must be beyond doubt (RFC 9112 6.3): MHD takes the
+ * first of two Content-Length headers and parses what follows as another
+ * request, a way to smuggle one past a proxy that took the other. More
+ * than one Content-Length, even equal ones, or one with Transfer-Encoding
+ * is refused; its answer closes the connection.
+ */
+static bool framing_ambiguous(struct MHD_Connection *c)
+{
+    struct framing f = {0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, on_header, &f);
+    return f.content_lengths > 1 || (f.content_lengths && f.transfer_encodings);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
                                   const char *version, const char *upload,
@@ -466,6 +500,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
      * its body (capped); others are read and dropped.
      */
     if (!*req) {
+        if (framing_ambiguous(c))
+            return queue_cached(srv, c, CACHED_BAD_FRAMING);
         struct post *p = post ? calloc(1, sizeof(*p)) : NULL;
         if (post && !p)
             return MHD_NO;
@@ -625,6 +661,11 @@ struct http_server *http_server_new(struct ev_loop *loop,
     if (srv->responses[CACHED_POST_ONLY])
         MHD_add_response_header(srv->responses[CACHED_POST_ONLY],
                                 MHD_HTTP_HEADER_ALLOW, "POST");
+    put(srv, CACHED_BAD_FRAMING, MHD_HTTP_BAD_REQUEST,
+        "{\"error\":\"ambiguous message length\"}\n", "application/json");
+    if (srv->responses[CACHED_BAD_FRAMING])
+        MHD_add_response_header(srv->responses[CACHED_BAD_FRAMING],
+                                MHD_HTTP_HEADER_CONNECTION, "close");
     http_server_refresh(srv);
     ev_io_init(&srv->io_w, on_io, epfd->epoll_fd, EV_READ);
     ev_io_start(loop, &srv->io_w);

@@ -1,0 +1,109 @@
+/*
+ * The status endpoint against a hostile client on the pod network: two
+ * thousand connections trickling their headers must not lock kubelet out,
+ * and none may take longer than the header deadline; a request with an
+ * ambiguous length is refused rather than split in two; malformed
+ * requests cannot flood the log.
+ */
+#define _DEFAULT_SOURCE
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct harness H;
+
+static void teardown(void)
+{
+    h_cleanup(&H);
+}
+
+#define T(name, secs)                                                          \
+    Test(hostile_http, name, .timeout = secs, .fini = teardown)
+
+static const char probe_yaml[] =
+    "probes:\n"
+    "  p: { type: exec, command: 'true', period: 1s, timeout: 500ms }\n";
+
+static char body[65536];
+
+/* Reads from fd until EOF or deadline_s; the bytes read, NUL-terminated. */
+static size_t read_to_eof(int fd, char *out, size_t cap, double deadline_s,
+                          bool *eof)
+{
+    size_t n = 0;
+    double deadline = h_now() + deadline_s;
+    *eof = false;
+    while (n + 1 < cap && h_now() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t got = recv(fd, out + n, cap - 1 - n, 0);
+        if (got == 0 || (got < 0 && errno == ECONNRESET)) {
+            *eof = true;
+            break;
+        }
+        if (got < 0)
+            continue;
+        n += (size_t)got;
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+T(two_content_lengths_get_one_400_and_the_connection_closed, 30)
+{
+    /* MHD took the first length; the "body" was then a second request. */
+    static const char *const smuggles[] = {
+        "POST /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+        "Content-Length: 35\r\n\r\n"
+        "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+        "Content-Length: 0\r\n\r\n"
+        "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+        "0\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n",
+    };
+    h_start(&H, probe_yaml);
+    int port = h_http_port(&H);
+    for (size_t i = 0; i < sizeof(smuggles) / sizeof(smuggles[0]); i++) {
+        int fd = h_connect(port);
+        cr_assert_geq(fd, 0);
+        size_t len = strlen(smuggles[i]);
+        cr_assert_eq(send(fd, smuggles[i], len, MSG_NOSIGNAL), (ssize_t)len);
+        static char answer[8192];
+        bool eof;
+        read_to_eof(fd, answer, sizeof(answer), 5, &eof);
+        close(fd);
+        cr_expect_eq(strncmp(answer, "HTTP/1.1 400 ", 13), 0,
+                     "smuggle %zu: answer '%.60s'", i, answer);
+        cr_expect_eq(count_of(answer, "HTTP/1."), 1,
+                     "smuggle %zu: one answer, got '%s'", i, answer);
+        cr_expect(strstr(answer, "\r\nConnection: close\r\n"),
+                  "smuggle %zu: '%s'", i, answer);
+        cr_expect(eof, "smuggle %zu: the connection stays open", i);
+    }
+    cr_expect_eq(h_get(&H, "/livez", body, sizeof(body)), 200, "still serving");
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
