@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sidecar/buf.h"
@@ -546,10 +547,49 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     return queue_cached(srv, c, CACHED_NOT_FOUND);
 }
 
+/*
+ * Anyone who can connect can make MHD complain: what clients make us log
+ * goes through a token bucket, HTTP_LOG_BURST lines at once and then
+ * HTTP_LOG_PER_S a second; what it drops is counted (/metrics) and said
+ * once when logging resumes.
+ */
+#define HTTP_LOG_BURST 20.0
+#define HTTP_LOG_PER_S 1.0
+
+void http_stats_init(struct http_stats *st)
+{
+    *st = (struct http_stats){.evicted_at_limit = 0};
+    ratelimit_init(&st->log_limit, HTTP_LOG_PER_S, HTTP_LOG_BURST);
+}
+
+/* Seconds on the monotonic clock: deadlines and the log bucket. */
+static double monotonic_now(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+        return 0; /* cannot fail with a valid clock id */
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* True when a line caused by a client may be logged at level. */
+static bool may_log(struct http_server *srv, enum log_level level)
+{
+    if (!log_enabled(level))
+        return false;
+    struct ratelimit *rl = &srv->sc->http_stats.log_limit;
+    if (!ratelimit_allow(rl, monotonic_now()))
+        return false;
+    unsigned long long dropped = ratelimit_take_refused(rl);
+    if (dropped)
+        LOG_WARN("http log lines suppressed", LF_INT("dropped", dropped));
+    return true;
+}
+
 /* MHD's own complaints go to our log, not to stderr. */
 static void ATTR_FMT(2, 0) on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    if (!may_log(cls, LOG_LEVEL_WARN))
+        return;
     char msg[256];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t n = strlen(msg);
@@ -629,7 +669,7 @@ struct http_server *http_server_new(struct ev_loop *loop,
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     srv->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->http.port, NULL, NULL, on_request, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
         connection_limit(cfg), MHD_OPTION_CONNECTION_TIMEOUT,

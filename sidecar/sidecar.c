@@ -441,6 +441,7 @@ struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
         goto out_nomem;
     sc->loop = loop;
     sc->cfg = cfg;
+    http_stats_init(&sc->http_stats);
     ev_timer_init(&sc->sweep_w, on_sweep, 0., 0.);
     ev_timer_init(&sc->recheck_w, on_watch_started, 0., 0.);
     if (cfg->services_count) {

@@ -107,3 +107,52 @@ T(two_content_lengths_get_one_400_and_the_connection_closed, 30)
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
+
+/* Sum of the samples of a metric in a /metrics body, -1 when absent. */
+static long long metric(const char *text, const char *name)
+{
+    long long sum = -1;
+    size_t n = strlen(name);
+    for (const char *p = text; p && *p;
+         p = strchr(p, '\n'), p = p ? p + 1 : p) {
+        if (strncmp(p, name, n) == 0 && (p[n] == ' ' || p[n] == '{')) {
+            const char *v = strchr(p, ' ');
+            sum = (sum < 0 ? 0 : sum) + (v ? atoll(v + 1) : 0);
+        }
+    }
+    return sum;
+}
+
+T(malformed_requests_cannot_flood_the_log, 60)
+{
+    h_start(&H, probe_yaml);
+    h_http_port(&H);
+    h_pump(&H, 0.2);
+    size_t from = H.count;
+    double t0 = h_now();
+    for (int i = 0; i < 2000; i++)
+        cr_assert_eq(h_http(&H, "GET /livez\r\n\r\n", body, sizeof(body)), 400,
+                     "request %d", i);
+    double took = h_now() - t0;
+    cr_assert_eq(h_get(&H, "/metrics", body, sizeof(body)), 200);
+    h_pump(&H, 0.5);
+    size_t lines = H.count - from;
+    /* A burst of 20, then one a second (and the summary line). */
+    double bound = 20 + 2 * (took + 1) + 5;
+    cr_expect_leq((double)lines, bound,
+                  "%zu lines for 2000 malformed requests in %.2f s", lines,
+                  took);
+    long long dropped = metric(body, "sidecar_log_lines_suppressed_total");
+    cr_expect_geq(dropped, 1000, "suppressed_total %lld", dropped);
+    /* Once the bucket has a token again, the next line says what went. */
+    long idx = -1;
+    double deadline = h_now() + 10;
+    while (idx < 0 && h_now() < deadline) {
+        cr_assert_eq(h_http(&H, "GET /livez\r\n\r\n", body, sizeof(body)), 400);
+        idx = h_wait_event(&H, from, 0.5, "http log lines suppressed", NULL);
+    }
+    cr_assert_geq(idx, 0, "no summary of the suppressed lines");
+    cr_expect_geq(h_int(&H, idx, "dropped", 0), 1000);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
