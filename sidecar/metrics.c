@@ -217,10 +217,21 @@ static int put_process(struct buf *b)
     return rc;
 }
 
-/* What HTTP clients cost: the log lines they caused that were dropped. */
+/* What HTTP clients cost: connections evicted, log lines dropped. */
 static int put_http(struct buf *b, const struct http_stats *st)
 {
-    int rc = header(b, "sidecar_log_lines_suppressed_total", "counter",
+    int rc = header(b, "sidecar_http_connections_evicted_total", "counter",
+                    "HTTP connections closed before their request's "
+                    "headers were in, by reason.");
+    if (rc == 0)
+        rc = buf_printf(b,
+                        "sidecar_http_connections_evicted_total"
+                        "{reason=\"limit\"} %llu\n"
+                        "sidecar_http_connections_evicted_total"
+                        "{reason=\"header_deadline\"} %llu\n",
+                        st->evicted_at_limit, st->evicted_late);
+    if (rc == 0)
+        rc = header(b, "sidecar_log_lines_suppressed_total", "counter",
                     "Log lines caused by HTTP clients that the rate limit "
                     "dropped.");
     if (rc == 0)
