@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "sidecar/log.h"
 #include "sidecar/metrics.h"
 #include "sidecar/sidecar.h"
+#include "sidecar/util.h"
 
 /* Bounds: enough idle clients must never lock kubelet out. */
 #define HTTP_CONNECTION_LIMIT     1024u
@@ -42,6 +44,7 @@ enum cached {
     CACHED_NOT_FOUND,
     CACHED_NOT_ALLOWED, /* the read paths */
     CACHED_POST_ONLY,   /* the write paths */
+    CACHED_BAD_FRAMING, /* ambiguous body length: 400, then close */
     CACHED_COUNT,
 };
 
@@ -66,7 +69,201 @@ struct http_server {
     struct MHD_Response *responses[CACHED_COUNT];
     unsigned statuses[CACHED_COUNT];
     double rendered_at[CACHED_COUNT]; /* util_mono_now(); 0: render again */
+    /* Connections waiting for a request's headers, oldest first: the
+     * ones evicted at the limit or past the header deadline. */
+    struct conn *waiting_head;
+    struct conn *waiting_tail;
+    unsigned open;       /* connections not evicted */
+    unsigned evict_at;   /* open connections past which the oldest goes */
+    ev_timer deadline_w; /* the oldest waiting one's header deadline */
 };
+
+/*
+ * A client must send a request's headers within HTTP_HEADER_DEADLINE_S of
+ * connecting or of its previous answer: MHD's timeout is an idle one,
+ * reset by each byte, which a client trickling a header line every few
+ * seconds never reaches. And clients must never lock kubelet out: past
+ * evict_at open connections, a new one makes the oldest still waiting for
+ * its headers go. evict_at stays HTTP_EVICT_HEADROOM_DIV-th below MHD's
+ * own limit, so MHD never stops accepting (it accepts a few connections a
+ * run; the evicted ones close on the next).
+ */
+#define HTTP_HEADER_DEADLINE_S  10.0
+#define HTTP_EVICT_HEADROOM_DIV 16u
+
+/* One accepted connection (MHD's socket context). */
+struct conn {
+    struct http_server *srv;
+    struct MHD_Connection *mhd;
+    double waiting_since; /* util_mono_now(); while waiting */
+    bool waiting;         /* in srv's waiting list */
+    bool evicted;
+    struct conn *prev;
+    struct conn *next;
+};
+
+/*
+ * Anyone who can connect can make MHD complain: what clients make us log
+ * goes through a token bucket, HTTP_LOG_BURST lines at once and then
+ * HTTP_LOG_PER_S a second; what it drops is counted (/metrics) and said
+ * once when logging resumes.
+ */
+#define HTTP_LOG_BURST 20.0
+#define HTTP_LOG_PER_S 1.0
+
+void http_stats_init(struct http_stats *st)
+{
+    *st = (struct http_stats){.evicted_at_limit = 0};
+    ratelimit_init(&st->log_limit, HTTP_LOG_PER_S, HTTP_LOG_BURST);
+}
+
+/* True when a line caused by a client may be logged at level. */
+static bool may_log(struct http_server *srv, enum log_level level)
+{
+    if (!log_enabled(level))
+        return false;
+    struct ratelimit *rl = &srv->sc->http_stats.log_limit;
+    if (!ratelimit_allow(rl, util_mono_now()))
+        return false;
+    unsigned long long dropped = ratelimit_take_refused(rl);
+    if (dropped)
+        LOG_WARN("http log lines suppressed", LF_INT("dropped", dropped));
+    return true;
+}
+
+/* Re-arms the header deadline for the oldest waiting connection. */
+static void arm_deadline(struct http_server *srv)
+{
+    ev_timer_stop(srv->loop, &srv->deadline_w);
+    if (!srv->waiting_head)
+        return;
+    double left = srv->waiting_head->waiting_since + HTTP_HEADER_DEADLINE_S -
+                  util_mono_now();
+    ev_timer_set(&srv->deadline_w, left > 0 ? left : 0., 0.);
+    ev_timer_start(srv->loop, &srv->deadline_w);
+}
+
+/* The connection now waits for a request's headers (at the tail). */
+static void start_waiting(struct conn *cn)
+{
+    struct http_server *srv = cn->srv;
+    if (cn->waiting || cn->evicted)
+        return;
+    cn->waiting = true;
+    cn->waiting_since = util_mono_now();
+    cn->next = NULL;
+    cn->prev = srv->waiting_tail;
+    if (srv->waiting_tail)
+        srv->waiting_tail->next = cn;
+    else
+        srv->waiting_head = cn;
+    srv->waiting_tail = cn;
+    if (srv->waiting_head == cn)
+        arm_deadline(srv);
+}
+
+static void stop_waiting(struct conn *cn)
+{
+    struct http_server *srv = cn->srv;
+    if (!cn->waiting)
+        return;
+    bool was_head = srv->waiting_head == cn;
+    if (cn->prev)
+        cn->prev->next = cn->next;
+    else
+        srv->waiting_head = cn->next;
+    if (cn->next)
+        cn->next->prev = cn->prev;
+    else
+        srv->waiting_tail = cn->prev;
+    cn->prev = NULL;
+    cn->next = NULL;
+    cn->waiting = false;
+    if (was_head)
+        arm_deadline(srv);
+}
+
+/*
+ * Shuts the connection's socket down: MHD reads EOF on its next run and
+ * closes it itself (closing the descriptor here would race with MHD, and
+ * the number could already be a new connection's by then).
+ */
+static void evict(struct conn *cn, const char *why)
+{
+    struct http_server *srv = cn->srv;
+    stop_waiting(cn);
+    cn->evicted = true;
+    srv->open--;
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(cn->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (i && shutdown(i->connect_fd, SHUT_RDWR) < 0 && errno != ENOTCONN)
+        LOG_DEBUG("http connection not shut down",
+                  LF_STR("error", strerror(errno)));
+    if (may_log(srv, LOG_LEVEL_INFO))
+        LOG_INFO("http connection evicted", LF_STR("reason", why));
+}
+
+static void on_header_deadline(EV_P_ ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct http_server *srv = container_of(w, struct http_server, deadline_w);
+    double now = util_mono_now();
+    /* The timer may fire a hair early: within a millisecond is due. */
+    while (srv->waiting_head &&
+           srv->waiting_head->waiting_since + HTTP_HEADER_DEADLINE_S <=
+               now + 0.001) {
+        srv->sc->http_stats.evicted_late++;
+        evict(srv->waiting_head, "headers past the deadline");
+    }
+    arm_deadline(srv);
+}
+
+/* The connection limit: the oldest waiting connection goes, never cn. */
+static void make_room(struct http_server *srv, const struct conn *cn)
+{
+    struct conn *oldest = srv->waiting_head;
+    if (srv->open <= srv->evict_at || !oldest || oldest == cn)
+        return;
+    srv->sc->http_stats.evicted_at_limit++;
+    evict(oldest, "connection limit");
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode what)
+{
+    struct http_server *srv = cls;
+    struct conn *cn = *socket_context;
+    if (what == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (!cn)
+            return;
+        stop_waiting(cn);
+        if (!cn->evicted)
+            srv->open--;
+        free(cn);
+        *socket_context = NULL;
+        return;
+    }
+    /* Out of memory: untracked, MHD's limit and idle timeout still hold. */
+    cn = calloc(1, sizeof(*cn));
+    if (!cn)
+        return;
+    cn->srv = srv;
+    cn->mhd = c;
+    *socket_context = cn;
+    srv->open++;
+    start_waiting(cn);
+    make_room(srv, cn);
+}
+
+/* The connection's tracking (NULL when it is untracked). */
+static struct conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return i ? i->socket_context : NULL;
+}
 
 /*
  * MHD must run again within MHD_get_timeout(): arm the timer for it, and
@@ -433,9 +630,11 @@ static enum MHD_Result answer_control(struct http_server *srv,
 static void on_completed(void *cls, struct MHD_Connection *c, void **req,
                          enum MHD_RequestTerminationCode why)
 {
-    (void)c;
-    (void)why;
     struct http_server *srv = cls;
+    struct conn *cn = conn_of(c);
+    /* Answered: a keep-alive connection waits for its next request. */
+    if (cn && why == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        start_waiting(cn);
     if (*req && *req != srv) {
         struct post *post = *req;
         if (post->srv && !post->reload_done) {
@@ -447,6 +646,38 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req,
         free(post);
     }
     *req = NULL;
+}
+
+struct framing {
+    unsigned content_lengths;
+    unsigned transfer_encodings;
+};
+
+static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind,
+                                 const char *key, const char *value)
+{
+    struct framing *f = cls;
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        f->content_lengths++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+        f->transfer_encodings++;
+    return MHD_YES;
+}
+
+/*
+ * Where the body ends must be beyond doubt (RFC 9112 6.3): MHD takes the
+ * first of two Content-Length headers and parses what follows as another
+ * request, a way to smuggle one past a proxy that took the other. More
+ * than one Content-Length, even equal ones, or one with Transfer-Encoding
+ * is refused; its answer closes the connection.
+ */
+static bool framing_ambiguous(struct MHD_Connection *c)
+{
+    struct framing f = {0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, on_header, &f);
+    return f.content_lengths > 1 || (f.content_lengths && f.transfer_encodings);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
@@ -466,6 +697,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
      * its body (capped); others are read and dropped.
      */
     if (!*req) {
+        struct conn *cn = conn_of(c);
+        if (cn) /* its headers are in: no deadline, no eviction */
+            stop_waiting(cn);
+        if (framing_ambiguous(c))
+            return queue_cached(srv, c, CACHED_BAD_FRAMING);
         struct post *p = post ? calloc(1, sizeof(*p)) : NULL;
         if (post && !p)
             return MHD_NO;
@@ -513,7 +749,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 /* MHD's own complaints go to our log, not to stderr. */
 static void ATTR_FMT(2, 0) on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    if (!may_log(cls, LOG_LEVEL_WARN))
+        return;
     char msg[256];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     size_t n = strlen(msg);
@@ -588,17 +825,20 @@ struct http_server *http_server_new(struct ev_loop *loop,
     srv->sc = sc;
     srv->token = cfg->http.token ? cfg->http.token : "";
     srv->health = &sc->health;
+    unsigned limit = connection_limit(cfg);
+    srv->evict_at = limit - (limit / HTTP_EVICT_HEADROOM_DIV + 1);
+    ev_timer_init(&srv->deadline_w, on_header_deadline, 0., 0.);
     unsigned flags = MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_SUSPEND_RESUME |
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     srv->mhd = MHD_start_daemon(
         flags, (uint16_t)cfg->http.port, NULL, NULL, on_request, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-        connection_limit(cfg), MHD_OPTION_CONNECTION_TIMEOUT,
-        HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        HTTP_MEMORY_LIMIT, MHD_OPTION_END);
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_MEMORY_LIMIT, MHD_OPTION_END);
     if (!srv->mhd) {
         int saved = errno; /* the caller may look at EADDRINUSE */
         snprintf(errbuf, errlen, "http.listen: cannot listen on %s: %s",
@@ -625,6 +865,11 @@ struct http_server *http_server_new(struct ev_loop *loop,
     if (srv->responses[CACHED_POST_ONLY])
         MHD_add_response_header(srv->responses[CACHED_POST_ONLY],
                                 MHD_HTTP_HEADER_ALLOW, "POST");
+    put(srv, CACHED_BAD_FRAMING, MHD_HTTP_BAD_REQUEST,
+        "{\"error\":\"ambiguous message length\"}\n", "application/json");
+    if (srv->responses[CACHED_BAD_FRAMING])
+        MHD_add_response_header(srv->responses[CACHED_BAD_FRAMING],
+                                MHD_HTTP_HEADER_CONNECTION, "close");
     http_server_refresh(srv);
     ev_io_init(&srv->io_w, on_io, epfd->epoll_fd, EV_READ);
     ev_io_start(loop, &srv->io_w);
@@ -694,6 +939,8 @@ void http_server_free(struct http_server *srv)
         MHD_resume_connection(p->conn);
     }
     MHD_stop_daemon(srv->mhd);
+    /* Closing the connections above re-armed it. */
+    ev_timer_stop(srv->loop, &srv->deadline_w);
     for (size_t i = 0; i < CACHED_COUNT; i++) {
         if (srv->responses[i])
             MHD_destroy_response(srv->responses[i]);

@@ -15,10 +15,25 @@
 
 #include "conf/model.h"
 #include "sidecar/health.h"
+#include "sidecar/ratelimit.h"
 #include "sidecar/util.h"
 
 struct http_server;
 struct sidecar;
+
+/*
+ * What outside clients cost, kept across the servers a reload may put in
+ * place: owned by struct sidecar, counted by its servers, read by
+ * /metrics.
+ */
+struct http_stats {
+    struct ratelimit log_limit; /* the lines clients can make us log */
+    unsigned long long evicted_at_limit;
+    unsigned long long evicted_late; /* headers past the deadline */
+};
+
+/* Zero counts and a full log bucket. */
+void http_stats_init(struct http_stats *st);
 
 /*
  * Listens on cfg->http.listen and serves sc's health (borrowed; the cached

@@ -217,6 +217,29 @@ static int put_process(struct buf *b)
     return rc;
 }
 
+/* What HTTP clients cost: connections evicted, log lines dropped. */
+static int put_http(struct buf *b, const struct http_stats *st)
+{
+    int rc = header(b, "sidecar_http_connections_evicted_total", "counter",
+                    "HTTP connections closed before their request's "
+                    "headers were in, by reason.");
+    if (rc == 0)
+        rc = buf_printf(b,
+                        "sidecar_http_connections_evicted_total"
+                        "{reason=\"limit\"} %llu\n"
+                        "sidecar_http_connections_evicted_total"
+                        "{reason=\"header_deadline\"} %llu\n",
+                        st->evicted_at_limit, st->evicted_late);
+    if (rc == 0)
+        rc = header(b, "sidecar_log_lines_suppressed_total", "counter",
+                    "Log lines caused by HTTP clients that the rate limit "
+                    "dropped.");
+    if (rc == 0)
+        rc = buf_printf(b, "sidecar_log_lines_suppressed_total %llu\n",
+                        st->log_limit.refused);
+    return rc;
+}
+
 int metrics_render(const struct sidecar *sc, struct buf *b)
 {
     const struct health_view *v = &sc->health.view;
@@ -244,6 +267,8 @@ int metrics_render(const struct sidecar *sc, struct buf *b)
         rc = put_services(b, sc);
     if (rc == 0)
         rc = put_reloads(b, &sc->reloads, sc->started_at);
+    if (rc == 0)
+        rc = put_http(b, &sc->http_stats);
     if (rc == 0)
         rc = put_process(b);
     return rc;

@@ -463,6 +463,7 @@ struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
     sc->loop = loop;
     sc->cfg = cfg;
     guard_init(&sc->guard);
+    http_stats_init(&sc->http_stats);
     ev_timer_init(&sc->sweep_w, on_sweep, 0., 0.);
     ev_timer_init(&sc->recheck_w, on_watch_started, 0., 0.);
     if (cfg->services_count) {

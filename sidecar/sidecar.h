@@ -67,6 +67,7 @@ struct sidecar {
     struct prober *prober;
     struct health health;
     struct http_server *http;
+    struct http_stats http_stats; /* its clients' cost, across reloads */
     struct health_probe_in *health_probes; /* scratch for recompute */
     struct health_service_in *health_services;
     struct reaper reaper;

@@ -16,11 +16,13 @@
  * shows in ?verbose as one line.
  *
  * Input: byte 0 flags (token, authorization, health view), byte 1 the
- * method, then the URL up to a NUL, then the body.
+ * method, then the URL up to a NUL, then the body. An empty URL sends the
+ * body as it is, raw requests, and half-closes (see check_raw).
  */
 #define FUZZ_NAME "fuzz_http"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <ev.h>
 #include <fcntl.h>
@@ -148,8 +150,10 @@ static void on_guard(EV_P_ ev_timer *w, int revents)
     CHECK(false, "no answer within %.0f s", ANSWER_S);
 }
 
-/* Sends req on a new connection and returns all that comes back. */
-static struct text exchange(const char *req, size_t len)
+/* Sends req on a new connection and returns all that comes back; with
+ * half_close, then says it has no more to send (a partial request ends
+ * there: MHD closes, with or without an answer). */
+static struct text exchange(const char *req, size_t len, bool half_close)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET};
     struct client c = {.eof = false};
@@ -172,6 +176,8 @@ static struct text exchange(const char *req, size_t len)
         CHECK(w > 0, "write: %s", strerror(errno));
         off += (size_t)w;
     }
+    CHECK(!half_close || shutdown(fd, SHUT_WR) == 0 || errno == ENOTCONN,
+          "shutdown: %s", strerror(errno));
     CHECK(fcntl(fd, F_SETFL, O_NONBLOCK) == 0, "fcntl");
     text_add(&c.in, "", 0);
     ev_io_init(&c.io, on_readable, fd, EV_READ);
@@ -460,6 +466,91 @@ static void check_after_push(void)
     buf_free(&b);
 }
 
+/* A header line as MHD and any proxy read it alike: a token, a colon,
+ * then visible bytes, spaces or tabs (up to an optional CR). */
+static bool plain_header(const char *p, size_t n)
+{
+    size_t i = 0;
+    if (n && p[n - 1] == '\r')
+        n--;
+    while (i < n && (isalnum((unsigned char)p[i]) || p[i] == '-'))
+        i++;
+    if (i == 0 || i == n || p[i] != ':')
+        return false;
+    for (i++; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Counts the header lines named name in the header block at p (after the
+ * request line, up to the first empty line; CR LF or LF). -1 when a line
+ * is not plain_header(): MHD's reading of it is its own (a line opening
+ * with ':' ends its block, say), not a question of length.
+ */
+static int count_headers(const char *p, size_t n, const char *name)
+{
+    int count = 0;
+    size_t k = strlen(name);
+    const char *end = p + n;
+    const char *eol = memchr(p, '\n', n);
+    for (p = eol ? eol + 1 : end; p < end; p = eol + 1) {
+        eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            return -1; /* partial: MHD has not read it whole either */
+        if (eol == p || (eol == p + 1 && *p == '\r'))
+            return count;
+        if (!plain_header(p, (size_t)(eol - p)))
+            return -1;
+        count += (size_t)(eol - p) > k && p[k] == ':' &&
+                 strncasecmp(p, name, k) == 0;
+    }
+    return -1;
+}
+
+/* True when every status line in raw is a refusal (MHD's or ours). */
+static bool only_refusals(const struct text *raw)
+{
+    for (const char *p = raw->data; p; p = strstr(p + 1, "HTTP/1.")) {
+        if (p != raw->data && p[-1] != '\n')
+            continue;
+        int status = atoi(p + 9);
+        if (status != 400 && status != 414 && status != 431 && status != 505)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * An empty URL: the rest of the input is sent as it is (requests, maybe
+ * several, maybe partial), then the client half-closes. What comes back
+ * is HTTP responses; a request whose length is ambiguous (two
+ * Content-Length headers, or one with Transfer-Encoding) is refused, and
+ * nothing after it is answered: a request smuggled in its body must never
+ * be.
+ */
+static void check_raw(const uint8_t *p, size_t n)
+{
+    struct text raw = exchange((const char *)p, n, true);
+    if (getenv("FUZZ_DEBUG"))
+        fprintf(stderr, "%.*s\n%s\n", (int)n, (const char *)p, raw.data);
+    CHECK(raw.len == 0 || strncmp(raw.data, "HTTP/1.", 7) == 0,
+          "not an HTTP response: '%.40s'", raw.data);
+    const char *req = (const char *)p;
+    int lengths = count_headers(req, n, "Content-Length");
+    int encodings = count_headers(req, n, "Transfer-Encoding");
+    bool ambiguous = n && req[0] >= 'A' && req[0] <= 'Z' &&
+                     (lengths > 1 || (lengths > 0 && encodings > 0));
+    /* MHD 0.9.75 may send the header block of its own 400 twice (a bare
+     * CR in Content-Length's value): refusals only, not one answer. */
+    CHECK(!ambiguous || only_refusals(&raw),
+          "an answer past an ambiguous length: '%s'", raw.data);
+    free(raw.data);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const auths[] = {
@@ -476,6 +567,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     build_state(flags);
     http_server_refresh(srv);
+    if (!raw_url[0]) {
+        check_raw(in.p, in.n);
+        goto out;
+    }
     /*
      * The URL on the request line: what cannot go there as %XX. At most
      * ARGS_MAX arguments when fuzzing: more overflow MHD's memory pool,
@@ -506,7 +601,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text_add(&req, url.data, url.len);
     text_add(&req, head, strlen(head));
     text_add(&req, in.p, in.n);
-    struct text raw = exchange(req.data, req.len);
+    struct text raw = exchange(req.data, req.len, false);
     if (getenv("FUZZ_DEBUG"))
         fprintf(stderr, "%s\n%s\n", req.data, raw.data);
     if (raw.len == 0) {
