@@ -148,7 +148,7 @@ static size_t relayed_lines(void)
 T(slow_reader_pauses_the_child_instead_of_buffering, 60)
 {
     start_one_shot("'spam', '200000'", "16KiB");
-    long i = h_wait_event(&H, 0, 5, "service started", "main");
+    long i = h_wait_event(&H, 0, H_WAIT, "service started", "main");
     cr_assert_geq(i, 0);
     pid_t child = (pid_t)h_int(&H, i, "pid", -1);
     long before = rss_kib(H.pid);
@@ -179,7 +179,7 @@ T(a_burst_of_empty_lines_is_paced_per_line_and_loses_nothing, 60)
         "    role: main\n"
         "    restart: never\n"
         "    command: 'sleep 0.5; exec @HELPER@ newlines 262144'\n");
-    long i = h_wait_event(&H, 0, 5, "service started", NULL);
+    long i = h_wait_event(&H, 0, H_WAIT, "service started", NULL);
     cr_assert_geq(i, 0);
     long before = rss_kib(H.pid); /* while the child still sleeps */
     usleep(1500 * 1000);

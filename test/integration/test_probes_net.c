@@ -88,7 +88,7 @@ static int start_fake(bool tcp_only)
         _exit(127);
     }
     fakes[nfakes++] = pid;
-    double deadline = h_now() + 5;
+    double deadline = h_now() + H_WAIT;
     for (;;) {
         FILE *f = fopen(portfile, "r");
         int port = 0;
@@ -145,7 +145,7 @@ static long wait_state(size_t *from, const char *probe, const char *to,
 static void expect_state(const char *probe, const char *to, const char *reason)
 {
     size_t from = 0;
-    long i = wait_state(&from, probe, to, 5);
+    long i = wait_state(&from, probe, to, H_WAIT);
     cr_assert_geq(i, 0, "%s never went %s", probe, to);
     cr_expect_str_eq(h_str(&H, i, "reason"), reason, "probe %s", probe);
 }
@@ -163,17 +163,17 @@ T(http_200_passes, 20)
           "  web:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/status/200\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n",
+          "    period: 1s\n"
+          "    timeout: 900ms\n",
           port);
     size_t from = 0;
-    long i = wait_state(&from, "web", "passing", 5);
+    long i = wait_state(&from, "web", "passing", H_WAIT);
     cr_assert_geq(i, 0);
     cr_expect_str_eq(h_str(&H, i, "from"), "unknown");
     cr_expect_str_eq(h_str(&H, i, "reason"), "HTTP 200");
     cr_expect_str_eq(h_str(&H, i, "importance"), "critical");
     cr_expect_eq(h_int(&H, i, "consecutive", -1), 1);
-    cr_expect_lt(h_int(&H, i, "duration_ms", -1), 50);
+    cr_expect_lt(h_int(&H, i, "duration_ms", -1), 900);
     stop();
 }
 
@@ -189,7 +189,7 @@ T(http_500_fails_after_failure_threshold, 20)
           "    failure_threshold: 3\n",
           port);
     size_t from = 0;
-    long i = wait_state(&from, "web", "failing", 5);
+    long i = wait_state(&from, "web", "failing", H_WAIT);
     cr_assert_geq(i, 0);
     cr_expect_str_eq(h_str(&H, i, "reason"), "HTTP 500: status 500");
     cr_expect_eq(h_int(&H, i, "consecutive", -1), 3);
@@ -278,11 +278,11 @@ T(a_hanging_target_fails_at_the_timeout, 20)
           "    failure_threshold: 1\n",
           port);
     size_t from = 0;
-    long i = wait_state(&from, "hang", "failing", 5);
+    long i = wait_state(&from, "hang", "failing", H_WAIT);
     cr_assert_geq(i, 0);
     long long d = h_int(&H, i, "duration_ms", -1);
     cr_log_info("the hanging probe failed after %lld ms", d);
-    cr_expect(d >= 190 && d <= 260, "timed out after %lld ms", d);
+    cr_expect(d >= 190 && d <= 700, "timed out after %lld ms", d);
     cr_expect_str_eq(h_str(&H, i, "reason"), "timed out after 200ms");
     stop();
 }
@@ -367,21 +367,21 @@ T(a_target_that_flips_is_followed, 20)
           "    failure_threshold: 2\n",
           port);
     size_t from = 0;
-    cr_assert_geq(wait_state(&from, "flip", "passing", 5), 0);
+    cr_assert_geq(wait_state(&from, "flip", "passing", H_WAIT), 0);
     write_file(fake_path("mode"), "500\n");
-    long i = wait_state(&from, "flip", "failing", 5);
+    long i = wait_state(&from, "flip", "failing", H_WAIT);
     cr_assert_geq(i, 0);
     cr_expect_str_eq(h_str(&H, i, "reason"), "HTTP 500: status 500");
     cr_expect_eq(h_int(&H, i, "consecutive", -1), 2);
     write_file(fake_path("mode"), "200\n");
-    cr_expect_geq(wait_state(&from, "flip", "passing", 5), 0);
+    cr_expect_geq(wait_state(&from, "flip", "passing", H_WAIT), 0);
     stop();
 }
 
 T(tcp_connect_passes_and_a_refused_port_fails, 20)
 {
     int port = start_fake(true);
-    int closed = h_free_port();
+    int closed = h_reserve_port(); /* nothing listens, nobody else can */
     start("probes:\n"
           "  up:\n"
           "    type: tcp\n"
@@ -400,7 +400,7 @@ T(tcp_connect_passes_and_a_refused_port_fails, 20)
     snprintf(want, sizeof(want), "connected to 127.0.0.1:%d", port);
     expect_state("up", "passing", want);
     size_t from = 0;
-    long i = wait_state(&from, "down", "failing", 5);
+    long i = wait_state(&from, "down", "failing", H_WAIT);
     cr_assert_geq(i, 0);
     snprintf(want, sizeof(want), "Failed to connect to 127.0.0.1 port %d ",
              closed);
@@ -426,6 +426,9 @@ T(a_black_holed_target_does_not_delay_other_probes, 30)
                           "    period: 100ms\n"
                           "    timeout: 90ms\n",
                           port);
+    /* A hole that blocked the loop would hold it for its 400 ms timeout:
+     * steady would run a few times in 2.5 s, each hundreds of ms late. The
+     * bounds below tell that from a loaded machine's scheduling delays. */
     for (int k = 0; k < 10; k++)
         n += (size_t)snprintf(yaml + n, sizeof(yaml) - n,
                               "  hole%d:\n"
@@ -461,7 +464,7 @@ T(a_black_holed_target_does_not_delay_other_probes, 30)
         } else if (is(msg, "probe finished") && probe &&
                    strncmp(probe, "hole", 4) == 0) {
             long long d = h_int(&H, (long)k, "duration_ms", -1);
-            cr_expect(d >= 390 && d <= 460, "%s took %lld ms", probe, d);
+            cr_expect(d >= 390 && d <= 800, "%s took %lld ms", probe, d);
             holes++;
         }
     }
@@ -469,9 +472,9 @@ T(a_black_holed_target_does_not_delay_other_probes, 30)
                 "%zu timeouts of the holes",
                 started, passed, worst, holes);
     /* 2.5s at 100ms: about 25 runs of steady; the holes fail 4-5 times. */
-    cr_expect_geq(started, 20, "steady ran %zu times", started);
-    cr_expect_geq(passed, 20, "steady passed %zu times", passed);
-    cr_expect_geq(holes, 30, "the holes timed out %zu times", holes);
-    cr_expect_lt(worst, 50, "steady was up to %lld ms late", worst);
+    cr_expect_geq(started, 15, "steady ran %zu times", started);
+    cr_expect_geq(passed, 12, "steady passed %zu times", passed);
+    cr_expect_geq(holes, 20, "the holes timed out %zu times", holes);
+    cr_expect_lt(worst, 300, "steady was up to %lld ms late", worst);
     stop();
 }
