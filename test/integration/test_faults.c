@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -419,9 +420,15 @@ T(stdout_full_supervision_and_probes_go_on, 40)
 {
     h_start(&H, busy_yaml);
     h_http_port(&H);
-    /* A small pipe that nobody reads: full within moments. */
-    cr_assert_geq(fcntl(H.out_fd, F_SETPIPE_SZ, 4096), 0);
-    usleep(1000 * 1000);
+    /* A small pipe that nobody reads: full within moments (less room
+     * left than a line or two of chatter takes). */
+    int size = fcntl(H.out_fd, F_SETPIPE_SZ, 4096);
+    cr_assert_gt(size, 0);
+    int queued = 0;
+    for (double end = h_now() + H_WAIT; queued < size - 512; usleep(10000)) {
+        cr_assert_lt(h_now(), end, "the pipe did not fill: %d bytes", queued);
+        cr_assert_eq(ioctl(H.out_fd, FIONREAD, &queued), 0);
+    }
     expect_supervision_goes_on();
     /* Reading again: what was held back comes, in whole JSON lines. */
     size_t mark = H.count;
@@ -437,7 +444,7 @@ T(stdout_closed_supervision_and_probes_go_on, 40)
     h_http_port(&H);
     close(H.out_fd);
     H.out_fd = -1;
-    usleep(300 * 1000);
+    /* Its next line (a restart, a probe's change) gets EPIPE. */
     expect_supervision_goes_on();
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
