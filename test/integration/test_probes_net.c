@@ -142,6 +142,11 @@ static long wait_state(size_t *from, const char *probe, const char *to,
 }
 
 /* The state probe reaches first, with its reason. */
+/*
+ * The probes below run every 500 ms with 450 ms to answer: a local target
+ * answers in a millisecond, but with less a loaded machine can make a run
+ * time out, and its reason is not the one a test expects.
+ */
 static void expect_state(const char *probe, const char *to, const char *reason)
 {
     size_t from = 0;
@@ -184,8 +189,8 @@ T(http_500_fails_after_failure_threshold, 20)
           "  web:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/status/500\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "    failure_threshold: 3\n",
           port);
     size_t from = 0;
@@ -213,26 +218,26 @@ T(expect_status_takes_codes_and_ranges, 20)
           "    type: http\n"
           "    url: http://127.0.0.1:%d/status/204\n"
           "    expect_status: [200, 204]\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "  range:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/status/503\n"
           "    expect_status: [200-299, 500-599]\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "  outside:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/status/201\n"
           "    expect_status: [200, 202-299]\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "    failure_threshold: 1\n"
           "  default:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/status/404\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "    failure_threshold: 1\n",
           port, port, port, port);
     expect_state("listed", "passing", "HTTP 204");
@@ -250,14 +255,14 @@ T(expect_body_must_be_in_the_body, 20)
           "    type: http\n"
           "    url: http://127.0.0.1:%d/body/all%%20is%%20well\n"
           "    expect_body: \"is well\"\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "  missing:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/body/all%%20is%%20well\n"
           "    expect_body: xyz\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "    failure_threshold: 1\n",
           port, port);
     expect_state("found", "passing", "HTTP 200");
@@ -294,22 +299,22 @@ T(redirects_are_not_followed_unless_asked, 20)
           "  default:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/redirect\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "  strict:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/redirect\n"
           "    expect_status: [200]\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "    failure_threshold: 1\n"
           "  follow:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/redirect\n"
           "    expect_status: [200]\n"
           "    follow_redirects: true\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n",
+          "    period: 500ms\n"
+          "    timeout: 450ms\n",
           port, port, port);
     expect_state("default", "passing", "HTTP 302");
     expect_state("strict", "failing", "HTTP 302: redirect");
@@ -325,25 +330,25 @@ T(head_and_post_methods, 20)
           "    type: http\n"
           "    method: HEAD\n"
           "    url: http://127.0.0.1:%d/method/HEAD\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "  post:\n"
           "    type: http\n"
           "    method: POST\n"
           "    url: http://127.0.0.1:%d/method/POST\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "  header:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/header/X-Probe/sidecar\n"
           "    headers: { X-Probe: sidecar }\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "  no-header:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/header/X-Probe/sidecar\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "    failure_threshold: 1\n",
           port, port, port, port);
     /* fakehttp answers 405 to another method, 400 without the header. */
@@ -362,8 +367,8 @@ T(a_target_that_flips_is_followed, 20)
           "  flip:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/file/mode\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "    failure_threshold: 2\n",
           port);
     size_t from = 0;
@@ -387,13 +392,13 @@ T(tcp_connect_passes_and_a_refused_port_fails, 20)
           "    type: tcp\n"
           "    host: 127.0.0.1\n"
           "    port: %d\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "  down:\n"
           "    type: tcp\n"
           "    port: %d\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "    failure_threshold: 2\n",
           port, closed);
     char want[64];

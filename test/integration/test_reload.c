@@ -895,23 +895,26 @@ static void wait_passes(const char *probe, long long n)
 
 T(kept_probes_keep_their_history_changed_ones_start_fresh, 20)
 {
-    start(MAIN_SERVICE "probes:\n"
-                       "  steady: { type: exec, command: 'true', period: 50ms, "
-                       "timeout: 40ms }\n"
-                       "  moving: { type: exec, command: 'true', period: 50ms, "
-                       "timeout: 40ms }\n"
-                       "  goner: { type: exec, command: 'true', period: 50ms, "
-                       "timeout: 40ms }\n");
-    wait_passes("steady", 20);
-    wait_passes("moving", 20);
+    start(MAIN_SERVICE
+          "probes:\n"
+          "  steady: { type: exec, command: 'true', period: 250ms, "
+          "timeout: 240ms }\n"
+          "  moving: { type: exec, command: 'true', period: 250ms, "
+          "timeout: 240ms }\n"
+          "  goner: { type: exec, command: 'true', period: 250ms, "
+          "timeout: 240ms }\n");
+    /* Exec probes of `true` with room for a loaded machine: a run that
+     * timed out would reset the counts this test follows. */
+    wait_passes("steady", 5);
+    wait_passes("moving", 5);
     rewrite(MAIN_SERVICE
             "probes:\n"
-            "  steady: { type: exec, command: 'true', period: 50ms, "
-            "timeout: 40ms }\n"
-            "  moving: { type: exec, command: 'true', period: 60ms, "
-            "timeout: 40ms }\n"
-            "  fresh: { type: exec, command: 'true', period: 50ms, "
-            "timeout: 40ms }\n");
+            "  steady: { type: exec, command: 'true', period: 250ms, "
+            "timeout: 240ms }\n"
+            "  moving: { type: exec, command: 'true', period: 300ms, "
+            "timeout: 240ms }\n"
+            "  fresh: { type: exec, command: 'true', period: 250ms, "
+            "timeout: 240ms }\n");
     json_t *d = details();
     char steady_since[64];
     char moving_since[64];
