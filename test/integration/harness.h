@@ -189,7 +189,7 @@ int h_post_at(int port, const char *path, const char *token,
 /* A field of /proc/pid/status in kB (VmRSS, VmHWM), or -1. */
 long h_status_kb(pid_t pid, const char *field);
 
-/* A connection to 127.0.0.1:port (20 s read timeout), or -1 if refused. */
+/* A connection to 127.0.0.1:port (10 s read timeout), or -1 if refused. */
 int h_connect(int port);
 
 /* The whole response h_http read last: status line, headers, body. */

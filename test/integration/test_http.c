@@ -115,19 +115,22 @@ T(an_essential_service_gone_fatal_fails_liveness, 30)
                 "  web:\n"
                 "    role: main\n"
                 "    command: ['@HELPER@', 'run', 'web', '@DIR@/log',"
-                " 'slow-stop']\n"
+                " 'ignore-term']\n"
+                "    stop_timeout: 3s\n"
                 "  proxy:\n"
                 "    essential: true\n"
                 "    command: ['@HELPER@', 'exit', '1']\n"
-                "    backoff: { initial: 200ms, max: 200ms }\n"
+                "    backoff: { initial: 2s, max: 2s }\n"
                 "    max_restarts: 3\n");
-    /* While sidecar restarts it, liveness holds: kubelet must not fight. */
+    /* While sidecar restarts it, liveness holds: kubelet must not fight.
+     * (Backoffs of 2 s give the test room to look before it goes FATAL.) */
     cr_expect(wait_status("/livez", 200, H_WAIT));
     cr_expect(wait_status("/readyz", 503, H_WAIT));
     cr_expect_eq(
         h_find_event(&H, 0, "service is crash-looping; giving up", "proxy"),
         -1);
-    /* Then it goes FATAL: not live, while web takes 300ms to stop. */
+    /* Then it goes FATAL: not live, while web, which ignores SIGTERM,
+     * holds sidecar for its stop_timeout (3 s, time to see it). */
     cr_expect(wait_status("/livez", 503, H_WAIT));
     cr_expect_str_eq(body, "livez check failed\n");
     cr_expect_geq(
