@@ -6,7 +6,8 @@
  *   fakehttp PORTFILE             serve on 127.0.0.1, an ephemeral port
  *                                 written to PORTFILE (atomically)
  *   fakehttp --tcp-only PORTFILE  accept connections and close them
- *   --port N (before PORTFILE)    serve on port N instead
+ *   --port N (before PORTFILE)    serve on port N instead (SO_REUSEPORT:
+ *                                 the test holds N, see h_reserve_port)
  *
  *   /healthz      200, body "ok"
  *   /reset        the connection reset (RST) instead of an answer
@@ -517,6 +518,10 @@ int main(int argc, char **argv)
     if (lfd < 0)
         die("socket");
     if (setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+        die("setsockopt");
+    /* A chosen port is one the test holds with h_reserve_port(). */
+    if (port != 0 &&
+        setsockopt(lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
         die("setsockopt");
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;

@@ -129,15 +129,43 @@ bool h_wait_pid_reaped(pid_t pid, double timeout_s);
 /* Waits until pid is not alive (gone or zombie) within timeout_s. */
 bool h_wait_pid_dead(pid_t pid, double timeout_s);
 
-/* Waits for a file to hold at least min_lines lines; returns its text
- * (static buffer) or NULL on timeout. */
+/* Waits for a file (in the test's directory, or an absolute path) to hold
+ * at least min_lines lines; returns its text (static buffer) or NULL on
+ * timeout. */
 const char *h_wait_file(struct harness *h, const char *name, int min_lines,
+                        double timeout_s);
+
+/* Waits for the file to contain text; returns its text (static buffer, as
+ * h_wait_file's) or NULL on timeout. "start NAME" in a fakesvc run file
+ * says that NAME handles SIGTERM from then on. */
+const char *h_wait_text(struct harness *h, const char *name, const char *text,
                         double timeout_s);
 
 double h_now(void);
 
-/* A port of 127.0.0.1 nothing listens on: bound once, then released. */
+/*
+ * Deadline for an event that normally takes milliseconds. A deadline only
+ * bounds how long a failing test takes, so it is generous: the suite must
+ * pass on a loaded 2-core machine.
+ */
+#define H_WAIT 15.0
+
+/* A port of 127.0.0.1 nothing listens on: bound once, then released.
+ * Racy: another process may take it before the test binds it again;
+ * prefer port 0 (read the port back), h_listen() or h_reserve_port(). */
 int h_free_port(void);
+
+/* A listening socket on 127.0.0.1, on a port the kernel chose (in *port);
+ * it accepts nothing: connections wait in its backlog (4096). */
+int h_listen(int *port);
+
+/*
+ * A port of 127.0.0.1 held for the rest of the test: bound with
+ * SO_REUSEPORT and never listened on, so connections to it are refused
+ * and no other user can take it, while a helper of ours binding it with
+ * SO_REUSEPORT (fakehttp --port) can listen there, stop and listen again.
+ */
+int h_reserve_port(void);
 
 /* The port sidecar's HTTP endpoint listens on (from its log). */
 int h_http_port(struct harness *h);
@@ -161,7 +189,7 @@ int h_post_at(int port, const char *path, const char *token,
 /* A field of /proc/pid/status in kB (VmRSS, VmHWM), or -1. */
 long h_status_kb(pid_t pid, const char *field);
 
-/* A connection to 127.0.0.1:port (5 s read timeout), or -1 if refused. */
+/* A connection to 127.0.0.1:port (10 s read timeout), or -1 if refused. */
 int h_connect(int port);
 
 /* The whole response h_http read last: status line, headers, body. */

@@ -55,36 +55,36 @@ static const char probes_yaml[] =
     "  core:\n"
     "    type: exec\n"
     "    command: \"test -e @DIR@/core-up\"\n"
-    "    period: 100ms\n"
-    "    timeout: 90ms\n"
+    "    period: 500ms\n"
+    "    timeout: 450ms\n"
     "    failure_threshold: 1\n"
     "  cache:\n"
     "    type: exec\n"
     "    importance: high\n"
     "    command: \"test ! -e @DIR@/cache-down\"\n"
-    "    period: 100ms\n"
-    "    timeout: 90ms\n"
+    "    period: 500ms\n"
+    "    timeout: 450ms\n"
     "    failure_threshold: 1\n";
 
 T(kubernetes_checks_follow_startup_degradation_and_recovery, 30)
 {
     h_start(&H, probes_yaml);
     /* Startup: the critical probe has not passed yet. */
-    cr_expect(wait_status("/livez", 200, 5));
+    cr_expect(wait_status("/livez", 200, H_WAIT));
     cr_expect_str_eq(body, "ok\n");
     cr_expect_eq(h_get(&H, "/startupz", body, sizeof(body)), 503);
     cr_expect_str_eq(body, "startupz check failed\n");
     cr_expect_eq(h_get(&H, "/readyz", body, sizeof(body)), 503);
 
     touch("core-up");
-    cr_expect(wait_status("/startupz", 200, 5));
-    cr_expect(wait_status("/readyz", 200, 5));
-    cr_expect(wait_status("/health", 200, 5));
+    cr_expect(wait_status("/startupz", 200, H_WAIT));
+    cr_expect(wait_status("/readyz", 200, H_WAIT));
+    cr_expect(wait_status("/health", 200, H_WAIT));
     cr_expect_str_eq(body, "{\"status\":\"UP\"}\n");
 
     /* A high probe failing: DEGRADED, still in rotation. */
     touch("cache-down");
-    for (double end = h_now() + 5;
+    for (double end = h_now() + H_WAIT;
          strcmp(body, "{\"status\":\"DEGRADED\"}\n") != 0 && h_now() < end;)
         h_get(&H, "/health", body, sizeof(body));
     cr_expect_str_eq(body, "{\"status\":\"DEGRADED\"}\n");
@@ -92,7 +92,7 @@ T(kubernetes_checks_follow_startup_degradation_and_recovery, 30)
 
     /* A critical probe failing: DOWN, out of rotation, still live. */
     unlink(h_path(&H, "core-up"));
-    cr_expect(wait_status("/health", 503, 5));
+    cr_expect(wait_status("/health", 503, H_WAIT));
     cr_expect_str_eq(body, "{\"status\":\"DOWN\"}\n");
     cr_expect_eq(h_get(&H, "/readyz", body, sizeof(body)), 503);
     cr_expect_eq(h_get(&H, "/livez", body, sizeof(body)), 200);
@@ -103,8 +103,8 @@ T(kubernetes_checks_follow_startup_degradation_and_recovery, 30)
     /* Recovery. */
     touch("core-up");
     unlink(h_path(&H, "cache-down"));
-    cr_expect(wait_status("/readyz", 200, 5));
-    cr_expect(wait_status("/health", 200, 5));
+    cr_expect(wait_status("/readyz", 200, H_WAIT));
+    cr_expect(wait_status("/health", 200, H_WAIT));
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
@@ -115,20 +115,23 @@ T(an_essential_service_gone_fatal_fails_liveness, 30)
                 "  web:\n"
                 "    role: main\n"
                 "    command: ['@HELPER@', 'run', 'web', '@DIR@/log',"
-                " 'slow-stop']\n"
+                " 'ignore-term']\n"
+                "    stop_timeout: 3s\n"
                 "  proxy:\n"
                 "    essential: true\n"
                 "    command: ['@HELPER@', 'exit', '1']\n"
-                "    backoff: { initial: 200ms, max: 200ms }\n"
+                "    backoff: { initial: 2s, max: 2s }\n"
                 "    max_restarts: 3\n");
-    /* While sidecar restarts it, liveness holds: kubelet must not fight. */
-    cr_expect(wait_status("/livez", 200, 5));
-    cr_expect(wait_status("/readyz", 503, 5));
+    /* While sidecar restarts it, liveness holds: kubelet must not fight.
+     * (Backoffs of 2 s give the test room to look before it goes FATAL.) */
+    cr_expect(wait_status("/livez", 200, H_WAIT));
+    cr_expect(wait_status("/readyz", 503, H_WAIT));
     cr_expect_eq(
         h_find_event(&H, 0, "service is crash-looping; giving up", "proxy"),
         -1);
-    /* Then it goes FATAL: not live, while web takes 300ms to stop. */
-    cr_expect(wait_status("/livez", 503, 5));
+    /* Then it goes FATAL: not live, while web, which ignores SIGTERM,
+     * holds sidecar for its stop_timeout (3 s, time to see it). */
+    cr_expect(wait_status("/livez", 503, H_WAIT));
     cr_expect_str_eq(body, "livez check failed\n");
     cr_expect_geq(
         h_find_event(&H, 0, "service is crash-looping; giving up", "proxy"), 0);
@@ -169,28 +172,30 @@ T(unknown_paths_and_wrong_methods_get_json_errors, 20)
 T(sigterm_drains_readiness_before_stopping_anything, 30)
 {
     h_start(&H, "shutdown:\n"
-                "  drain: 600ms\n"
+                "  drain: 2s\n"
                 "services:\n"
                 "  web:\n"
                 "    role: main\n"
                 "    command: ['@HELPER@', 'run', 'web', '@DIR@/log']\n");
-    cr_assert(h_wait_file(&H, "log", 1, 5));
-    cr_expect(wait_status("/readyz", 200, 5));
+    cr_assert(h_wait_file(&H, "log", 1, H_WAIT));
+    cr_expect(wait_status("/readyz", 200, H_WAIT));
     double t0 = h_now();
     h_signal(&H, SIGTERM);
-    cr_expect(wait_status("/readyz", 503, 1), "readiness did not turn off");
+    cr_expect(wait_status("/readyz", 503, 2), "readiness did not turn off");
+    /* At once, not at the end of the drain (2 s is room for a loaded
+     * machine). */
     double off = h_now() - t0;
-    cr_expect_lt(off, 0.3, "readyz took %.3fs to turn 503", off);
+    cr_expect_lt(off, 1.5, "readyz took %.3fs to turn 503", off);
     cr_expect_eq(h_get(&H, "/livez", body, sizeof(body)), 200,
                  "liveness holds while draining");
-    long drain = h_wait_event(&H, 0, 5,
+    long drain = h_wait_event(&H, 0, H_WAIT,
                               "draining: not ready, stopping after "
                               "the drain",
                               NULL);
-    long stop = h_wait_event(&H, 0, 5, "stopping service", "web");
+    long stop = h_wait_event(&H, 0, H_WAIT, "stopping service", "web");
     cr_assert(drain >= 0 && stop > drain);
     long long gap = h_ts_ms(&H, stop) - h_ts_ms(&H, drain);
-    cr_expect(gap >= 600 && gap < 1500, "web signalled %lld ms after", gap);
+    cr_expect(gap >= 2000 && gap < 3500, "web signalled %lld ms after", gap);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
 
@@ -198,14 +203,14 @@ T(verbose_exclude_and_single_checks, 30)
 {
     h_start(&H, probes_yaml);
     touch("core-up");
-    cr_assert(wait_status("/readyz", 200, 5));
+    cr_assert(wait_status("/readyz", 200, H_WAIT));
     cr_expect_eq(h_get(&H, "/readyz?verbose", body, sizeof(body)), 200);
     cr_expect_str_eq(body, "[+]service:web ok\n"
                            "[+]core ok\n"
                            "[+]cache ok\n"
                            "readyz check passed\n");
     unlink(h_path(&H, "core-up"));
-    cr_assert(wait_status("/readyz", 503, 5));
+    cr_assert(wait_status("/readyz", 503, H_WAIT));
     cr_expect_eq(h_get(&H, "/readyz?verbose", body, sizeof(body)), 503);
     cr_expect_str_eq(body, "[+]service:web ok\n"
                            "[-]core failed: exit 1\n"
@@ -241,10 +246,10 @@ T(health_details_is_the_whole_picture_as_json, 30)
     h_start(&H, probes_yaml);
     touch("core-up");
     touch("cache-down");
-    cr_assert(wait_status("/readyz", 200, 5));
+    cr_assert(wait_status("/readyz", 200, H_WAIT));
     size_t from = 0;
-    cr_assert_geq(h_wait_probe_state(&H, &from, "cache", "failing", 5), 0);
-    long started = h_wait_event(&H, 0, 5, "service started", "web");
+    cr_assert_geq(h_wait_probe_state(&H, &from, "cache", "failing", H_WAIT), 0);
+    long started = h_wait_event(&H, 0, H_WAIT, "service started", "web");
     cr_assert_geq(started, 0);
     cr_expect_eq(h_get(&H, "/health/details", body, sizeof(body)), 200);
     json_error_t err;
@@ -317,8 +322,8 @@ T(metrics_pass_the_prometheus_parser, 30)
     touch("core-up");
     touch("cache-down");
     size_t from = 0;
-    cr_assert_geq(h_wait_probe_state(&H, &from, "cache", "failing", 5), 0);
-    cr_assert(wait_status("/readyz", 200, 5));
+    cr_assert_geq(h_wait_probe_state(&H, &from, "cache", "failing", H_WAIT), 0);
+    cr_assert(wait_status("/readyz", 200, H_WAIT));
     cr_expect_eq(h_get(&H, "/metrics", body, sizeof(body)), 200);
     static char parsed[65536];
     cr_assert(prometheus_parse(body, parsed, sizeof(parsed)),
@@ -373,7 +378,7 @@ T(write_endpoints_need_the_token, 30)
                 "  batch:\n"
                 "    type: ttl\n"
                 "    ttl: 5s\n");
-    cr_assert(h_wait_file(&H, "log", 1, 5));
+    cr_assert(h_wait_file(&H, "log", 1, H_WAIT));
     cr_expect_eq(post("/probes/batch/pass", NULL, ""), 401);
     cr_expect_eq(post("/probes/batch/pass", "wrong", ""), 401);
     cr_expect_eq(post("/probes/batch/pass", "s3cre", ""), 401);
@@ -393,18 +398,20 @@ T(write_endpoints_need_the_token, 30)
 
     /* Services: restart, stop, start. */
     cr_expect_eq(post("/services/web/restart", "s3cret", ""), 202);
-    cr_assert_geq(h_wait_event(&H, 0, 5, "service will restart", "web"), 0);
-    cr_assert(h_wait_file(&H, "log", 3, 5), "start, stop, start");
+    cr_assert_geq(h_wait_event(&H, 0, H_WAIT, "service will restart", "web"),
+                  0);
+    cr_assert(h_wait_file(&H, "log", 3, H_WAIT), "start, stop, start");
     size_t before_stop = H.count;
     cr_expect_eq(post("/services/web/stop", "s3cret", ""), 202);
-    cr_assert(h_wait_file(&H, "log", 4, 5));
+    cr_assert(h_wait_file(&H, "log", 4, H_WAIT));
     /* Stopped once its exit is seen, not when it says so. */
-    cr_assert_geq(h_wait_event(&H, before_stop, 5, "service exited", "web"), 0);
-    cr_expect(wait_status("/readyz", 503, 5));
+    cr_assert_geq(
+        h_wait_event(&H, before_stop, H_WAIT, "service exited", "web"), 0);
+    cr_expect(wait_status("/readyz", 503, H_WAIT));
     cr_expect_eq(h_get(&H, "/livez", body, sizeof(body)), 200,
                  "a stopped service is not beyond repair");
     cr_expect_eq(post("/services/web/start", "s3cret", ""), 202);
-    cr_assert(h_wait_file(&H, "log", 5, 5));
+    cr_assert(h_wait_file(&H, "log", 5, H_WAIT));
     cr_expect_eq(post("/services/web/start", "s3cret", ""), 409);
     cr_expect_eq(post("/services/nope/stop", "s3cret", ""), 404);
     h_signal(&H, SIGTERM);
@@ -434,7 +441,7 @@ T(a_waiting_service_cannot_be_started_by_hand, 20)
                 "    command: 'false'\n"
                 "    period: 100ms\n"
                 "    timeout: 50ms\n");
-    cr_assert(h_wait_file(&H, "gate", 1, 5));
+    cr_assert(h_wait_file(&H, "gate", 1, H_WAIT));
     cr_expect_eq(post("/services/late/restart", "s3cret", ""), 409);
     cr_expect(strstr(body, "waiting for its dependencies"), "%s", body);
     cr_expect_eq(post("/services/late/start", "s3cret", ""), 409);
@@ -480,8 +487,8 @@ T(sidecar_status_prints_a_table_and_exits_by_the_aggregate, 30)
     touch("core-up");
     touch("cache-down");
     size_t from = 0;
-    cr_assert_geq(h_wait_probe_state(&H, &from, "cache", "failing", 5), 0);
-    cr_assert(wait_status("/readyz", 200, 5));
+    cr_assert_geq(h_wait_probe_state(&H, &from, "cache", "failing", H_WAIT), 0);
+    cr_assert(wait_status("/readyz", 200, H_WAIT));
     cr_expect_eq(status_cmd(out, sizeof(out)), 1, "%s", out);
     cr_expect(strstr(out, ": DEGRADED  (live yes, ready yes, started yes)"),
               "%s", out);
@@ -489,12 +496,12 @@ T(sidecar_status_prints_a_table_and_exits_by_the_aggregate, 30)
               out);
     cr_expect(strstr(out, "web                      running"), "%s", out);
     unlink(h_path(&H, "core-up"));
-    cr_assert(wait_status("/health", 503, 5));
+    cr_assert(wait_status("/health", 503, H_WAIT));
     cr_expect_eq(status_cmd(out, sizeof(out)), 2, "%s", out);
     touch("core-up");
     unlink(h_path(&H, "cache-down"));
-    cr_assert(wait_status("/health", 200, 5));
-    for (double end = h_now() + 5; h_now() < end;) {
+    cr_assert(wait_status("/health", 200, H_WAIT));
+    for (double end = h_now() + H_WAIT; h_now() < end;) {
         if (status_cmd(out, sizeof(out)) == 0)
             break;
     }
@@ -543,7 +550,9 @@ T(five_hundred_idle_connections_do_not_lock_kubelet_out, 30)
         if (took > worst)
             worst = took;
     }
-    cr_expect_lt(worst, 0.1, "/livez took %.1f ms with 500 idle clients",
+    /* Within kubelet's default probe timeout (1 s), loaded machine or not;
+     * locked out, it would get no answer at all. */
+    cr_expect_lt(worst, 1.0, "/livez took %.1f ms with 500 idle clients",
                  worst * 1000);
     for (int i = 0; i < 500; i++)
         close(fds[i]);
@@ -581,7 +590,8 @@ T(malformed_requests_get_4xx_and_nothing_breaks, 30)
         {"too many headers", many, 431},
         {"not http", "garbage\r\n\r\n", -1},
         /* An odd method token is still a request: the path decides. */
-        {"control bytes as method", "\x01\x02\x03\x04 / HTTP/1.1\r\n\r\n", 404},
+        {"control bytes as method",
+         "\x01\x02\x03\x04 / HTTP/1.1\r\nConnection: close\r\n\r\n", 404},
         {"percent-encoded NUL",
          "GET /readyz/%00x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
          404},

@@ -321,7 +321,7 @@ static void db_start(int port, const char *portfile)
               (char *)NULL);
         _exit(127);
     }
-    for (double end = h_now() + 5; access(portfile, F_OK) != 0;) {
+    for (double end = h_now() + H_WAIT; access(portfile, F_OK) != 0;) {
         cr_assert_lt(h_now(), end, "the database stand-in did not start");
         usleep(5000);
     }
@@ -398,14 +398,13 @@ Test(kubelet, wrapper_example_under_kubelet_probes, .timeout = 120,
                               .failure_threshold = 1,
                               .success_threshold = 1};
 
-    /* The stand-ins. */
-    int app_port = h_free_port(), pool_port, db_port;
-    do
-        pool_port = h_free_port();
-    while (pool_port == app_port);
-    do
-        db_port = h_free_port();
-    while (db_port == app_port || db_port == pool_port);
+    /* The stand-ins, on ports this test holds from now on (fakehttp
+     * --port shares them): a port picked free and released could be
+     * taken by another process before a stand-in binds it, and the
+     * database's again between its stop and its start. */
+    int app_port = h_reserve_port();
+    int pool_port = h_reserve_port();
+    int db_port = h_reserve_port();
     static char yaml[16384];
     char to[512];
     snprintf(yaml, sizeof(yaml), "%s", embedded);

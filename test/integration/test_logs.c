@@ -145,18 +145,33 @@ static size_t relayed_lines(void)
     return n;
 }
 
+/*
+ * True once pid has been asleep ('S': blocked writing to its full pipe, as
+ * nobody reads) in 20 looks 10 ms apart in a row, within timeout_s.
+ */
+static bool wait_blocked(pid_t pid, double timeout_s)
+{
+    double deadline = h_now() + timeout_s;
+    for (int asleep = 0; asleep < 20; usleep(10000)) {
+        if (h_now() > deadline)
+            return false;
+        asleep = h_proc_state(pid) == 'S' ? asleep + 1 : 0;
+    }
+    return true;
+}
+
 T(slow_reader_pauses_the_child_instead_of_buffering, 60)
 {
     start_one_shot("'spam', '200000'", "16KiB");
-    long i = h_wait_event(&H, 0, 5, "service started", "main");
+    long i = h_wait_event(&H, 0, H_WAIT, "service started", "main");
     cr_assert_geq(i, 0);
     pid_t child = (pid_t)h_int(&H, i, "pid", -1);
     long before = rss_kib(H.pid);
     /* Stop reading: sidecar's stdout pipe fills, then the child's. */
-    usleep(1500 * 1000);
+    bool blocked = wait_blocked(child, H_WAIT);
     long during = rss_kib(H.pid);
-    char state = h_proc_state(child);
-    cr_expect(state == 'S', "child not blocked on its pipe (state %c)", state);
+    cr_expect(blocked, "child not blocked on its pipe (state %c)",
+              h_proc_state(child));
     /* The relay holds at most 256 KiB plus one chunk; 10 MB were waiting. */
     cr_expect_lt(during - before, 2 * 1024,
                  "RSS grew %ld KiB while stdout was blocked", during - before);
@@ -179,10 +194,12 @@ T(a_burst_of_empty_lines_is_paced_per_line_and_loses_nothing, 60)
         "    role: main\n"
         "    restart: never\n"
         "    command: 'sleep 0.5; exec @HELPER@ newlines 262144'\n");
-    long i = h_wait_event(&H, 0, 5, "service started", NULL);
+    long i = h_wait_event(&H, 0, H_WAIT, "service started", NULL);
     cr_assert_geq(i, 0);
     long before = rss_kib(H.pid); /* while the child still sleeps */
-    usleep(1500 * 1000);
+    pid_t child = (pid_t)h_int(&H, i, "pid", -1);
+    cr_assert(h_wait_comm(child, "fakesvc", H_WAIT), "newlines never ran");
+    cr_expect(wait_blocked(child, H_WAIT), "child not blocked on its pipe");
     long during = rss_kib(H.pid);
     cr_expect_lt(during - before, 2 * 1024,
                  "RSS grew %ld KiB while stdout was blocked", during - before);

@@ -52,21 +52,21 @@ T(exec_probe_passes_fails_and_keeps_its_output_as_reason, 20)
                 "  good:\n"
                 "    type: exec\n"
                 "    command: \"echo all fine; ls /proc/self/fd | wc -l\"\n"
-                "    period: 200ms\n"
-                "    timeout: 150ms\n"
+                "    period: 1s\n"
+                "    timeout: 900ms\n"
                 "  bad:\n"
                 "    type: exec\n"
                 "    command: \"echo disk full >&2; exit 3\"\n"
-                "    period: 200ms\n"
-                "    timeout: 150ms\n"
+                "    period: 1s\n"
+                "    timeout: 900ms\n"
                 "    failure_threshold: 1\n");
     size_t from = 0;
-    long i = wait_state(&from, "good", "passing", 5);
+    long i = wait_state(&from, "good", "passing", H_WAIT);
     cr_assert_geq(i, 0);
     /* ls sees 0-2 and its own directory: no descriptor of sidecar's. */
     cr_expect_str_eq(h_str(&H, i, "reason"), "all fine\n4");
     from = 0;
-    i = wait_state(&from, "bad", "failing", 5);
+    i = wait_state(&from, "bad", "failing", H_WAIT);
     cr_assert_geq(i, 0);
     cr_expect_str_eq(h_str(&H, i, "reason"), "exit 3: disk full");
     cr_expect_str_eq(h_str(&H, i, "importance"), "critical");
@@ -84,10 +84,10 @@ T(a_hanging_exec_probe_fails_at_its_timeout, 20)
                 "    timeout: 200ms\n"
                 "    failure_threshold: 1\n");
     size_t from = 0;
-    long i = wait_state(&from, "hang", "failing", 5);
+    long i = wait_state(&from, "hang", "failing", H_WAIT);
     cr_assert_geq(i, 0);
     long long d = h_int(&H, i, "duration_ms", -1);
-    cr_expect(d >= 200 && d <= 240, "timed out after %lld ms", d);
+    cr_expect(d >= 200 && d <= 700, "timed out after %lld ms", d);
     cr_expect_str_eq(h_str(&H, i, "reason"), "timed out after 200ms");
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
@@ -108,13 +108,13 @@ T(thresholds_count_consecutive_results, 30)
                  "    success_threshold: 2\n",
                  debug);
     size_t from = 0;
-    long i = wait_state(&from, "flag", "failing", 5);
+    long i = wait_state(&from, "flag", "failing", H_WAIT);
     cr_assert_geq(i, 0);
     cr_expect_eq(h_int(&H, i, "consecutive", -1), 3);
     /* Exactly three failed runs before the flip. */
     cr_expect_eq(h_count_events(&H, 0, "probe finished", NULL), 3);
     touch("up");
-    i = wait_state(&from, "flag", "passing", 5);
+    i = wait_state(&from, "flag", "passing", H_WAIT);
     cr_assert_geq(i, 0);
     cr_expect_eq(h_int(&H, i, "consecutive", -1), 2);
     h_signal(&H, SIGTERM);
@@ -127,27 +127,27 @@ T(aggregate_follows_critical_and_high_probes, 30)
                 "  core:\n"
                 "    type: exec\n"
                 "    command: \"test ! -e @DIR@/core-down\"\n"
-                "    period: 100ms\n"
-                "    timeout: 90ms\n"
+                "    period: 500ms\n"
+                "    timeout: 450ms\n"
                 "    failure_threshold: 1\n"
                 "  cache:\n"
                 "    type: exec\n"
                 "    importance: high\n"
                 "    command: \"test ! -e @DIR@/cache-down\"\n"
-                "    period: 100ms\n"
-                "    timeout: 90ms\n"
+                "    period: 500ms\n"
+                "    timeout: 450ms\n"
                 "    failure_threshold: 1\n"
                 "  batch:\n"
                 "    type: exec\n"
                 "    importance: low\n"
                 "    command: \"false\"\n"
-                "    period: 100ms\n"
-                "    timeout: 90ms\n"
+                "    period: 500ms\n"
+                "    timeout: 450ms\n"
                 "    failure_threshold: 1\n");
     size_t from = 0;
     long i;
     for (;;) {
-        i = h_wait_event(&H, from, 5, "health changed", NULL);
+        i = h_wait_event(&H, from, H_WAIT, "health changed", NULL);
         cr_assert_geq(i, 0, "never UP");
         from = (size_t)i + 1;
         if (strcmp(h_str(&H, i, "to"), "UP") == 0)
@@ -155,14 +155,14 @@ T(aggregate_follows_critical_and_high_probes, 30)
     }
     cr_expect(json_is_true(json_object_get(H.json[i], "ready")));
     touch("cache-down");
-    i = h_wait_event(&H, from, 5, "health changed", NULL);
+    i = h_wait_event(&H, from, H_WAIT, "health changed", NULL);
     cr_assert_geq(i, 0);
     cr_expect_str_eq(h_str(&H, i, "to"), "DEGRADED");
     cr_expect_str_eq(h_str(&H, i, "cause"), "probe 'cache' (high) is failing");
     cr_expect(json_is_true(json_object_get(H.json[i], "ready")));
     from = (size_t)i + 1;
     touch("core-down");
-    i = h_wait_event(&H, from, 5, "health changed", NULL);
+    i = h_wait_event(&H, from, H_WAIT, "health changed", NULL);
     cr_assert_geq(i, 0);
     cr_expect_str_eq(h_str(&H, i, "to"), "DOWN");
     cr_expect(json_is_false(json_object_get(H.json[i], "ready")));
@@ -186,20 +186,20 @@ T(a_service_probe_runs_only_while_its_service_runs, 30)
                 "    period: 100ms\n"
                 "    timeout: 90ms\n");
     size_t from = 0;
-    long i = wait_state(&from, "web-up", "passing", 5);
+    long i = wait_state(&from, "web-up", "passing", H_WAIT);
     cr_assert_geq(i, 0);
     long s = h_find_event(&H, 0, "service started", "web");
     cr_assert(kill((pid_t)h_int(&H, s, "pid", -1), SIGKILL) == 0);
-    i = wait_state(&from, "web-up", "unknown", 5);
+    i = wait_state(&from, "web-up", "unknown", H_WAIT);
     cr_assert_geq(i, 0, "probe did not return to unknown");
     long ex = h_find_event(&H, 0, "service exited", "web");
     cr_expect_lt(ex, i + 1);
     /* Nothing runs during the 300ms backoff; it passes again after. */
-    i = wait_state(&from, "web-up", "passing", 5);
+    i = wait_state(&from, "web-up", "passing", H_WAIT);
     cr_assert_geq(i, 0);
     long again = h_find_event(&H, (size_t)s + 1, "service started", "web");
     cr_expect_lt(again, i);
-    cr_assert(h_wait_file(&H, "log", 2, 5)); /* its TERM handler is set */
+    cr_assert(h_wait_file(&H, "log", 2, H_WAIT)); /* its TERM handler is set */
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
@@ -221,20 +221,20 @@ T(on_failure_restart_restarts_the_service_through_backoff, 30)
                 "    failure_threshold: 2\n"
                 "    on_failure: restart\n");
     size_t from = 0;
-    cr_assert_geq(wait_state(&from, "web-ok", "passing", 5), 0);
+    cr_assert_geq(wait_state(&from, "web-ok", "passing", H_WAIT), 0);
     touch("sick");
-    long i = h_wait_event(&H, from, 5,
+    long i = h_wait_event(&H, from, H_WAIT,
                           "restarting service: its probe is failing", "web");
     cr_assert_geq(i, 0);
     unlink(h_path(&H, "sick"));
-    i = h_wait_event(&H, (size_t)i, 5, "service will restart", "web");
+    i = h_wait_event(&H, (size_t)i, H_WAIT, "service will restart", "web");
     cr_assert_geq(i, 0);
-    i = h_wait_event(&H, (size_t)i, 5, "service started", "web");
+    i = h_wait_event(&H, (size_t)i, H_WAIT, "service started", "web");
     cr_assert_geq(i, 0);
     cr_expect_eq(h_int(&H, i, "restarts", -1), 1);
-    cr_expect_geq(wait_state(&from, "web-ok", "passing", 5), 0);
+    cr_expect_geq(wait_state(&from, "web-ok", "passing", H_WAIT), 0);
     /* start, stop (the restart), start: the new handler is in place. */
-    cr_assert(h_wait_file(&H, "log", 3, 5));
+    cr_assert(h_wait_file(&H, "log", 3, H_WAIT));
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
@@ -255,18 +255,18 @@ T(depends_on_healthy_waits_for_the_probes, 30)
                 "    command: \"test -e @DIR@/db-ready\"\n"
                 "    period: 100ms\n"
                 "    timeout: 90ms\n");
-    cr_assert(h_wait_file(&H, "log", 1, 5));
+    cr_assert(h_wait_file(&H, "log", 1, H_WAIT));
     h_pump(&H, 0.5);
     cr_expect_eq(h_find_event(&H, 0, "service started", "app"), -1,
                  "app started before db was healthy");
     touch("db-ready");
     size_t from = 0;
-    long pass = wait_state(&from, "db-ready", "passing", 5);
+    long pass = wait_state(&from, "db-ready", "passing", H_WAIT);
     cr_assert_geq(pass, 0);
-    long app = h_wait_event(&H, (size_t)pass, 5, "service started", "app");
+    long app = h_wait_event(&H, (size_t)pass, H_WAIT, "service started", "app");
     cr_expect_geq(app, 0);
     /* Its SIGTERM handler is in place once it wrote its start line. */
-    cr_assert(h_wait_file(&H, "log", 2, 5));
+    cr_assert(h_wait_file(&H, "log", 2, H_WAIT));
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
@@ -354,7 +354,9 @@ T(two_hundred_probes_keep_their_schedule, 60)
         cr_expect_geq(per_probe[i], 3, "t%d ran %d times", i, per_probe[i]);
     qsort(late, runs, sizeof(late[0]), cmp_ll);
     long long p99 = late[runs * 99 / 100];
-    cr_expect_lt(p99, 100, "p99 lateness %lld ms over %zu runs", p99, runs);
+    /* Well within the period (1 s): probes serialized or a tick lost would
+     * be late by hundreds of ms each; a loaded machine adds tens. */
+    cr_expect_lt(p99, 300, "p99 lateness %lld ms over %zu runs", p99, runs);
     cr_expect_eq(h_count_events(&H, 0, "probe state changed", NULL), 200,
                  "every probe passes once and stays so");
     h_signal(&H, SIGTERM);
@@ -368,17 +370,19 @@ T(a_ttl_probe_without_pushes_fails_after_its_ttl, 20)
                 "  batch:\n"
                 "    type: ttl\n"
                 "    importance: high\n"
-                "    ttl: 200ms\n"
+                "    ttl: 500ms\n"
                 "    failure_threshold: 2\n");
     size_t from = 0;
-    double t0 = h_now();
-    long i = wait_state(&from, "batch", "failing", 5);
+    long i = wait_state(&from, "batch", "failing", H_WAIT);
     cr_assert_geq(i, 0);
-    double took = h_now() - t0;
+    /* By sidecar's clock, from its start: the test's would count the time
+     * a loaded machine takes to start it. */
+    long long took = h_ts_ms(&H, i) -
+                     h_ts_ms(&H, h_find_event(&H, 0, "sidecar started", NULL));
     /* Passing only while pushes come within ttl: failing after one ttl,
-     * whatever failure_threshold says. */
-    cr_expect(took >= 0.18 && took < 0.39, "failing after %.3fs", took);
-    cr_expect_str_eq(h_str(&H, i, "reason"), "no result pushed within 200ms");
+     * whatever failure_threshold says (two would be 1000 ms). */
+    cr_expect(took >= 480 && took < 950, "failing after %lld ms", took);
+    cr_expect_str_eq(h_str(&H, i, "reason"), "no result pushed within 500ms");
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }

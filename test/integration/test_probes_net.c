@@ -88,7 +88,7 @@ static int start_fake(bool tcp_only)
         _exit(127);
     }
     fakes[nfakes++] = pid;
-    double deadline = h_now() + 5;
+    double deadline = h_now() + H_WAIT;
     for (;;) {
         FILE *f = fopen(portfile, "r");
         int port = 0;
@@ -142,10 +142,15 @@ static long wait_state(size_t *from, const char *probe, const char *to,
 }
 
 /* The state probe reaches first, with its reason. */
+/*
+ * The probes below run every 500 ms with 450 ms to answer: a local target
+ * answers in a millisecond, but with less a loaded machine can make a run
+ * time out, and its reason is not the one a test expects.
+ */
 static void expect_state(const char *probe, const char *to, const char *reason)
 {
     size_t from = 0;
-    long i = wait_state(&from, probe, to, 5);
+    long i = wait_state(&from, probe, to, H_WAIT);
     cr_assert_geq(i, 0, "%s never went %s", probe, to);
     cr_expect_str_eq(h_str(&H, i, "reason"), reason, "probe %s", probe);
 }
@@ -163,17 +168,17 @@ T(http_200_passes, 20)
           "  web:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/status/200\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n",
+          "    period: 1s\n"
+          "    timeout: 900ms\n",
           port);
     size_t from = 0;
-    long i = wait_state(&from, "web", "passing", 5);
+    long i = wait_state(&from, "web", "passing", H_WAIT);
     cr_assert_geq(i, 0);
     cr_expect_str_eq(h_str(&H, i, "from"), "unknown");
     cr_expect_str_eq(h_str(&H, i, "reason"), "HTTP 200");
     cr_expect_str_eq(h_str(&H, i, "importance"), "critical");
     cr_expect_eq(h_int(&H, i, "consecutive", -1), 1);
-    cr_expect_lt(h_int(&H, i, "duration_ms", -1), 50);
+    cr_expect_lt(h_int(&H, i, "duration_ms", -1), 900);
     stop();
 }
 
@@ -184,12 +189,12 @@ T(http_500_fails_after_failure_threshold, 20)
           "  web:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/status/500\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "    failure_threshold: 3\n",
           port);
     size_t from = 0;
-    long i = wait_state(&from, "web", "failing", 5);
+    long i = wait_state(&from, "web", "failing", H_WAIT);
     cr_assert_geq(i, 0);
     cr_expect_str_eq(h_str(&H, i, "reason"), "HTTP 500: status 500");
     cr_expect_eq(h_int(&H, i, "consecutive", -1), 3);
@@ -213,26 +218,26 @@ T(expect_status_takes_codes_and_ranges, 20)
           "    type: http\n"
           "    url: http://127.0.0.1:%d/status/204\n"
           "    expect_status: [200, 204]\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "  range:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/status/503\n"
           "    expect_status: [200-299, 500-599]\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "  outside:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/status/201\n"
           "    expect_status: [200, 202-299]\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "    failure_threshold: 1\n"
           "  default:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/status/404\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "    failure_threshold: 1\n",
           port, port, port, port);
     expect_state("listed", "passing", "HTTP 204");
@@ -250,14 +255,14 @@ T(expect_body_must_be_in_the_body, 20)
           "    type: http\n"
           "    url: http://127.0.0.1:%d/body/all%%20is%%20well\n"
           "    expect_body: \"is well\"\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "  missing:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/body/all%%20is%%20well\n"
           "    expect_body: xyz\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "    failure_threshold: 1\n",
           port, port);
     expect_state("found", "passing", "HTTP 200");
@@ -278,11 +283,11 @@ T(a_hanging_target_fails_at_the_timeout, 20)
           "    failure_threshold: 1\n",
           port);
     size_t from = 0;
-    long i = wait_state(&from, "hang", "failing", 5);
+    long i = wait_state(&from, "hang", "failing", H_WAIT);
     cr_assert_geq(i, 0);
     long long d = h_int(&H, i, "duration_ms", -1);
     cr_log_info("the hanging probe failed after %lld ms", d);
-    cr_expect(d >= 190 && d <= 260, "timed out after %lld ms", d);
+    cr_expect(d >= 190 && d <= 700, "timed out after %lld ms", d);
     cr_expect_str_eq(h_str(&H, i, "reason"), "timed out after 200ms");
     stop();
 }
@@ -294,22 +299,22 @@ T(redirects_are_not_followed_unless_asked, 20)
           "  default:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/redirect\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "  strict:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/redirect\n"
           "    expect_status: [200]\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "    failure_threshold: 1\n"
           "  follow:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/redirect\n"
           "    expect_status: [200]\n"
           "    follow_redirects: true\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n",
+          "    period: 500ms\n"
+          "    timeout: 450ms\n",
           port, port, port);
     expect_state("default", "passing", "HTTP 302");
     expect_state("strict", "failing", "HTTP 302: redirect");
@@ -325,25 +330,25 @@ T(head_and_post_methods, 20)
           "    type: http\n"
           "    method: HEAD\n"
           "    url: http://127.0.0.1:%d/method/HEAD\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "  post:\n"
           "    type: http\n"
           "    method: POST\n"
           "    url: http://127.0.0.1:%d/method/POST\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "  header:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/header/X-Probe/sidecar\n"
           "    headers: { X-Probe: sidecar }\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "  no-header:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/header/X-Probe/sidecar\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "    failure_threshold: 1\n",
           port, port, port, port);
     /* fakehttp answers 405 to another method, 400 without the header. */
@@ -362,45 +367,45 @@ T(a_target_that_flips_is_followed, 20)
           "  flip:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/file/mode\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "    failure_threshold: 2\n",
           port);
     size_t from = 0;
-    cr_assert_geq(wait_state(&from, "flip", "passing", 5), 0);
+    cr_assert_geq(wait_state(&from, "flip", "passing", H_WAIT), 0);
     write_file(fake_path("mode"), "500\n");
-    long i = wait_state(&from, "flip", "failing", 5);
+    long i = wait_state(&from, "flip", "failing", H_WAIT);
     cr_assert_geq(i, 0);
     cr_expect_str_eq(h_str(&H, i, "reason"), "HTTP 500: status 500");
     cr_expect_eq(h_int(&H, i, "consecutive", -1), 2);
     write_file(fake_path("mode"), "200\n");
-    cr_expect_geq(wait_state(&from, "flip", "passing", 5), 0);
+    cr_expect_geq(wait_state(&from, "flip", "passing", H_WAIT), 0);
     stop();
 }
 
 T(tcp_connect_passes_and_a_refused_port_fails, 20)
 {
     int port = start_fake(true);
-    int closed = h_free_port();
+    int closed = h_reserve_port(); /* nothing listens, nobody else can */
     start("probes:\n"
           "  up:\n"
           "    type: tcp\n"
           "    host: 127.0.0.1\n"
           "    port: %d\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "  down:\n"
           "    type: tcp\n"
           "    port: %d\n"
-          "    period: 100ms\n"
-          "    timeout: 90ms\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
           "    failure_threshold: 2\n",
           port, closed);
     char want[64];
     snprintf(want, sizeof(want), "connected to 127.0.0.1:%d", port);
     expect_state("up", "passing", want);
     size_t from = 0;
-    long i = wait_state(&from, "down", "failing", 5);
+    long i = wait_state(&from, "down", "failing", H_WAIT);
     cr_assert_geq(i, 0);
     snprintf(want, sizeof(want), "Failed to connect to 127.0.0.1 port %d ",
              closed);
@@ -426,6 +431,9 @@ T(a_black_holed_target_does_not_delay_other_probes, 30)
                           "    period: 100ms\n"
                           "    timeout: 90ms\n",
                           port);
+    /* A hole that blocked the loop would hold it for its 400 ms timeout:
+     * steady would run a few times in 2.5 s, each hundreds of ms late. The
+     * bounds below tell that from a loaded machine's scheduling delays. */
     for (int k = 0; k < 10; k++)
         n += (size_t)snprintf(yaml + n, sizeof(yaml) - n,
                               "  hole%d:\n"
@@ -461,7 +469,7 @@ T(a_black_holed_target_does_not_delay_other_probes, 30)
         } else if (is(msg, "probe finished") && probe &&
                    strncmp(probe, "hole", 4) == 0) {
             long long d = h_int(&H, (long)k, "duration_ms", -1);
-            cr_expect(d >= 390 && d <= 460, "%s took %lld ms", probe, d);
+            cr_expect(d >= 390 && d <= 800, "%s took %lld ms", probe, d);
             holes++;
         }
     }
@@ -469,9 +477,9 @@ T(a_black_holed_target_does_not_delay_other_probes, 30)
                 "%zu timeouts of the holes",
                 started, passed, worst, holes);
     /* 2.5s at 100ms: about 25 runs of steady; the holes fail 4-5 times. */
-    cr_expect_geq(started, 20, "steady ran %zu times", started);
-    cr_expect_geq(passed, 20, "steady passed %zu times", passed);
-    cr_expect_geq(holes, 30, "the holes timed out %zu times", holes);
-    cr_expect_lt(worst, 50, "steady was up to %lld ms late", worst);
+    cr_expect_geq(started, 15, "steady ran %zu times", started);
+    cr_expect_geq(passed, 12, "steady passed %zu times", passed);
+    cr_expect_geq(holes, 20, "the holes timed out %zu times", holes);
+    cr_expect_lt(worst, 300, "steady was up to %lld ms late", worst);
     stop();
 }

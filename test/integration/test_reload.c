@@ -72,6 +72,21 @@ static void start(const char *tmpl)
     port = h_http_port(&H);
 }
 
+/* SIGTERM once main has recorded its start in log (fakesvc handles SIGTERM
+ * from then on; sooner, it dies of it): sidecar exits as main did, 0. */
+static void stop_once_main_runs(const char *log)
+{
+    cr_assert(h_wait_text(&H, log, "start main ", H_WAIT),
+              "main did not start");
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+static void stop(void)
+{
+    stop_once_main_runs("log");
+}
+
 /* Reads what sidecar has written so far; the index the next line gets. */
 static size_t mark(void)
 {
@@ -242,7 +257,7 @@ static json_t *line(long idx)
 /* Waits for the next "config reloaded" from `from`; checks its trigger. */
 static long wait_reloaded(size_t from, const char *trigger)
 {
-    long r = h_wait_event(&H, from, 5, "config reloaded", NULL);
+    long r = h_wait_event(&H, from, H_WAIT, "config reloaded", NULL);
     cr_assert_geq(r, 0, "no \"config reloaded\" line");
     cr_expect_str_eq(h_str(&H, r, "level"), "info");
     cr_expect_str_eq(h_str(&H, r, "trigger"), trigger);
@@ -254,7 +269,7 @@ static long wait_reloaded(size_t from, const char *trigger)
 /* pid of the next "service started" of svc at or after from. */
 static pid_t started(size_t from, const char *svc, long *idx)
 {
-    long i = h_wait_event(&H, from, 5, "service started", svc);
+    long i = h_wait_event(&H, from, H_WAIT, "service started", svc);
     cr_assert_geq(i, 0, "service %s did not start", svc);
     if (idx)
         *idx = i;
@@ -373,7 +388,7 @@ static const char four_after[] =
 T(sighup_adds_removes_restarts_and_keeps_in_one_reload, 20)
 {
     start(four_before);
-    cr_assert(h_wait_file(&H, "log", 4, 5));
+    cr_assert(h_wait_file(&H, "log", 4, H_WAIT));
     pid_t main_pid = started(0, "main", NULL);
     pid_t gone_pid = started(0, "gone", NULL);
     pid_t change_pid = started(0, "change", NULL);
@@ -383,7 +398,7 @@ T(sighup_adds_removes_restarts_and_keeps_in_one_reload, 20)
     cr_assert_eq(kill(keep_first, SIGKILL), 0);
     pid_t keep_pid = started((size_t)k + 1, "keep", &k);
     cr_assert_eq(h_int(&H, k, "restarts", -1), 1);
-    cr_assert(wait_running("keep", 5) == keep_pid);
+    cr_assert(wait_running("keep", H_WAIT) == keep_pid);
 
     rewrite(four_after);
     size_t m = mark();
@@ -394,8 +409,9 @@ T(sighup_adds_removes_restarts_and_keeps_in_one_reload, 20)
                 "service:keep,service:main", "");
 
     /* Removed: stopped, and its process gone. */
-    cr_expect_geq(h_wait_event(&H, (size_t)r, 5, "service exited", "gone"), 0);
-    cr_expect(h_wait_pid_reaped(gone_pid, 5),
+    cr_expect_geq(h_wait_event(&H, (size_t)r, H_WAIT, "service exited", "gone"),
+                  0);
+    cr_expect(h_wait_pid_reaped(gone_pid, H_WAIT),
               "gone's process %d is still there", (int)gone_pid);
     /* Changed: the new one starts once the old one is gone, and runs the
      * new command (the old takes 300ms to stop). */
@@ -408,16 +424,16 @@ T(sighup_adds_removes_restarts_and_keeps_in_one_reload, 20)
               new_change, old_exit);
     cr_expect_eq(h_int(&H, old_exit, "pid", -1), change_pid);
     cr_expect_neq(change2, change_pid);
-    cr_expect(h_wait_pid_reaped(change_pid, 5));
-    cr_expect(runs_with(change2, "change-v2", 2), "pid %d is not change-v2",
-              (int)change2);
+    cr_expect(h_wait_pid_reaped(change_pid, H_WAIT));
+    cr_expect(runs_with(change2, "change-v2", H_WAIT),
+              "pid %d is not change-v2", (int)change2);
     /* Added: started. */
     pid_t fresh_pid = started((size_t)r, "fresh", NULL);
-    cr_expect(runs_with(fresh_pid, "fresh", 2));
+    cr_expect(runs_with(fresh_pid, "fresh", H_WAIT));
 
     /* Kept: the same processes, never stopped, their restarts counted. */
-    cr_expect(wait_running("change", 5) == change2);
-    cr_expect(wait_running("fresh", 5) == fresh_pid);
+    cr_expect(wait_running("change", H_WAIT) == change2);
+    cr_expect(wait_running("fresh", H_WAIT) == fresh_pid);
     json_t *d = details();
     cr_expect_str_eq(names_of(json_object_get(d, "services")),
                      "main,keep,change,fresh");
@@ -439,8 +455,7 @@ T(sighup_adds_removes_restarts_and_keeps_in_one_reload, 20)
     }
     cr_expect_lt(h_find_event(&H, m, "forwarded signal", NULL), 0,
                  "SIGHUP reached a service that does not list it");
-    h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    stop();
 }
 
 T(removed_services_stop_in_reverse_dependency_order, 20)
@@ -457,7 +472,7 @@ T(removed_services_stop_in_reverse_dependency_order, 20)
           "    depends_on: [back]\n"
           "  back:\n"
           "    command: ['@HELPER@', 'run', 'back', '@DIR@/log']\n");
-    cr_assert(h_wait_file(&H, "log", 4, 5));
+    cr_assert(h_wait_file(&H, "log", 4, H_WAIT));
     pid_t main_pid = started(0, "main", NULL);
     rewrite(MAIN_SERVICE);
     size_t m = mark();
@@ -465,7 +480,8 @@ T(removed_services_stop_in_reverse_dependency_order, 20)
     long r = wait_reloaded(m, "SIGHUP");
     expect_diff(line(r), "", "service:back,service:front,service:mid", "",
                 "service:main", "");
-    long back_exit = h_wait_event(&H, (size_t)r, 5, "service exited", "back");
+    long back_exit =
+        h_wait_event(&H, (size_t)r, H_WAIT, "service exited", "back");
     cr_assert_geq(back_exit, 0);
     long front_stop = h_find_event(&H, (size_t)r, "stopping service", "front");
     long front_exit = h_find_event(&H, (size_t)r, "service exited", "front");
@@ -477,7 +493,7 @@ T(removed_services_stop_in_reverse_dependency_order, 20)
                   mid_exit < back_stop && back_stop < back_exit,
               "stop order (lines): front %ld..%ld, mid %ld..%ld, back %ld..%ld",
               front_stop, front_exit, mid_stop, mid_exit, back_stop, back_exit);
-    const char *log = h_wait_file(&H, "log", 7, 2);
+    const char *log = h_wait_file(&H, "log", 7, H_WAIT);
     cr_assert(log);
     const char *sf = strstr(log, "stop front");
     const char *sm = strstr(log, "stop mid");
@@ -488,8 +504,7 @@ T(removed_services_stop_in_reverse_dependency_order, 20)
     json_t *d = details();
     cr_expect_str_eq(names_of(json_object_get(d, "services")), "main");
     json_decref(d);
-    h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    stop();
 }
 
 static const char token_main[] = "http:\n"
@@ -532,9 +547,9 @@ T(post_reload_needs_the_token_and_answers_with_the_diff, 20)
     cr_expect_eq(h_count_events(&H, m, "config reloaded", NULL), 1);
 
     pid_t extra_pid = started((size_t)r, "extra", NULL);
-    cr_expect(wait_running("extra", 5) == extra_pid);
+    cr_expect(wait_running("extra", H_WAIT) == extra_pid);
     size_t from = (size_t)r;
-    cr_expect_geq(h_wait_probe_state(&H, &from, "up", "passing", 5), 0);
+    cr_expect_geq(h_wait_probe_state(&H, &from, "up", "passing", H_WAIT), 0);
     d = details();
     cfg = json_object_get(d, "config");
     cr_expect_str_eq(jstr(cfg, "path"), H.cfg_path);
@@ -557,8 +572,7 @@ T(post_reload_needs_the_token_and_answers_with_the_diff, 20)
         metric(body, "sidecar_config_reloads_total{result=\"success\"}"), 1);
     cr_expect_eq(
         metric(body, "sidecar_config_reloads_total{result=\"failure\"}"), 0);
-    h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    stop();
 }
 
 static const char valid_three[] =
@@ -574,10 +588,10 @@ static const char valid_three[] =
 T(an_invalid_config_changes_nothing_and_says_where, 20)
 {
     start(valid_three);
-    cr_assert(h_wait_file(&H, "log", 2, 5));
+    cr_assert(h_wait_file(&H, "log", 2, H_WAIT));
     pid_t main_pid = started(0, "main", NULL);
     pid_t helper_pid = started(0, "helper", NULL);
-    cr_assert(wait_running("helper", 5) == helper_pid);
+    cr_assert(wait_running("helper", H_WAIT) == helper_pid);
     /* Would add newbie, but line 10 has a misspelt key at column 5. */
     rewrite("http:\n"
             "  listen: 127.0.0.1:0\n"
@@ -606,8 +620,8 @@ T(an_invalid_config_changes_nothing_and_says_where, 20)
                   strstr(error, "restrat"),
               "error %s, expected %s... about 'restrat'", error, where);
 
-    long f =
-        h_wait_event(&H, m, 5, "config reload failed: nothing changed", NULL);
+    long f = h_wait_event(&H, m, H_WAIT,
+                          "config reload failed: nothing changed", NULL);
     cr_assert_geq(f, 0);
     cr_expect_str_eq(h_str(&H, f, "level"), "error");
     cr_expect_str_eq(h_str(&H, f, "trigger"), "http");
@@ -640,7 +654,8 @@ T(an_invalid_config_changes_nothing_and_says_where, 20)
     /* SIGHUP: the same, by its own name. */
     m = mark();
     h_signal(&H, SIGHUP);
-    f = h_wait_event(&H, m, 5, "config reload failed: nothing changed", NULL);
+    f = h_wait_event(&H, m, H_WAIT, "config reload failed: nothing changed",
+                     NULL);
     cr_assert_geq(f, 0);
     cr_expect_str_eq(h_str(&H, f, "trigger"), "SIGHUP");
     cr_expect_str_eq(h_str(&H, f, "error"), error);
@@ -682,8 +697,7 @@ T(an_invalid_config_changes_nothing_and_says_where, 20)
     cr_expect_eq(jint(service_of(d, "main"), "pid"), main_pid);
     json_decref(d);
     started((size_t)r, "newbie", NULL);
-    h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    stop();
 }
 
 /* ---- the file watch ----------------------------------------------------- */
@@ -697,7 +711,7 @@ static const char watched_one[] =
 T(watch_reloads_on_edit_and_rename_but_not_on_touch, 20)
 {
     start(watched_main);
-    long w = h_wait_event(&H, 0, 5, "watching the config file", NULL);
+    long w = h_wait_event(&H, 0, H_WAIT, "watching the config file", NULL);
     cr_assert_geq(w, 0);
     cr_expect_str_eq(h_str(&H, w, "path"), H.cfg_path);
     pid_t main_pid = started(0, "main", NULL);
@@ -751,7 +765,7 @@ T(watch_reloads_on_edit_and_rename_but_not_on_touch, 20)
             "    command: ['@HELPER@', 'run', 'two', '@DIR@/log']\n");
     r = wait_reloaded(m, "watch");
     expect_diff(line(r), "", "", "", "service:main,service:two", "reload");
-    cr_expect_geq(h_wait_event(&H, (size_t)r, 5,
+    cr_expect_geq(h_wait_event(&H, (size_t)r, H_WAIT,
                                "stopped watching the config file", NULL),
                   0);
     d = details();
@@ -763,8 +777,7 @@ T(watch_reloads_on_edit_and_rename_but_not_on_touch, 20)
     cr_expect_lt(h_wait_event(&H, m, 1.0, "config reloaded", NULL), 0,
                  "reloaded on a change with reload: manual");
     cr_expect(h_pid_alive(main_pid));
-    h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    stop();
 }
 
 /* Writes DIR/..NAME/sidecar.yaml of a ConfigMap volume at cm. */
@@ -812,7 +825,7 @@ T(watch_follows_a_configmap_symlink_swap, 20)
     const char *args[] = {"-c", path, NULL}; /* the last -c wins */
     h_start_args(&H, watched_main, args);
     port = h_http_port(&H);
-    long w = h_wait_event(&H, 0, 5, "watching the config file", NULL);
+    long w = h_wait_event(&H, 0, H_WAIT, "watching the config file", NULL);
     cr_assert_geq(w, 0);
     cr_expect_str_eq(h_str(&H, w, "path"), path);
     pid_t main_pid = started(0, "main", NULL);
@@ -857,8 +870,9 @@ T(watch_follows_a_configmap_symlink_swap, 20)
     json_decref(d);
     cr_expect_lt(
         h_find_event(&H, 0, "config reload failed: nothing changed", NULL), 0);
-    h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    char log[512];
+    snprintf(log, sizeof(log), "%s/log", cm_root); /* @DIR@ of its config */
+    stop_once_main_runs(log);
 }
 
 /* ---- probes -------------------------------------------------------------- */
@@ -866,7 +880,7 @@ T(watch_follows_a_configmap_symlink_swap, 20)
 /* Polls until probe has passed at least n times in a row. */
 static void wait_passes(const char *probe, long long n)
 {
-    double deadline = h_now() + 5;
+    double deadline = h_now() + H_WAIT;
     for (;;) {
         json_t *d = details();
         long long got = jint(probe_of(d, probe), "consecutive_passes");
@@ -881,23 +895,26 @@ static void wait_passes(const char *probe, long long n)
 
 T(kept_probes_keep_their_history_changed_ones_start_fresh, 20)
 {
-    start(MAIN_SERVICE "probes:\n"
-                       "  steady: { type: exec, command: 'true', period: 50ms, "
-                       "timeout: 40ms }\n"
-                       "  moving: { type: exec, command: 'true', period: 50ms, "
-                       "timeout: 40ms }\n"
-                       "  goner: { type: exec, command: 'true', period: 50ms, "
-                       "timeout: 40ms }\n");
-    wait_passes("steady", 20);
-    wait_passes("moving", 20);
+    start(MAIN_SERVICE
+          "probes:\n"
+          "  steady: { type: exec, command: 'true', period: 250ms, "
+          "timeout: 240ms }\n"
+          "  moving: { type: exec, command: 'true', period: 250ms, "
+          "timeout: 240ms }\n"
+          "  goner: { type: exec, command: 'true', period: 250ms, "
+          "timeout: 240ms }\n");
+    /* Exec probes of `true` with room for a loaded machine: a run that
+     * timed out would reset the counts this test follows. */
+    wait_passes("steady", 5);
+    wait_passes("moving", 5);
     rewrite(MAIN_SERVICE
             "probes:\n"
-            "  steady: { type: exec, command: 'true', period: 50ms, "
-            "timeout: 40ms }\n"
-            "  moving: { type: exec, command: 'true', period: 60ms, "
-            "timeout: 40ms }\n"
-            "  fresh: { type: exec, command: 'true', period: 50ms, "
-            "timeout: 40ms }\n");
+            "  steady: { type: exec, command: 'true', period: 250ms, "
+            "timeout: 240ms }\n"
+            "  moving: { type: exec, command: 'true', period: 300ms, "
+            "timeout: 240ms }\n"
+            "  fresh: { type: exec, command: 'true', period: 250ms, "
+            "timeout: 240ms }\n");
     json_t *d = details();
     char steady_since[64];
     char moving_since[64];
@@ -930,12 +947,12 @@ T(kept_probes_keep_their_history_changed_ones_start_fresh, 20)
 
     /* The changed one went through unknown again; the kept one did not. */
     size_t from = (size_t)r;
-    long again = h_wait_probe_state(&H, &from, "moving", "passing", 5);
+    long again = h_wait_probe_state(&H, &from, "moving", "passing", H_WAIT);
     cr_assert_geq(again, 0, "the changed probe did not start fresh");
     cr_expect_str_eq(h_str(&H, again, "from"), "unknown");
     cr_expect_eq(h_int(&H, again, "consecutive", -1), 1);
     from = (size_t)r;
-    cr_expect_geq(h_wait_probe_state(&H, &from, "fresh", "passing", 5), 0);
+    cr_expect_geq(h_wait_probe_state(&H, &from, "fresh", "passing", H_WAIT), 0);
     for (long i = h_find_event(&H, m, "probe state changed", NULL); i >= 0;
          i = h_find_event(&H, (size_t)i + 1, "probe state changed", NULL))
         cr_expect_str_neq(h_str(&H, i, "probe"), "steady",
@@ -953,27 +970,25 @@ T(kept_probes_keep_their_history_changed_ones_start_fresh, 20)
                                                 "in /metrics");
     cr_expect(strstr(body, "sidecar_probe_success{probe=\"fresh\""), "%s",
               body);
-    h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    stop();
 }
 
 /* ---- HTTP settings ------------------------------------------------------- */
 
 T(http_listen_moves_without_dropping_the_endpoint, 20)
 {
-    int p1 = h_free_port();
-    int p2 = h_free_port();
-    while (p2 == p1)
-        p2 = h_free_port();
+    /* Both ports chosen by the kernel, read back from the log: a port
+     * picked free and bound later may be taken in between. localhost is
+     * 127.0.0.1 to sidecar, another address to the config. */
     static const char fmt[] = "http:\n"
-                              "  listen: 127.0.0.1:%d\n"
+                              "  listen: %s:0\n"
                               "  token: s3cret\n" MAIN_SERVICE;
     char a[512];
     char b[512];
-    snprintf(a, sizeof(a), fmt, p1);
-    snprintf(b, sizeof(b), fmt, p2);
+    snprintf(a, sizeof(a), fmt, "127.0.0.1");
+    snprintf(b, sizeof(b), fmt, "localhost");
     start(a);
-    cr_assert_eq(port, p1);
+    int p1 = port;
     pid_t main_pid = started(0, "main", NULL);
     cr_assert_eq(get_at(p1, "/livez"), 200);
 
@@ -994,8 +1009,9 @@ T(http_listen_moves_without_dropping_the_endpoint, 20)
     long r = wait_reloaded(m, "http");
     expect_diff(line(r), "", "", "", "service:main", "http.listen");
     long l = h_find_event(&H, m, "http listening", NULL);
-    cr_expect(l >= 0 && l < r, "the new address was not bound first");
-    cr_expect_eq(h_int(&H, l, "port", -1), p2);
+    cr_assert(l >= 0 && l < r, "the new address was not bound first");
+    int p2 = (int)h_int(&H, l, "port", -1);
+    cr_assert(p2 > 0 && p2 != p1, "moved from port %d to %d", p1, p2);
     /* At once, no retry. */
     cr_expect_eq(get_at(p2, "/livez"), 200);
 
@@ -1012,7 +1028,7 @@ T(http_listen_moves_without_dropping_the_endpoint, 20)
             close(fd);
     }
     cr_expect(refused, "port %d still accepts connections", p1);
-    cr_expect_lt(t_refused - t_reload, 1.0,
+    cr_expect_lt(t_refused - t_reload, 3.0,
                  "port %d accepted connections for %.1fs after the reload", p1,
                  t_refused - t_reload);
 
@@ -1044,8 +1060,7 @@ T(http_listen_moves_without_dropping_the_endpoint, 20)
     cr_expect_eq(jint(service_of(d, "main"), "pid"), main_pid);
     json_decref(d);
     cr_expect_eq(post_at(p2, "/reload", "s3cret"), 200, "%s", body);
-    h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    stop();
 }
 
 T(a_new_token_takes_effect_at_once, 20)
@@ -1087,8 +1102,7 @@ T(a_new_token_takes_effect_at_once, 20)
     cr_expect_eq(jint(json_object_get(d, "config"), "reloads"), 3);
     cr_expect_eq(jint(service_of(d, "main"), "pid"), main_pid);
     json_decref(d);
-    h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    stop();
 }
 
 /* ---- log settings -------------------------------------------------------- */
@@ -1137,14 +1151,14 @@ T(log_settings_apply_at_once, 20)
     expect_diff(answer, "service:calm,service:grumpy", "", "", "service:main",
                 "log.level");
     json_decref(answer);
-    long e = h_wait_event(&H, m, 5, "service exited", "grumpy");
+    long e = h_wait_event(&H, m, H_WAIT, "service exited", "grumpy");
     cr_assert_geq(e, 0, "the warn line did not come");
     cr_expect_str_eq(h_str(&H, e, "level"), "warn");
     cr_expect_eq(h_int(&H, e, "exit_code", -1), 3);
-    long long calm = wait_running("calm", 5);
+    long long calm = wait_running("calm", H_WAIT);
     cr_assert_gt(calm, 0, "calm does not run");
     cr_expect(h_pid_alive((pid_t)calm));
-    cr_assert(h_wait_file(&H, "log", 2, 5), "calm did not start");
+    cr_assert(h_wait_file(&H, "log", 2, H_WAIT), "calm did not start");
     /* Both started before grumpy's exit line: they would be above it. */
     cr_expect_lt(h_find_event(&H, m, "service started", NULL), 0,
                  "an info line was logged at level warn");
@@ -1159,14 +1173,13 @@ T(log_settings_apply_at_once, 20)
     rewrite(cfg);
     m = mark();
     cr_expect_eq(post_reload("s3cret"), 200, "%s", body);
-    long t =
-        wait_raw(m, 5, " config reloaded ", "settings=log.format,log.level");
+    long t = wait_raw(m, H_WAIT, " config reloaded ",
+                      "settings=log.format,log.level");
     cr_assert_geq(t, 0, "no text reload line");
     cr_expect(strstr(H.raw[t], " INFO "), "%s", H.raw[t]);
     cr_expect_null(H.json[t], "still JSON: %s", H.raw[t]);
     cr_expect(strstr(H.raw[t], "trigger=http"), "%s", H.raw[t]);
-    h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    stop();
     cr_expect_geq(wait_raw(m, 1, "sidecar exiting", NULL), 0);
 }
 
@@ -1188,13 +1201,12 @@ T(command_line_log_options_win_over_a_reload, 20)
     long r = wait_reloaded(m, "http");
     expect_diff(line(r), "service:calm", "", "", "service:main",
                 "log.format,log.level");
-    long s = h_wait_event(&H, m, 5, "service started", "calm");
+    long s = h_wait_event(&H, m, H_WAIT, "service started", "calm");
     cr_expect_geq(s, 0, "an info line went missing despite --log-level info");
     cr_expect_eq(H.invalid, 0u,
                  "a line that is not JSON despite "
                  "--log-format json");
-    h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    stop();
     cr_expect_eq(H.invalid, 0u);
 }
 
@@ -1204,7 +1216,7 @@ static const char backoff_fmt[] = "http:\n"
                                   "  listen: 127.0.0.1:0\n"
                                   "  token: s3cret\n" MAIN_SERVICE "  crashy:\n"
                                   "    command: %s\n"
-                                  "    backoff: { initial: 3s, max: 3s }\n"
+                                  "    backoff: { initial: 5s, max: 5s }\n"
                                   "    max_restarts: 0\n"
                                   "%s";
 
@@ -1214,10 +1226,10 @@ T(reload_during_backoff_keeps_or_replaces_the_wait, 20)
     const char *crash = "['@HELPER@', 'exit', '1']";
     snprintf(cfg, sizeof(cfg), backoff_fmt, crash, "");
     start(cfg);
-    long w1 = h_wait_event(&H, 0, 5, "service will restart", "crashy");
+    long w1 = h_wait_event(&H, 0, H_WAIT, "service will restart", "crashy");
     cr_assert_geq(w1, 0);
     long long b1 = h_int(&H, w1, "backoff_ms", -1);
-    cr_assert_geq(b1, 3000);
+    cr_assert_geq(b1, 5000);
 
     /* Kept: its backoff runs its course, untouched. */
     snprintf(cfg, sizeof(cfg), backoff_fmt, crash,
@@ -1242,7 +1254,8 @@ T(reload_during_backoff_keeps_or_replaces_the_wait, 20)
                  "the kept service's restart count");
 
     /* Changed (to a command that stays up): the new one starts at once. */
-    long w2 = h_wait_event(&H, (size_t)s2, 5, "service will restart", "crashy");
+    long w2 =
+        h_wait_event(&H, (size_t)s2, H_WAIT, "service will restart", "crashy");
     cr_assert_geq(w2, 0);
     long long b2 = h_int(&H, w2, "backoff_ms", -1);
     snprintf(cfg, sizeof(cfg), backoff_fmt,
@@ -1260,14 +1273,15 @@ T(reload_during_backoff_keeps_or_replaces_the_wait, 20)
     cr_expect_gt(s3, r);
     long long wait_ms = h_ts_ms(&H, s3) - h_ts_ms(&H, r);
     long long into = h_ts_ms(&H, s3) - h_ts_ms(&H, w2);
-    cr_expect_lt(wait_ms, 500,
+    /* At once, not at the end of the 5 s backoff (with room for a loaded
+     * machine between the test's reading w2 and its reload). */
+    cr_expect_lt(wait_ms, 1500,
                  "the new crashy started %lld ms after the reload", wait_ms);
-    cr_expect_lt(into, b2 - 1500, "started %lld ms into a %lld ms backoff",
+    cr_expect_lt(into, b2 - 2500, "started %lld ms into a %lld ms backoff",
                  into, b2);
-    cr_expect(runs_with(pid, "run", 2));
-    cr_expect(wait_running("crashy", 5) == pid);
-    h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    cr_expect(runs_with(pid, "run", H_WAIT));
+    cr_expect(wait_running("crashy", H_WAIT) == pid);
+    stop();
 }
 
 T(reload_during_drain_is_refused_and_the_drain_goes_on, 20)
@@ -1276,19 +1290,19 @@ T(reload_during_drain_is_refused_and_the_drain_goes_on, 20)
           "  listen: 127.0.0.1:0\n"
           "  token: s3cret\n"
           "shutdown:\n"
-          "  drain: 1s\n"
+          "  drain: 3s\n"
           "services:\n"
           "  main:\n"
           "    role: main\n"
           "    command: \"trap 'exit 7' TERM; while true; do sleep 0.05; "
           "done\"\n");
     started(0, "main", NULL);
-    cr_assert(wait_running("main", 5) > 0);
+    cr_assert(wait_running("main", H_WAIT) > 0);
     rewrite("http:\n"
             "  listen: 127.0.0.1:0\n"
             "  token: s3cret\n"
             "shutdown:\n"
-            "  drain: 1s\n"
+            "  drain: 3s\n"
             "services:\n"
             "  main:\n"
             "    role: main\n"
@@ -1298,20 +1312,20 @@ T(reload_during_drain_is_refused_and_the_drain_goes_on, 20)
             "    command: ['@HELPER@', 'run', 'late', '@DIR@/log']\n");
     h_signal(&H, SIGTERM);
     long drain = h_wait_event(
-        &H, 0, 5, "draining: not ready, stopping after the drain", NULL);
+        &H, 0, H_WAIT, "draining: not ready, stopping after the drain", NULL);
     cr_assert_geq(drain, 0);
     cr_expect_eq(post_reload("s3cret"), 409, "%s", body);
     json_t *answer = parse_body();
     cr_expect(json_is_false(json_object_get(answer, "reloaded")), "%s", body);
     cr_expect(jstr(answer, "error"), "%s", body);
     json_decref(answer);
-    long refused = h_wait_event(&H, (size_t)drain, 5,
+    long refused = h_wait_event(&H, (size_t)drain, H_WAIT,
                                 "config reload refused: shutting down", NULL);
     cr_assert_geq(refused, 0);
     cr_expect_str_eq(h_str(&H, refused, "level"), "warn");
     cr_expect_str_eq(h_str(&H, refused, "trigger"), "http");
     h_signal(&H, SIGHUP);
-    refused = h_wait_event(&H, (size_t)refused + 1, 5,
+    refused = h_wait_event(&H, (size_t)refused + 1, H_WAIT,
                            "config reload refused: shutting down", NULL);
     cr_assert_geq(refused, 0);
     cr_expect_str_eq(h_str(&H, refused, "trigger"), "SIGHUP");
@@ -1320,9 +1334,10 @@ T(reload_during_drain_is_refused_and_the_drain_goes_on, 20)
     long stop = h_find_event(&H, (size_t)drain, "stopping service", "main");
     cr_assert_geq(stop, 0);
     long long gap = h_ts_ms(&H, stop) - h_ts_ms(&H, drain);
-    /* Not cut short (nor much longer); a few ms of clock skew allowed. */
-    cr_expect(gap >= 900 && gap < 2000,
-              "main signalled %lld ms into a 1s drain", gap);
+    /* Not cut short (nor much longer); a few ms of clock skew allowed.
+     * 3 s leaves the test time for its reloads on a loaded machine. */
+    cr_expect(gap >= 2900 && gap < 4500,
+              "main signalled %lld ms into a 3s drain", gap);
     cr_expect_lt(h_find_event(&H, 0, "config reloaded", NULL), 0);
     cr_expect_lt(h_find_event(&H, 0, "service started", "late"), 0);
     long last = h_find_event(&H, 0, "sidecar exiting", NULL);
@@ -1343,7 +1358,7 @@ T(changing_the_main_service_restarts_it_without_exiting, 20)
           "'slow-stop']\n"
           "  helper:\n"
           "    command: ['@HELPER@', 'run', 'helper', '@DIR@/log']\n");
-    cr_assert(h_wait_file(&H, "log", 2, 5));
+    cr_assert(h_wait_file(&H, "log", 2, H_WAIT));
     pid_t old_main = started(0, "main", NULL);
     pid_t helper = started(0, "helper", NULL);
     rewrite("services:\n"
@@ -1360,16 +1375,17 @@ T(changing_the_main_service_restarts_it_without_exiting, 20)
     cr_expect(ex >= 0 && ex < s, "new main at line %ld, old exited at %ld", s,
               ex);
     cr_expect_neq(new_main, old_main);
-    cr_expect(h_wait_pid_reaped(old_main, 5));
-    cr_expect(runs_with(new_main, "main-v2", 2));
-    cr_expect(wait_running("main", 5) == new_main);
-    const char *log = h_wait_file(&H, "log", 4, 5);
+    cr_expect(h_wait_pid_reaped(old_main, H_WAIT));
+    cr_expect(runs_with(new_main, "main-v2", H_WAIT));
+    cr_expect(wait_running("main", H_WAIT) == new_main);
+    const char *log = h_wait_file(&H, "log", 4, H_WAIT);
     cr_assert(log, "main-v2 did not start");
     cr_expect(strstr(log, "stop main-v1") &&
                   strstr(log, "stop main-v1") < strstr(log, "start main-v2"),
               "%s", log);
     bool ready = false;
-    for (double end = h_now() + 5; !ready && h_now() < end; h_pump(&H, 0.02))
+    for (double end = h_now() + H_WAIT; !ready && h_now() < end;
+         h_pump(&H, 0.02))
         ready = get("/readyz") == 200;
     cr_expect(ready);
     cr_expect(h_pid_alive(H.pid), "sidecar is gone");
@@ -1413,11 +1429,11 @@ static bool rss_counts(pid_t pid)
 
 static const char many_fmt[] =
     "http:\n"
-    "  listen: 127.0.0.1:%d\n"
+    "  listen: 127.0.0.1:0\n"
     "  token: s3cret\n" MAIN_SERVICE "  flip:\n"
     "    command: ['@HELPER@', 'run', '%s', '@DIR@/flip']\n"
     "probes:\n"
-    "  alive: { type: tcp, port: %d, period: 100ms, timeout: 90ms }\n";
+    "  alive: { type: tcp, port: %d, period: 1s, timeout: 900ms }\n";
 
 /* n reloads by POST /reload, flipping between configs a and b. */
 static void flip_reloads(int n, const char *a, const char *b)
@@ -1448,23 +1464,24 @@ static long long wait_flip_a(double timeout_s)
 
 T(a_hundred_reloads_leak_nothing_and_keep_what_did_not_change, 30)
 {
-    int p = h_free_port();
+    int p;
+    int lfd = h_listen(&p); /* what the probe connects to */
     char a[1024];
     char b[1024];
-    snprintf(a, sizeof(a), many_fmt, p, "flip-a", p);
-    snprintf(b, sizeof(b), many_fmt, p, "flip-b", p);
+    snprintf(a, sizeof(a), many_fmt, "flip-a", p);
+    snprintf(b, sizeof(b), many_fmt, "flip-b", p);
     start(a);
     pid_t main_pid = started(0, "main", NULL);
     size_t from = 0;
-    cr_assert_geq(h_wait_probe_state(&H, &from, "alive", "passing", 5), 0);
-    cr_assert(wait_running("flip", 5) > 0);
+    cr_assert_geq(h_wait_probe_state(&H, &from, "alive", "passing", H_WAIT), 0);
+    cr_assert(wait_running("flip", H_WAIT) > 0);
     json_t *d = details();
     char since[64];
     snprintf(since, sizeof(since), "%s", jstr(probe_of(d, "alive"), "since"));
     json_decref(d);
     /* A few first, so that the allocator has grown to its working size. */
     flip_reloads(10, a, b);
-    cr_assert(wait_flip_a(5) > 0);
+    cr_assert(wait_flip_a(H_WAIT) > 0);
     int fds0 = fd_count(H.pid);
     long rss0 = h_status_kb(H.pid, "VmRSS");
     size_t m = mark();
@@ -1474,9 +1491,9 @@ T(a_hundred_reloads_leak_nothing_and_keep_what_did_not_change, 30)
     double took = h_now() - t0;
 
     /* The last one (a) runs; the others have gone. */
-    long long flip = wait_flip_a(5);
+    long long flip = wait_flip_a(H_WAIT);
     cr_expect(flip > 0, "the last flip does not run");
-    for (double end = h_now() + 5;
+    for (double end = h_now() + H_WAIT;
          h_count_events(&H, m, "config reloaded", NULL) < 100 && h_now() < end;)
         h_pump(&H, 0.05);
     cr_expect_eq(h_count_events(&H, m, "config reloaded", NULL), 100);
@@ -1493,7 +1510,7 @@ T(a_hundred_reloads_leak_nothing_and_keep_what_did_not_change, 30)
 
     /* Retired services and configs swept: no fd, no memory kept. */
     int fds1 = fd_count(H.pid);
-    for (double end = h_now() + 5; fds1 > fds0 + 2 && h_now() < end;
+    for (double end = h_now() + H_WAIT; fds1 > fds0 + 2 && h_now() < end;
          fds1 = fd_count(H.pid))
         h_pump(&H, 0.05);
     long rss1 = h_status_kb(H.pid, "VmRSS");
@@ -1513,7 +1530,7 @@ T(a_hundred_reloads_leak_nothing_and_keep_what_did_not_change, 30)
     pid_t kids[64];
     int n = 0;
     int zombies = 0;
-    for (double end = h_now() + 3; h_now() < end; h_pump(&H, 0.05)) {
+    for (double end = h_now() + H_WAIT; h_now() < end; h_pump(&H, 0.05)) {
         n = children(H.pid, kids, 64);
         zombies = 0;
         for (int i = 0; i < n; i++)
@@ -1528,6 +1545,6 @@ T(a_hundred_reloads_leak_nothing_and_keep_what_did_not_change, 30)
             "kB%s\n",
             took, fds0, fds1, rss0, rss1,
             rss_checked ? "" : " (not checked: sanitizer or memcheck)");
-    h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    stop();
+    close(lfd);
 }

@@ -146,6 +146,8 @@ T(the_token_never_reaches_the_log, 20)
     cr_expect_null(strstr(body, token), "details show the token");
     cr_expect_eq(h_get(&H, "/metrics", body, sizeof(body)), 200);
     cr_expect_null(strstr(body, token), "metrics show the token");
+    /* web handles SIGTERM once it has written its start. */
+    cr_assert(h_wait_file(&H, "log", 1, H_WAIT));
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
     cr_assert_gt(H.count, 5);
