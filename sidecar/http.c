@@ -69,8 +69,8 @@ struct http_server {
     struct MHD_Response *responses[CACHED_COUNT];
     unsigned statuses[CACHED_COUNT];
     double rendered_at[CACHED_COUNT]; /* util_mono_now(); 0: render again */
-    /* Connections waiting for a request's headers, oldest first: the
-     * ones evicted at the limit or past the header deadline. */
+    /* Connections waiting for a whole request (headers and body),
+     * oldest first: the ones evicted at the limit or past the deadline. */
     struct conn *waiting_head;
     struct conn *waiting_tail;
     unsigned open;       /* connections not evicted */
@@ -79,14 +79,15 @@ struct http_server {
 };
 
 /*
- * A client must send a request's headers within HTTP_HEADER_DEADLINE_S of
- * connecting or of its previous answer: MHD's timeout is an idle one,
- * reset by each byte, which a client trickling a header line every few
- * seconds never reaches. And clients must never lock kubelet out: past
- * evict_at open connections, a new one makes the oldest still waiting for
- * its headers go. evict_at stays HTTP_EVICT_HEADROOM_DIV-th below MHD's
- * own limit, so MHD never stops accepting (it accepts a few connections a
- * run; the evicted ones close on the next).
+ * A client must send a whole request, headers and body, within
+ * HTTP_HEADER_DEADLINE_S of connecting or of its previous answer: MHD's
+ * timeout is an idle one, reset by each byte, which a client trickling a
+ * header line (or a byte of a body) every few seconds never reaches. And
+ * clients must never lock kubelet out: past evict_at open connections, a
+ * new one makes the oldest still waiting for its request go. evict_at stays
+ * HTTP_EVICT_HEADROOM_DIV-th below MHD's own limit, so MHD never stops
+ * accepting (it accepts a few connections a run; the evicted ones close on the
+ * next).
  */
 #define HTTP_HEADER_DEADLINE_S  10.0
 #define HTTP_EVICT_HEADROOM_DIV 16u
@@ -214,7 +215,7 @@ static void on_header_deadline(EV_P_ ev_timer *w, int revents)
            srv->waiting_head->waiting_since + HTTP_HEADER_DEADLINE_S <=
                now + 0.001) {
         srv->sc->http_stats.evicted_late++;
-        evict(srv->waiting_head, "headers past the deadline");
+        evict(srv->waiting_head, "request not whole by the deadline");
     }
     arm_deadline(srv);
 }
@@ -697,9 +698,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
      * its body (capped); others are read and dropped.
      */
     if (!*req) {
-        struct conn *cn = conn_of(c);
-        if (cn) /* its headers are in: no deadline, no eviction */
-            stop_waiting(cn);
         if (framing_ambiguous(c))
             return queue_cached(srv, c, CACHED_BAD_FRAMING);
         struct post *p = post ? calloc(1, sizeof(*p)) : NULL;
@@ -717,6 +715,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         *upload_size = 0;
         return MHD_YES;
     }
+    /* The request is whole: from here on no deadline, no eviction. A
+     * body trickled after the headers must beat the deadline too. */
+    struct conn *cn = conn_of(c);
+    if (cn)
+        stop_waiting(cn);
     if (post)
         return answer_control(srv, c, url, *req);
     if (srv->token[0] && is_control(url))
