@@ -652,6 +652,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req,
 struct framing {
     unsigned content_lengths;
     unsigned transfer_encodings;
+    bool unknown_coding; /* a Transfer-Encoding MHD does not decode */
+    bool spaced_name;    /* whitespace in a field name */
 };
 
 static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind,
@@ -659,26 +661,34 @@ static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind,
 {
     struct framing *f = cls;
     (void)kind;
-    (void)value;
-    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+    if (key[strcspn(key, " \t")] != '\0')
+        f->spaced_name = true;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
         f->content_lengths++;
-    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
         f->transfer_encodings++;
+        if (!value || strcasecmp(value, "chunked") != 0)
+            f->unknown_coding = true;
+    }
     return MHD_YES;
 }
 
 /*
  * Where the body ends must be beyond doubt (RFC 9112 6.3): MHD takes the
- * first of two Content-Length headers and parses what follows as another
- * request, a way to smuggle one past a proxy that took the other. More
- * than one Content-Length, even equal ones, or one with Transfer-Encoding
- * is refused; its answer closes the connection.
+ * first of two Content-Length (or Transfer-Encoding) headers and parses
+ * what follows as another request, a way to smuggle one past a proxy that
+ * took the other. It reads a body in any coding but plain "chunked" until
+ * the client closes, and takes "Content-Length :" for another field,
+ * which a lenient proxy would not (RFC 9112 5.1: reject). All of these
+ * are refused, and their answer closes the connection.
  */
 static bool framing_ambiguous(struct MHD_Connection *c)
 {
-    struct framing f = {0, 0};
+    struct framing f = {.content_lengths = 0};
     MHD_get_connection_values(c, MHD_HEADER_KIND, on_header, &f);
-    return f.content_lengths > 1 || (f.content_lengths && f.transfer_encodings);
+    return f.content_lengths > 1 || f.transfer_encodings > 1 ||
+           (f.content_lengths && f.transfer_encodings) || f.unknown_coding ||
+           f.spaced_name;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
