@@ -264,3 +264,18 @@ T(a_coding_mhd_does_not_decode_or_a_spaced_name_gets_400_and_close, 60)
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
+
+T(the_guard_is_no_leftover_at_exit, 30)
+{
+    /* Nothing a service forked is left: the only child at the end is the
+     * last-chance guard, which ends on its own and must not be counted. */
+    h_start(&H, "services:\n"
+                "  main: { command: 'sleep 0.3', role: main, "
+                "restart: never }\n");
+    cr_assert_eq(h_wait_exit(&H, 15), 0);
+    long idx = h_find_event(&H, 0, "sidecar exiting", NULL);
+    cr_assert_geq(idx, 0, "no 'sidecar exiting'");
+    cr_expect_eq(h_int(&H, idx, "leftovers_reaped", -1), 0,
+                 "leftovers_reaped %lld with nothing left over",
+                 h_int(&H, idx, "leftovers_reaped", -1));
+}
