@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sidecar/log.h"
@@ -189,4 +191,20 @@ void guard_stop(struct guard *g)
         return;
     close(g->fd);
     g->fd = -1;
+}
+
+void guard_end(struct guard *g, double timeout_s)
+{
+    guard_stop(g);
+    if (g->pid <= 0)
+        return;
+    double deadline = util_mono_now() + timeout_s;
+    for (;;) {
+        pid_t r = waitpid(g->pid, NULL, WNOHANG);
+        if (r != 0 || util_mono_now() >= deadline)
+            break; /* reaped, or not ours to wait for any more */
+        struct timespec tick = {0, 2 * 1000 * 1000};
+        nanosleep(&tick, NULL);
+    }
+    g->pid = 0;
 }

@@ -45,4 +45,10 @@ void guard_forget(struct guard *g, pid_t pgid);
 /* Closes the pipe: the guard kills what it still holds and exits. */
 void guard_stop(struct guard *g);
 
+/*
+ * guard_stop, then reaps the guard, waiting at most timeout_s for it to
+ * exit: what sidecar reaps after that is left over from its services.
+ */
+void guard_end(struct guard *g, double timeout_s);
+
 #endif

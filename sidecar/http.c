@@ -69,8 +69,8 @@ struct http_server {
     struct MHD_Response *responses[CACHED_COUNT];
     unsigned statuses[CACHED_COUNT];
     double rendered_at[CACHED_COUNT]; /* util_mono_now(); 0: render again */
-    /* Connections waiting for a request's headers, oldest first: the
-     * ones evicted at the limit or past the header deadline. */
+    /* Connections waiting for a whole request (headers and body),
+     * oldest first: the ones evicted at the limit or past the deadline. */
     struct conn *waiting_head;
     struct conn *waiting_tail;
     unsigned open;       /* connections not evicted */
@@ -79,14 +79,15 @@ struct http_server {
 };
 
 /*
- * A client must send a request's headers within HTTP_HEADER_DEADLINE_S of
- * connecting or of its previous answer: MHD's timeout is an idle one,
- * reset by each byte, which a client trickling a header line every few
- * seconds never reaches. And clients must never lock kubelet out: past
- * evict_at open connections, a new one makes the oldest still waiting for
- * its headers go. evict_at stays HTTP_EVICT_HEADROOM_DIV-th below MHD's
- * own limit, so MHD never stops accepting (it accepts a few connections a
- * run; the evicted ones close on the next).
+ * A client must send a whole request, headers and body, within
+ * HTTP_HEADER_DEADLINE_S of connecting or of its previous answer: MHD's
+ * timeout is an idle one, reset by each byte, which a client trickling a
+ * header line (or a byte of a body) every few seconds never reaches. And
+ * clients must never lock kubelet out: past evict_at open connections, a
+ * new one makes the oldest still waiting for its request go. evict_at stays
+ * HTTP_EVICT_HEADROOM_DIV-th below MHD's own limit, so MHD never stops
+ * accepting (it accepts a few connections a run; the evicted ones close on the
+ * next).
  */
 #define HTTP_HEADER_DEADLINE_S  10.0
 #define HTTP_EVICT_HEADROOM_DIV 16u
@@ -214,7 +215,7 @@ static void on_header_deadline(EV_P_ ev_timer *w, int revents)
            srv->waiting_head->waiting_since + HTTP_HEADER_DEADLINE_S <=
                now + 0.001) {
         srv->sc->http_stats.evicted_late++;
-        evict(srv->waiting_head, "headers past the deadline");
+        evict(srv->waiting_head, "request not whole by the deadline");
     }
     arm_deadline(srv);
 }
@@ -651,6 +652,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req,
 struct framing {
     unsigned content_lengths;
     unsigned transfer_encodings;
+    bool unknown_coding; /* a Transfer-Encoding MHD does not decode */
+    bool spaced_name;    /* whitespace in a field name */
 };
 
 static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind,
@@ -658,26 +661,34 @@ static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind,
 {
     struct framing *f = cls;
     (void)kind;
-    (void)value;
-    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+    if (key[strcspn(key, " \t")] != '\0')
+        f->spaced_name = true;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
         f->content_lengths++;
-    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
         f->transfer_encodings++;
+        if (!value || strcasecmp(value, "chunked") != 0)
+            f->unknown_coding = true;
+    }
     return MHD_YES;
 }
 
 /*
  * Where the body ends must be beyond doubt (RFC 9112 6.3): MHD takes the
- * first of two Content-Length headers and parses what follows as another
- * request, a way to smuggle one past a proxy that took the other. More
- * than one Content-Length, even equal ones, or one with Transfer-Encoding
- * is refused; its answer closes the connection.
+ * first of two Content-Length (or Transfer-Encoding) headers and parses
+ * what follows as another request, a way to smuggle one past a proxy that
+ * took the other. It reads a body in any coding but plain "chunked" until
+ * the client closes, and takes "Content-Length :" for another field,
+ * which a lenient proxy would not (RFC 9112 5.1: reject). All of these
+ * are refused, and their answer closes the connection.
  */
 static bool framing_ambiguous(struct MHD_Connection *c)
 {
-    struct framing f = {0, 0};
+    struct framing f = {.content_lengths = 0};
     MHD_get_connection_values(c, MHD_HEADER_KIND, on_header, &f);
-    return f.content_lengths > 1 || (f.content_lengths && f.transfer_encodings);
+    return f.content_lengths > 1 || f.transfer_encodings > 1 ||
+           (f.content_lengths && f.transfer_encodings) || f.unknown_coding ||
+           f.spaced_name;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
@@ -697,9 +708,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
      * its body (capped); others are read and dropped.
      */
     if (!*req) {
-        struct conn *cn = conn_of(c);
-        if (cn) /* its headers are in: no deadline, no eviction */
-            stop_waiting(cn);
         if (framing_ambiguous(c))
             return queue_cached(srv, c, CACHED_BAD_FRAMING);
         struct post *p = post ? calloc(1, sizeof(*p)) : NULL;
@@ -717,6 +725,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         *upload_size = 0;
         return MHD_YES;
     }
+    /* The request is whole: from here on no deadline, no eviction. A
+     * body trickled after the headers must beat the deadline too. */
+    struct conn *cn = conn_of(c);
+    if (cn)
+        stop_waiting(cn);
     if (post)
         return answer_control(srv, c, url, *req);
     if (srv->token[0] && is_control(url))

@@ -221,8 +221,8 @@ static int put_process(struct buf *b)
 static int put_http(struct buf *b, const struct http_stats *st)
 {
     int rc = header(b, "sidecar_http_connections_evicted_total", "counter",
-                    "HTTP connections closed before their request's "
-                    "headers were in, by reason.");
+                    "HTTP connections closed before their request was "
+                    "whole, by reason.");
     if (rc == 0)
         rc = buf_printf(b,
                         "sidecar_http_connections_evicted_total"

@@ -182,7 +182,8 @@ static void finish(struct sidecar *sc)
     if (sc->finished)
         return;
     sc->finished = true;
-    guard_stop(&sc->guard); /* nothing left for it: it exits too */
+    /* Nothing left for it: it exits too, and is no leftover. */
+    guard_end(&sc->guard, 0.5);
     int reaped = reaper_kill_children(1.0);
     LOG_INFO("sidecar exiting", LF_INT("exit_code", sidecar_exit_code(sc)),
              LF_INT("leftovers_reaped", reaped));

@@ -528,7 +528,7 @@ static bool only_refusals(const struct text *raw)
  * An empty URL: the rest of the input is sent as it is (requests, maybe
  * several, maybe partial), then the client half-closes. What comes back
  * is HTTP responses; a request whose length is ambiguous (two
- * Content-Length headers, or one with Transfer-Encoding) is refused, and
+ * Content-Length or Transfer-Encoding headers, or one of each) is refused, and
  * nothing after it is answered: a request smuggled in its body must never
  * be.
  */
@@ -542,8 +542,9 @@ static void check_raw(const uint8_t *p, size_t n)
     const char *req = (const char *)p;
     int lengths = count_headers(req, n, "Content-Length");
     int encodings = count_headers(req, n, "Transfer-Encoding");
-    bool ambiguous = n && req[0] >= 'A' && req[0] <= 'Z' &&
-                     (lengths > 1 || (lengths > 0 && encodings > 0));
+    bool ambiguous =
+        n && req[0] >= 'A' && req[0] <= 'Z' &&
+        (lengths > 1 || encodings > 1 || (lengths > 0 && encodings > 0));
     /* MHD 0.9.75 may send the header block of its own 400 twice (a bare
      * CR in Content-Length's value): refusals only, not one answer. */
     CHECK(!ambiguous || only_refusals(&raw),
