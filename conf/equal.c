@@ -98,9 +98,10 @@ bool cfg_service_equal(const struct cfg_service *a, const struct cfg_service *b)
     return str_equal(a->name, b->name) && a->role == b->role &&
            command_equal(&a->command, &b->command) &&
            strs_equal(a->env, a->env_count, b->env, b->env_count) &&
-           str_equal(a->cwd, b->cwd) && str_equal(a->user, b->user) &&
-           str_equal(a->group, b->group) && a->has_umask == b->has_umask &&
-           a->umask == b->umask && a->restart == b->restart &&
+           str_equal(a->cwd, b->cwd) && str_equal(a->user.name, b->user.name) &&
+           str_equal(a->group.name, b->group.name) &&
+           a->has_umask == b->has_umask && a->umask == b->umask &&
+           a->restart == b->restart &&
            ints_equal(a->success_exit_codes, a->success_exit_codes_count,
                       b->success_exit_codes, b->success_exit_codes_count) &&
            backoff_equal(&a->backoff, &b->backoff) &&

@@ -152,8 +152,8 @@ static const struct cfg_key service_keys[] = {
     {"command", cfg_value_command, SVC(command)},
     {"env", cfg_value_env, SVC_N(env)},
     {"cwd", cfg_value_path, SVC(cwd), .min = 1},
-    {"user", cfg_value_string, SVC(user), .min = 1},
-    {"group", cfg_value_string, SVC(group), .min = 1},
+    {"user", cfg_value_account, SVC(user), .min = 1},
+    {"group", cfg_value_account, SVC(group), .min = 1},
     {"umask", cfg_value_umask, WHOLE},
     {"restart", cfg_value_enum, SVC(restart), .names = restart_names},
     {"success_exit_codes", cfg_value_list, SVC_N(success_exit_codes), .min = 1,
@@ -737,8 +737,10 @@ static void free_service(struct cfg_service *svc)
         free(svc->env[i]);
     free(svc->env);
     free(svc->cwd);
-    free(svc->user);
-    free(svc->group);
+    free(svc->user.name);
+    free(svc->user.written);
+    free(svc->group.name);
+    free(svc->group.written);
     free(svc->success_exit_codes);
     for (size_t i = 0; i < svc->deps_count; i++)
         free(svc->deps[i].name);

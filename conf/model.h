@@ -71,6 +71,12 @@ struct cfg_backoff {
 };
 
 /* conf/equal.c compares every field: keep it in step. */
+/* A service's user or group. */
+struct cfg_account {
+    char *name;    /* expanded; NULL: not set */
+    char *written; /* as in the file, ${VAR} unexpanded: what errors quote */
+};
+
 struct cfg_service {
     char *name;
     struct cfg_mark mark; /* of the service's key */
@@ -78,9 +84,9 @@ struct cfg_service {
     struct cfg_command command;
     char **env; /* "NAME=value" strings, file order */
     size_t env_count;
-    char *cwd;   /* NULL: inherit sidecar's */
-    char *user;  /* NULL: inherit */
-    char *group; /* NULL: user's primary group, or inherit */
+    char *cwd;                /* NULL: inherit sidecar's */
+    struct cfg_account user;  /* name NULL: inherit */
+    struct cfg_account group; /* name NULL: user's primary group, or inherit */
     bool has_umask;
     mode_t umask;
     enum cfg_restart restart; /* default always */

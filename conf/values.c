@@ -293,6 +293,19 @@ int cfg_value_umask(struct cfg_ctx *ctx, const struct cfg_key *key,
     return rc;
 }
 
+/* user, group [struct cfg_account]: the name, and the text it came from. */
+int cfg_value_account(struct cfg_ctx *ctx, const struct cfg_key *key,
+                      const struct cfg_node *val, void *field)
+{
+    struct cfg_account *account = field;
+
+    if (cfg_value_string(ctx, key, val, &account->name) < 0)
+        return -1;
+    free(account->written);
+    account->written = NULL;
+    return cfg_dup_string(ctx, &account->written, val->text);
+}
+
 /* cwd [char *]: an absolute path. */
 int cfg_value_path(struct cfg_ctx *ctx, const struct cfg_key *key,
                    const struct cfg_node *val, void *field)

@@ -33,6 +33,13 @@ int cfg_value_listen(struct cfg_ctx *ctx, const struct cfg_key *key,
 int cfg_value_umask(struct cfg_ctx *ctx, const struct cfg_key *key,
                     const struct cfg_node *val, void *field);
 
+/*
+ * [struct cfg_account] user, group: a non-empty name, and its text as
+ * written for messages (a ${VAR} in it may hold a secret).
+ */
+int cfg_value_account(struct cfg_ctx *ctx, const struct cfg_key *key,
+                      const struct cfg_node *val, void *field);
+
 /* [char *] an absolute path. */
 int cfg_value_path(struct cfg_ctx *ctx, const struct cfg_key *key,
                    const struct cfg_node *val, void *field);

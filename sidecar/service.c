@@ -513,35 +513,35 @@ static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
     bool user_groups = false; /* take the named user's supplementary groups */
     unsigned long id;
 
-    if (!c->user && !c->group)
+    if (!c->user.name && !c->group.name)
         return 0;
     s->set_ids = true;
     s->uid = getuid();
     s->gid = getgid();
-    if (c->user) {
-        struct passwd *pw = getpwnam(c->user);
+    if (c->user.name) {
+        struct passwd *pw = getpwnam(c->user.name);
         if (pw) {
             s->uid = pw->pw_uid;
             s->gid = pw->pw_gid;
             user_groups = true;
-        } else if (parse_id(c->user, &id)) {
+        } else if (parse_id(c->user.name, &id)) {
             s->uid = (uid_t)id;
             s->gid = (gid_t)id;
         } else {
             snprintf(errbuf, errlen, "service '%s': user '%s' does not exist",
-                     c->name, c->user);
+                     c->name, c->user.written);
             return -ENOENT;
         }
     }
-    if (c->group) {
-        struct group *gr = getgrnam(c->group);
+    if (c->group.name) {
+        struct group *gr = getgrnam(c->group.name);
         if (gr) {
             s->gid = gr->gr_gid;
-        } else if (parse_id(c->group, &id)) {
+        } else if (parse_id(c->group.name, &id)) {
             s->gid = (gid_t)id;
         } else {
             snprintf(errbuf, errlen, "service '%s': group '%s' does not exist",
-                     c->name, c->group);
+                     c->name, c->group.written);
             return -ENOENT;
         }
         user_groups = false; /* an explicit group stands alone */
@@ -557,10 +557,10 @@ static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
                  "service '%s': cannot run as %s%s%s (uid %lu, gid %lu): "
                  "sidecar runs as uid %lu without CAP_SETUID and "
                  "CAP_SETGID; run it as root or remove user/group",
-                 c->name, c->user ? c->user : "",
-                 c->user && c->group ? ":" : "", c->group ? c->group : "",
-                 (unsigned long)s->uid, (unsigned long)s->gid,
-                 (unsigned long)geteuid());
+                 c->name, c->user.name ? c->user.written : "",
+                 c->user.name && c->group.name ? ":" : "",
+                 c->group.name ? c->group.written : "", (unsigned long)s->uid,
+                 (unsigned long)s->gid, (unsigned long)geteuid());
         return -EPERM;
     }
     if (!can_switch) {
@@ -569,7 +569,8 @@ static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
     }
     /* A first call with no room asks how many groups there are. */
     int n = 0;
-    if (!user_groups || getgrouplist(c->user, s->gid, NULL, &n) >= 0 || n < 1)
+    if (!user_groups || getgrouplist(c->user.name, s->gid, NULL, &n) >= 0 ||
+        n < 1)
         n = 1;
     s->groups = calloc((size_t)n, sizeof(gid_t));
     if (!s->groups) {
@@ -578,7 +579,7 @@ static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
     }
     s->groups[0] = s->gid;
     s->groups_count = 1;
-    if (user_groups && getgrouplist(c->user, s->gid, s->groups, &n) >= 0)
+    if (user_groups && getgrouplist(c->user.name, s->gid, s->groups, &n) >= 0)
         s->groups_count = (size_t)n;
     return 0;
 }
@@ -637,17 +638,18 @@ static int build_env(struct svc *s)
             continue;
         size_t len = (size_t)(eq - name);
         if (env_has(envp, c->env_count, name, len) ||
-            (c->user && env_has(user_vars, ARRAY_SIZE(user_vars), name, len)))
+            (c->user.name &&
+             env_has(user_vars, ARRAY_SIZE(user_vars), name, len)))
             continue;
         envp[n] = strdup(environ[i]);
         if (!envp[n])
             goto out_free;
         n++;
     }
-    if (c->user) {
-        struct passwd *pw = getpwnam(c->user);
+    if (c->user.name) {
+        struct passwd *pw = getpwnam(c->user.name);
         const char *home = pw ? pw->pw_dir : "/";
-        const char *user = pw ? pw->pw_name : c->user;
+        const char *user = pw ? pw->pw_name : c->user.name;
         const char *values[] = {home, user, user};
         for (size_t i = 0; i < ARRAY_SIZE(values); i++) {
             const char *var = user_vars[i];

@@ -858,33 +858,26 @@ static int failed_on(struct sidecar *sc, uint64_t digest, const char *trigger,
 
 /*
  * Whether the watch has anything to try in these bytes: not when they are
- * the running config's (a bad edit reverted: the failure is over, as a
- * SIGHUP would find), nor when they are the ones that failed last (their
- * error was reported already; whatever writes beside the file, it is not
- * logged again).
+ * the ones that failed last (their error was reported already; whatever
+ * writes beside the file, it is not logged again), nor when they are the
+ * running config's and no reload failed since. The running bytes after a
+ * failure are loaded again, as a SIGHUP would: a bad edit reverted ends
+ * the failure, but one that came from outside the file (a token_file, a
+ * user) is still there, and must not be called over.
  */
-static bool watch_has_news(struct sidecar *sc, uint64_t digest)
+static bool watch_has_news(const struct sidecar *sc, uint64_t digest)
 {
-    struct reload_record *r = &sc->reloads;
-    if (digest == sc->cfg->digest && r->any && !r->last_ok) {
-        record_reload(sc, "watch", true, NULL);
-        LOG_INFO("config file back to the running config: the failed reload "
-                 "is over",
-                 LF_STR("path", sc->cfg->path));
-        http_server_refresh(sc->http); /* /health/details shows it */
-        return false;
-    }
-    if (digest == sc->cfg->digest) {
-        LOG_DEBUG("config file touched, content unchanged",
-                  LF_STR("path", sc->cfg->path));
-        return false;
-    }
+    const struct reload_record *r = &sc->reloads;
     if (r->failed_digest_known && digest == r->failed_digest) {
         LOG_DEBUG("config file touched, content still the one that failed",
                   LF_STR("path", sc->cfg->path));
         return false;
     }
-    return true;
+    if (digest != sc->cfg->digest || (r->any && !r->last_ok))
+        return true;
+    LOG_DEBUG("config file touched, content unchanged",
+              LF_STR("path", sc->cfg->path));
+    return false;
 }
 
 int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer)

@@ -44,6 +44,7 @@ struct file_watch {
     ev_io io;
     ev_timer settle_w;
     ev_timer deadline_w; /* from a burst's first event: bounds the settle */
+    double max_delay_s;  /* deadline_w's whole length */
     ev_timer retry_w;
 };
 
@@ -301,9 +302,15 @@ static void on_readable(EV_P_ ev_io *io, int revents)
     }
     if (!changed)
         return;
-    /* A burst begins: however long it lasts, it is read by the deadline. */
-    if (!ev_is_active(&w->settle_w) && !ev_is_active(&w->deadline_w))
+    /*
+     * A burst begins: however long it lasts, it is read by the deadline.
+     * Set again each time: a stopped ev_timer keeps only what was left of
+     * it (nothing, once it has fired).
+     */
+    if (!ev_is_active(&w->settle_w) && !ev_is_active(&w->deadline_w)) {
+        ev_timer_set(&w->deadline_w, w->max_delay_s, 0.);
         ev_timer_start(loop, &w->deadline_w);
+    }
     ev_timer_again(loop, &w->settle_w);
 }
 
@@ -397,6 +404,7 @@ struct file_watch *file_watch_new(struct ev_loop *loop, const char *path,
      */
     ev_timer_init(&w->settle_w, on_settle, 0., settle_s);
     ev_timer_init(&w->deadline_w, on_deadline, max_delay_s, 0.);
+    w->max_delay_s = max_delay_s;
     ev_timer_init(&w->retry_w, on_retry, WATCH_RETRY_S, WATCH_RETRY_S);
     rewatch(w);
     schedule_retry(w);

@@ -175,8 +175,8 @@ Test(cfg, minimal_file_gets_every_default, .timeout = 5)
     cr_expect_null(svc->command.argv[3]);
     cr_expect_eq(svc->env_count, 0);
     cr_expect_null(svc->cwd);
-    cr_expect_null(svc->user);
-    cr_expect_null(svc->group);
+    cr_expect_null(svc->user.name);
+    cr_expect_null(svc->group.name);
     cr_expect(!svc->has_umask);
     cr_expect_eq(svc->restart, CFG_RESTART_ALWAYS);
     cr_assert_eq(svc->success_exit_codes_count, 1);
@@ -270,8 +270,8 @@ static void check_full_services(const struct cfg_root *root)
     cr_expect_str_eq(web->env[2], "VERBOSE=true");
     cr_expect_str_eq(web->env[3], "PRICE=$5 none $HOME");
     cr_expect_str_eq(web->cwd, "/srv");
-    cr_expect_str_eq(web->user, "www-data");
-    cr_expect_str_eq(web->group, "staff");
+    cr_expect_str_eq(web->user.name, "www-data");
+    cr_expect_str_eq(web->group.name, "staff");
     cr_expect(web->has_umask);
     cr_expect_eq(web->umask, 027);
     cr_expect_eq(web->restart, CFG_RESTART_ON_FAILURE);

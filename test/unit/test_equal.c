@@ -325,8 +325,8 @@ Test(equal, null_and_empty_strings_differ, .timeout = 5)
     struct cfg_probe pr = *probe(root, "p");
     char empty[] = "";
 
-    cr_assert_null(svc.user);
-    svc.user = empty;
+    cr_assert_null(svc.user.name);
+    svc.user.name = empty;
     cr_expect(!cfg_service_equal(service(root, "app"), &svc));
     cr_expect(!cfg_service_equal(&svc, service(root, "app")));
     cr_assert_null(pr.expect_body);

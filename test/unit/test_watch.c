@@ -243,6 +243,52 @@ Test(watch, a_burst_that_never_ends_is_read_by_the_deadline, .init = setup,
     file_watch_free(w);
 }
 
+/*
+ * Writes rel every 50 ms for 0.3 s, and expects no call before the
+ * burst is over (settle 0.2 s, deadline 0.5 s), then exactly one.
+ */
+static void expect_burst_settles(const char *rel)
+{
+    int never = 0;
+    int had = calls;
+    for (int i = 0; i < 6; i++) {
+        put(rel, i % 2 ? "version: 4\n" : "version: 5\n");
+        run_until(loop, &never, 1, 0.05);
+    }
+    cr_expect_eq(calls, had, "called while the file was being written");
+    cr_expect_eq(run_until(loop, &calls, had + 1, WAIT), had + 1);
+}
+
+/*
+ * The deadline is measured from each burst's first event, in full: not
+ * what was left of it when the last burst settled, nor nothing once it
+ * has fired (an ev_timer stopped keeps only its remaining time). Else,
+ * after some edits, every event is read at once: a file half written.
+ */
+Test(watch, each_burst_gets_the_whole_deadline, .init = setup, .fini = teardown,
+     .timeout = 20)
+{
+    char err[256] = "";
+    int never = 0;
+    put("sidecar.yaml", "version: 1\n");
+    struct file_watch *w = file_watch_new(loop, at("sidecar.yaml"), 0.2, 0.5,
+                                          on_change, &calls, err, sizeof(err));
+    cr_assert_not_null(w, "file_watch_new: %s", err);
+    /* Bursts that settle: each stops the deadline with time left. */
+    for (int i = 0; i < 3; i++)
+        expect_burst_settles("sidecar.yaml");
+    /* A burst the deadline ends. */
+    for (int i = 0; i < 200 && calls == 3; i++) {
+        put("sidecar.yaml", i % 2 ? "version: 2\n" : "version: 3\n");
+        run_until(loop, &never, 1, 0.02);
+    }
+    cr_assert_eq(calls, 4, "the endless burst was not read");
+    run_until(loop, &never, 1, QUIET); /* its tail settles */
+    calls = 4;
+    expect_burst_settles("sidecar.yaml");
+    file_watch_free(w);
+}
+
 Test(watch, rename_over_fires_and_the_new_file_is_watched, .init = setup,
      .fini = teardown, .timeout = 10)
 {
