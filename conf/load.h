@@ -40,6 +40,8 @@ int cfg_load_buffer(const char *path, const char *data, size_t len,
 
 /* True when the write token is set but shorter than CFG_TOKEN_MIN. */
 bool cfg_token_is_short(const struct cfg_root *root);
+#define CFG_TOKEN_SHORT_WARNING                                                \
+    "the write token is shorter than 16 bytes; it can be guessed"
 
 /* Frees everything cfg_load() allocated. cfg_free(NULL) is a no-op. */
 void cfg_free(struct cfg_root *root);

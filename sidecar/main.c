@@ -142,16 +142,13 @@ static int load_config(const char *path, struct cfg_root **cfg)
     return -1;
 }
 
-#define SHORT_TOKEN_WARNING                                                    \
-    "the write token is shorter than 16 bytes; it can be guessed"
-
 static int cmd_check(const struct options *o)
 {
     struct cfg_root *cfg;
     if (load_config(o->config, &cfg) < 0)
         return EXIT_USAGE;
     if (cfg_token_is_short(cfg))
-        fprintf(stderr, "%s:%u:%u: warning: " SHORT_TOKEN_WARNING "\n",
+        fprintf(stderr, "%s:%u:%u: warning: " CFG_TOKEN_SHORT_WARNING "\n",
                 cfg->path, cfg->http.token_mark.line, cfg->http.token_mark.col);
     printf("%s: ok (%zu services, %zu probes)\n", o->config,
            cfg->services_count, cfg->probes_count);
@@ -222,9 +219,6 @@ static int cmd_run(const struct options *o)
         code = EXIT_RUNTIME;
         goto out_cleanup_curl;
     }
-    if (cfg_token_is_short(cfg))
-        LOG_WARN(SHORT_TOKEN_WARNING, LF_STR("path", cfg->path),
-                 LF_INT("line", cfg->http.token_mark.line));
     struct sidecar *sc = sidecar_new(loop, cfg, errbuf, sizeof(errbuf));
     if (!sc) {
         LOG_ERROR("cannot set up services", LF_STR("error", errbuf));

@@ -455,6 +455,14 @@ static void on_signal(EV_P_ ev_signal *w, int revents)
     }
 }
 
+/* At start and at each reload: `check` says it too, but nobody may run it. */
+static void warn_if_short_token(const struct cfg_root *cfg)
+{
+    if (cfg_token_is_short(cfg))
+        LOG_WARN(CFG_TOKEN_SHORT_WARNING, LF_STR("path", cfg->path),
+                 LF_INT("line", cfg->http.token_mark.line));
+}
+
 struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
                             char *errbuf, size_t errlen)
 {
@@ -502,6 +510,7 @@ struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
         calloc(cfg->services_count + 1, sizeof(*sc->health_services));
     if (!sc->health_probes || !sc->health_services)
         goto out_free;
+    warn_if_short_token(cfg);
     return sc;
 out_free:
     snprintf(errbuf, errlen, "out of memory");
@@ -915,6 +924,7 @@ int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer)
     commit_reload(sc, &w);
     record_reload(sc, trigger, true, NULL);
     log_reload(&w.plan, trigger, sc->cfg->path);
+    warn_if_short_token(sc->cfg);
     int rc = 0;
     if (answer) {
         rc = buf_puts(answer, "{\"reloaded\":true,");

@@ -192,3 +192,24 @@ Test(attack_config, a_token_file_failure_outlives_a_touch_and_a_revert,
     cr_expect_geq(h_wait_event(&H, from, 10, "config reloaded", NULL), 0);
     cr_expect_eq(last_reload_ok(), 1);
 }
+
+/* A short token is guessable: `run` says so at start and at each reload
+ * that keeps one, not only `check`. */
+T(a_short_token_is_warned_of_at_start_and_at_reload, 30)
+{
+    static const char short_token[] = "http:\n"
+                                      "  listen: 127.0.0.1:0\n"
+                                      "  token: short-tok\n" MAIN_SERVICE;
+    static const char warning[] =
+        "the write token is shorter than 16 bytes; it can be guessed";
+    h_start(&H, short_token);
+    cr_assert_geq(h_wait_event(&H, 0, H_WAIT, warning, NULL), 0,
+                  "no warning at start");
+    size_t from = H.count;
+    h_signal(&H, SIGHUP);
+    cr_assert_geq(h_wait_event(&H, from, H_WAIT, "config reloaded", NULL), 0);
+    cr_expect_geq(h_wait_event(&H, from, H_WAIT, warning, NULL), 0,
+                  "no warning at the reload");
+    cr_expect_null(strstr(H.raw[H.count - 1], "short-tok"), "%s",
+                   H.raw[H.count - 1]);
+}
