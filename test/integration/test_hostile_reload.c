@@ -151,7 +151,7 @@ static off_t file_size(const char *path)
 
 /* ---- item 2: a FIFO as the config -------------------------------------- */
 
-T(check_and_run_refuse_a_fifo_at_once, 20)
+T(check_and_run_refuse_a_fifo_at_once, 45)
 {
     char dir[] = "/tmp/sidecar-fifo-XXXXXX";
     cr_assert(mkdtemp(dir));
