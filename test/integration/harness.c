@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -102,18 +103,25 @@ void h_write_config(const struct harness *h, const char *path, const char *dir,
 }
 
 static void start(struct harness *h, const char *yaml_template,
-                  const char *const *extra, const struct h_creds *creds);
+                  const char *const *extra, const struct h_creds *creds,
+                  const char *tee_to);
 
 void h_start_args(struct harness *h, const char *yaml_template,
                   const char *const *extra)
 {
-    start(h, yaml_template, extra, NULL);
+    start(h, yaml_template, extra, NULL, NULL);
 }
 
 void h_start_as(struct harness *h, const char *yaml_template,
                 const struct h_creds *creds)
 {
-    start(h, yaml_template, NULL, creds);
+    start(h, yaml_template, NULL, creds, NULL);
+}
+
+void h_start_teed(struct harness *h, const char *yaml_template,
+                  const char *const *extra, const char *name)
+{
+    start(h, yaml_template, extra, NULL, name);
 }
 
 /* In the child, before exec: the credentials and limit the test asked. */
@@ -128,8 +136,30 @@ static int take_creds(const struct harness *h, const struct h_creds *c)
     return setresuid(c->uid, c->uid, c->uid);
 }
 
+/*
+ * A tee(1) appending what comes down a new pipe to path and passing it on
+ * to out_fd (closed here); the pipe's write end.
+ */
+static int start_tee(struct harness *h, const char *path, int out_fd)
+{
+    int fds[2];
+    cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
+    h->tee_pid = fork();
+    cr_assert_geq(h->tee_pid, 0);
+    if (h->tee_pid == 0) {
+        dup2(fds[0], 0);
+        dup2(out_fd, 1);
+        execlp("tee", "tee", "-a", path, (char *)NULL);
+        _exit(121);
+    }
+    close(fds[0]);
+    close(out_fd);
+    return fds[1];
+}
+
 static void start(struct harness *h, const char *yaml_template,
-                  const char *const *extra, const struct h_creds *creds)
+                  const char *const *extra, const struct h_creds *creds,
+                  const char *tee_to)
 {
     memset(h, 0, sizeof(*h));
     h->pid = -1;
@@ -153,7 +183,9 @@ static void start(struct harness *h, const char *yaml_template,
     h_write_config(h, h->cfg_path, NULL, yaml_template, false);
 
     int fds[2];
-    cr_assert(pipe(fds) == 0);
+    cr_assert(pipe2(fds, O_CLOEXEC) == 0);
+    if (tee_to)
+        fds[1] = start_tee(h, h_path(h, tee_to), fds[1]);
     char copy[256];
     snprintf(copy, sizeof(copy), "%s/sidecar", h->bin_dir);
     const char *bin = creds ? copy : env_or("SIDECAR_BIN", "../build/sidecar");
@@ -173,7 +205,6 @@ static void start(struct harness *h, const char *yaml_template,
         dup2(in, 0);
         dup2(fds[1], 1);
         dup2(err, 2);
-        close(fds[0]);
         /* Every process of this test inherits the marker; see
          * check_survivors(). */
         setenv("SIDECAR_TEST_DIR", h->dir, 1);
@@ -336,6 +367,28 @@ void h_signal(struct harness *h, int sig)
     cr_assert(kill(h->pid, sig) == 0);
 }
 
+size_t h_mark(struct harness *h)
+{
+    h_pump(h, 0);
+    return h->count;
+}
+
+long h_sighup(struct harness *h, const char *msg)
+{
+    size_t from = h_mark(h);
+    h_signal(h, SIGHUP);
+    return h_wait_event(h, from, H_WAIT, msg, NULL);
+}
+
+int h_stop_once_started(struct harness *h, const char *log, const char *name)
+{
+    char start[128];
+    snprintf(start, sizeof(start), "start %s ", name);
+    cr_assert(h_wait_text(h, log, start, H_WAIT), "%s did not start", name);
+    h_signal(h, SIGTERM);
+    return h_wait_exit(h, H_WAIT);
+}
+
 int h_wait_exit(struct harness *h, double timeout_s)
 {
     double deadline = h_now() + timeout_s;
@@ -450,6 +503,10 @@ void h_cleanup(struct harness *h)
     }
     if (h->out_fd >= 0)
         close(h->out_fd);
+    if (h->tee_pid > 0) { /* its input is closed by now: it is on its way */
+        kill(h->tee_pid, SIGKILL);
+        waitpid(h->tee_pid, NULL, 0);
+    }
     for (size_t i = 0; i < h->count; i++) {
         free(h->raw[i]);
         json_decref(h->json[i]);
@@ -571,25 +628,62 @@ pid_t h_parent_of(pid_t pid)
     return (pid_t)ppid;
 }
 
-bool h_wait_comm(pid_t pid, const char *comm, double timeout_s)
+/* True when /proc/<pid>/comm reads comm. */
+static bool comm_is(pid_t pid, const char *comm)
 {
     char path[64];
     char buf[64];
     snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool same = fgets(buf, sizeof(buf), f) &&
+                strncmp(buf, comm, strlen(comm)) == 0 &&
+                buf[strlen(comm)] == '\n';
+    fclose(f);
+    return same;
+}
+
+bool h_wait_comm(pid_t pid, const char *comm, double timeout_s)
+{
     double deadline = h_now() + timeout_s;
     while (h_now() < deadline) {
-        FILE *f = fopen(path, "r");
-        if (f) {
-            bool same = fgets(buf, sizeof(buf), f) &&
-                        strncmp(buf, comm, strlen(comm)) == 0 &&
-                        buf[strlen(comm)] == '\n';
-            fclose(f);
-            if (same)
-                return true;
-        }
+        if (comm_is(pid, comm))
+            return true;
         usleep(2000);
     }
     return false;
+}
+
+int h_children(pid_t pid, pid_t *out, int max)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid,
+             (int)pid);
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "%s: %s", path, strerror(errno));
+    int n = 0;
+    int c;
+    while (n < max && fscanf(f, "%d", &c) == 1)
+        out[n++] = (pid_t)c;
+    fclose(f);
+    return n;
+}
+
+pid_t h_wait_child(struct harness *h, pid_t pid, const char *comm,
+                   double timeout_s)
+{
+    double deadline = h_now() + timeout_s;
+    do {
+        pid_t kids[64];
+        int n = h_children(pid, kids, 64);
+        for (int i = 0; i < n; i++) {
+            if (comm_is(kids[i], comm))
+                return kids[i];
+        }
+        h_pump(h, 0.05);
+    } while (h_now() < deadline);
+    return 0;
 }
 
 long h_wait_probe_state(struct harness *h, size_t *from, const char *probe,
@@ -746,10 +840,60 @@ long h_status_kb(pid_t pid, const char *field)
 
 int h_get(struct harness *h, const char *path, char *body, size_t len)
 {
+    return h_get_at(h_http_port(h), path, body, len);
+}
+
+int h_get_at(int port, const char *path, char *body, size_t len)
+{
     char req[512];
     snprintf(req, sizeof(req),
              "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    return h_http(h, req, body, len);
+    return h_http_at(port, req, body, len);
+}
+
+bool h_wait_status(struct harness *h, const char *path, int status, char *body,
+                   size_t len, double timeout_s)
+{
+    double deadline = h_now() + timeout_s;
+    while (h_get(h, path, body, len) != status) {
+        if (h_now() > deadline)
+            return false;
+        h_pump(h, 0.02);
+    }
+    return true;
+}
+
+/* The sample on line p when its series is series (or, for a bare name,
+ * any series of that name): true, its value in *value. */
+static bool sample_of(const char *p, const char *series, double *value)
+{
+    size_t n = strlen(series);
+    if (strncmp(p, series, n) != 0)
+        return false;
+    if (p[n] == '{' && !strchr(series, '{'))
+        p = strchr(p + n, '}') ? strchr(p + n, '}') + 1 : p + n;
+    else
+        p += n;
+    if (*p != ' ')
+        return false;
+    *value = strtod(p + 1, NULL);
+    return true;
+}
+
+double h_metric(const char *text, const char *series)
+{
+    double sum = 0;
+    bool found = false;
+    for (const char *p = text; p && *p;) {
+        double v;
+        if (sample_of(p, series, &v)) {
+            sum += v;
+            found = true;
+        }
+        p = strchr(p, '\n');
+        p = p ? p + 1 : NULL;
+    }
+    return found ? sum : NAN;
 }
 
 void h_touch(struct harness *h, const char *name)
@@ -757,4 +901,110 @@ void h_touch(struct harness *h, const char *name)
     FILE *f = fopen(h_path(h, name), "w");
     cr_assert(f, "cannot create %s", name);
     fclose(f);
+}
+
+void h_put_file(const char *path, const char *text)
+{
+    char tmp[512];
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    FILE *f = fopen(tmp, "w");
+    cr_assert(f, "cannot write %s: %s", tmp, strerror(errno));
+    cr_assert_geq(fputs(text, f), 0);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(rename(tmp, path), 0, "rename: %s", strerror(errno));
+}
+
+const char *h_read_file(const char *path)
+{
+    static char text[65536];
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "%s: %s", path, strerror(errno));
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    return text;
+}
+
+const char *h_temp_file(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/sidecar-test-file-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+    size_t len = strlen(text);
+    cr_assert_eq(write(fd, text, len), (ssize_t)len);
+    cr_assert_eq(close(fd), 0);
+    return path;
+}
+
+/* Reads fd into out until EOF or the deadline; past len - 1 bytes, reads
+ * and drops (a writer must not block on a full pipe). */
+static void read_until(int fd, char *out, size_t len, double deadline)
+{
+    size_t used = 0;
+    char drop[4096];
+    for (double left; (left = deadline - h_now()) > 0;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)(left * 1000) + 1) <= 0)
+            continue;
+        bool room = used < len - 1;
+        ssize_t n = read(fd, room ? out + used : drop,
+                         room ? len - 1 - used : sizeof(drop));
+        if (n == 0 || (n < 0 && errno != EINTR))
+            break;
+        if (n > 0 && room)
+            used += (size_t)n;
+    }
+    out[used] = '\0';
+}
+
+/* Waits for pid until the deadline, then kills it: how it ended, as
+ * h_run says. */
+static int reap_by(pid_t pid, double deadline)
+{
+    int st;
+    pid_t w;
+    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && h_now() < deadline)
+        usleep(10000);
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        return -1;
+    }
+    cr_assert_eq(w, pid, "waitpid: %s", strerror(errno));
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int h_run_limited(const char *const *args, rlim_t as_bytes, char *out,
+                  size_t len, double timeout_s)
+{
+    const char *bin = env_or("SIDECAR_BIN", "../build/sidecar");
+    const char *argv[32] = {bin};
+    size_t argc = 1;
+    for (size_t i = 0; args[i] && argc < 31; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    int fds[2];
+    cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
+    double deadline = h_now() + timeout_s;
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        struct rlimit as = {as_bytes, as_bytes};
+        if (as_bytes != RLIM_INFINITY && !getenv("ASAN_OPTIONS"))
+            setrlimit(RLIMIT_AS, &as);
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    read_until(fds[0], out, len, deadline);
+    close(fds[0]);
+    return reap_by(pid, deadline);
+}
+
+int h_run(const char *const *args, char *out, size_t len, double timeout_s)
+{
+    return h_run_limited(args, RLIM_INFINITY, out, len, timeout_s);
 }

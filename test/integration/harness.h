@@ -36,6 +36,7 @@ struct harness {
     char *partial; /* bytes after the last newline */
     size_t partial_len;
     size_t invalid; /* lines that were not valid JSON */
+    pid_t tee_pid;  /* h_start_teed's tee, or 0 */
 };
 
 /* Writes the config from the template and starts `sidecar run -c`. */
@@ -44,6 +45,12 @@ void h_start(struct harness *h, const char *yaml_template);
 /* Same with extra arguments after `run -c CFG` (NULL-terminated). */
 void h_start_args(struct harness *h, const char *yaml_template,
                   const char *const *extra);
+
+/* Same, with sidecar's stdout also appended by a tee(1) to name in the
+ * test's directory, so that every line it logs is a write beside its
+ * config; with extra arguments as h_start_args. */
+void h_start_teed(struct harness *h, const char *yaml_template,
+                  const char *const *extra, const char *name);
 
 /* Who sidecar runs as (gid = uid), its RLIMIT_NPROC and supplementary
  * groups: for limits root is exempt from, and for what services inherit. */
@@ -69,6 +76,29 @@ void h_start_as(struct harness *h, const char *yaml_template,
 void h_write_config(const struct harness *h, const char *path, const char *dir,
                     const char *yaml_template, bool atomic);
 
+/* Writes text to path whole: a new file renamed over it. */
+void h_put_file(const char *path, const char *text);
+
+/* Reads a whole file, which must exist (static buffer, one at a time). */
+const char *h_read_file(const char *path);
+
+/* A new file in /tmp holding text: its path (static buffer, one at a
+ * time); the caller unlinks it. */
+const char *h_temp_file(const char *text);
+
+/*
+ * Runs `sidecar ARGS` (args NULL-terminated) with stdout and stderr into
+ * out (NUL-terminated; what does not fit is read and dropped), for at most
+ * timeout_s. Its exit code, or -1 when it died of a signal or was killed
+ * at the deadline (a hang).
+ */
+int h_run(const char *const *args, char *out, size_t len, double timeout_s);
+
+/* Same within as_bytes of address space (not under ASan, which reserves
+ * terabytes of it). */
+int h_run_limited(const char *const *args, rlim_t as_bytes, char *out,
+                  size_t len, double timeout_s);
+
 /* Path of name inside the test's directory (static buffer, one at a time). */
 const char *h_path(struct harness *h, const char *name);
 
@@ -77,6 +107,9 @@ void h_touch(struct harness *h, const char *name);
 
 /* Reads whatever stdout has for up to timeout_s; false on EOF. */
 bool h_pump(struct harness *h, double timeout_s);
+
+/* Reads what sidecar has written so far; the index its next line gets. */
+size_t h_mark(struct harness *h);
 
 /*
  * Index of the first line at or after from whose "msg" equals msg and, if
@@ -109,6 +142,18 @@ size_t h_count_events(const struct harness *h, size_t from, const char *msg,
                       const char *service);
 
 void h_signal(struct harness *h, int sig);
+
+/* Sends SIGHUP and waits up to H_WAIT for the first line with msg ("config
+ * reloaded", "config reload failed: nothing changed") logged after it; its
+ * index, -1 on timeout. */
+long h_sighup(struct harness *h, const char *msg);
+
+/*
+ * Sends SIGTERM once log (a fakesvc run file) says "start NAME": fakesvc
+ * handles SIGTERM from then on, and dies of it before. Waits up to H_WAIT
+ * for sidecar to exit; its exit code, or -1.
+ */
+int h_stop_once_started(struct harness *h, const char *log, const char *name);
 
 /* Waits for sidecar to exit (reading stdout to EOF); its exit code or -1. */
 int h_wait_exit(struct harness *h, double timeout_s);
@@ -198,6 +243,21 @@ const char *h_last_response(void);
 /* GET path with Connection: close; as h_http. */
 int h_get(struct harness *h, const char *path, char *body, size_t len);
 
+/* The same on 127.0.0.1:port. */
+int h_get_at(int port, const char *path, char *body, size_t len);
+
+/* Polls GET path until it answers status (the endpoints follow the log),
+ * within timeout_s; the last answer's body in body. */
+bool h_wait_status(struct harness *h, const char *path, int status, char *body,
+                   size_t len, double timeout_s);
+
+/*
+ * The value of a sample in a /metrics text: series is a name with its
+ * labels as printed (name{key="value"}), or a bare name, which sums every
+ * sample of that name whatever its labels. NAN when there is none.
+ */
+double h_metric(const char *text, const char *series);
+
 /* Milliseconds of the day from line idx's "ts" (for gaps), or -1. */
 long long h_ts_ms(const struct harness *h, long idx);
 
@@ -206,5 +266,14 @@ pid_t h_parent_of(pid_t pid);
 
 /* Waits until /proc/<pid>/comm reads comm (the process exec'd it). */
 bool h_wait_comm(pid_t pid, const char *comm, double timeout_s);
+
+/* pid's children, from /proc/PID/task/PID/children, into out (at most
+ * max); their count. */
+int h_children(pid_t pid, pid_t *out, int max);
+
+/* A child of pid whose comm is comm, waited for up to timeout_s; 0 if
+ * none came. */
+pid_t h_wait_child(struct harness *h, pid_t pid, const char *comm,
+                   double timeout_s);
 
 #endif

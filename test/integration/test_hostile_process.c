@@ -64,7 +64,7 @@ static void exits_with_main_status(bool ignore)
                        "    restart: never\n"
                        "    command: ['@HELPER@', 'exit', '7']\n",
                        ignore);
-    cr_expect_eq(h_wait_exit(&H, 15), 7,
+    cr_expect_eq(h_wait_exit(&H, H_WAIT), 7,
                  "the main service's exit was not reaped");
 }
 
@@ -78,19 +78,17 @@ static void forwards_and_stops(bool ignore)
         "    forward_signals: [SIGUSR1]\n"
         "    command: ['@HELPER@', 'run', 'main', '@DIR@/log', 'log-usr1']\n",
         ignore);
-    cr_assert(h_wait_file(&H, "log", 1, 10));
+    cr_assert(h_wait_file(&H, "log", 1, H_WAIT));
     /* Running, not just starting (which gets no signal): ready. */
     char b[256];
-    double end = h_now() + 10;
-    while (h_get(&H, "/readyz", b, sizeof(b)) != 200 && h_now() < end)
-        h_pump(&H, 0.05);
-    cr_assert_eq(h_get(&H, "/readyz", b, sizeof(b)), 200, "not ready: %s", b);
+    cr_assert(h_wait_status(&H, "/readyz", 200, b, sizeof(b), H_WAIT),
+              "not ready: %s", b);
     h_signal(&H, SIGUSR1);
-    const char *log = h_wait_file(&H, "log", 2, 10);
+    const char *log = h_wait_file(&H, "log", 2, H_WAIT);
     cr_expect(log && strstr(log, "usr1 main"), "SIGUSR1 not forwarded: %s",
               log ? log : "(no second line)");
     h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 15), 0, "SIGTERM did not stop sidecar");
+    cr_expect_eq(h_wait_exit(&H, H_WAIT), 0, "SIGTERM did not stop sidecar");
 }
 
 T(exits_with_main_status_when_launched_with_signals_blocked, 30)
@@ -134,13 +132,9 @@ static const char *faketime_lib(void)
 /* Sets the wall-clock offset libfaketime reads on every call. */
 static void set_clock_offset(const char *path, const char *offset)
 {
-    char tmp[256];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    cr_assert(f, "cannot write %s", tmp);
-    fprintf(f, "%s\n", offset);
-    cr_assert(fclose(f) == 0);
-    cr_assert(rename(tmp, path) == 0);
+    char line[64];
+    snprintf(line, sizeof(line), "%s\n", offset);
+    h_put_file(path, line);
 }
 
 /* sidecar's own uptime_s from /health/details, or -1. */
@@ -194,7 +188,7 @@ T(wall_clock_step_back_changes_no_duration, 60)
      * checked against the restart three back. */
     size_t from = 0;
     for (int i = 0; i < 3; i++) {
-        long r = h_wait_event(&H, from, 10, "service will restart", "main");
+        long r = h_wait_event(&H, from, H_WAIT, "service will restart", "main");
         cr_assert_geq(r, 0, "restart %d did not come", i + 1);
         from = (size_t)r + 1;
     }
@@ -204,7 +198,7 @@ T(wall_clock_step_back_changes_no_duration, 60)
     set_clock_offset(offset_file, "-3600");
     size_t stepped_at = from;
     for (int i = 0; i < 2; i++) {
-        long r = h_wait_event(&H, from, 10, "service will restart", "main");
+        long r = h_wait_event(&H, from, H_WAIT, "service will restart", "main");
         cr_expect_geq(r, 0, "restart after the clock step did not come");
         if (r < 0)
             break;
@@ -220,7 +214,7 @@ T(wall_clock_step_back_changes_no_duration, 60)
         "the clock step was taken for a crash loop");
     /* The uptime went on growing (details are re-rendered each second). */
     double up_after = -1;
-    double end = h_now() + 10;
+    double end = h_now() + H_WAIT;
     while (h_now() < end) {
         up_after = sidecar_uptime();
         if (up_after > up_before + 4.0)
@@ -231,38 +225,7 @@ T(wall_clock_step_back_changes_no_duration, 60)
                  "uptime_s went from %.3f to %.3f across the clock step",
                  up_before, up_after);
     h_signal(&H, SIGTERM);
-    cr_expect_neq(h_wait_exit(&H, 15), -1);
-}
-
-/* sidecar's last-chance guard: its child named sidecar-guard; 0 if none. */
-static pid_t find_guard(double timeout_s)
-{
-    double end = h_now() + timeout_s;
-    do {
-        DIR *d = opendir("/proc");
-        cr_assert(d);
-        pid_t found = 0;
-        struct dirent *de;
-        while (!found && (de = readdir(d))) {
-            pid_t pid = (pid_t)atoi(de->d_name);
-            char path[64];
-            char comm[32] = "";
-            if (pid <= 0 || h_parent_of(pid) != H.pid)
-                continue;
-            snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-            FILE *f = fopen(path, "r");
-            if (f && fgets(comm, sizeof(comm), f) &&
-                strcmp(comm, "sidecar-guard\n") == 0)
-                found = pid;
-            if (f)
-                fclose(f);
-        }
-        closedir(d);
-        if (found)
-            return found;
-        h_pump(&H, 0.05);
-    } while (h_now() < end);
-    return 0;
+    cr_expect_neq(h_wait_exit(&H, H_WAIT), -1);
 }
 
 /* The SigIgn mask of pid (bit N-1 for signal N), 0 if unreadable. */
@@ -329,19 +292,19 @@ T(sigkill_of_sidecar_takes_down_a_services_ordinary_children, 40)
                 "    role: main\n"
                 "    restart: never\n"
                 "    command: ['@HELPER@', 'family', '@DIR@/pids']\n");
-    const char *pids = h_wait_file(&H, "pids", 1, 10);
+    const char *pids = h_wait_file(&H, "pids", 1, H_WAIT);
     cr_assert(pids, "the service did not fork its children");
     int ordinary = 0;
     int detached = 0;
     cr_assert_eq(sscanf(pids, "%d %d", &ordinary, &detached), 2, "%s", pids);
     h_signal(&H, SIGKILL);
-    cr_expect_eq(h_wait_exit(&H, 10), 137);
-    cr_expect(h_wait_pid_dead((pid_t)ordinary, 10),
+    cr_expect_eq(h_wait_exit(&H, H_WAIT), 137);
+    cr_expect(h_wait_pid_dead((pid_t)ordinary, H_WAIT),
               "the service's ordinary child %d outlived sidecar", ordinary);
     cr_expect(h_pid_alive((pid_t)detached),
               "the detached child %d is expected to survive", detached);
     kill((pid_t)detached, SIGKILL);
-    cr_expect(h_wait_pid_dead((pid_t)detached, 10));
+    cr_expect(h_wait_pid_dead((pid_t)detached, H_WAIT));
 }
 
 /*
@@ -354,8 +317,8 @@ T(guard_holds_only_its_pipe_ignores_stop_signals_and_leaves_with_sidecar, 40)
                 "  main:\n"
                 "    role: main\n"
                 "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n");
-    cr_assert(h_wait_file(&H, "log", 1, 10));
-    pid_t guard = find_guard(10);
+    cr_assert(h_wait_file(&H, "log", 1, H_WAIT));
+    pid_t guard = h_wait_child(&H, H.pid, "sidecar-guard", H_WAIT);
     cr_assert(guard > 0, "no sidecar-guard child");
     char extra[512];
     cr_expect_eq(extra_fds(guard, extra, sizeof(extra)), 0,
@@ -376,6 +339,6 @@ T(guard_holds_only_its_pipe_ignores_stop_signals_and_leaves_with_sidecar, 40)
     }
     cr_expect(h_pid_alive(guard), "a stop signal ended the guard");
     h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 15), 0);
-    cr_expect(h_wait_pid_dead(guard, 10), "the guard outlived sidecar");
+    cr_expect_eq(h_wait_exit(&H, H_WAIT), 0);
+    cr_expect(h_wait_pid_dead(guard, H_WAIT), "the guard outlived sidecar");
 }

@@ -34,16 +34,10 @@ static void touch(const char *name)
     h_touch(&H, name);
 }
 
-/* Polls path until it answers status (the endpoint follows the log). */
-static bool wait_status(const char *path, int status, double timeout)
+/* Polls path until it answers status; its body in body. */
+static bool wait_status(const char *path, int status, double timeout_s)
 {
-    double deadline = h_now() + timeout;
-    while (h_now() < deadline) {
-        if (h_get(&H, path, body, sizeof(body)) == status)
-            return true;
-        h_pump(&H, 0.02);
-    }
-    return false;
+    return h_wait_status(&H, path, status, body, sizeof(body), timeout_s);
 }
 
 static const char probes_yaml[] =
@@ -468,16 +462,10 @@ T(without_a_token_there_is_no_write_api, 20)
 /* Runs `sidecar status --url` against this test's sidecar. */
 static int status_cmd(char *out, size_t len)
 {
-    const char *bin = getenv("SIDECAR_BIN");
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "'%s' status --url http://127.0.0.1:%d 2>&1",
-             bin ? bin : "../build/sidecar", h_http_port(&H));
-    FILE *p = popen(cmd, "r");
-    cr_assert(p);
-    size_t n = fread(out, 1, len - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", h_http_port(&H));
+    return h_run((const char *[]){"status", "--url", url, NULL}, out, len,
+                 H_WAIT);
 }
 
 T(sidecar_status_prints_a_table_and_exits_by_the_aggregate, 30)

@@ -105,17 +105,6 @@ static int start_fake(bool tcp_only)
     }
 }
 
-static void write_file(const char *path, const char *text)
-{
-    char tmp[160];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    cr_assert(f);
-    fputs(text, f);
-    cr_assert_eq(fclose(f), 0);
-    cr_assert_eq(rename(tmp, path), 0);
-}
-
 /* The config, printf-style (ports go in), then sidecar with debug logs. */
 static void start(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void start(const char *fmt, ...)
@@ -362,7 +351,7 @@ T(head_and_post_methods, 20)
 T(a_target_that_flips_is_followed, 20)
 {
     int port = start_fake(false);
-    write_file(fake_path("mode"), "200\n");
+    h_put_file(fake_path("mode"), "200\n");
     start("probes:\n"
           "  flip:\n"
           "    type: http\n"
@@ -373,12 +362,12 @@ T(a_target_that_flips_is_followed, 20)
           port);
     size_t from = 0;
     cr_assert_geq(wait_state(&from, "flip", "passing", H_WAIT), 0);
-    write_file(fake_path("mode"), "500\n");
+    h_put_file(fake_path("mode"), "500\n");
     long i = wait_state(&from, "flip", "failing", H_WAIT);
     cr_assert_geq(i, 0);
     cr_expect_str_eq(h_str(&H, i, "reason"), "HTTP 500: status 500");
     cr_expect_eq(h_int(&H, i, "consecutive", -1), 2);
-    write_file(fake_path("mode"), "200\n");
+    h_put_file(fake_path("mode"), "200\n");
     cr_expect_geq(wait_state(&from, "flip", "passing", H_WAIT), 0);
     stop();
 }

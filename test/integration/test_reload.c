@@ -72,26 +72,16 @@ static void start(const char *tmpl)
     port = h_http_port(&H);
 }
 
-/* SIGTERM once main has recorded its start in log (fakesvc handles SIGTERM
- * from then on; sooner, it dies of it): sidecar exits as main did, 0. */
+/* SIGTERM once main handles it (log is its fakesvc run file): sidecar
+ * exits as main did, 0. */
 static void stop_once_main_runs(const char *log)
 {
-    cr_assert(h_wait_text(&H, log, "start main ", H_WAIT),
-              "main did not start");
-    h_signal(&H, SIGTERM);
-    cr_expect_eq(h_wait_exit(&H, 10), 0);
+    cr_expect_eq(h_stop_once_started(&H, log, "main"), 0);
 }
 
 static void stop(void)
 {
     stop_once_main_runs("log");
-}
-
-/* Reads what sidecar has written so far; the index the next line gets. */
-static size_t mark(void)
-{
-    h_pump(&H, 0);
-    return H.count;
 }
 
 /* ---- HTTP -------------------------------------------------------------- */
@@ -102,23 +92,9 @@ static void write_all(int fd, const char *s)
     cr_assert_eq(write(fd, s, n), (ssize_t)n);
 }
 
-/* As h_http, on port p, the body into body: -1 when refused. */
-static int http_at(int p, const char *request)
-{
-    return h_http_at(p, request, body, sizeof(body));
-}
-
-static int get_at(int p, const char *path)
-{
-    char req[512];
-    snprintf(req, sizeof(req),
-             "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    return http_at(p, req);
-}
-
 static int get(const char *path)
 {
-    return get_at(port, path);
+    return h_get_at(port, path, body, sizeof(body));
 }
 
 static int post_at(int p, const char *path, const char *token)
@@ -143,7 +119,8 @@ static json_t *parse_body(void)
 
 static json_t *details_at(int p)
 {
-    cr_assert_eq(get_at(p, "/health/details"), 200, "%s", body);
+    cr_assert_eq(h_get_at(p, "/health/details", body, sizeof(body)), 200, "%s",
+                 body);
     return parse_body();
 }
 
@@ -331,39 +308,6 @@ static int fd_count(pid_t pid)
     return n;
 }
 
-/* sidecar's children, from /proc/PID/task/PID/children; their count. */
-static int children(pid_t pid, pid_t *out, int max)
-{
-    char path[96];
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid,
-             (int)pid);
-    FILE *f = fopen(path, "r");
-    cr_assert(f, "%s: %s", path, strerror(errno));
-    int n = 0;
-    int c;
-    while (n < max && fscanf(f, "%d", &c) == 1)
-        out[n++] = (pid_t)c;
-    fclose(f);
-    return n;
-}
-
-/* ---- metrics ------------------------------------------------------------ */
-
-/* The value of the sample `series` (name and labels as printed), or NAN. */
-static double metric(const char *text, const char *series)
-{
-    size_t n = strlen(series);
-    for (const char *p = text; *p;) {
-        if (strncmp(p, series, n) == 0 && p[n] == ' ')
-            return strtod(p + n + 1, NULL);
-        const char *nl = strchr(p, '\n');
-        if (!nl)
-            break;
-        p = nl + 1;
-    }
-    return NAN;
-}
-
 /* ======================================================================== */
 
 static const char four_before[] =
@@ -401,7 +345,7 @@ T(sighup_adds_removes_restarts_and_keeps_in_one_reload, 20)
     cr_assert(wait_running("keep", H_WAIT) == keep_pid);
 
     rewrite(four_after);
-    size_t m = mark();
+    size_t m = h_mark(&H);
     h_signal(&H, SIGHUP);
     long r = wait_reloaded(m, "SIGHUP");
     cr_expect_str_eq(h_str(&H, r, "path"), H.cfg_path);
@@ -475,7 +419,7 @@ T(removed_services_stop_in_reverse_dependency_order, 20)
     cr_assert(h_wait_file(&H, "log", 4, H_WAIT));
     pid_t main_pid = started(0, "main", NULL);
     rewrite(MAIN_SERVICE);
-    size_t m = mark();
+    size_t m = h_mark(&H);
     h_signal(&H, SIGHUP);
     long r = wait_reloaded(m, "SIGHUP");
     expect_diff(line(r), "", "service:back,service:front,service:mid", "",
@@ -526,7 +470,7 @@ T(post_reload_needs_the_token_and_answers_with_the_diff, 20)
             "probes:\n"
             "  up: { type: exec, command: 'true', period: 100ms, timeout: "
             "90ms }\n");
-    size_t m = mark();
+    size_t m = h_mark(&H);
     cr_expect_eq(post_reload(NULL), 401);
     cr_expect_eq(post_reload("s3cre"), 401);
     cr_expect_eq(post_reload("wrong"), 401);
@@ -569,9 +513,9 @@ T(post_reload_needs_the_token_and_answers_with_the_diff, 20)
     cr_expect(strstr(body, "sidecar_service_up{service=\"extra\"} 1\n"), "%s",
               body);
     cr_expect_eq(
-        metric(body, "sidecar_config_reloads_total{result=\"success\"}"), 1);
+        h_metric(body, "sidecar_config_reloads_total{result=\"success\"}"), 1);
     cr_expect_eq(
-        metric(body, "sidecar_config_reloads_total{result=\"failure\"}"), 0);
+        h_metric(body, "sidecar_config_reloads_total{result=\"failure\"}"), 0);
     stop();
 }
 
@@ -607,7 +551,7 @@ T(an_invalid_config_changes_nothing_and_says_where, 20)
             "90ms }\n");
     char where[256];
     snprintf(where, sizeof(where), "%s:10:5: ", H.cfg_path);
-    size_t m = mark();
+    size_t m = h_mark(&H);
     cr_expect_eq(post_reload("s3cret"), 422, "%s", body);
     json_t *answer = parse_body();
     cr_expect(json_is_false(json_object_get(answer, "reloaded")), "%s", body);
@@ -643,19 +587,16 @@ T(an_invalid_config_changes_nothing_and_says_where, 20)
     json_decref(d);
 
     cr_expect_eq(get("/metrics"), 200);
-    cr_expect_eq(metric(body, "sidecar_config_last_reload_successful"), 0);
+    cr_expect_eq(h_metric(body, "sidecar_config_last_reload_successful"), 0);
     cr_expect_eq(
-        metric(body, "sidecar_config_reloads_total{result=\"failure\"}"), 1);
+        h_metric(body, "sidecar_config_reloads_total{result=\"failure\"}"), 1);
     cr_expect_eq(
-        metric(body, "sidecar_config_reloads_total{result=\"success\"}"), 0);
-    double at = metric(body, "sidecar_config_last_reload_timestamp_seconds");
+        h_metric(body, "sidecar_config_reloads_total{result=\"success\"}"), 0);
+    double at = h_metric(body, "sidecar_config_last_reload_timestamp_seconds");
     cr_expect(fabs(at - (double)time(NULL)) < 5, "last reload at %.3f", at);
 
     /* SIGHUP: the same, by its own name. */
-    m = mark();
-    h_signal(&H, SIGHUP);
-    f = h_wait_event(&H, m, H_WAIT, "config reload failed: nothing changed",
-                     NULL);
+    f = h_sighup(&H, "config reload failed: nothing changed");
     cr_assert_geq(f, 0);
     cr_expect_str_eq(h_str(&H, f, "trigger"), "SIGHUP");
     cr_expect_str_eq(h_str(&H, f, "error"), error);
@@ -676,17 +617,17 @@ T(an_invalid_config_changes_nothing_and_says_where, 20)
             "probes:\n"
             "  up: { type: exec, command: 'true', period: 100ms, timeout: "
             "90ms }\n");
-    m = mark();
+    m = h_mark(&H);
     cr_expect_eq(post_reload("s3cret"), 200, "%s", body);
     long r = wait_reloaded(m, "http");
     expect_diff(line(r), "service:newbie", "", "",
                 "probe:up,service:helper,service:main", "");
     cr_expect_eq(get("/metrics"), 200);
-    cr_expect_eq(metric(body, "sidecar_config_last_reload_successful"), 1);
+    cr_expect_eq(h_metric(body, "sidecar_config_last_reload_successful"), 1);
     cr_expect_eq(
-        metric(body, "sidecar_config_reloads_total{result=\"failure\"}"), 2);
+        h_metric(body, "sidecar_config_reloads_total{result=\"failure\"}"), 2);
     cr_expect_eq(
-        metric(body, "sidecar_config_reloads_total{result=\"success\"}"), 1);
+        h_metric(body, "sidecar_config_reloads_total{result=\"success\"}"), 1);
     d = details();
     cfg = json_object_get(d, "config");
     last = json_object_get(cfg, "last_reload");
@@ -721,7 +662,7 @@ T(watch_reloads_on_edit_and_rename_but_not_on_touch, 20)
     json_decref(d);
 
     /* Edited in place. */
-    size_t m = mark();
+    size_t m = h_mark(&H);
     rewrite_in_place(watched_one);
     long r = wait_reloaded(m, "watch");
     cr_expect_str_eq(h_str(&H, r, "path"), H.cfg_path);
@@ -732,7 +673,7 @@ T(watch_reloads_on_edit_and_rename_but_not_on_touch, 20)
     started((size_t)r, "one", NULL);
 
     /* Touched, and written again with the same bytes: no reload. */
-    m = mark();
+    m = h_mark(&H);
     cr_assert_eq(utimensat(AT_FDCWD, H.cfg_path, NULL, 0), 0);
     rewrite_in_place(watched_one);
     /* The one bounded wait for something not to happen. */
@@ -742,7 +683,7 @@ T(watch_reloads_on_edit_and_rename_but_not_on_touch, 20)
         h_find_event(&H, m, "config reload failed: nothing changed", NULL), 0);
 
     /* A new file renamed over it. */
-    m = mark();
+    m = h_mark(&H);
     rewrite("reload: watch\n" MAIN_SERVICE "  two:\n"
             "    command: ['@HELPER@', 'run', 'two', '@DIR@/log']\n");
     r = wait_reloaded(m, "watch");
@@ -759,7 +700,7 @@ T(watch_reloads_on_edit_and_rename_but_not_on_touch, 20)
     json_decref(d);
 
     /* reload: manual turns the watch off, by the watch's own reload. */
-    m = mark();
+    m = h_mark(&H);
     rewrite(MAIN_SERVICE
             "  two:\n"
             "    command: ['@HELPER@', 'run', 'two', '@DIR@/log']\n");
@@ -772,7 +713,7 @@ T(watch_reloads_on_edit_and_rename_but_not_on_touch, 20)
     cr_expect(
         json_is_false(json_object_get(json_object_get(d, "config"), "watch")));
     json_decref(d);
-    m = mark();
+    m = h_mark(&H);
     rewrite_in_place(watched_main);
     cr_expect_lt(h_wait_event(&H, m, 1.0, "config reloaded", NULL), 0,
                  "reloaded on a change with reload: manual");
@@ -830,7 +771,7 @@ T(watch_follows_a_configmap_symlink_swap, 20)
     cr_expect_str_eq(h_str(&H, w, "path"), path);
     pid_t main_pid = started(0, "main", NULL);
 
-    size_t m = mark();
+    size_t m = h_mark(&H);
     cm_swap(cm, "..2026_a", "..2026_b", watched_one);
     long r = wait_reloaded(m, "watch");
     cr_expect_str_eq(h_str(&H, r, "path"), path);
@@ -838,7 +779,7 @@ T(watch_follows_a_configmap_symlink_swap, 20)
     started((size_t)r, "one", NULL);
 
     /* Again: the watch followed ..data to the new directory. */
-    m = mark();
+    m = h_mark(&H);
     cm_swap(cm, "..2026_b", "..2026_c",
             "reload: watch\n" MAIN_SERVICE "  two:\n"
             "    command: ['@HELPER@', 'run', 'two', '@DIR@/log']\n");
@@ -849,7 +790,7 @@ T(watch_follows_a_configmap_symlink_swap, 20)
     /* The file the links lead to, edited in place there. */
     char target[512];
     snprintf(target, sizeof(target), "%s/..2026_c/sidecar.yaml", cm);
-    m = mark();
+    m = h_mark(&H);
     h_write_config(&H, target, cm_root,
                    "reload: watch\n" MAIN_SERVICE "  two:\n"
                    "    command: ['@HELPER@', 'run', 'two', '@DIR@/log']\n"
@@ -926,7 +867,7 @@ T(kept_probes_keep_their_history_changed_ones_start_fresh, 20)
     long long moving_passes = jint(probe_of(d, "moving"), "consecutive_passes");
     json_decref(d);
 
-    size_t m = mark();
+    size_t m = h_mark(&H);
     h_signal(&H, SIGHUP);
     long r = wait_reloaded(m, "SIGHUP");
     expect_diff(line(r), "probe:fresh", "probe:goner", "probe:moving",
@@ -990,7 +931,7 @@ T(http_listen_moves_without_dropping_the_endpoint, 20)
     start(a);
     int p1 = port;
     pid_t main_pid = started(0, "main", NULL);
-    cr_assert_eq(get_at(p1, "/livez"), 200);
+    cr_assert_eq(h_get_at(p1, "/livez", body, sizeof(body)), 200);
 
     /* A client of the old address, in the middle of its request. */
     int client = h_connect(p1);
@@ -998,7 +939,7 @@ T(http_listen_moves_without_dropping_the_endpoint, 20)
     write_all(client, "GET /livez HTTP/1.1\r\nHost: x\r\n");
 
     rewrite(b);
-    size_t m = mark();
+    size_t m = h_mark(&H);
     /* The answer to the request that moved it comes back. */
     cr_expect_eq(post_at(p1, "/reload", "s3cret"), 200, "%s", body);
     double t_reload = h_now();
@@ -1013,7 +954,7 @@ T(http_listen_moves_without_dropping_the_endpoint, 20)
     int p2 = (int)h_int(&H, l, "port", -1);
     cr_assert(p2 > 0 && p2 != p1, "moved from port %d to %d", p1, p2);
     /* At once, no retry. */
-    cr_expect_eq(get_at(p2, "/livez"), 200);
+    cr_expect_eq(h_get_at(p2, "/livez", body, sizeof(body)), 200);
 
     /* The old address takes no one new, from the reload on, while its
      * server still has a client. */
@@ -1145,7 +1086,7 @@ T(log_settings_apply_at_once, 20)
     /* warn: the added services' starts (info) go unlogged, a warn shows. */
     snprintf(cfg, sizeof(cfg), head, "warn", "json", quiet_services);
     rewrite(cfg);
-    size_t m = mark();
+    size_t m = h_mark(&H);
     cr_expect_eq(post_reload("s3cret"), 200, "%s", body);
     json_t *answer = parse_body();
     expect_diff(answer, "service:calm,service:grumpy", "", "", "service:main",
@@ -1171,7 +1112,7 @@ T(log_settings_apply_at_once, 20)
     /* Back to info, and text: the reload's own line is the first of it. */
     snprintf(cfg, sizeof(cfg), head, "info", "text", quiet_services);
     rewrite(cfg);
-    m = mark();
+    m = h_mark(&H);
     cr_expect_eq(post_reload("s3cret"), 200, "%s", body);
     long t = wait_raw(m, H_WAIT, " config reloaded ",
                       "settings=log.format,log.level");
@@ -1196,7 +1137,7 @@ T(command_line_log_options_win_over_a_reload, 20)
             "  level: error\n"
             "  format: text\n" MAIN_SERVICE "  calm:\n"
             "    command: ['@HELPER@', 'run', 'calm', '@DIR@/log']\n");
-    size_t m = mark();
+    size_t m = h_mark(&H);
     cr_expect_eq(post_reload("s3cret"), 200, "%s", body);
     long r = wait_reloaded(m, "http");
     expect_diff(line(r), "service:calm", "", "", "service:main",
@@ -1236,7 +1177,7 @@ T(reload_during_backoff_keeps_or_replaces_the_wait, 20)
              "  bystander:\n"
              "    command: ['@HELPER@', 'run', 'bystander', '@DIR@/log']\n");
     rewrite(cfg);
-    size_t m = mark();
+    size_t m = h_mark(&H);
     cr_expect_eq(post_reload("s3cret"), 200, "%s", body);
     long r = wait_reloaded(m, "http");
     expect_diff(line(r), "service:bystander", "", "",
@@ -1263,7 +1204,7 @@ T(reload_during_backoff_keeps_or_replaces_the_wait, 20)
              "  bystander:\n"
              "    command: ['@HELPER@', 'run', 'bystander', '@DIR@/log']\n");
     rewrite(cfg);
-    m = mark();
+    m = h_mark(&H);
     cr_expect_eq(post_reload("s3cret"), 200, "%s", body);
     r = wait_reloaded(m, "http");
     expect_diff(line(r), "", "", "service:crashy",
@@ -1365,7 +1306,7 @@ T(changing_the_main_service_restarts_it_without_exiting, 20)
             "  main:\n"
             "    role: main\n" MAIN_V2 "  helper:\n"
             "    command: ['@HELPER@', 'run', 'helper', '@DIR@/log']\n");
-    size_t m = mark();
+    size_t m = h_mark(&H);
     h_signal(&H, SIGHUP);
     long r = wait_reloaded(m, "SIGHUP");
     expect_diff(line(r), "", "", "service:main", "service:helper", "");
@@ -1484,7 +1425,7 @@ T(a_hundred_reloads_leak_nothing_and_keep_what_did_not_change, 30)
     cr_assert(wait_flip_a(H_WAIT) > 0);
     int fds0 = fd_count(H.pid);
     long rss0 = h_status_kb(H.pid, "VmRSS");
-    size_t m = mark();
+    size_t m = h_mark(&H);
 
     double t0 = h_now();
     flip_reloads(100, a, b);
@@ -1531,7 +1472,7 @@ T(a_hundred_reloads_leak_nothing_and_keep_what_did_not_change, 30)
     int n = 0;
     int zombies = 0;
     for (double end = h_now() + H_WAIT; h_now() < end; h_pump(&H, 0.05)) {
-        n = children(H.pid, kids, 64);
+        n = h_children(H.pid, kids, 64);
         zombies = 0;
         for (int i = 0; i < n; i++)
             zombies += h_proc_state(kids[i]) == 'Z';

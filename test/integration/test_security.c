@@ -36,18 +36,6 @@ static const char *line_of(const char *service, const char *prefix)
     return "";
 }
 
-/* Reads the whole file (static buffer). */
-static const char *slurp(const char *path)
-{
-    static char text[65536];
-    FILE *f = fopen(path, "r");
-    cr_assert(f, "%s", path);
-    size_t n = fread(text, 1, sizeof(text) - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    return text;
-}
-
 T(services_get_their_ids_and_none_of_sidecars_groups, 20)
 {
     if (geteuid() != 0)
@@ -97,13 +85,13 @@ T(a_user_sidecar_cannot_switch_to_is_refused, 20)
                &(struct h_creds){.uid = 64125});
     cr_expect_eq(h_wait_exit(&H, 10), 2, "a set-up error");
     /* The service's line in the file the harness wrote. */
-    const char *cfg = slurp(H.cfg_path);
+    const char *cfg = h_read_file(H.cfg_path);
     const char *at = strstr(cfg, "\n  main:");
     cr_assert(at);
     int line = 2;
     for (const char *p = cfg; p < at; p++)
         line += *p == '\n';
-    const char *err = slurp(H.err_path);
+    const char *err = h_read_file(H.err_path);
     char where[256];
     snprintf(where, sizeof(where),
              "%s:%d:3: service 'main': cannot run as nobody", H.cfg_path, line);
@@ -153,5 +141,5 @@ T(the_token_never_reaches_the_log, 20)
     cr_assert_gt(H.count, 5);
     for (size_t i = 0; i < H.count; i++)
         cr_expect_null(strstr(H.raw[i], token), "logged: %s", H.raw[i]);
-    cr_expect_null(strstr(slurp(H.err_path), token), "on stderr");
+    cr_expect_null(strstr(h_read_file(H.err_path), token), "on stderr");
 }

@@ -333,10 +333,8 @@ T(sighup_reloads_and_reaches_only_who_lists_it, 20)
     long pid = started_pid(0, H_WAIT, "main", &i);
     /* Both running, not just starting (which gets no signal): ready. */
     char b[256];
-    double end = h_now() + 10;
-    while (h_get(&H, "/readyz", b, sizeof(b)) != 200 && h_now() < end)
-        h_pump(&H, 0.05);
-    cr_assert_eq(h_get(&H, "/readyz", b, sizeof(b)), 200, "not ready: %s", b);
+    cr_assert(h_wait_status(&H, "/readyz", 200, b, sizeof(b), H_WAIT),
+              "not ready: %s", b);
     h_signal(&H, SIGHUP);
     long r = h_wait_event(&H, 0, H_WAIT, "config reloaded", NULL);
     cr_assert_geq(r, 0, "SIGHUP did not reload the config");
