@@ -715,6 +715,9 @@ int cfg_load(const char *path, struct cfg_root **out, struct cfg_error *err)
     return rc;
 }
 
+/* The warning's text spells the bound out. */
+_Static_assert(CFG_TOKEN_MIN == 16, "CFG_TOKEN_SHORT_WARNING says 16 bytes");
+
 bool cfg_token_is_short(const struct cfg_root *root)
 {
     size_t len = strlen(root->http.token);

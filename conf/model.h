@@ -70,13 +70,13 @@ struct cfg_backoff {
     int64_t reset_after_ms; /* default 30000 */
 };
 
-/* conf/equal.c compares every field: keep it in step. */
 /* A service's user or group. */
 struct cfg_account {
     char *name;    /* expanded; NULL: not set */
     char *written; /* as in the file, ${VAR} unexpanded: what errors quote */
 };
 
+/* conf/equal.c compares every field: keep it in step. */
 struct cfg_service {
     char *name;
     struct cfg_mark mark; /* of the service's key */

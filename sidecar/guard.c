@@ -125,17 +125,12 @@ int guard_start(struct guard *g)
         return -err;
     }
     /* No handler of ours may run in the guard before it sets its own. */
-    sigset_t all;
-    sigset_t old;
-    sigfillset(&all);
-    sigprocmask(SIG_SETMASK, &all, &old);
-    pid_t pid = fork();
+    pid_t pid = spawn_fork_blocked();
     if (pid == 0) {
         close(fds[1]);
         run_guard(fds[0]);
     }
     int err = errno;
-    sigprocmask(SIG_SETMASK, &old, NULL);
     close(fds[0]);
     if (pid < 0) {
         close(fds[1]);

@@ -75,12 +75,12 @@ struct http_server {
     struct conn *waiting_tail;
     unsigned open;       /* connections not evicted */
     unsigned evict_at;   /* open connections past which the oldest goes */
-    ev_timer deadline_w; /* the oldest waiting one's header deadline */
+    ev_timer deadline_w; /* the oldest waiting one's request deadline */
 };
 
 /*
  * A client must send a whole request, headers and body, within
- * HTTP_HEADER_DEADLINE_S of connecting or of its previous answer: MHD's
+ * HTTP_REQUEST_DEADLINE_S of connecting or of its previous answer: MHD's
  * timeout is an idle one, reset by each byte, which a client trickling a
  * header line (or a byte of a body) every few seconds never reaches. And
  * clients must never lock kubelet out: past evict_at open connections, a
@@ -89,7 +89,7 @@ struct http_server {
  * accepting (it accepts a few connections a run; the evicted ones close on the
  * next).
  */
-#define HTTP_HEADER_DEADLINE_S  10.0
+#define HTTP_REQUEST_DEADLINE_S 10.0
 #define HTTP_EVICT_HEADROOM_DIV 16u
 
 /* One accepted connection (MHD's socket context). */
@@ -132,19 +132,19 @@ static bool may_log(struct http_server *srv, enum log_level level)
     return true;
 }
 
-/* Re-arms the header deadline for the oldest waiting connection. */
+/* Re-arms the request deadline for the oldest waiting connection. */
 static void arm_deadline(struct http_server *srv)
 {
     ev_timer_stop(srv->loop, &srv->deadline_w);
     if (!srv->waiting_head)
         return;
-    double left = srv->waiting_head->waiting_since + HTTP_HEADER_DEADLINE_S -
+    double left = srv->waiting_head->waiting_since + HTTP_REQUEST_DEADLINE_S -
                   util_mono_now();
     ev_timer_set(&srv->deadline_w, left > 0 ? left : 0., 0.);
     ev_timer_start(srv->loop, &srv->deadline_w);
 }
 
-/* The connection now waits for a request's headers (at the tail). */
+/* The connection now waits for a whole request (at the tail). */
 static void start_waiting(struct conn *cn)
 {
     struct http_server *srv = cn->srv;
@@ -197,14 +197,17 @@ static void evict(struct conn *cn, const char *why)
     srv->open--;
     const union MHD_ConnectionInfo *i =
         MHD_get_connection_info(cn->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (i && shutdown(i->connect_fd, SHUT_RDWR) < 0 && errno != ENOTCONN)
-        LOG_DEBUG("http connection not shut down",
-                  LF_STR("error", strerror(errno)));
+    if (i && shutdown(i->connect_fd, SHUT_RDWR) < 0 && errno != ENOTCONN) {
+        int err = errno;
+        if (may_log(srv, LOG_LEVEL_DEBUG))
+            LOG_DEBUG("http connection not shut down",
+                      LF_STR("error", strerror(err)));
+    }
     if (may_log(srv, LOG_LEVEL_INFO))
         LOG_INFO("http connection evicted", LF_STR("reason", why));
 }
 
-static void on_header_deadline(EV_P_ ev_timer *w, int revents)
+static void on_request_deadline(EV_P_ ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
@@ -212,7 +215,7 @@ static void on_header_deadline(EV_P_ ev_timer *w, int revents)
     double now = util_mono_now();
     /* The timer may fire a hair early: within a millisecond is due. */
     while (srv->waiting_head &&
-           srv->waiting_head->waiting_since + HTTP_HEADER_DEADLINE_S <=
+           srv->waiting_head->waiting_since + HTTP_REQUEST_DEADLINE_S <=
                now + 0.001) {
         srv->sc->http_stats.evicted_late++;
         evict(srv->waiting_head, "request not whole by the deadline");
@@ -840,7 +843,7 @@ struct http_server *http_server_new(struct ev_loop *loop,
     srv->health = &sc->health;
     unsigned limit = connection_limit(cfg);
     srv->evict_at = limit - (limit / HTTP_EVICT_HEADROOM_DIV + 1);
-    ev_timer_init(&srv->deadline_w, on_header_deadline, 0., 0.);
+    ev_timer_init(&srv->deadline_w, on_request_deadline, 0., 0.);
     unsigned flags = MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_SUSPEND_RESUME |
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);

@@ -29,7 +29,7 @@ struct sidecar;
 struct http_stats {
     struct ratelimit log_limit; /* the lines clients can make us log */
     unsigned long long evicted_at_limit;
-    unsigned long long evicted_late; /* headers past the deadline */
+    unsigned long long evicted_late; /* request not whole by the deadline */
 };
 
 /* Zero counts and a full log bucket. */

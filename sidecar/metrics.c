@@ -223,6 +223,8 @@ static int put_http(struct buf *b, const struct http_stats *st)
     int rc = header(b, "sidecar_http_connections_evicted_total", "counter",
                     "HTTP connections closed before their request was "
                     "whole, by reason.");
+    /* "header_deadline" is the published label: the deadline covers the
+     * body too now, the name stays for the dashboards that use it. */
     if (rc == 0)
         rc = buf_printf(b,
                         "sidecar_http_connections_evicted_total"

@@ -208,24 +208,35 @@ run_child(const struct spawn_opts *o, int status_fd, pid_t parent)
     child_fail(status_fd, SPAWN_STEP_EXEC);
 }
 
+pid_t spawn_fork_blocked(void)
+{
+    sigset_t all;
+    sigset_t old;
+    sigfillset(&all);
+    /* Cannot fail: SIG_SETMASK with sets of our own. */
+    (void)sigprocmask(SIG_SETMASK, &all, &old);
+    pid_t child = fork();
+    if (child != 0) {
+        int err = errno;
+        (void)sigprocmask(SIG_SETMASK, &old, NULL);
+        errno = err;
+    }
+    return child;
+}
+
 int spawn_process(const struct spawn_opts *o, pid_t *pid, int *status_fd)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0)
         return -errno;
 
-    sigset_t all;
-    sigset_t old;
-    sigfillset(&all);
-    sigprocmask(SIG_SETMASK, &all, &old);
     pid_t parent = getpid();
-    pid_t child = fork();
+    pid_t child = spawn_fork_blocked();
     if (child == 0) {
         close(fds[0]);
         run_child(o, fds[1], parent);
     }
     int err = errno;
-    sigprocmask(SIG_SETMASK, &old, NULL);
     close(fds[1]);
     if (child < 0) {
         close(fds[0]);

@@ -48,6 +48,14 @@ enum spawn_step {
 };
 
 /*
+ * fork() with every signal blocked across it, so that none of the parent's
+ * handlers runs in the child: returns as fork() does (errno kept); the
+ * parent's mask is back on return, the child's stays full until it sets
+ * its own.
+ */
+pid_t spawn_fork_blocked(void);
+
+/*
  * Forks and execs. On 0, *pid is the child (also its process group and
  * session id) and *status_fd the non-blocking read end of its status pipe:
  * EOF means exec succeeded, a struct spawn_failure means it did not (the
