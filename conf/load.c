@@ -547,29 +547,33 @@ out_close_fd:
 }
 
 /*
- * Reads the token from path (read_regular()), less one trailing newline.
- * Errors name the file at the token_file key (at); none quotes what the
- * file holds.
+ * Reads the token from the file the token_file pair names (its value
+ * expanded: path), less one trailing newline. Errors are at the key and
+ * quote the path as the config writes it, ${VAR} unexpanded; none quotes
+ * what the file holds.
  */
-static int read_token_file(struct cfg_ctx *ctx, const struct cfg_node *at,
+static int read_token_file(struct cfg_ctx *ctx, const struct cfg_pair *file,
                            const char *path, char **out)
 {
+    const struct cfg_node *at = file->key;
+    const char *written = file->value->text;
     char why[128];
     char *data;
     size_t len;
     int rc;
 
     if (read_regular(path, TOKEN_FILE_MAX, &data, &len, why, sizeof(why)) < 0)
-        return cfg_fail(ctx, at, "token_file %s: %s", path, why);
+        return cfg_fail(ctx, at, "token_file %s: %s", written, why);
     if (len > 0 && data[len - 1] == '\n')
         data[--len] = '\0';
     if (len > TOKEN_FILE_MAX)
-        rc = cfg_fail(ctx, at, "token_file %s: larger than %d bytes", path,
+        rc = cfg_fail(ctx, at, "token_file %s: larger than %d bytes", written,
                       TOKEN_FILE_MAX);
     else if (len == 0)
-        rc = cfg_fail(ctx, at, "token_file %s: empty", path);
+        rc = cfg_fail(ctx, at, "token_file %s: empty", written);
     else if (memchr(data, '\0', len) != NULL)
-        rc = cfg_fail(ctx, at, "token_file %s: the token has a NUL byte", path);
+        rc = cfg_fail(ctx, at, "token_file %s: the token has a NUL byte",
+                      written);
     else
         rc = cfg_dup_string(ctx, out, data);
     free(data);
@@ -594,8 +598,8 @@ static int finish_http(struct cfg_ctx *ctx, const struct cfg_node *top,
         return cfg_fail(ctx, file->key,
                         "'token' and 'token_file' are both set; keep one");
     if (root->http.token_file &&
-        read_token_file(ctx, file->key, root->http.token_file,
-                        &root->http.token) < 0)
+        read_token_file(ctx, file, root->http.token_file, &root->http.token) <
+            0)
         return -1;
     if (at != NULL)
         root->http.token_mark = at->key->mark;
@@ -604,7 +608,7 @@ static int finish_http(struct cfg_ctx *ctx, const struct cfg_node *top,
         return cfg_fail(ctx, file->key,
                         "token_file %s: the token has whitespace or a control "
                         "character at byte %ld; no request can match it",
-                        root->http.token_file, bad + 1);
+                        file->value->text, bad + 1);
     if (bad >= 0)
         return cfg_fail(ctx, token->key,
                         "'token' has whitespace or a control character at "

@@ -198,6 +198,20 @@ Test(cfg_hostile, token_file_errors_name_the_file_not_the_token, .timeout = 5)
     cr_expect(strstr(err.msg, fifo) != NULL, "%s", err.msg);
 }
 
+Test(cfg_hostile, token_file_errors_quote_the_path_as_written, .timeout = 5)
+{
+    struct cfg_error err;
+    struct cfg_root *root;
+
+    cr_assert_eq(setenv("CFG_T_SECRET_DIR", "/hidden-0123456789", 1), 0);
+    root = load_with_token_file("${CFG_T_SECRET_DIR}/token", &err);
+    cr_expect_null(root);
+    cfg_free(root);
+    cr_expect(strstr(err.msg, "${CFG_T_SECRET_DIR}/token") != NULL, "%s",
+              err.msg);
+    cr_expect(strstr(err.msg, "hidden-0123456789") == NULL, "%s", err.msg);
+}
+
 Test(cfg_hostile, token_and_token_file_together_are_refused, .timeout = 5)
 {
     expect_error_has("http:\n"
