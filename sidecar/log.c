@@ -12,6 +12,7 @@
 
 #include "sidecar/buf.h"
 #include "sidecar/json.h"
+#include "sidecar/util.h"
 
 /*
  * Children's lines stop being read above HIGH_WATER and resume below
@@ -463,8 +464,7 @@ void log_close(double timeout_s)
 {
     if (!sink.loop)
         return;
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    double deadline = util_mono_now() + timeout_s;
     /*
      * Relays of exited children may still wait for room: flushing wakes
      * them as before, so they finish, paced, within the deadline.
@@ -472,10 +472,7 @@ void log_close(double timeout_s)
     flush();
     while ((sink.out.len || sink.waiters.next != &sink.waiters) &&
            !sink.broken) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double left = timeout_s - (double)(now.tv_sec - start.tv_sec) -
-                      (double)(now.tv_nsec - start.tv_nsec) / 1e9;
+        double left = deadline - util_mono_now();
         if (left <= 0)
             break;
         struct pollfd p = {.fd = sink.fd, .events = POLLOUT};
