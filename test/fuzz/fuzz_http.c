@@ -514,8 +514,13 @@ static int count_headers(const char *p, size_t n, const char *name)
 /* True when every status line in raw is a refusal (MHD's or ours). */
 static bool only_refusals(const struct text *raw)
 {
-    for (const char *p = raw->data; p; p = strstr(p + 1, "HTTP/1.")) {
-        if (p != raw->data && p[-1] != '\n')
+    if (raw->data == NULL)
+        return true;
+    const char *end = raw->data + raw->len;
+    for (const char *p = strstr(raw->data, "HTTP/1."); p;
+         p = strstr(p + 1, "HTTP/1.")) {
+        /* A status line: at the start or after a newline, and whole. */
+        if ((p != raw->data && p[-1] != '\n') || end - p < 12)
             continue;
         int status = atoi(p + 9);
         if (status != 400 && status != 414 && status != 431 && status != 505)
