@@ -903,8 +903,13 @@ int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer)
     char *data;
     size_t len;
     if (cfg_read_file(sc->cfg->path, &data, &len, &err) < 0) {
+        /* No bytes to tell apart (a FIFO, no permission): the watch
+         * reports the same error once, as it does the same bad bytes. */
         cfg_error_format(&err, errbuf, sizeof(errbuf));
-        return reload_failed(sc, trigger, errbuf, answer);
+        uint64_t unread = cfg_digest(errbuf, strlen(errbuf));
+        if (strcmp(trigger, "watch") == 0 && !watch_has_news(sc, unread))
+            return -EALREADY;
+        return failed_on(sc, unread, trigger, errbuf, answer);
     }
     uint64_t digest = cfg_digest(data, len);
     if (strcmp(trigger, "watch") == 0 && !watch_has_news(sc, digest)) {

@@ -202,6 +202,15 @@ T(a_fifo_renamed_over_the_config_is_a_failed_reload, 30)
     cr_expect_eq(metric("sidecar_config_last_reload_successful"), 0);
     cr_expect_eq(metric("sidecar_config_reloads_total{result=\"failure\"}"), 1);
 
+    /* Touched, still a FIFO: the same error, not reported again. */
+    cr_assert_eq(utimensat(AT_FDCWD, H.cfg_path, NULL, 0), 0);
+    h_wait_event(&H, (size_t)f + 1, 1.5, RELOAD_FAILED, NULL);
+    cr_expect_eq(h_count_events(&H, m, RELOAD_FAILED, NULL), 1,
+                 "the FIFO was reported again");
+    cr_expect_eq(metric("sidecar_config_reloads_total{result=\"failure\"}"), 1);
+    /* An explicit SIGHUP always answers. */
+    cr_expect_geq(h_sighup(&H, RELOAD_FAILED), 0);
+
     stop();
 }
 
