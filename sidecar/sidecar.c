@@ -855,33 +855,45 @@ static void log_reload(const struct reload_plan *p, const char *trigger,
         LF_LIST("settings", (const char *const *)p->settings.v, p->settings.n));
 }
 
-/* A reload of these bytes failed: the watch reports them only once. */
-static int failed_on(struct sidecar *sc, uint64_t digest, const char *trigger,
-                     const char *error, struct buf *answer)
+/*
+ * A reload failed on the bytes of this digest or, when unread, on the
+ * read error whose text has it (a FIFO, no permission: no bytes to tell
+ * apart): the watch reports each only once.
+ */
+static int failed_on(struct sidecar *sc, uint64_t digest, bool unread,
+                     const char *trigger, const char *error, struct buf *answer)
 {
     int rc = reload_failed(sc, trigger, error, answer);
     sc->reloads.failed_digest = digest;
+    sc->reloads.failed_unread = unread;
     sc->reloads.failed_digest_known = true;
     return rc;
 }
 
 /*
- * Whether the watch has anything to try in these bytes: not when they are
- * the ones that failed last (their error was reported already; whatever
- * writes beside the file, it is not logged again), nor when they are the
- * running config's and no reload failed since. The running bytes after a
- * failure are loaded again, as a SIGHUP would: a bad edit reverted ends
- * the failure, but one that came from outside the file (a token_file, a
- * user) is still there, and must not be called over.
+ * Whether the watch has anything to try in these bytes (or this read
+ * error, when unread): not when they are what failed last (its error was
+ * reported already; whatever writes beside the file, it is not logged
+ * again), nor when they are the running config's and no reload failed
+ * since. The running bytes after a failure are loaded again, as a SIGHUP
+ * would: a bad edit reverted ends the failure, but one that came from
+ * outside the file (a token_file, a user) is still there, and must not be
+ * called over.
  */
-static bool watch_has_news(const struct sidecar *sc, uint64_t digest)
+static bool watch_has_news(const struct sidecar *sc, uint64_t digest,
+                           bool unread)
 {
     const struct reload_record *r = &sc->reloads;
-    if (r->failed_digest_known && digest == r->failed_digest) {
-        LOG_DEBUG("config file touched, content still the one that failed",
+    if (r->failed_digest_known && r->failed_unread == unread &&
+        digest == r->failed_digest) {
+        LOG_DEBUG(unread ? "config file touched, still unreadable"
+                         : "config file touched, content still the one that "
+                           "failed",
                   LF_STR("path", sc->cfg->path));
         return false;
     }
+    if (unread)
+        return true;
     if (digest != sc->cfg->digest || (r->any && !r->last_ok))
         return true;
     LOG_DEBUG("config file touched, content unchanged",
@@ -903,16 +915,14 @@ int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer)
     char *data;
     size_t len;
     if (cfg_read_file(sc->cfg->path, &data, &len, &err) < 0) {
-        /* No bytes to tell apart (a FIFO, no permission): the watch
-         * reports the same error once, as it does the same bad bytes. */
         cfg_error_format(&err, errbuf, sizeof(errbuf));
-        uint64_t unread = cfg_digest(errbuf, strlen(errbuf));
-        if (strcmp(trigger, "watch") == 0 && !watch_has_news(sc, unread))
+        uint64_t error = cfg_digest(errbuf, strlen(errbuf));
+        if (strcmp(trigger, "watch") == 0 && !watch_has_news(sc, error, true))
             return -EALREADY;
-        return failed_on(sc, unread, trigger, errbuf, answer);
+        return failed_on(sc, error, true, trigger, errbuf, answer);
     }
     uint64_t digest = cfg_digest(data, len);
-    if (strcmp(trigger, "watch") == 0 && !watch_has_news(sc, digest)) {
+    if (strcmp(trigger, "watch") == 0 && !watch_has_news(sc, digest, false)) {
         free(data);
         return -EALREADY;
     }
@@ -920,11 +930,11 @@ int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer)
     free(data);
     if (loaded < 0) {
         cfg_error_format(&err, errbuf, sizeof(errbuf));
-        return failed_on(sc, digest, trigger, errbuf, answer);
+        return failed_on(sc, digest, false, trigger, errbuf, answer);
     }
     if (prepare_reload(sc, &w, errbuf, sizeof(errbuf)) < 0) {
         reload_work_free(&w);
-        return failed_on(sc, digest, trigger, errbuf, answer);
+        return failed_on(sc, digest, false, trigger, errbuf, answer);
     }
     commit_reload(sc, &w);
     record_reload(sc, trigger, true, NULL);

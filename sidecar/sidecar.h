@@ -45,8 +45,10 @@ struct reload_record {
     double last_at; /* ev_time() */
     char last_trigger[16];
     char last_error[640]; /* "FILE:LINE:COL: message" when it failed */
-    /* The last attempt failed on the bytes of this cfg_digest(). */
+    /* The last attempt failed on the bytes of this cfg_digest(), or, when
+     * failed_unread, on a read error whose text has this cfg_digest(). */
     bool failed_digest_known;
+    bool failed_unread;
     uint64_t failed_digest;
 };
 
@@ -115,10 +117,10 @@ void sidecar_shutdown(struct sidecar *sc, const char *reason);
  * rebinds; log settings apply at once. trigger names the cause in the
  * log ("SIGHUP", "http", "watch"). Appends the JSON answer to answer
  * when given. 0 reloaded; -EALREADY (trigger "watch" only) the file holds
- * the running config (which ends a failed reload's report) or the bytes
- * the last reload failed on (reported already); -EBUSY shutting down;
- * -EINVAL invalid, unreadable or not applicable (nothing changed);
- * -ENOMEM.
+ * the running config (which ends a failed reload's report), or the bytes
+ * or the read error the last reload failed on (reported already); -EBUSY
+ * shutting down; -EINVAL invalid, unreadable or not applicable (nothing
+ * changed); -ENOMEM.
  */
 int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer);
 
