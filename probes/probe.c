@@ -173,14 +173,16 @@ static void on_tick(EV_P_ ev_timer *w, int revents)
         record_at_once(p, false, reason);
         return;
     }
-    /* libev has scheduled the next run already (re-phased after a stall). */
-    double due = p->next_due;
-    p->next_due = util_mono_now() + ev_timer_remaining(EV_A_ w);
-    if (p->running)
-        return; /* cannot happen while timeout < period; never overlap */
-    /* The deadline counts from now, not from when the loop woke. */
+    /* libev has scheduled the next run already (re-phased after a stall).
+     * Its remaining time counts from the loop's clock: bring that to now
+     * first, or the next run looks early by this iteration's work so far.
+     * The deadline counts from now too, not from when the loop woke. */
     ev_now_update(EV_A);
     double now = util_mono_now();
+    double due = p->next_due;
+    p->next_due = now + ev_timer_remaining(EV_A_ w);
+    if (p->running)
+        return; /* cannot happen while timeout < period; never overlap */
     LOG_DEBUG("probe started", LF_STR("probe", p->cfg->name),
               LF_INT("late_ms", (long long)ms(now - due)));
     p->running = true;
@@ -261,6 +263,8 @@ static void activate(struct probe *p)
     } else {
         ev_timer_set(&p->tick_w, delay + p->offset,
                      (double)p->cfg->period_ms / 1000.0);
+        /* The timer counts from the loop's clock: from now, as next_due. */
+        ev_now_update(p->owner->loop);
         p->next_due = util_mono_now() + delay + p->offset;
     }
     ev_timer_start(p->owner->loop, &p->tick_w);
