@@ -1008,3 +1008,33 @@ int h_run(const char *const *args, char *out, size_t len, double timeout_s)
 {
     return h_run_limited(args, RLIM_INFINITY, out, len, timeout_s);
 }
+
+size_t h_read_to_eof(int fd, char *out, size_t cap, double timeout_s, bool *eof)
+{
+    size_t n = 0;
+    double deadline = h_now() + timeout_s;
+    *eof = false;
+    while (n + 1 < cap && h_now() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t got = recv(fd, out + n, cap - 1 - n, 0);
+        if (got == 0 || (got < 0 && errno == ECONNRESET)) {
+            *eof = true;
+            break;
+        }
+        if (got < 0)
+            continue;
+        n += (size_t)got;
+    }
+    out[n] = '\0';
+    return n;
+}
+
+size_t h_count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}

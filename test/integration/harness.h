@@ -237,6 +237,14 @@ long h_status_kb(pid_t pid, const char *field);
 /* A connection to 127.0.0.1:port (10 s read timeout), or -1 if refused. */
 int h_connect(int port);
 
+/* Reads fd until EOF (or a reset: *eof true) or for up to timeout_s
+ * (*eof false); the bytes read into out, NUL-terminated, and their count. */
+size_t h_read_to_eof(int fd, char *out, size_t cap, double timeout_s,
+                     bool *eof);
+
+/* How many times needle occurs in hay (overlaps counted). */
+size_t h_count_of(const char *hay, const char *needle);
+
 /* The whole response h_http read last: status line, headers, body. */
 const char *h_last_response(void);
 

@@ -181,38 +181,6 @@ T(livez_answers_while_1100_connections_trickle_a_body, 120)
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
 
-/* Reads from fd until EOF or deadline_s: the bytes, NUL-terminated. */
-static size_t read_answer(int fd, char *out, size_t cap, double deadline_s,
-                          bool *eof)
-{
-    size_t n = 0;
-    double deadline = h_now() + deadline_s;
-    *eof = false;
-    while (n + 1 < cap && h_now() < deadline) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        ssize_t got = recv(fd, out + n, cap - 1 - n, 0);
-        if (got == 0 || (got < 0 && errno == ECONNRESET)) {
-            *eof = true;
-            break;
-        }
-        if (got < 0)
-            continue;
-        n += (size_t)got;
-    }
-    out[n] = '\0';
-    return n;
-}
-
-static size_t count_of(const char *hay, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
-        n++;
-    return n;
-}
-
 T(a_coding_mhd_does_not_decode_or_a_spaced_name_gets_400_and_close, 60)
 {
     /* MHD read the first three until the client closed; took the first
@@ -240,11 +208,11 @@ T(a_coding_mhd_does_not_decode_or_a_spaced_name_gets_400_and_close, 60)
         send_all(fd, framings[i], strlen(framings[i]));
         static char answer[8192];
         bool eof;
-        read_answer(fd, answer, sizeof(answer), 5, &eof);
+        h_read_to_eof(fd, answer, sizeof(answer), 5, &eof);
         close(fd);
         cr_expect_eq(strncmp(answer, "HTTP/1.1 400 ", 13), 0,
                      "framing %zu: answer '%.60s'", i, answer);
-        cr_expect_eq(count_of(answer, "HTTP/1."), 1,
+        cr_expect_eq(h_count_of(answer, "HTTP/1."), 1,
                      "framing %zu: one answer, got '%s'", i, answer);
         cr_expect(eof, "framing %zu: the connection stays open", i);
     }
@@ -257,10 +225,10 @@ T(a_coding_mhd_does_not_decode_or_a_spaced_name_gets_400_and_close, 60)
     send_all(fd, chunked, sizeof(chunked) - 1);
     static char answer[8192];
     bool eof;
-    read_answer(fd, answer, sizeof(answer), 5, &eof);
+    h_read_to_eof(fd, answer, sizeof(answer), 5, &eof);
     close(fd);
     cr_expect_eq(strncmp(answer, "HTTP/1.1 405 ", 13), 0, "'%.60s'", answer);
-    cr_expect_eq(count_of(answer, "HTTP/1.1 200 "), 1, "'%s'", answer);
+    cr_expect_eq(h_count_of(answer, "HTTP/1.1 200 "), 1, "'%s'", answer);
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }

@@ -39,38 +39,6 @@ static char body[65536];
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Reads from fd until EOF or deadline_s; the bytes read, NUL-terminated. */
-static size_t read_to_eof(int fd, char *out, size_t cap, double deadline_s,
-                          bool *eof)
-{
-    size_t n = 0;
-    double deadline = h_now() + deadline_s;
-    *eof = false;
-    while (n + 1 < cap && h_now() < deadline) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        ssize_t got = recv(fd, out + n, cap - 1 - n, 0);
-        if (got == 0 || (got < 0 && errno == ECONNRESET)) {
-            *eof = true;
-            break;
-        }
-        if (got < 0)
-            continue;
-        n += (size_t)got;
-    }
-    out[n] = '\0';
-    return n;
-}
-
-static size_t count_of(const char *hay, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
-        n++;
-    return n;
-}
-
 T(two_content_lengths_get_one_400_and_the_connection_closed, 30)
 {
     /* MHD took the first length; the "body" was then a second request. */
@@ -94,11 +62,11 @@ T(two_content_lengths_get_one_400_and_the_connection_closed, 30)
         cr_assert_eq(send(fd, smuggles[i], len, MSG_NOSIGNAL), (ssize_t)len);
         static char answer[8192];
         bool eof;
-        read_to_eof(fd, answer, sizeof(answer), H_WAIT, &eof);
+        h_read_to_eof(fd, answer, sizeof(answer), H_WAIT, &eof);
         close(fd);
         cr_expect_eq(strncmp(answer, "HTTP/1.1 400 ", 13), 0,
                      "smuggle %zu: answer '%.60s'", i, answer);
-        cr_expect_eq(count_of(answer, "HTTP/1."), 1,
+        cr_expect_eq(h_count_of(answer, "HTTP/1."), 1,
                      "smuggle %zu: one answer, got '%s'", i, answer);
         cr_expect(strstr(answer, "\r\nConnection: close\r\n"),
                   "smuggle %zu: '%s'", i, answer);
