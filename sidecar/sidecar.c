@@ -1,6 +1,7 @@
 #include "sidecar/sidecar.h"
 
 #include <assert.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "sidecar/json.h"
 #include "sidecar/log.h"
 #include "sidecar/reload.h"
+#include "sidecar/spawn.h"
 
 /* Quiet time after the last change of the file before it is read, and
  * the longest changes that go on may put the read off. */
@@ -588,6 +590,35 @@ static void apply_watch(struct sidecar *sc)
         ev_timer_start(sc->loop, &sc->recheck_w);
 }
 
+/* Once at start: the groups no child can be rid of, as "4(adm)". */
+static void warn_kept_groups(void)
+{
+    gid_t *gids;
+    int n = spawn_kept_groups(&gids);
+    if (n < 0) {
+        LOG_WARN("cannot read sidecar's supplementary groups",
+                 LF_STR("error", strerror(-n)));
+        return;
+    }
+    if (n == 0)
+        return;
+    char(*names)[64] = calloc((size_t)n, sizeof(*names));
+    const char **list = calloc((size_t)n, sizeof(*list));
+    for (int i = 0; names && list && i < n; i++) {
+        const struct group *gr = getgrgid(gids[i]);
+        snprintf(names[i], sizeof(names[i]), "%lu%s%.40s%s",
+                 (unsigned long)gids[i], gr ? "(" : "", gr ? gr->gr_name : "",
+                 gr ? ")" : "");
+        list[i] = names[i];
+    }
+    LOG_WARN("services and exec probes keep sidecar's supplementary groups: "
+             "it cannot drop them without CAP_SETGID",
+             LF_LIST("groups", list, names && list ? n : 0));
+    free(list);
+    free(names);
+    free(gids);
+}
+
 void sidecar_start(struct sidecar *sc)
 {
     reaper_start(&sc->reaper, sc->loop);
@@ -600,6 +631,7 @@ void sidecar_start(struct sidecar *sc)
         watch_signal(sc, always_watched[i]);
     watch_forwarded_signals(sc);
     apply_watch(sc);
+    warn_kept_groups();
     LOG_INFO("sidecar started", LF_STR("name", sc->cfg->name),
              LF_STR("version", SIDECAR_VERSION), LF_INT("pid", getpid()),
              LF_INT("services", sc->svcs_count),

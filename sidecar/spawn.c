@@ -187,6 +187,10 @@ run_child(const struct spawn_opts *o, int status_fd, pid_t parent)
             child_fail(status_fd, SPAWN_STEP_GID);
         if (setuid(o->uid) < 0)
             child_fail(status_fd, SPAWN_STEP_UID);
+    } else if (setgroups(0, NULL) < 0 && errno != EPERM) {
+        /* None of sidecar's supplementary groups; EPERM (no CAP_SETGID)
+         * keeps them, as spawn_kept_groups() warned at start. */
+        child_fail(status_fd, SPAWN_STEP_GROUPS);
     }
     /*
      * Die with sidecar. After the id changes, which clear this setting;
@@ -206,6 +210,46 @@ run_child(const struct spawn_opts *o, int status_fd, pid_t parent)
     environ = (char **)o->envp;
     execvp(o->argv[0], o->argv);
     child_fail(status_fd, SPAWN_STEP_EXEC);
+}
+
+int spawn_kept_groups(gid_t **groups)
+{
+    int n = getgroups(0, NULL);
+    int kept = 0;
+
+    *groups = NULL;
+    if (n <= 0)
+        return n < 0 ? -errno : 0;
+    gid_t *list = calloc((size_t)n, sizeof(*list));
+    if (!list)
+        return -ENOMEM;
+    n = getgroups(n, list);
+    if (n < 0) {
+        kept = -errno;
+        goto out_free;
+    }
+    /*
+     * Setting the list sidecar has changes nothing, and succeeds exactly
+     * when a child's setgroups(0, NULL) would: with CAP_SETGID, in a user
+     * namespace that allows it.
+     */
+    if (setgroups((size_t)n, list) == 0)
+        goto out_free;
+    if (errno != EPERM) {
+        kept = -errno;
+        goto out_free;
+    }
+    for (int i = 0; i < n; i++) {
+        if (list[i] != getegid()) /* its own gid gives nothing more */
+            list[kept++] = list[i];
+    }
+    if (kept > 0) {
+        *groups = list;
+        return kept;
+    }
+out_free:
+    free(list);
+    return kept;
 }
 
 pid_t spawn_fork_blocked(void)

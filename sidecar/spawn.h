@@ -23,7 +23,7 @@ struct spawn_opts {
     int stderr_fd;     /* -1: /dev/null */
     bool set_umask;
     mode_t umask;
-    bool set_ids; /* switch to uid/gid/groups below */
+    bool set_ids; /* switch to uid/gid/groups below; else no groups */
     uid_t uid;
     gid_t gid;
     const gid_t *groups;
@@ -64,6 +64,14 @@ pid_t spawn_fork_blocked(void);
  */
 int spawn_process(const struct spawn_opts *o, pid_t *pid,
                   int *status_fd) ATTR_WUR;
+
+/*
+ * A child spawned without set_ids has no supplementary groups, unless
+ * sidecar may not drop them (no CAP_SETGID): then it keeps sidecar's.
+ * Returns how many of those (less sidecar's own gid) children keep, with
+ * *groups a new array of them (free()), NULL when 0; -errno if unknown.
+ */
+int spawn_kept_groups(gid_t **groups) ATTR_WUR;
 
 /* "chdir", "exec", ... for a failed step. */
 const char *spawn_step_name(int step);

@@ -70,8 +70,8 @@ T(services_get_their_ids_and_none_of_sidecars_groups, 20)
     cr_expect_str_eq(line_of("main", "Groups:"), "Groups:\t65534 ");
     cr_expect_str_eq(line_of("grouped", "Gid:"), "Gid:\t1\t1\t1\t1");
     cr_expect_str_eq(line_of("grouped", "Groups:"), "Groups:\t1 ");
-    /* Without user or group a service is sidecar's own user, groups too. */
-    cr_expect_str_eq(line_of("same", "Groups:"), "Groups:\t4 27 ");
+    /* Without user or group: sidecar's own user, none of its groups. */
+    cr_expect_str_eq(line_of("same", "Groups:"), "Groups:\t ");
 }
 
 T(a_user_sidecar_cannot_switch_to_is_refused, 20)
