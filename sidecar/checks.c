@@ -9,6 +9,9 @@
 #include "sidecar/sidecar.h"
 
 static const char *const endpoint_names[] = {"livez", "readyz", "startupz"};
+/* What each endpoint tells, for "does not affect readiness". */
+static const char *const endpoint_nouns[] = {"liveness", "readiness",
+                                             "startup"};
 
 const char *checks_endpoint_name(enum check_endpoint ep)
 {
@@ -18,8 +21,10 @@ const char *checks_endpoint_name(enum check_endpoint ep)
 struct check {
     const char *prefix; /* "service:" or "" */
     const char *name;   /* borrowed from the config or a static string */
-    bool ok;
+    bool ok;            /* for this endpoint */
+    const char *unwell; /* NULL when healthy, else put before the reason */
     const char *reason; /* borrowed from the probe or a static string */
+    char why[64];       /* why an unwell check still passes */
 };
 
 /* Whether the check is called name ("service:" and all). */
@@ -53,24 +58,41 @@ static int put_text(struct buf *b, const char *s)
     return rc;
 }
 
-/*
- * Appends the line "<before><check's name><between><text><after>": the
- * name (if c) and text shown as put_text() does.
- */
-static int put_line(struct buf *b, const char *before, const struct check *c,
-                    const char *between, const char *text, const char *after)
+/* Appends the line "<before><text><after>", text shown as put_text() does. */
+static int put_line(struct buf *b, const char *before, const char *text,
+                    const char *after)
 {
     int rc = buf_puts(b, before);
-    if (rc == 0 && c)
-        rc = buf_puts(b, c->prefix);
-    if (rc == 0 && c)
-        rc = put_text(b, c->name);
-    if (rc == 0)
-        rc = buf_puts(b, between);
     if (rc == 0)
         rc = put_text(b, text);
     if (rc == 0)
         rc = buf_puts(b, after);
+    return rc ? rc : buf_puts(b, "\n");
+}
+
+/* Appends "<mark><check's name>", the name shown as put_text() does. */
+static int put_name(struct buf *b, const char *mark, const struct check *c)
+{
+    int rc = buf_puts(b, mark);
+    if (rc == 0)
+        rc = buf_puts(b, c->prefix);
+    return rc ? rc : put_text(b, c->name);
+}
+
+/*
+ * Appends what a check says after its name, and a newline: "ok", "failed:
+ * reason", or for one that passes though it is not well "failing: reason
+ * (why)" ("exited (why)" for a service).
+ */
+static int put_verdict(struct buf *b, const struct check *c)
+{
+    if (c->ok && !c->unwell)
+        return buf_puts(b, "ok\n");
+    int rc = buf_puts(b, c->ok ? c->unwell : "failed: ");
+    if (rc == 0)
+        rc = put_text(b, c->reason);
+    if (rc == 0 && c->ok)
+        rc = buf_printf(b, " (%s)", c->why);
     return rc ? rc : buf_puts(b, "\n");
 }
 
@@ -90,22 +112,44 @@ static void probe_check(const struct sidecar *sc, const struct probe *p,
                                   : "unknown: no result yet";
     else
         c->reason = p->last.reason;
+    if (p->state == PROBE_PASSING)
+        return;
+    c->unwell = p->state == PROBE_FAILING ? "failing: " : "";
+    if (ep == CHECK_STARTUPZ && critical)
+        snprintf(c->why, sizeof(c->why), "%s",
+                 p->passed_once ? "critical: passed once" : "startup is done");
+    else
+        snprintf(c->why, sizeof(c->why), "%s: does not affect %s",
+                 probe_importance_name(p->cfg->importance), endpoint_nouns[ep]);
 }
 
 static void service_check(const struct sidecar *sc, const struct svc *s,
                           enum check_endpoint ep, struct check *c)
 {
     struct health_service_in in = health_service_of(s);
+    bool essential = s->cfg->essential;
     c->prefix = "service:";
     c->name = s->cfg->name;
     if (ep == CHECK_LIVEZ)
-        c->ok = !(s->cfg->essential && s->state == SVC_FATAL);
+        c->ok = !(essential && s->state == SVC_FATAL);
     else if (ep == CHECK_READYZ)
         c->ok = (s->ever_started || sc->health.view.started) &&
-                !(s->cfg->essential && health_service_down(&in));
+                !(essential && health_service_down(&in));
     else
         c->ok = s->ever_started || sc->health.view.started;
     c->reason = svc_state_name(s->state);
+    if (!health_service_down(&in))
+        return;
+    c->unwell = "";
+    if (ep == CHECK_STARTUPZ)
+        snprintf(c->why, sizeof(c->why), "%s",
+                 s->ever_started ? "started once" : "startup is done");
+    else if (essential)
+        snprintf(c->why, sizeof(c->why), "essential: fails %s only when fatal",
+                 endpoint_nouns[ep]);
+    else
+        snprintf(c->why, sizeof(c->why), "not essential: does not affect %s",
+                 endpoint_nouns[ep]);
 }
 
 /* Every check of the endpoint, in config order; NULL on ENOMEM. */
@@ -161,22 +205,26 @@ int checks_render(const struct sidecar *sc, enum check_endpoint ep,
         const struct check *c = &all[i];
         if (excluded(c, exclude, exclude_count, used)) {
             if (verbose)
-                rc = put_line(body, "[+]", c,
-                              " excluded: ", c->ok ? "ok" : "failed", "");
+                rc = put_name(body, "[+]", c);
+            if (verbose && rc == 0)
+                rc = buf_puts(body, c->ok ? " excluded: ok\n"
+                                          : " excluded: failed\n");
             continue;
         }
         pass = pass && c->ok;
-        if (verbose && c->ok)
-            rc = put_line(body, "[+]", c, " ok", "", "");
-        else if (verbose)
-            rc = put_line(body, "[-]", c, " failed: ", c->reason, "");
+        if (verbose)
+            rc = put_name(body, c->ok ? "[+]" : "[-]", c);
+        if (verbose && rc == 0)
+            rc = buf_puts(body, " ");
+        if (verbose && rc == 0)
+            rc = put_verdict(body, c);
     }
     for (size_t i = 0; i < exclude_count && rc == 0 && verbose; i++) {
         if (!used[i])
             rc = put_line(body,
                           "warn: some health checks cannot be excluded: "
                           "no matches for \"",
-                          NULL, "", exclude[i], "\"");
+                          exclude[i], "\"");
     }
     if (rc == 0 && verbose)
         rc = buf_printf(body, "%s check %s\n", endpoint_names[ep],
@@ -203,15 +251,12 @@ int checks_render_one(const struct sidecar *sc, enum check_endpoint ep,
     for (size_t i = 0; i < n; i++) {
         if (!named(&all[i], name))
             continue;
-        rc = all[i].ok
-                 ? buf_puts(body, "ok\n")
-                 : put_line(body, "failed: ", NULL, "", all[i].reason, "");
+        rc = put_verdict(body, &all[i]);
         if (rc == 0)
             rc = all[i].ok ? 200 : 503;
         break;
     }
-    if (rc == 404 &&
-        put_line(body, "no check named \"", NULL, "", name, "\"") < 0)
+    if (rc == 404 && put_line(body, "no check named \"", name, "\"") < 0)
         rc = -ENOMEM;
     free(all);
     return rc;

@@ -24,15 +24,21 @@ enum check_endpoint { CHECK_LIVEZ, CHECK_READYZ, CHECK_STARTUPZ };
  * Writes the endpoint's answer into body: with verbose, one line a check
  * ("[+]name ok", "[-]name failed: reason", "[+]name excluded: ok") and
  * "<endpoint> check passed|failed" last; else "ok" or "<endpoint> check
- * failed". Names, reasons and excludes show control characters as \xNN
- * and invalid UTF-8 as U+FFFD. Returns the HTTP status (200 or 503), or
- * -errno.
+ * failed". A check that passes though its probe or service is not well
+ * says so: "[+]name failing: reason (high: does not affect readiness)",
+ * "[+]service:name exited (not essential: ...)". Names, reasons and
+ * excludes show control characters as \xNN and invalid UTF-8 as U+FFFD.
+ * Returns the HTTP status (200 or 503), or -errno.
  */
 int checks_render(const struct sidecar *sc, enum check_endpoint ep,
                   bool verbose, const char *const *exclude,
                   size_t exclude_count, struct buf *body) ATTR_WUR;
 
-/* One check: 200 "ok", 503 "failed: reason", 404 when there is none. */
+/*
+ * One check, as its line in the verbose answer without mark and name: 200
+ * "ok" (or "failing: reason (why)"), 503 "failed: reason", 404 when there
+ * is none.
+ */
 int checks_render_one(const struct sidecar *sc, enum check_endpoint ep,
                       const char *name, struct buf *body) ATTR_WUR;
 

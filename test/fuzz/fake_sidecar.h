@@ -453,10 +453,10 @@ static bool line_is(const char *p, size_t n, const char *a, const char *b,
 
 /*
  * The answer of checks_render (status and body): with verbose, one line
- * a check in order, "[+]name ok", "[-]name failed: ...", "[+]name
- * excluded: ok|failed" when excluded, a warn line for each exclude that
- * matches nothing, then the verdict; else "ok" or "<ep> check failed".
- * Returns whether it passed.
+ * a check in order, "[+]name ok", "[+]name <what is wrong> (<why it
+ * passes>)", "[-]name failed: ...", "[+]name excluded: ok|failed" when
+ * excluded, a warn line for each exclude that matches nothing, then the
+ * verdict; else "ok" or "<ep> check failed". Returns whether it passed.
  */
 static bool check_checks(const struct fake *f, enum check_endpoint ep,
                          bool verbose, const char *const *ex, size_t nex,
@@ -507,7 +507,10 @@ static bool check_checks(const struct fake *f, enum check_endpoint ep,
                       "line %zu: '%.*s'", line, (int)m, p);
                 pass = false;
             } else {
-                CHECK(line_is(p, m, "[+]", name, " ok"),
+                size_t at = 3 + strlen(name);
+                CHECK(line_is(p, m, "[+]", name, " ok") ||
+                          (starts2(p, m, "[+]", name) && m > at + 3 &&
+                           p[at] == ' ' && p[m - 1] == ')'),
                       "line %zu: '%.*s', check '%s'", line, (int)m, p, name);
             }
             free(name);
@@ -542,7 +545,8 @@ static bool check_checks(const struct fake *f, enum check_endpoint ep,
     return pass;
 }
 
-/* checks_render_one: 200 "ok", 503 "failed: ...", 404 for no such check. */
+/* checks_render_one: 200 "ok" or "... (why)", 503 "failed: ...", 404 for
+ * no such check. */
 static void check_one(const struct fake *f, enum check_endpoint ep,
                       const char *one, int status, const char *body, size_t len)
 {
@@ -566,8 +570,9 @@ static void check_one(const struct fake *f, enum check_endpoint ep,
               "unknown check '%s': %d %.*s", x, status, (int)len, body);
         free(x);
     } else if (status == 200) {
-        CHECK(len == 3 && !memcmp(body, "ok\n", 3), "200 '%.*s'", (int)len,
-              body);
+        CHECK((len == 3 && !memcmp(body, "ok\n", 3)) ||
+                  (len > 3 && body[len - 2] == ')'),
+              "200 '%.*s'", (int)len, body);
     } else {
         CHECK(status == 503 && starts2(body, len, "failed: ", ""),
               "known check '%s': %d %.*s", one, status, (int)len, body);
