@@ -78,13 +78,24 @@ bool health_update(struct health *h, struct health_view view, const char *cause)
     bool first = !h->initialised;
     h->view = view;
     h->initialised = true;
-    if (!first && old.status == view.status && old.ready == view.ready &&
-        old.live == view.live && old.started == view.started)
+    /* Which of them changed: from and to alone may be equal. */
+    const char *changed[4];
+    size_t n = 0;
+    if (first || old.status != view.status)
+        changed[n++] = "status";
+    if (first || old.live != view.live)
+        changed[n++] = "live";
+    if (first || old.ready != view.ready)
+        changed[n++] = "ready";
+    if (first || old.started != view.started)
+        changed[n++] = "started";
+    if (n == 0)
         return false;
     LOG_AT(view.status == HEALTH_DOWN ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
            "health changed",
            LF_STR("from", first ? "none" : status_names[old.status]),
-           LF_STR("to", status_names[view.status]), LF_STR("cause", cause),
+           LF_STR("to", status_names[view.status]),
+           LF_LIST("changed", changed, n), LF_STR("cause", cause),
            LF_BOOL("live", view.live), LF_BOOL("ready", view.ready),
            LF_BOOL("started", view.started));
     return true;

@@ -225,9 +225,15 @@ static void spawn(struct svc *s)
     ev_child_start(s->loop, &s->child_w);
     ev_io_set(&s->status_w, status_fd, EV_READ);
     ev_io_start(s->loop, &s->status_w);
-    LOG_INFO("service started", LF_STR("service", s->cfg->name),
-             LF_INT("pid", pid), LF_INT("restarts", s->restarts));
     set_state(s, SVC_STARTING);
+}
+
+/* The status pipe's EOF: the program was executed, so it has started. */
+static void exec_ok(struct svc *s)
+{
+    s->ever_started = true;
+    LOG_INFO("service started", LF_STR("service", s->cfg->name),
+             LF_INT("pid", s->pid), LF_INT("restarts", s->restarts));
 }
 
 bool svc_exit_is_success(const struct svc *s)
@@ -335,7 +341,7 @@ static void reap(struct svc *s)
 {
     pid_t pid = s->pid;
     if (s->status_w.fd >= 0 && read_status_pipe(s) == 1)
-        s->ever_started = true;
+        exec_ok(s);
     close_status_pipe(s);
     ev_child_stop(s->loop, &s->child_w);
     ev_timer_stop(s->loop, &s->timer_w);
@@ -399,7 +405,7 @@ void svc_handle(struct svc *s, enum svc_event ev)
     case SVC_STARTING:
     case SVC_RUNNING:
         if (ev == SVC_EV_EXEC_OK) {
-            s->ever_started = true;
+            exec_ok(s);
             set_state(s, SVC_RUNNING);
         } else if (ev == SVC_EV_EXIT) {
             reap(s);
@@ -426,7 +432,7 @@ void svc_handle(struct svc *s, enum svc_event ev)
         break;
     case SVC_STOPPING:
         if (ev == SVC_EV_EXEC_OK) {
-            s->ever_started = true;
+            exec_ok(s);
         } else if (ev == SVC_EV_EXIT) {
             reap(s);
             if (s->restart_requested) {

@@ -71,6 +71,18 @@ static bool dep_doomed(const struct svc *dep)
            (dep->state == SVC_EXITED && !dep->ever_started);
 }
 
+/* The first dependency of s that can never be met, or NULL. */
+static const struct svc *doomed_dep(const struct sidecar *sc,
+                                    const struct svc *s)
+{
+    for (size_t j = 0; j < s->cfg->deps_count; j++) {
+        const struct svc *dep = sc->svcs[s->cfg->deps[j].index];
+        if (dep_doomed(dep))
+            return dep;
+    }
+    return NULL;
+}
+
 /*
  * True while the service of that name in a config a reload replaced has
  * not stopped yet: its successor waits for it.
@@ -100,20 +112,19 @@ static void start_ready(struct sidecar *sc)
         struct svc *s = sc->svcs[sc->cfg->start_order[i]];
         if (s->state != SVC_WAITING || predecessor_busy(sc, s->cfg->name))
             continue;
-        bool met = true;
-        for (size_t j = 0; j < s->cfg->deps_count && s->state == SVC_WAITING;
-             j++) {
-            const struct svc *dep = sc->svcs[s->cfg->deps[j].index];
-            if (dep_doomed(dep)) {
-                LOG_ERROR("dependency failed; service cannot start",
-                          LF_STR("service", s->cfg->name),
-                          LF_STR("dependency", dep->cfg->name),
-                          LF_STR("state", svc_state_name(dep->state)));
-                svc_handle(s, SVC_EV_ABANDON);
-            }
-            met = met && dep_met(sc, &s->cfg->deps[j]);
+        const struct svc *dep = doomed_dep(sc, s);
+        if (dep) {
+            LOG_ERROR("dependency failed; service cannot start",
+                      LF_STR("service", s->cfg->name),
+                      LF_STR("dependency", dep->cfg->name),
+                      LF_STR("state", svc_state_name(dep->state)));
+            svc_handle(s, SVC_EV_ABANDON);
+            continue;
         }
-        if (met && s->state == SVC_WAITING)
+        bool met = true;
+        for (size_t j = 0; j < s->cfg->deps_count; j++)
+            met = met && dep_met(sc, &s->cfg->deps[j]);
+        if (met)
             svc_handle(s, SVC_EV_START);
     }
 }
@@ -349,12 +360,23 @@ static void on_service_change(struct svc *s, enum svc_state old, void *arg)
     if ((s->state == SVC_EXITED || s->state == SVC_FATAL) &&
         s->cfg->essential) {
         sc->exit_from = s;
-        char reason[160];
+        const char *what = s->state == SVC_FATAL
+                               ? "is crash-looping"
+                               : "exited and will not restart";
+        /* Given up while waiting (start_ready): a dependency never can. */
+        const struct svc *dep = old == SVC_WAITING ? doomed_dep(sc, s) : NULL;
+        char why[128];
+        if (dep) {
+            snprintf(why, sizeof(why), "never started: its dependency '%s' %s",
+                     dep->cfg->name,
+                     dep->state == SVC_FATAL ? "is fatal"
+                                             : "exited without running");
+            what = why;
+        }
+        char reason[256];
         snprintf(reason, sizeof(reason), "%s service '%s' %s",
                  s->cfg->role == CFG_ROLE_MAIN ? "main" : "essential",
-                 s->cfg->name,
-                 s->state == SVC_FATAL ? "is crash-looping"
-                                       : "exited and will not restart");
+                 s->cfg->name, what);
         sidecar_shutdown(sc, reason);
         return;
     }
