@@ -124,6 +124,7 @@ bool cfg_probe_equal(const struct cfg_probe *a, const struct cfg_probe *b)
            a->failure_threshold == b->failure_threshold &&
            a->success_threshold == b->success_threshold &&
            a->restart_on_failure == b->restart_on_failure &&
+           a->start_period_ms == b->start_period_ms &&
            str_equal(a->url, b->url) && str_equal(a->method, b->method) &&
            headers_equal(a, b) && status_equal(a, b) &&
            str_equal(a->expect_body, b->expect_body) &&

@@ -186,6 +186,7 @@ static const struct cfg_key probe_keys[] = {
      .max = THRESHOLD_MAX},
     {"on_failure", cfg_value_on_failure, PROBE(restart_on_failure),
      .names = on_failure_names},
+    {"start_period", cfg_value_duration, PROBE(start_period_ms), DURATION(0)},
     {"url", cfg_value_url, PROBE(url), .min = 1, ONLY(CFG_PROBE_HTTP)},
     {"method", cfg_value_method, PROBE(method), .min = 1, ONLY(CFG_PROBE_HTTP)},
     {"headers", cfg_value_headers, PROBE_N(headers), ONLY(CFG_PROBE_HTTP)},
@@ -349,6 +350,10 @@ static int probe_defaults(struct cfg_ctx *ctx, struct cfg_probe *probe)
     probe->timeout_ms = 1000;
     probe->failure_threshold = 3;
     probe->success_threshold = 1;
+    /* A slow start (a JVM, a cache warm-up) fits; an app that never comes
+     * up is still restarted within a minute, as issue 18's ready_timeout
+     * fails a start that never says ready. */
+    probe->start_period_ms = 60000;
     if (probe->type == CFG_PROBE_HTTP)
         return cfg_dup_string(ctx, &probe->method, "GET");
     if (probe->type == CFG_PROBE_TCP)
@@ -401,6 +406,12 @@ static int finish_probe(struct cfg_ctx *ctx, const struct cfg_pair *pair,
         return cfg_fail(ctx, cfg_node_value(pair->value, "on_failure"),
                         "probe '%s': on_failure: restart needs 'service', the "
                         "service to restart",
+                        probe->name);
+    if (!probe->restart_on_failure &&
+        cfg_key_seen(&probe_section, seen, "start_period"))
+        return cfg_fail(ctx, cfg_node_value(pair->value, "start_period"),
+                        "probe '%s': start_period only holds back "
+                        "on_failure: restart, which the probe does not set",
                         probe->name);
     if (probe->type == CFG_PROBE_HTTP &&
         !cfg_key_seen(&probe_section, seen, "expect_status")) {

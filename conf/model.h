@@ -128,7 +128,10 @@ struct cfg_probe {
     int64_t initial_delay_ms;       /* default 0 */
     unsigned failure_threshold;     /* default 3, >= 1 */
     unsigned success_threshold;     /* default 1, >= 1 */
-    bool restart_on_failure;        /* on_failure: restart */
+    /* on_failure: restart acts once the probe has passed since its
+     * service's start, or start_period after that start (default 60000). */
+    bool restart_on_failure;
+    int64_t start_period_ms;
 
     /* type http */
     char *url;

@@ -28,6 +28,30 @@ static double ms(double seconds)
     return seconds * 1000.0;
 }
 
+bool probe_restart_held(const struct probe *p)
+{
+    return p->cfg->restart_on_failure && p->active && !p->passed_once &&
+           !p->start_over;
+}
+
+/*
+ * on_failure: restart of a failing probe: due once the service has
+ * started, else held (and said so) until start_period runs out.
+ */
+static void restart_if_due(struct probe *p)
+{
+    if (!p->cfg->restart_on_failure || !p->active || p->state != PROBE_FAILING)
+        return;
+    if (probe_restart_held(p))
+        LOG_INFO(
+            "probe failing; restart held until start_period ends",
+            LF_STR("probe", p->cfg->name), LF_STR("service", p->cfg->service),
+            LF_INT("start_period_ms", p->cfg->start_period_ms),
+            LF_INT("left_ms", (long long)ms(p->start_ends - util_mono_now())));
+    else if (p->owner->restart)
+        p->owner->restart(p, p->owner->notify_arg);
+}
+
 static void set_state(struct probe *p, enum probe_state state)
 {
     enum probe_state old = p->state;
@@ -47,6 +71,7 @@ static void set_state(struct probe *p, enum probe_state state)
                   p->has_result ? (long long)ms(p->last.duration) : 0));
     if (p->owner->notify)
         p->owner->notify(p, old, p->owner->notify_arg);
+    restart_if_due(p);
 }
 
 /* One result: counts toward the thresholds, may flip the state. */
@@ -248,7 +273,18 @@ int probe_ttl_push(struct probe *p, bool ok, const char *reason)
     return 0;
 }
 
-static void activate(struct probe *p)
+/* start_period is over: a probe failing already restarts now, though its
+ * state does not change. */
+static void on_start_over(EV_P_ ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct probe *p = container_of(w, struct probe, start_w);
+    p->start_over = true;
+    restart_if_due(p);
+}
+
+static void activate(struct probe *p, double since)
 {
     if (p->active)
         return;
@@ -256,6 +292,15 @@ static void activate(struct probe *p)
     p->passes = 0;
     p->failures = 0;
     p->passed_once = false;
+    /* The timers count from the loop's clock: from now, as next_due. */
+    ev_now_update(p->owner->loop);
+    p->start_ends = since + (double)p->cfg->start_period_ms / 1000.0;
+    double left = p->start_ends - util_mono_now();
+    p->start_over = !p->cfg->restart_on_failure || left <= 0;
+    if (!p->start_over) {
+        ev_timer_set(&p->start_w, left, 0.);
+        ev_timer_start(p->owner->loop, &p->start_w);
+    }
     double delay = (double)p->cfg->initial_delay_ms / 1000.0;
     if (p->cfg->type == CFG_PROBE_TTL) {
         double ttl = (double)p->cfg->ttl_ms / 1000.0;
@@ -263,8 +308,6 @@ static void activate(struct probe *p)
     } else {
         ev_timer_set(&p->tick_w, delay + p->offset,
                      (double)p->cfg->period_ms / 1000.0);
-        /* The timer counts from the loop's clock: from now, as next_due. */
-        ev_now_update(p->owner->loop);
         p->next_due = util_mono_now() + delay + p->offset;
     }
     ev_timer_start(p->owner->loop, &p->tick_w);
@@ -278,6 +321,7 @@ static void deactivate(struct probe *p)
     p->active = false;
     ev_timer_stop(p->owner->loop, &p->tick_w);
     ev_timer_stop(p->owner->loop, &p->deadline_w);
+    ev_timer_stop(p->owner->loop, &p->start_w);
     if (p->queued) {
         dequeue(p);
     } else if (p->running) {
@@ -294,7 +338,7 @@ static void deactivate(struct probe *p)
 
 void prober_start(struct prober *pr)
 {
-    prober_service_running(pr, NULL, true);
+    prober_service_running(pr, NULL, true, util_mono_now());
 }
 
 /* True when p belongs to the service named service (NULL: to none). */
@@ -306,7 +350,7 @@ static bool belongs(const struct probe *p, const char *service)
 }
 
 void prober_service_running(struct prober *pr, const char *service,
-                            bool running)
+                            bool running, double since)
 {
     /* Leave the exec queue first: a slot freed below must not go to a
      * probe of this very service, only to be killed at once. */
@@ -319,7 +363,7 @@ void prober_service_running(struct prober *pr, const char *service,
         if (!belongs(p, service))
             continue;
         if (running)
-            activate(p);
+            activate(p, since);
         else
             deactivate(p);
     }
@@ -380,6 +424,7 @@ static void probe_free(struct probe *p)
     struct prober *pr = p->owner;
     ev_timer_stop(pr->loop, &p->tick_w);
     ev_timer_stop(pr->loop, &p->deadline_w);
+    ev_timer_stop(pr->loop, &p->start_w);
     if (p->queued) {
         dequeue(p);
     } else if (p->running) {
@@ -407,6 +452,7 @@ static struct probe *probe_new(struct prober *pr, const struct cfg_root *cfg,
     p->offset = offset_of(cfg, i);
     ev_timer_init(&p->tick_w, on_tick, 0., 0.);
     ev_timer_init(&p->deadline_w, on_deadline, 0., 0.);
+    ev_timer_init(&p->start_w, on_start_over, 0., 0.);
     int rc = p->kind->init(p);
     if (rc < 0) {
         snprintf(errbuf, errlen, "probe '%s': cannot set up: %s", p->cfg->name,
@@ -418,8 +464,8 @@ static struct probe *probe_new(struct prober *pr, const struct cfg_root *cfg,
 }
 
 struct prober *prober_new(struct ev_loop *loop, const struct cfg_root *cfg,
-                          probe_notify_fn *notify, void *arg, char *errbuf,
-                          size_t errlen)
+                          probe_notify_fn *notify, probe_restart_fn *restart,
+                          void *arg, char *errbuf, size_t errlen)
 {
     struct prober *pr = calloc(1, sizeof(*pr));
     size_t *none = calloc(cfg->probes_count + 1, sizeof(*none));
@@ -429,6 +475,7 @@ struct prober *prober_new(struct ev_loop *loop, const struct cfg_root *cfg,
     }
     pr->loop = loop;
     pr->notify = notify;
+    pr->restart = restart;
     pr->notify_arg = arg;
     for (size_t i = 0; i < cfg->probes_count; i++)
         none[i] = CFG_NO_INDEX;

@@ -3,9 +3,10 @@
  * that schedules them on the loop. The core here owns timing (initial
  * delay, period with the first runs spread over it, a timeout that always
  * holds), thresholds, the state machine unknown/passing/failing, the
- * bulkhead for exec probes, and service binding. Each kind (probes/http.c,
- * tcp.c, exec.c) only runs one check and reports; ttl probes are fed by
- * pushes instead of runs. Embeds two ev_timers per probe.
+ * bulkhead for exec probes, service binding, and when on_failure: restart
+ * may act. Each kind (probes/http.c, tcp.c, exec.c) only runs one check and
+ * reports; ttl probes are fed by pushes instead of runs. Embeds three
+ * ev_timers per probe.
  */
 #ifndef SIDECAR_PROBES_PROBE_H
 #define SIDECAR_PROBES_PROBE_H
@@ -59,6 +60,9 @@ struct probe {
     bool active;       /* scheduled: its service runs, or it has none */
     bool running;      /* a run is in flight */
     bool passed_once;  /* has passed at least once since activation */
+    bool start_over;   /* start_period has run out since the service's
+                          start (on_failure: restart only) */
+    double start_ends; /* util_mono_now() when it does */
     unsigned passes;   /* consecutive */
     unsigned failures; /* consecutive */
     bool has_result;
@@ -70,6 +74,7 @@ struct probe {
     void *data;          /* the kind's */
     ev_timer tick_w;     /* the next run (ttl: the deadline for a push) */
     ev_timer deadline_w; /* the run's timeout */
+    ev_timer start_w;    /* start_period, counted from the service's start */
     double run_started;  /* util_mono_now() */
     double next_due;     /* util_mono_now() the next run is scheduled for */
     double offset;       /* seconds into the period of its first run */
@@ -79,6 +84,9 @@ struct probe {
 };
 
 typedef void probe_notify_fn(struct probe *p, enum probe_state old, void *arg);
+
+/* on_failure: restart is due now: restart p's service. */
+typedef void probe_restart_fn(struct probe *p, void *arg);
 
 struct prober {
     struct ev_loop *loop;
@@ -91,27 +99,32 @@ struct prober {
     struct probe *queue_head; /* exec probes waiting for a slot */
     struct probe *queue_tail;
     probe_notify_fn *notify;
-    void *notify_arg;
+    probe_restart_fn *restart;
+    void *notify_arg; /* for both */
 };
 
 /*
- * Builds every probe of cfg (none runs yet). NULL with a message in
+ * Builds every probe of cfg (none runs yet). notify is called on each
+ * state change, after it the probe's restart when due (from the state
+ * change or later, when start_period runs out). NULL with a message in
  * errbuf on failure. cfg is borrowed and must outlive the prober.
  */
 struct prober *prober_new(struct ev_loop *loop, const struct cfg_root *cfg,
-                          probe_notify_fn *notify, void *arg, char *errbuf,
-                          size_t errlen) ATTR_WUR;
+                          probe_notify_fn *notify, probe_restart_fn *restart,
+                          void *arg, char *errbuf, size_t errlen) ATTR_WUR;
 
 /* Starts the probes that belong to no service. */
 void prober_start(struct prober *pr);
 
 /*
  * The service named service started running (true) or stopped running:
- * its probes start from unknown, or stop and return to unknown. NULL
- * names the probes of no service (which run while running is true).
+ * its probes start from unknown, or stop and return to unknown. since is
+ * the util_mono_now() of the service's current start (its spawn), which
+ * start_period counts from. NULL names the probes of no service (which
+ * run while running is true).
  */
 void prober_service_running(struct prober *pr, const char *service,
-                            bool running);
+                            bool running, double since);
 
 /*
  * A reload, in two steps. prober_stage() builds the probes of cfg that are
@@ -151,6 +164,13 @@ void probe_report(struct probe *p, bool ok, const char *fmt, ...)
  * the probe is not active.
  */
 int probe_ttl_push(struct probe *p, bool ok, const char *reason);
+
+/*
+ * True while on_failure: restart waits for the service to start: the
+ * probe has not passed since the service's start and start_period has not
+ * run out. Its failures count all the same; only the restart waits.
+ */
+bool probe_restart_held(const struct probe *p);
 
 const char *probe_state_name(enum probe_state state);
 const char *probe_importance_name(enum cfg_importance importance);

@@ -29,7 +29,7 @@ static int put_time(struct buf *b, const char *key, double t)
                       (int)((t - (double)sec) * 1000.0));
 }
 
-static int put_probe(struct buf *b, const struct probe *p)
+static int put_probe(struct buf *b, const struct probe *p, double now)
 {
     int rc = buf_puts(b, "{\"name\":");
     if (rc == 0)
@@ -50,6 +50,15 @@ static int put_probe(struct buf *b, const struct probe *p)
                         ",\"active\":%s,\"consecutive_passes\":%u,"
                         "\"consecutive_failures\":%u",
                         p->active ? "true" : "false", p->passes, p->failures);
+    if (rc == 0)
+        rc = put_str(b, "on_failure",
+                     p->cfg->restart_on_failure ? "restart" : NULL);
+    /* Why a failing probe has not restarted its service yet. */
+    if (rc == 0 && probe_restart_held(p))
+        rc = put_time(b, "restart_held_until",
+                      ev_time() + (p->start_ends - now));
+    else if (rc == 0)
+        rc = buf_puts(b, ",\"restart_held_until\":null");
     if (rc == 0 && !p->has_result)
         rc = buf_puts(b, ",\"last\":null");
     if (rc == 0 && p->has_result) {
@@ -148,7 +157,7 @@ int details_render(const struct sidecar *sc, double now, struct buf *b)
         if (i)
             rc = buf_puts(b, ",");
         if (rc == 0)
-            rc = put_probe(b, sc->prober->probes[i]);
+            rc = put_probe(b, sc->prober->probes[i], now);
     }
     if (rc == 0)
         rc = buf_puts(b, "],\"services\":[");

@@ -253,17 +253,25 @@ static void on_probe_change(struct probe *p, enum probe_state old, void *arg)
              probe_state_name(p->state));
     /* First the aggregate, so that its change names this cause. */
     update_health(sc, cause);
-    size_t idx = p->cfg->service_index;
-    if (p->state == PROBE_FAILING && p->cfg->restart_on_failure &&
-        idx != CFG_NO_INDEX && !sc->shutting_down &&
-        sc->svcs[idx]->state == SVC_RUNNING) {
-        LOG_WARN("restarting service: its probe is failing",
-                 LF_STR("service", sc->svcs[idx]->cfg->name),
-                 LF_STR("probe", p->cfg->name));
-        svc_handle(sc->svcs[idx], SVC_EV_RESTART);
-    }
     if (!sc->shutting_down && p->state == PROBE_PASSING)
         start_ready(sc);
+}
+
+/* on_failure: restart is due (probes/ decides when: see
+ * probe_restart_held). */
+static void on_probe_restart(struct probe *p, void *arg)
+{
+    struct sidecar *sc = arg;
+    size_t idx = p->cfg->service_index;
+    if (idx == CFG_NO_INDEX || sc->shutting_down ||
+        sc->svcs[idx]->state != SVC_RUNNING)
+        return;
+    LOG_WARN("restarting service: its probe is failing",
+             LF_STR("service", sc->svcs[idx]->cfg->name),
+             LF_STR("probe", p->cfg->name),
+             LF_BOOL("passed_since_start", p->passed_once),
+             LF_INT("start_period_ms", p->cfg->start_period_ms));
+    svc_handle(sc->svcs[idx], SVC_EV_RESTART);
 }
 
 static bool is_current(const struct sidecar *sc, const struct svc *s)
@@ -352,7 +360,7 @@ static void on_service_change(struct svc *s, enum svc_state old, void *arg)
     /* A service's probes run while it runs, from unknown each time. */
     if ((old == SVC_RUNNING) != (s->state == SVC_RUNNING))
         prober_service_running(sc->prober, s->cfg->name,
-                               s->state == SVC_RUNNING);
+                               s->state == SVC_RUNNING, s->start_mono);
     if (sc->shutting_down) {
         continue_shutdown(sc);
         return;
@@ -522,7 +530,8 @@ struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
     }
     if (cfg->main_index != CFG_NO_INDEX)
         sc->exit_from = sc->svcs[cfg->main_index];
-    sc->prober = prober_new(loop, cfg, on_probe_change, sc, errbuf, errlen);
+    sc->prober = prober_new(loop, cfg, on_probe_change, on_probe_restart, sc,
+                            errbuf, errlen);
     if (!sc->prober)
         goto out_fail;
     sc->http = http_server_new(loop, cfg, sc, errbuf, errlen);
@@ -884,10 +893,11 @@ static void act_on_reload(struct sidecar *sc)
     apply_watch(sc);
     continue_retiring(sc);
     /* Probes of a restarting service stop; new ones start if they may. */
-    prober_service_running(sc->prober, NULL, true);
+    prober_service_running(sc->prober, NULL, true, sc->start_mono);
     for (size_t i = 0; i < sc->svcs_count; i++)
         prober_service_running(sc->prober, sc->svcs[i]->cfg->name,
-                               sc->svcs[i]->state == SVC_RUNNING);
+                               sc->svcs[i]->state == SVC_RUNNING,
+                               sc->svcs[i]->start_mono);
     prober_fill_exec_slots(sc->prober);
     update_health(sc, "config reloaded");
     http_server_refresh(sc->http);
