@@ -54,11 +54,8 @@ T(the_bearer_scheme_is_case_insensitive_and_strict, 30)
     cr_assert_gt(h_http_port(&H), 0);
     /* RFC 9110 11.1: the scheme is case-insensitive; 11.4: 1*SP. */
     static const char *const good[] = {
-        "Bearer " TOKEN,
-        "bearer " TOKEN,
-        "BEARER " TOKEN,
-        "bEaReR " TOKEN,
-        "Bearer   " TOKEN,
+        "Bearer " TOKEN, "bearer " TOKEN,   "BEARER " TOKEN,
+        "bEaReR " TOKEN, "Bearer   " TOKEN,
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
         cr_expect_eq(post_with_auth(good[i]), 200, "%s", good[i]);
@@ -108,24 +105,23 @@ T(an_empty_env_value_leaves_the_variable_out, 30)
 {
     setenv("SMALL_INHERITED", "from-sidecar", 1);
     setenv("SMALL_TOKEN", TOKEN, 1);
-    static const char yaml[] =
-        "http:\n"
-        "  listen: \"127.0.0.1:0\"\n"
-        "  token: ${SMALL_TOKEN}\n"
-        "services:\n"
-        "  main:\n"
-        "    role: main\n"
-        "    command: [sleep, \"60\"]\n"
-        "  printer:\n"
-        "    restart: never\n"
-        "    command: [env]\n"
-        "    env:\n"
-        "      SMALL_INHERITED: ~\n"
-        "      SMALL_NULL: null\n"
-        "      SMALL_BARE:\n"
-        "      SMALL_EMPTY: \"\"\n"
-        "      SMALL_TOKEN:\n"
-        "      SMALL_SET: yes\n";
+    static const char yaml[] = "http:\n"
+                               "  listen: \"127.0.0.1:0\"\n"
+                               "  token: ${SMALL_TOKEN}\n"
+                               "services:\n"
+                               "  main:\n"
+                               "    role: main\n"
+                               "    command: [sleep, \"60\"]\n"
+                               "  printer:\n"
+                               "    restart: never\n"
+                               "    command: [env]\n"
+                               "    env:\n"
+                               "      SMALL_INHERITED: ~\n"
+                               "      SMALL_NULL: null\n"
+                               "      SMALL_BARE:\n"
+                               "      SMALL_EMPTY: \"\"\n"
+                               "      SMALL_TOKEN:\n"
+                               "      SMALL_SET: yes\n";
     /* check agrees with run. */
     const char *path = h_temp_file(yaml);
     char out[4096];
@@ -203,8 +199,7 @@ T(pwd_is_the_cwd_of_a_service_that_has_one, 30)
     const char *reason = probe_reason();
     run_helpers((const char *[]){"in-dir", "in-dir-own", "inherits"}, 3);
     cr_expect_str_eq(line_of("in-dir", "/") ?: "(none)", H.dir);
-    cr_expect_str_eq(line_of("in-dir-own", "/") ?: "(none)",
-                     "/what/env/says");
+    cr_expect_str_eq(line_of("in-dir-own", "/") ?: "(none)", "/what/env/says");
     /* sidecar's PWD names its cwd, which these inherit: kept. */
     cr_expect_str_eq(line_of("inherits", "/") ?: "(none)", cwd);
     cr_expect_str_eq(reason, cwd);
@@ -219,8 +214,7 @@ T(a_pwd_that_is_not_the_cwd_is_not_passed_on, 30)
     const char *reason = probe_reason();
     run_helpers((const char *[]){"in-dir", "in-dir-own", "inherits"}, 3);
     cr_expect_str_eq(line_of("in-dir", "/") ?: "(none)", H.dir);
-    cr_expect_str_eq(line_of("in-dir-own", "/") ?: "(none)",
-                     "/what/env/says");
+    cr_expect_str_eq(line_of("in-dir-own", "/") ?: "(none)", "/what/env/says");
     cr_expect_null(line_of("inherits", "/"));
     cr_expect_str_eq(reason, "exit 1");
 }
@@ -261,8 +255,7 @@ T(check_counts_agree_with_their_nouns, 30)
 
 /* Runs `sidecar ARGS` with stdout into out and stderr into err; its exit
  * status, -1 when it did not exit by itself. */
-static int run_split(const char *const *args, char *out, char *err,
-                     size_t len)
+static int run_split(const char *const *args, char *out, char *err, size_t len)
 {
     const char *bin = getenv("SIDECAR_BIN") ?: "../build/sidecar";
     const char *argv[16] = {bin};
@@ -325,20 +318,19 @@ T(each_command_has_its_own_help, 30)
                 cr_expect(strstr(out, cases[i].has[j]), "%s: no %s in %s", cmd,
                           cases[i].has[j], out);
             for (size_t j = 0; j < 2; j++)
-                cr_expect(!strstr(out, cases[i].hasnt[j]), "%s: %s in %s",
-                          cmd, cases[i].hasnt[j], out);
+                cr_expect(!strstr(out, cases[i].hasnt[j]), "%s: %s in %s", cmd,
+                          cases[i].hasnt[j], out);
         }
         /* An unknown option is still a usage error: that usage, exit 2. */
-        cr_expect_eq(run_split((const char *[]){cmd, "--bogus", NULL}, out,
-                               err, sizeof(out)),
+        cr_expect_eq(run_split((const char *[]){cmd, "--bogus", NULL}, out, err,
+                               sizeof(out)),
                      2, "%s --bogus", cmd);
         cr_expect_str_empty(out, "%s --bogus: %s", cmd, out);
         cr_expect(strstr(err, head), "%s --bogus: %s", cmd, err);
     }
     /* Without a command: the global text, every command in it. */
-    cr_expect_eq(run_split((const char *[]){"--help", NULL}, out, err,
-                           sizeof(out)),
-                 0);
+    cr_expect_eq(
+        run_split((const char *[]){"--help", NULL}, out, err, sizeof(out)), 0);
     cr_expect(strstr(out, "sidecar run") && strstr(out, "sidecar check") &&
                   strstr(out, "sidecar status"),
               "%s", out);
