@@ -198,8 +198,9 @@ static int cmd_check(const struct options *o)
     if (cfg_token_is_short(cfg))
         fprintf(stderr, "%s:%u:%u: warning: " CFG_TOKEN_SHORT_WARNING "\n",
                 cfg->path, cfg->http.token_mark.line, cfg->http.token_mark.col);
-    printf("%s: ok (%zu services, %zu probes)\n", o->config,
-           cfg->services_count, cfg->probes_count);
+    printf("%s: ok (%zu service%s, %zu probe%s)\n", o->config,
+           cfg->services_count, cfg->services_count == 1 ? "" : "s",
+           cfg->probes_count, cfg->probes_count == 1 ? "" : "s");
     cfg_free(cfg);
     return 0;
 }
