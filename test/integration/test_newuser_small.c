@@ -170,8 +170,8 @@ static void start_pwd_printers(const char *pwd)
                 "  pwd:\n"
                 "    type: exec\n"
                 "    command: [printenv, PWD]\n"
-                "    period: 1s\n"
-                "    timeout: 900ms\n"
+                "    period: 10s\n"
+                "    timeout: 5s\n"
                 "    failure_threshold: 1\n"
                 "    success_threshold: 1\n");
 }
