@@ -107,7 +107,11 @@ static char *join_env(const char *name, const char *value)
     return entry;
 }
 
-/* env [char ** + count]: a mapping of NAME to scalar, as "NAME=value". */
+/*
+ * env [char ** + count]: a mapping of NAME to scalar, as "NAME=value". A
+ * NAME with an empty value is left out, as any key is: the service gets
+ * sidecar's own value, if any.
+ */
 int cfg_value_env(struct cfg_ctx *ctx, const struct cfg_key *key,
                   const struct cfg_node *val, void *field)
 {
@@ -123,19 +127,21 @@ int cfg_value_env(struct cfg_ctx *ctx, const struct cfg_key *key,
         const struct cfg_node *name = val->pairs[i].key;
         char *value;
 
-        (*count)++; /* entries start NULL: cfg_free() copes with a failure */
         if (name->text[0] == '\0' || strchr(name->text, '=') != NULL)
             return cfg_fail(ctx, name,
                             "invalid environment variable name '%s'; it "
                             "must be non-empty and without '='",
                             name->text);
+        if (cfg_node_is_null(val->pairs[i].value))
+            continue;
         if (cfg_read_text(ctx, "a string", name->text, val->pairs[i].value,
                           &value) < 0)
             return -1;
-        (*env)[i] = join_env(name->text, value);
+        char *entry = join_env(name->text, value);
         free(value);
-        if ((*env)[i] == NULL)
+        if (entry == NULL)
             return cfg_fail(ctx, name, "out of memory");
+        (*env)[(*count)++] = entry;
     }
     return 0;
 }
@@ -158,7 +164,10 @@ static bool has_control(const char *s)
     return false;
 }
 
-/* headers [struct cfg_header * + count]: a mapping of name to value. */
+/*
+ * headers [struct cfg_header * + count]: a mapping of name to value; a
+ * name with an empty value is left out, as any key is.
+ */
 int cfg_value_headers(struct cfg_ctx *ctx, const struct cfg_key *key,
                       const struct cfg_node *val, void *field)
 {
@@ -172,14 +181,16 @@ int cfg_value_headers(struct cfg_ctx *ctx, const struct cfg_key *key,
         return cfg_fail(ctx, val, "out of memory");
     for (size_t i = 0; i < val->count; i++) {
         const struct cfg_node *name = val->pairs[i].key;
-        struct cfg_header *h = &(*headers)[i];
 
-        (*count)++;
         if (!is_token(name->text))
             return cfg_fail(ctx, name,
                             "invalid header name '%s'; expected letters, "
                             "digits and !#$%%&'*+-.^_`|~",
                             name->text);
+        if (cfg_node_is_null(val->pairs[i].value))
+            continue;
+        /* Counted at once: cfg_free() frees what a failure leaves. */
+        struct cfg_header *h = &(*headers)[(*count)++];
         if (cfg_read_text(ctx, "a string", name->text, val->pairs[i].value,
                           &h->value) < 0)
             return -1;

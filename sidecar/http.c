@@ -575,15 +575,19 @@ static enum MHD_Result wait_for_reload(struct http_server *srv,
     return MHD_YES;
 }
 
-/* "Bearer <token>", compared in constant time. */
+/*
+ * "Bearer <token>", the token compared in constant time. The scheme is
+ * case-insensitive and one or more SP (no HTAB) follow it (RFC 9110
+ * 11.1 and 11.4: credentials = auth-scheme [ 1*SP token68 ]).
+ */
 static bool authorized(const struct http_server *srv, struct MHD_Connection *c)
 {
     const char *auth = MHD_lookup_connection_value(
         c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     /* No token (a reload took it away mid-request): nothing matches. */
-    if (!srv->token[0] || !auth || strncmp(auth, "Bearer ", 7) != 0)
+    if (!srv->token[0] || !auth || strncasecmp(auth, "Bearer ", 7) != 0)
         return false;
-    const char *given = auth + 7;
+    const char *given = auth + 7 + strspn(auth + 7, " ");
     size_t want_len = strlen(srv->token);
     size_t given_len = strlen(given);
     unsigned char diff = want_len != given_len;

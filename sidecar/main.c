@@ -22,6 +22,7 @@
 #include "sidecar/log.h"
 #include "sidecar/sidecar.h"
 #include "sidecar/status.h"
+#include "sidecar/util.h"
 
 #define EXIT_USAGE          2
 #define EXIT_RUNTIME        1
@@ -29,31 +30,68 @@
 #define DEFAULT_URL         "http://127.0.0.1:8558"
 #define LOG_CLOSE_TIMEOUT_S 5.0
 
+/* Each command's synopsis and options, for its --help and the global one. */
+#define RUN_SYNOPSIS                                                           \
+    "sidecar run [-c FILE] [--log-format json|text] [--log-level LEVEL]\n"
+#define CHECK_SYNOPSIS  "sidecar check [-c FILE]\n"
+#define STATUS_SYNOPSIS "sidecar status [--url URL]\n"
+#define CONFIG_OPTION                                                          \
+    "  -c, --config FILE   config file (default: $SIDECAR_CONFIG, then\n"      \
+    "                      " DEFAULT_CONFIG ")\n"
+#define LOG_OPTIONS                                                            \
+    "  --log-format FMT    json (default) or text; overrides log.format\n"     \
+    "  --log-level LEVEL   debug, info, warn or error; overrides log.level\n"
+#define URL_OPTION                                                             \
+    "  --url URL           the sidecar to ask (default: $SIDECAR_URL, then\n"  \
+    "                      " DEFAULT_URL ")\n"
+#define HELP_OPTION "  -h, --help          show this help\n"
+
 static const char usage[] =
-    "Usage: sidecar run [-c FILE] [--log-format json|text] "
-    "[--log-level LEVEL]\n"
-    "       sidecar check [-c FILE]\n"
-    "       sidecar status [--url URL]\n"
+    "Usage: " RUN_SYNOPSIS "       " CHECK_SYNOPSIS "       " STATUS_SYNOPSIS
     "       sidecar --version | --help\n"
     "\n"
     "  run     supervise the configured services until stopped; exits with\n"
     "          the main service's status (128+N when signal N ended it)\n"
     "  check   validate the config: exit 0, or 2 with FILE:LINE:COL errors\n"
     "  status  show a running sidecar's health; exit 0 UP, 1 DEGRADED,\n"
-    "          2 DOWN, 3 unreachable (URL default: $SIDECAR_URL, then\n"
-    "          " DEFAULT_URL ")\n"
-    "\n"
-    "  -c, --config FILE   config file (default: $SIDECAR_CONFIG, then\n"
-    "                      " DEFAULT_CONFIG ")\n"
-    "  --log-format FMT    json (default) or text; overrides log.format\n"
-    "  --log-level LEVEL   debug, info, warn or error; overrides log.level\n";
+    "          2 DOWN, 3 unreachable\n"
+    "\n" CONFIG_OPTION LOG_OPTIONS URL_OPTION "\n"
+    "'sidecar COMMAND --help' shows the options of that command.\n";
 
 struct options {
-    const char *command;
+    const struct command *command;
     const char *config;
     const char *log_format;
     const char *log_level;
     const char *url;
+};
+
+static int cmd_run(const struct options *o);
+static int cmd_check(const struct options *o);
+static int cmd_status(const struct options *o);
+
+static const struct command {
+    const char *name;
+    int (*run)(const struct options *o);
+    const char *usage; /* for --help */
+} commands[] = {
+    {"run", cmd_run,
+     "Usage: " RUN_SYNOPSIS "\n"
+     "Supervise the configured services until stopped; exit with the main\n"
+     "service's status (128+N when signal N ended it), or 2 on a usage or\n"
+     "config error.\n"
+     "\n" CONFIG_OPTION LOG_OPTIONS HELP_OPTION},
+    {"check", cmd_check,
+     "Usage: " CHECK_SYNOPSIS "\n"
+     "Validate the config without running anything: print\n"
+     "\"FILE: ok (N services, M probes)\" and exit 0, or print\n"
+     "FILE:LINE:COL errors on stderr and exit 2.\n"
+     "\n" CONFIG_OPTION HELP_OPTION},
+    {"status", cmd_status,
+     "Usage: " STATUS_SYNOPSIS "\n"
+     "Show a running sidecar's health: exit 0 UP, 1 DEGRADED, 2 DOWN,\n"
+     "3 unreachable.\n"
+     "\n" URL_OPTION HELP_OPTION},
 };
 
 /* Daemons must not let a pipe land on 0-2 because one of them was closed. */
@@ -85,8 +123,18 @@ static int parse_args(int argc, char **argv, struct options *o)
         {NULL, 0, NULL, 0},
     };
     /* The command comes first: sidecar run -c FILE. */
+    const char *help = usage;
     if (argc > 1 && argv[1][0] != '-') {
-        o->command = argv[1];
+        for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+            if (strcmp(commands[i].name, argv[1]) == 0)
+                o->command = &commands[i];
+        }
+        if (!o->command) {
+            fprintf(stderr, "sidecar: unknown command '%s'\n%s", argv[1],
+                    usage);
+            return -1;
+        }
+        help = o->command->usage;
         optind = 2;
     }
     for (;;) {
@@ -107,13 +155,13 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->url = optarg;
             break;
         case 'h':
-            fputs(usage, stdout);
+            fputs(help, stdout);
             exit(0);
         case 'V':
             printf("sidecar %s\n", SIDECAR_VERSION);
             exit(0);
         default:
-            fputs(usage, stderr);
+            fputs(help, stderr);
             return -1;
         }
     }
@@ -123,7 +171,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     }
     if (optind < argc) {
         fprintf(stderr, "sidecar: unexpected argument '%s'\n%s", argv[optind],
-                usage);
+                help);
         return -1;
     }
     if (!o->config)
@@ -150,8 +198,9 @@ static int cmd_check(const struct options *o)
     if (cfg_token_is_short(cfg))
         fprintf(stderr, "%s:%u:%u: warning: " CFG_TOKEN_SHORT_WARNING "\n",
                 cfg->path, cfg->http.token_mark.line, cfg->http.token_mark.col);
-    printf("%s: ok (%zu services, %zu probes)\n", o->config,
-           cfg->services_count, cfg->probes_count);
+    printf("%s: ok (%zu service%s, %zu probe%s)\n", o->config,
+           cfg->services_count, cfg->services_count == 1 ? "" : "s",
+           cfg->probes_count, cfg->probes_count == 1 ? "" : "s");
     cfg_free(cfg);
     return 0;
 }
@@ -179,6 +228,16 @@ static int setup_logging(const struct options *o, const struct cfg_root *cfg)
     log_set_format(format);
     log_set_level(level);
     return 0;
+}
+
+static int cmd_status(const struct options *o)
+{
+    const char *url = o->url;
+    if (!url || !*url)
+        url = getenv("SIDECAR_URL");
+    if (!url || !*url)
+        url = DEFAULT_URL;
+    return status_command(url, stdout);
 }
 
 static int cmd_run(const struct options *o)
@@ -253,17 +312,5 @@ int main(int argc, char **argv)
         return EXIT_RUNTIME;
     if (parse_args(argc, argv, &o) < 0)
         return EXIT_USAGE;
-    if (strcmp(o.command, "run") == 0)
-        return cmd_run(&o);
-    if (strcmp(o.command, "check") == 0)
-        return cmd_check(&o);
-    if (strcmp(o.command, "status") == 0) {
-        if (!o.url || !*o.url)
-            o.url = getenv("SIDECAR_URL");
-        if (!o.url || !*o.url)
-            o.url = DEFAULT_URL;
-        return status_command(o.url, stdout);
-    }
-    fprintf(stderr, "sidecar: unknown command '%s'\n%s", o.command, usage);
-    return EXIT_USAGE;
+    return o.command->run(&o);
 }

@@ -195,7 +195,7 @@ static void spawn(struct svc *s)
     s->started_at = ev_now(s->loop);
     s->start_mono = util_mono_now();
     /* Without sidecar's token, unless the service's own env names it. */
-    char **envp = spawn_env_without(s->envp, s->cfg->env_count, s->hidden_env);
+    char **envp = spawn_env_without(s->envp, s->env_own, s->hidden_env);
     int rc = envp ? start_relays(s, &out_wr, &err_wr) : -ENOMEM;
     if (rc == 0) {
         o.envp = envp;
@@ -618,7 +618,8 @@ static char *const user_vars[] = {"HOME=", "USER=", "LOGNAME="};
 
 /*
  * The child's environment: sidecar's own, overridden by the service's
- * env; with a user, HOME/USER/LOGNAME are that user's unless env sets them.
+ * env; with a cwd, PWD is that unless env sets it; with a user,
+ * HOME/USER/LOGNAME are that user's unless env sets them.
  */
 static int build_env(struct svc *s)
 {
@@ -626,7 +627,8 @@ static int build_env(struct svc *s)
     size_t inherited = 0;
     while (environ[inherited])
         inherited++;
-    size_t cap = inherited + c->env_count + 4;
+    /* + PWD, HOME, USER, LOGNAME and the NULL at the end */
+    size_t cap = inherited + c->env_count + 5;
     char **envp = calloc(cap, sizeof(char *));
     if (!envp)
         return -ENOMEM;
@@ -637,13 +639,17 @@ static int build_env(struct svc *s)
             goto out_free;
         n++;
     }
+    if (c->cwd && !env_has(envp, n, "PWD", 3) &&
+        env_add(envp, &n, "PWD", 3, c->cwd) < 0)
+        goto out_free;
+    s->env_own = n;
     for (size_t i = 0; i < inherited; i++) {
         const char *name = environ[i];
         const char *eq = strchr(name, '=');
         if (!eq)
             continue;
         size_t len = (size_t)(eq - name);
-        if (env_has(envp, c->env_count, name, len) ||
+        if (env_has(envp, s->env_own, name, len) ||
             (c->user.name &&
              env_has(user_vars, ARRAY_SIZE(user_vars), name, len)))
             continue;

@@ -70,6 +70,7 @@ struct svc {
     size_t restart_head;
     size_t restart_count;
     char **envp;             /* sidecar's environment and the service's env */
+    size_t env_own;          /* envp[0..env_own): the service's env, PWD */
     char *const *hidden_env; /* names left out of envp at spawn; borrowed */
     bool set_ids;
     uid_t uid;

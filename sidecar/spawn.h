@@ -81,8 +81,9 @@ int spawn_output_pipe(int *rd, int *wr) ATTR_WUR;
 
 /*
  * envp less every "NAME=..." whose NAME is in hidden (NULL-terminated; NULL
- * hides nothing), except in envp's first keep entries: a new array of
- * envp's own strings, to free() alone. NULL on ENOMEM.
+ * hides nothing) and less a PWD that does not name our working directory,
+ * except in envp's first keep entries: a new array of envp's own strings,
+ * to free() alone. NULL on ENOMEM.
  */
 char **spawn_env_without(char *const *envp, size_t keep,
                          char *const *hidden) ATTR_WUR;

@@ -29,10 +29,23 @@
 // DIR/<manifest>.sidecar.yaml and the container's environment to
 // DIR/<manifest>.env (KEY=VALUE lines) for `sidecar check`.
 //
+// With --docs FILE (repeatable; README.md, sidecar.8 with its roff dash
+// and quote escapes undone), what the docs say of the manifests:
+// - every `kubectl logs|exec` of deploy/NAME, pod/NAME or NAME in them
+//   and in the manifests' own comments names a workload of the manifests,
+//   and the container it reaches (-c, else kubectl's default: the
+//   default-container annotation or the first of containers) runs
+//   sidecar, whose log and commands these are;
+// - every kubelet probe they show (`readinessProbe: { ... }` on one line,
+//   or indented under `readinessProbe:`) has the periodSeconds and
+//   failureThreshold (kubelet's defaults 10 and 3 when left out) of that
+//   probe on a container that runs sidecar as its entrypoint.
+//
 // Prints one line per manifest on stdout:
 //   validate: FILE: ok (N documents; probes LIVE READY START on port P; grace Gs > Ns)
 // or the problems, as FILE:LINE:COL: message on stderr, then
 //   validate: FILE: FAILED (N problems)
+// and with --docs one line for them: validate: docs: ok (...) or FAILED.
 // Exit status: 0 all ok, 1 a problem, 2 usage.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -856,14 +869,123 @@ class Manifest {
     }
 }
 
+// ------------------------------------------------------------------ docs
+
+// A doc as a reader sees it: sidecar.8's \- and \(aq are - and '.
+function readDoc(file) {
+    const text = readFileSync(file, "utf8");
+    return /\.[1-9]$/.test(file)
+        ? text.replace(/\\-/g, "-").replace(/\\\(aq/g, "'").replace(/\\\(dq/g, '"')
+        : text;
+}
+
+// Each `kubectl logs|exec` of a pod or Deployment in text: { line, col,
+// kind, name, container (-c, or null), text }.
+function kubectlCommands(text) {
+    const out = [];
+    const re = /kubectl\s+(?:logs|exec)\s+(?:(deploy|deployment|deployments|pod|pods|po)\/)?([a-z0-9][a-z0-9.-]*)([^|#\n]*)/g;
+    text.split("\n").forEach((l, i) => {
+        for (const m of l.matchAll(re)) {
+            const flags = m[3].split(" -- ")[0];
+            const c = /(?:^|\s)(?:-c|--container)[\s=]+([a-z0-9-]+)/.exec(flags);
+            out.push({
+                line: i + 1, col: m.index + 1, kind: m[1]?.startsWith("deploy") ? "Deployment" : "Pod",
+                name: m[2], container: c ? c[1] : null, text: `${m[0].split(" -- ")[0].trim()}`,
+            });
+        }
+    });
+    return out;
+}
+
+// Each kubelet probe in text: { line, kind, probe }, from a one-line
+// "livenessProbe: { ... }" or the lines indented under "livenessProbe:".
+function docProbes(text) {
+    const lines = text.split("\n");
+    const indent = (l) => l.length - l.trimStart().length;
+    const out = [];
+    lines.forEach((l, i) => {
+        const m = /^(\s*)(startupProbe|readinessProbe|livenessProbe):(.*)$/.exec(l);
+        if (!m)
+            return;
+        let body = m[3];
+        if (body.trim() === "" || body.trim().startsWith("#")) {
+            let j = i + 1;
+            while (j < lines.length && lines[j].trim() !== "" && indent(lines[j]) > m[1].length)
+                j++;
+            body = "\n" + lines.slice(i + 1, j).join("\n");
+        }
+        try {
+            const probe = YAML.parse(`probe: ${body}`).probe;
+            if (plainObject(probe))
+                out.push({ line: i + 1, kind: m[2], probe });
+        } catch {
+            // prose that only looks like a probe
+        }
+    });
+    return out;
+}
+
+const probeTiming = (p) => `periodSeconds ${p?.periodSeconds ?? "10 (default)"}, ` +
+    `failureThreshold ${p?.failureThreshold ?? "3 (default)"}`;
+
+// The problems of docs (files) against the manifests; counts in stats.
+function checkDocs(docs, manifests, stats) {
+    const problems = [];
+    const workloads = manifests.flatMap((m) => m.podTemplates());
+    const runsSidecar = (c) => sidecarConfigPath(c) !== null;
+    const entrypoints = workloads.flatMap((t) => (t.spec.containers ?? []).filter(runsSidecar)
+        .map((c) => ({ c, t })));
+    const sources = [...docs.map((f) => ({ file: f, text: readDoc(f) })),
+        ...manifests.map((m) => ({ file: m.file, text: m.text }))];
+    for (const { file, text } of sources) {
+        for (const k of kubectlCommands(text)) {
+            stats.commands++;
+            const where = `${file}:${k.line}:${k.col}: \`${k.text}\``;
+            const t = workloads.find((w) => w.kind === k.kind && w.name === k.name);
+            if (!t) {
+                const have = workloads.map((w) => `${w.kind} ${w.name}`).join(", ");
+                problems.push(`${where}: no ${k.kind} ${k.name} in the manifests (${have})`);
+                continue;
+            }
+            const meta = t.kind === "Pod" ? t.d.obj.metadata : dig(t.d.obj, [...t.at.slice(0, -1), "metadata"]);
+            const name = k.container ?? meta?.annotations?.["kubectl.kubernetes.io/default-container"] ??
+                t.spec.containers?.[0]?.name;
+            const all = [...(t.spec.initContainers ?? []), ...(t.spec.containers ?? [])];
+            const c = all.find((x) => x.name === name);
+            const sidecar = all.find(runsSidecar);
+            if (!c)
+                problems.push(`${where}: ${k.kind} ${k.name} has no container ${name}`);
+            else if (!runsSidecar(c))
+                problems.push(`${where}: reaches container ${name}${k.container ? "" : " (kubectl's default)"}, ` +
+                    `which does not run sidecar${sidecar ? `; -c ${sidecar.name} does` : ""}`);
+        }
+        if (manifests.some((m) => m.file === file))
+            continue;
+        for (const p of docProbes(text)) {
+            stats.probes++;
+            const same = (c) => (c[p.kind]?.periodSeconds ?? 10) === (p.probe.periodSeconds ?? 10) &&
+                (c[p.kind]?.failureThreshold ?? 3) === (p.probe.failureThreshold ?? 3);
+            if (entrypoints.length > 0 && !entrypoints.some(({ c }) => same(c))) {
+                const { c, t } = entrypoints[0];
+                problems.push(`${file}:${p.line}: ${p.kind} with ${probeTiming(p.probe)}; ` +
+                    `container ${c.name} of ${t.kind} ${t.name} has ${probeTiming(c[p.kind])}`);
+            }
+        }
+    }
+    return problems;
+}
+
 async function main(argv) {
     let outDir = null;
     const files = [];
+    const docs = [];
     for (let i = 0; i < argv.length; i++) {
         if (argv[i] === "--out" && i + 1 < argv.length)
             outDir = argv[++i];
         else if (argv[i].startsWith("--out="))
             outDir = argv[i].slice("--out=".length);
+        else if (argv[i] === "--docs" && i + 1 < argv.length)
+            docs.push(argv[++i]);
         else if (argv[i].startsWith("-"))
             return usage(`unknown option ${argv[i]}`);
         else
@@ -874,6 +996,7 @@ async function main(argv) {
     if (outDir)
         mkdirSync(outDir, { recursive: true });
     let failed = 0;
+    const valid = [];
     for (const file of files) {
         const m = new Manifest(file);
         try {
@@ -900,13 +1023,29 @@ async function main(argv) {
         }
         if (outDir)
             m.write(outDir);
+        valid.push(m);
         console.log(`validate: ${file}: ok (${m.docs.length} documents; ${m.summaries.join("; ")})`);
+    }
+    if (docs.length > 0) {
+        const stats = { commands: 0, probes: 0 };
+        let problems;
+        try {
+            problems = checkDocs(docs, valid, stats);
+        } catch (e) {
+            problems = [e.message];
+        }
+        for (const p of problems)
+            process.stderr.write(`validate: ${p}\n`);
+        const counts = `${stats.commands} kubectl commands, ${stats.probes} kubelet probes`;
+        console.log(`validate: docs: ${problems.length ? `FAILED (${problems.length} problems)` : `ok (${counts})`}`);
+        if (problems.length)
+            failed++;
     }
     return failed > 0 ? 1 : 0;
 }
 
 function usage(why) {
-    process.stderr.write(`validate: ${why}\nusage: node validate.mjs [--out DIR] MANIFEST...\n` +
+    process.stderr.write(`validate: ${why}\nusage: node validate.mjs [--out DIR] [--docs FILE]... MANIFEST...\n` +
         `(kubernetes-models ${MODELS_VERSION})\n`);
     return 2;
 }
