@@ -2,12 +2,14 @@
 /*
  * sidecar's entry point: parses the command line, then for `run` walks a
  * straight checklist (config, logging, runtime, loop) and exits with the
- * main service's status; `check` validates a config and exits 0 or 2.
+ * main service's status; `check` validates a config (and, unless told
+ * not to, what it names on this machine) and exits 0 or 2.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 
 #include "conf/load.h"
 #include "sidecar/log.h"
+#include "sidecar/machine.h"
 #include "sidecar/sidecar.h"
 #include "sidecar/status.h"
 
@@ -32,13 +35,15 @@
 static const char usage[] =
     "Usage: sidecar run [-c FILE] [--log-format json|text] "
     "[--log-level LEVEL]\n"
-    "       sidecar check [-c FILE]\n"
+    "       sidecar check [-c FILE] [--no-machine]\n"
     "       sidecar status [--url URL]\n"
     "       sidecar --version | --help\n"
     "\n"
     "  run     supervise the configured services until stopped; exits with\n"
     "          the main service's status (128+N when signal N ended it)\n"
-    "  check   validate the config: exit 0, or 2 with FILE:LINE:COL errors\n"
+    "  check   validate the config: exit 0, or 2 with FILE:LINE:COL errors;\n"
+    "          also on this machine (users, groups, programs, cwd, listen\n"
+    "          address) unless --no-machine\n"
     "  status  show a running sidecar's health; exit 0 UP, 1 DEGRADED,\n"
     "          2 DOWN, 3 unreachable (URL default: $SIDECAR_URL, then\n"
     "          " DEFAULT_URL ")\n"
@@ -46,7 +51,8 @@ static const char usage[] =
     "  -c, --config FILE   config file (default: $SIDECAR_CONFIG, then\n"
     "                      " DEFAULT_CONFIG ")\n"
     "  --log-format FMT    json (default) or text; overrides log.format\n"
-    "  --log-level LEVEL   debug, info, warn or error; overrides log.level\n";
+    "  --log-level LEVEL   debug, info, warn or error; overrides log.level\n"
+    "  --no-machine        check: leave out what depends on this machine\n";
 
 struct options {
     const char *command;
@@ -54,6 +60,7 @@ struct options {
     const char *log_format;
     const char *log_level;
     const char *url;
+    bool no_machine;
 };
 
 /* Daemons must not let a pipe land on 0-2 because one of them was closed. */
@@ -80,6 +87,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"log-format", required_argument, NULL, 'f'},
         {"log-level", required_argument, NULL, 'l'},
         {"url", required_argument, NULL, 'u'},
+        {"no-machine", no_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -105,6 +113,9 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         case 'u':
             o->url = optarg;
+            break;
+        case 'm':
+            o->no_machine = true;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -142,16 +153,25 @@ static int load_config(const char *path, struct cfg_root **cfg)
     return -1;
 }
 
+/* The config, then (with it loaded) this machine: every error of both. */
 static int cmd_check(const struct options *o)
 {
     struct cfg_root *cfg;
+    struct cfg_error err = {0};
     if (load_config(o->config, &cfg) < 0)
         return EXIT_USAGE;
     if (cfg_token_is_short(cfg))
         fprintf(stderr, "%s:%u:%u: warning: " CFG_TOKEN_SHORT_WARNING "\n",
                 cfg->path, cfg->http.token_mark.line, cfg->http.token_mark.col);
-    printf("%s: ok (%zu services, %zu probes)\n", o->config,
-           cfg->services_count, cfg->probes_count);
+    if (!o->no_machine && machine_check(cfg, &err) < 0) {
+        cfg_error_print(&err, stderr);
+        cfg_free(cfg);
+        return EXIT_USAGE;
+    }
+    printf("%s: ok (%zu services, %zu probes; %s)\n", o->config,
+           cfg->services_count, cfg->probes_count,
+           o->no_machine ? "machine checks left out"
+                         : "checked on this machine: " MACHINE_CHECKS);
     cfg_free(cfg);
     return 0;
 }
