@@ -50,7 +50,7 @@ static void make_printable(char *msg)
 void cfg_error_set(struct cfg_error *err, const char *path, unsigned line,
                    unsigned col, const char *fmt, ...)
 {
-    unsigned *at;
+    struct cfg_error_next *next;
     char *msg;
     va_list ap;
 
@@ -59,16 +59,17 @@ void cfg_error_set(struct cfg_error *err, const char *path, unsigned line,
     err->latched = true;
     if (err->count++ == 0) {
         snprintf(err->path, sizeof(err->path), "%s", path ? path : "");
-        at = &err->line;
+        err->line = line;
+        err->col = col;
         msg = err->msg;
     } else if (err->count <= CFG_ERRORS_MAX) {
-        at = &err->next[err->count - 2].line;
-        msg = err->next[err->count - 2].msg;
+        next = &err->next[err->count - 2];
+        next->line = line;
+        next->col = col;
+        msg = next->msg;
     } else {
         return; /* counted only */
     }
-    at[0] = line;
-    at[1] = col;
     va_start(ap, fmt);
     vsnprintf(msg, CFG_ERROR_MSG_MAX, fmt, ap);
     va_end(ap);
