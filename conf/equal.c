@@ -1,9 +1,9 @@
 /*
  * Field by field equality of services and probes (see equal.h), in the
- * order of conf/model.h. Left out: mark (edits move it), deps[].index and
- * service_index (adding or removing another service shifts them; the
- * names they resolve are compared instead). Arrays are equal when their
- * lengths and their entries, in order, are.
+ * order of conf/model.h. Left out: the marks (edits move them),
+ * deps[].index and service_index (adding or removing another service
+ * shifts them; the names they resolve are compared instead). Arrays are equal
+ * when their lengths and their entries, in order, are.
  */
 #include "conf/equal.h"
 

@@ -1,6 +1,7 @@
 /*
- * Config errors: fills the caller's struct cfg_error (first error wins)
- * and prints it as "path:line:col: msg", the format editors jump to.
+ * Config errors: fills the caller's struct cfg_error (the first error of
+ * each independent item) and prints them as "path:line:col: msg", the
+ * format editors jump to.
  */
 #include "conf/error.h"
 
@@ -49,33 +50,67 @@ static void make_printable(char *msg)
 void cfg_error_set(struct cfg_error *err, const char *path, unsigned line,
                    unsigned col, const char *fmt, ...)
 {
+    struct cfg_error_next *next;
+    char *msg;
     va_list ap;
 
-    if (err == NULL || err->msg[0] != '\0')
+    if (err == NULL || err->latched)
         return;
-    snprintf(err->path, sizeof(err->path), "%s", path ? path : "");
-    err->line = line;
-    err->col = col;
+    err->latched = true;
+    if (err->count++ == 0) {
+        snprintf(err->path, sizeof(err->path), "%s", path ? path : "");
+        err->line = line;
+        err->col = col;
+        msg = err->msg;
+    } else if (err->count <= CFG_ERRORS_MAX) {
+        next = &err->next[err->count - 2];
+        next->line = line;
+        next->col = col;
+        msg = next->msg;
+    } else {
+        return; /* counted only */
+    }
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    vsnprintf(msg, CFG_ERROR_MSG_MAX, fmt, ap);
     va_end(ap);
-    make_printable(err->msg);
-    if (err->msg[0] == '\0')
-        snprintf(err->msg, sizeof(err->msg), "invalid configuration");
+    make_printable(msg);
+    if (msg[0] == '\0')
+        snprintf(msg, CFG_ERROR_MSG_MAX, "invalid configuration");
+}
+
+void cfg_error_resume(struct cfg_error *err)
+{
+    if (err != NULL)
+        err->latched = false;
+}
+
+static void format_one(const char *path, unsigned line, unsigned col,
+                       const char *msg, char *out, size_t len)
+{
+    if (line > 0)
+        snprintf(out, len, "%s:%u:%u: %s", path, line, col, msg);
+    else
+        snprintf(out, len, "%s: %s", path, msg);
 }
 
 void cfg_error_format(const struct cfg_error *err, char *out, size_t len)
 {
-    if (err->line > 0)
-        snprintf(out, len, "%s:%u:%u: %s", err->path, err->line, err->col,
-                 err->msg);
-    else
-        snprintf(out, len, "%s: %s", err->path, err->msg);
+    format_one(err->path, err->line, err->col, err->msg, out, len);
 }
 
 void cfg_error_print(const struct cfg_error *err, FILE *out)
 {
     char line[sizeof(err->path) + CFG_ERROR_MSG_MAX + 32];
+    size_t kept = err->count < CFG_ERRORS_MAX ? err->count : CFG_ERRORS_MAX;
+
     cfg_error_format(err, line, sizeof(line));
     fprintf(out, "%s\n", line);
+    for (size_t i = 1; i < kept; i++) {
+        const struct cfg_error_next *e = &err->next[i - 1];
+
+        format_one(err->path, e->line, e->col, e->msg, line, sizeof(line));
+        fprintf(out, "%s\n", line);
+    }
+    if (err->count > kept)
+        fprintf(out, "%s: %zu more errors\n", err->path, err->count - kept);
 }

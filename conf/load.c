@@ -274,6 +274,8 @@ static int finish_service(struct cfg_ctx *ctx, const struct cfg_pair *pair,
                         "backoff max (%s)",
                         svc->name, lo, hi);
     }
+    if (svc->cwd != NULL)
+        svc->cwd_mark = cfg_node_value(pair->value, "cwd")->mark;
     if (svc->role == CFG_ROLE_MAIN)
         svc->essential = true;
     if (!cfg_key_seen(s, seen, "success_exit_codes") &&
@@ -309,6 +311,7 @@ static int value_services(struct cfg_ctx *ctx, const struct cfg_key *key,
                           const struct cfg_node *val, void *field)
 {
     struct cfg_root *root = field;
+    int rc = 0;
 
     (void)key;
     if (cfg_expect_map(ctx, "'services'", val) < 0)
@@ -319,10 +322,12 @@ static int value_services(struct cfg_ctx *ctx, const struct cfg_key *key,
         return cfg_fail(ctx, val, "out of memory");
     for (size_t i = 0; i < val->count; i++) {
         root->services_count++;
-        if (load_service(ctx, &val->pairs[i], &root->services[i]) < 0)
-            return -1;
+        if (load_service(ctx, &val->pairs[i], &root->services[i]) < 0) {
+            cfg_error_resume(ctx->err); /* the next entry stands alone */
+            rc = -1;
+        }
     }
-    return 0;
+    return rc;
 }
 
 /* Reads the probe's type first: which keys are valid depends on it. */
@@ -463,6 +468,7 @@ static int value_probes(struct cfg_ctx *ctx, const struct cfg_key *key,
                         const struct cfg_node *val, void *field)
 {
     struct cfg_root *root = field;
+    int rc = 0;
 
     (void)key;
     if (cfg_expect_map(ctx, "'probes'", val) < 0)
@@ -472,10 +478,12 @@ static int value_probes(struct cfg_ctx *ctx, const struct cfg_key *key,
         return cfg_fail(ctx, val, "out of memory");
     for (size_t i = 0; i < val->count; i++) {
         root->probes_count++;
-        if (load_probe(ctx, &val->pairs[i], &root->probes[i]) < 0)
-            return -1;
+        if (load_probe(ctx, &val->pairs[i], &root->probes[i]) < 0) {
+            cfg_error_resume(ctx->err); /* the next entry stands alone */
+            rc = -1;
+        }
     }
-    return 0;
+    return rc;
 }
 
 static int root_defaults(struct cfg_ctx *ctx, struct cfg_root *root)

@@ -56,6 +56,7 @@ struct cfg_command {
     char **argv;
     size_t argc;
     bool shell;
+    struct cfg_mark mark; /* of argv[0] in the file (the string's, if one) */
 };
 
 struct cfg_dep {
@@ -74,6 +75,7 @@ struct cfg_backoff {
 struct cfg_account {
     char *name;    /* expanded; NULL: not set */
     char *written; /* as in the file, ${VAR} unexpanded: what errors quote */
+    struct cfg_mark mark; /* of the value */
 };
 
 /* conf/equal.c compares every field: keep it in step. */
@@ -85,6 +87,7 @@ struct cfg_service {
     char **env; /* "NAME=value" strings, file order */
     size_t env_count;
     char *cwd;                /* NULL: inherit sidecar's */
+    struct cfg_mark cwd_mark; /* of its value */
     struct cfg_account user;  /* name NULL: inherit */
     struct cfg_account group; /* name NULL: user's primary group, or inherit */
     bool has_umask;
@@ -168,7 +171,8 @@ struct cfg_root {
         char *token_file;  /* NULL: no token_file (the token is inline) */
         char **token_vars; /* NULL-terminated: the variables token reads,
                               kept from services that do not name them */
-        struct cfg_mark token_mark; /* of the token or token_file key */
+        struct cfg_mark token_mark;  /* of the token or token_file key */
+        struct cfg_mark listen_mark; /* of listen's value; 0:0: the default */
     } http;
     struct {
         enum cfg_log_format format; /* default json */

@@ -251,21 +251,26 @@ int cfg_apply_keys(struct cfg_ctx *ctx, const struct cfg_node *map,
                    const struct cfg_section *section, void *base,
                    uint64_t *seen)
 {
+    int rc = 0;
+
     assert(map->kind == CFG_NODE_MAP && section->count <= 64);
     *seen = 0;
     for (size_t i = 0; i < map->count; i++) {
         const struct cfg_pair *pair = &map->pairs[i];
         const struct cfg_key *k = find_key(ctx, section, pair->key);
 
-        if (k == NULL)
-            return -1;
-        if (cfg_node_is_null(pair->value))
+        if (k != NULL && cfg_node_is_null(pair->value))
             continue; /* "key:" alone means "use the default" */
-        if (k->parse(ctx, k, pair->value, (char *)base + k->offset) < 0)
-            return -1;
+        if (k == NULL ||
+            k->parse(ctx, k, pair->value, (char *)base + k->offset) < 0) {
+            /* Each key is read on its own: report the next ones too. */
+            cfg_error_resume(ctx->err);
+            rc = -1;
+            continue;
+        }
         *seen |= UINT64_C(1) << (k - section->keys);
     }
-    return 0;
+    return rc;
 }
 
 int cfg_value_string(struct cfg_ctx *ctx, const struct cfg_key *key,

@@ -59,6 +59,8 @@ struct cfg_key {
 /*
  * Applies map (a mapping; callers check) to base through section's keys.
  * Sets bit i of *seen for each keys[i] present with a non-empty value.
+ * A key that fails does not stop the others: -1 once all are read, with
+ * the first error of each failed key in ctx->err.
  */
 int cfg_apply_keys(struct cfg_ctx *ctx, const struct cfg_node *map,
                    const struct cfg_section *section, void *base,

@@ -121,16 +121,21 @@ static int resolve_dep(struct cfg_ctx *ctx, struct cfg_root *root,
     return 0;
 }
 
+/* Every dependency on its own: each error is reported. */
 static int resolve_deps(struct cfg_ctx *ctx, struct cfg_root *root,
                         const struct cfg_node *top)
 {
+    int rc = 0;
+
     for (size_t i = 0; i < root->services_count; i++) {
         for (size_t j = 0; j < root->services[i].deps_count; j++) {
-            if (resolve_dep(ctx, root, top, i, j) < 0)
-                return -1;
+            if (resolve_dep(ctx, root, top, i, j) < 0) {
+                cfg_error_resume(ctx->err);
+                rc = -1;
+            }
         }
     }
-    return 0;
+    return rc;
 }
 
 /* Reports the cycle from path entry `from` to service i, via dep j. */
@@ -230,37 +235,66 @@ static int compute_start_order(struct cfg_ctx *ctx, struct cfg_root *root)
     return 0;
 }
 
-static int resolve_probes(struct cfg_ctx *ctx, struct cfg_root *root,
-                          const struct cfg_node *top)
+/*
+ * A probe's service must exist; a ttl probe's results come as write
+ * requests, which need the token (sidecar/http.c serves them only then).
+ * Each probe on its own: every error is reported.
+ */
+static int check_probes(struct cfg_ctx *ctx, struct cfg_root *root,
+                        const struct cfg_node *top)
 {
+    int rc = 0;
+
     for (size_t i = 0; i < root->probes_count; i++) {
         struct cfg_probe *probe = &root->probes[i];
-        const struct cfg_node *at;
+        const struct cfg_node *entry = entry_node(top, "probes", i);
+        const struct cfg_node *at = cfg_node_value(entry, "service");
 
+        if (probe->type == CFG_PROBE_TTL && root->http.token[0] == '\0')
+            rc = cfg_fail(ctx, cfg_node_value(entry, "type"),
+                          "ttl probe '%s' can never receive a result: "
+                          "pushes need the write API; set http.token or "
+                          "http.token_file",
+                          probe->name);
+        cfg_error_resume(ctx->err);
         if (probe->service == NULL)
             continue;
-        at = cfg_node_value(entry_node(top, "probes", i), "service");
         probe->service_index = cfg_find_service(root, probe->service);
         if (probe->service_index == CFG_NO_INDEX) /* as written, unexpanded */
-            return cfg_fail(ctx, at,
-                            "probe '%s' names service '%s', which is not "
-                            "defined",
-                            probe->name, at->text);
+            rc = cfg_fail(ctx, at,
+                          "probe '%s' names service '%s', which is not "
+                          "defined",
+                          probe->name, at->text);
+        cfg_error_resume(ctx->err);
     }
-    return 0;
+    return rc;
 }
 
+/*
+ * Independent checks each report their errors; the dependency graph is
+ * walked only once every dependency resolves.
+ */
 int cfg_validate(struct cfg_ctx *ctx, struct cfg_root *root,
                  const struct cfg_node *top)
 {
+    int rc = 0;
+
     if (root->services_count == 0 && root->probes_count == 0)
         return cfg_fail(ctx, top,
                         "nothing to do; define at least one "
                         "service or probe");
-    if (check_main(ctx, root, top) < 0 || resolve_deps(ctx, root, top) < 0 ||
-        check_cycles(ctx, root, top) < 0 ||
-        compute_start_order(ctx, root) < 0 ||
-        resolve_probes(ctx, root, top) < 0)
-        return -1;
-    return 0;
+    if (check_main(ctx, root, top) < 0) {
+        cfg_error_resume(ctx->err);
+        rc = -1;
+    }
+    if (resolve_deps(ctx, root, top) < 0)
+        rc = -1;
+    else if (check_cycles(ctx, root, top) < 0)
+        rc = -1;
+    cfg_error_resume(ctx->err);
+    if (check_probes(ctx, root, top) < 0)
+        rc = -1;
+    if (rc == 0)
+        rc = compute_start_order(ctx, root);
+    return rc;
 }

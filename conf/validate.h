@@ -2,7 +2,8 @@
  * Checks across entries, run once every section is read: at least one
  * service or probe, exactly one main service, depends_on names (no self,
  * no cycle, "healthy" only where a probe can tell), the services probes
- * name. Resolves every index of the model and computes start_order.
+ * name, a token for ttl probes. Resolves every index of the model and
+ * computes start_order.
  */
 #ifndef SIDECAR_CONF_VALIDATE_H
 #define SIDECAR_CONF_VALIDATE_H
@@ -14,7 +15,8 @@
 
 /*
  * Validates root, read from the tree top (whose nodes place the errors).
- * Returns 0, or -1 with ctx->err set; root stays freeable by cfg_free().
+ * Returns 0, or -1 with ctx->err holding every independent error; root
+ * stays freeable by cfg_free().
  */
 int cfg_validate(struct cfg_ctx *ctx, struct cfg_root *root,
                  const struct cfg_node *top) ATTR_WUR;

@@ -5,6 +5,7 @@
  */
 #include "conf/values.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -88,6 +89,7 @@ int cfg_value_command(struct cfg_ctx *ctx, const struct cfg_key *key,
     if (cmd->argv == NULL)
         return cfg_fail(ctx, val, "out of memory");
     cmd->argc = n; /* entries start NULL: cfg_free() copes with a failure */
+    cmd->mark = shell ? val->mark : val->items[0]->mark;
     if (shell)
         return shell_command(ctx, key, val, cmd);
     return argv_command(ctx, key, val, cmd);
@@ -255,6 +257,19 @@ int cfg_value_deps(struct cfg_ctx *ctx, const struct cfg_key *key,
     return 0;
 }
 
+/*
+ * sidecar listens on an address, "" (every interface) or localhost: it
+ * never asks a resolver for a name, which could block or change later.
+ */
+static bool listen_host_valid(const char *host)
+{
+    struct in6_addr addr; /* big enough for either family */
+
+    return host[0] == '\0' || strcmp(host, "localhost") == 0 ||
+           inet_pton(AF_INET, host, &addr) == 1 ||
+           inet_pton(AF_INET6, host, &addr) == 1;
+}
+
 /* listen [struct cfg_root]: "host:port", ":port" or "[v6]:port". */
 int cfg_value_listen(struct cfg_ctx *ctx, const struct cfg_key *key,
                      const struct cfg_node *val, void *field)
@@ -273,6 +288,9 @@ int cfg_value_listen(struct cfg_ctx *ctx, const struct cfg_key *key,
         rc = cfg_fail_expected(ctx, "a port from 0 to 65535", key->name, val);
     else if (rc < 0)
         rc = cfg_fail_expected(ctx, what, key->name, val);
+    else if (!listen_host_valid(host))
+        rc = cfg_fail_expected(
+            ctx, "an IP address or localhost before the port", key->name, val);
     if (rc == 0)
         rc = cfg_dup_string(ctx, &root->http.host, host);
     if (rc < 0) {
@@ -281,6 +299,7 @@ int cfg_value_listen(struct cfg_ctx *ctx, const struct cfg_key *key,
     }
     free(root->http.listen);
     root->http.listen = text;
+    root->http.listen_mark = val->mark;
     root->http.port = port;
     return 0;
 }
@@ -314,6 +333,7 @@ int cfg_value_account(struct cfg_ctx *ctx, const struct cfg_key *key,
         return -1;
     free(account->written);
     account->written = NULL;
+    account->mark = val->mark;
     return cfg_dup_string(ctx, &account->written, val->text);
 }
 

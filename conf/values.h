@@ -25,7 +25,10 @@ int cfg_value_headers(struct cfg_ctx *ctx, const struct cfg_key *key,
 int cfg_value_deps(struct cfg_ctx *ctx, const struct cfg_key *key,
                    const struct cfg_node *val, void *field);
 
-/* [struct cfg_root] http.listen, also setting http.host and http.port. */
+/*
+ * [struct cfg_root] http.listen, also setting http.host and http.port.
+ * The host is an IP address, localhost or empty: never a name to resolve.
+ */
 int cfg_value_listen(struct cfg_ctx *ctx, const struct cfg_key *key,
                      const struct cfg_node *val, void *field);
 

@@ -795,9 +795,8 @@ static unsigned connection_limit(const struct cfg_root *cfg)
                                         : HTTP_CONNECTION_LIMIT;
 }
 
-/* The listen address: "" is every interface (IPv4). */
-static int listen_addr(const struct cfg_root *cfg, struct sockaddr_storage *ss,
-                       char *errbuf, size_t errlen)
+int http_listen_addr(const struct cfg_root *cfg, struct sockaddr_storage *ss,
+                     char *errbuf, size_t errlen)
 {
     const char *host = cfg->http.host;
     memset(ss, 0, sizeof(*ss));
@@ -832,7 +831,7 @@ struct http_server *http_server_new(struct ev_loop *loop,
                                     size_t errlen)
 {
     struct sockaddr_storage ss;
-    if (listen_addr(cfg, &ss, errbuf, errlen) < 0) {
+    if (http_listen_addr(cfg, &ss, errbuf, errlen) < 0) {
         errno = EINVAL; /* the caller may look at errno */
         return NULL;
     }

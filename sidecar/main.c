@@ -2,12 +2,14 @@
 /*
  * sidecar's entry point: parses the command line, then for `run` walks a
  * straight checklist (config, logging, runtime, loop) and exits with the
- * main service's status; `check` validates a config and exits 0 or 2.
+ * main service's status; `check` validates a config (and, unless told
+ * not to, what it names on this machine) and exits 0 or 2.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 
 #include "conf/load.h"
 #include "sidecar/log.h"
+#include "sidecar/machine.h"
 #include "sidecar/sidecar.h"
 #include "sidecar/status.h"
 #include "sidecar/util.h"
@@ -33,7 +36,7 @@
 /* Each command's synopsis and options, for its --help and the global one. */
 #define RUN_SYNOPSIS                                                           \
     "sidecar run [-c FILE] [--log-format json|text] [--log-level LEVEL]\n"
-#define CHECK_SYNOPSIS  "sidecar check [-c FILE]\n"
+#define CHECK_SYNOPSIS  "sidecar check [-c FILE] [--no-machine]\n"
 #define STATUS_SYNOPSIS "sidecar status [--url URL]\n"
 #define CONFIG_OPTION                                                          \
     "  -c, --config FILE   config file (default: $SIDECAR_CONFIG, then\n"      \
@@ -44,6 +47,8 @@
 #define URL_OPTION                                                             \
     "  --url URL           the sidecar to ask (default: $SIDECAR_URL, then\n"  \
     "                      " DEFAULT_URL ")\n"
+#define NO_MACHINE_OPTION                                                      \
+    "  --no-machine        check: leave out what depends on this machine\n"
 #define HELP_OPTION "  -h, --help          show this help\n"
 
 static const char usage[] =
@@ -52,10 +57,12 @@ static const char usage[] =
     "\n"
     "  run     supervise the configured services until stopped; exits with\n"
     "          the main service's status (128+N when signal N ended it)\n"
-    "  check   validate the config: exit 0, or 2 with FILE:LINE:COL errors\n"
+    "  check   validate the config: exit 0, or 2 with FILE:LINE:COL errors;\n"
+    "          also on this machine (users, groups, programs, cwd, listen\n"
+    "          address) unless --no-machine\n"
     "  status  show a running sidecar's health; exit 0 UP, 1 DEGRADED,\n"
     "          2 DOWN, 3 unreachable\n"
-    "\n" CONFIG_OPTION LOG_OPTIONS URL_OPTION "\n"
+    "\n" CONFIG_OPTION LOG_OPTIONS NO_MACHINE_OPTION URL_OPTION "\n"
     "'sidecar COMMAND --help' shows the options of that command.\n";
 
 struct options {
@@ -64,6 +71,7 @@ struct options {
     const char *log_format;
     const char *log_level;
     const char *url;
+    bool no_machine;
 };
 
 static int cmd_run(const struct options *o);
@@ -83,10 +91,11 @@ static const struct command {
      "\n" CONFIG_OPTION LOG_OPTIONS HELP_OPTION},
     {"check", cmd_check,
      "Usage: " CHECK_SYNOPSIS "\n"
-     "Validate the config without running anything: print\n"
-     "\"FILE: ok (N services, M probes)\" and exit 0, or print\n"
-     "FILE:LINE:COL errors on stderr and exit 2.\n"
-     "\n" CONFIG_OPTION HELP_OPTION},
+     "Validate the config without running anything, then what depends on\n"
+     "this machine (users, groups, programs, cwd, listen address): print\n"
+     "\"FILE: ok (N services, M probes; ...)\" and exit 0, or print every\n"
+     "FILE:LINE:COL error on stderr and exit 2.\n"
+     "\n" CONFIG_OPTION NO_MACHINE_OPTION HELP_OPTION},
     {"status", cmd_status,
      "Usage: " STATUS_SYNOPSIS "\n"
      "Show a running sidecar's health: exit 0 UP, 1 DEGRADED, 2 DOWN,\n"
@@ -118,6 +127,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"log-format", required_argument, NULL, 'f'},
         {"log-level", required_argument, NULL, 'l'},
         {"url", required_argument, NULL, 'u'},
+        {"no-machine", no_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -153,6 +163,9 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         case 'u':
             o->url = optarg;
+            break;
+        case 'm':
+            o->no_machine = true;
             break;
         case 'h':
             fputs(help, stdout);
@@ -190,17 +203,26 @@ static int load_config(const char *path, struct cfg_root **cfg)
     return -1;
 }
 
+/* The config, then (with it loaded) this machine: every error of both. */
 static int cmd_check(const struct options *o)
 {
     struct cfg_root *cfg;
+    struct cfg_error err = {0};
     if (load_config(o->config, &cfg) < 0)
         return EXIT_USAGE;
     if (cfg_token_is_short(cfg))
         fprintf(stderr, "%s:%u:%u: warning: " CFG_TOKEN_SHORT_WARNING "\n",
                 cfg->path, cfg->http.token_mark.line, cfg->http.token_mark.col);
-    printf("%s: ok (%zu service%s, %zu probe%s)\n", o->config,
+    if (!o->no_machine && machine_check(cfg, &err) < 0) {
+        cfg_error_print(&err, stderr);
+        cfg_free(cfg);
+        return EXIT_USAGE;
+    }
+    printf("%s: ok (%zu service%s, %zu probe%s; %s)\n", o->config,
            cfg->services_count, cfg->services_count == 1 ? "" : "s",
-           cfg->probes_count, cfg->probes_count == 1 ? "" : "s");
+           cfg->probes_count, cfg->probes_count == 1 ? "" : "s",
+           o->no_machine ? "machine checks left out"
+                         : "checked on this machine: " MACHINE_CHECKS);
     cfg_free(cfg);
     return 0;
 }

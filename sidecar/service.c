@@ -1,21 +1,19 @@
 #define _DEFAULT_SOURCE /* random, getgrouplist */
 #include "sidecar/service.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
-#include <linux/capability.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "conf/parse.h"
 #include "sidecar/guard.h"
+#include "sidecar/ids.h"
 #include "sidecar/log.h"
 #include "sidecar/relay.h"
 #include "sidecar/spawn.h"
@@ -489,90 +487,20 @@ static void on_status(EV_P_ ev_io *w, int revents)
         svc_handle(s, SVC_EV_EXEC_OK);
 }
 
-/* A numeric id such as "1000", as Kubernetes' runAsUser gives them. */
-static bool parse_id(const char *s, unsigned long *id)
-{
-    char *end;
-    if (!isdigit((unsigned char)s[0]))
-        return false;
-    errno = 0;
-    *id = strtoul(s, &end, 10);
-    return !*end && !errno && *id <= 0xfffffffeUL;
-}
-
-/* Whether sidecar may change a child's uid, gid and groups. */
-static bool can_switch_ids(void)
-{
-    struct __user_cap_header_struct hdr = {.version =
-                                               _LINUX_CAPABILITY_VERSION_3};
-    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
-    if (syscall(SYS_capget, &hdr, data) < 0)
-        return geteuid() == 0;
-    unsigned need = (1u << CAP_SETUID) | (1u << CAP_SETGID);
-    return (data[0].effective & need) == need;
-}
-
 /* Looks up user/group now, once, so a typo fails before anything runs. */
 static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
 {
     const struct cfg_service *c = s->cfg;
-    bool user_groups = false; /* take the named user's supplementary groups */
-    unsigned long id;
+    struct cfg_mark at;
+    struct ids ids;
+    int rc = ids_resolve(c, &ids, &at, errbuf, errlen);
 
-    if (!c->user.name && !c->group.name)
-        return 0;
+    if (rc < 0 || !ids.set)
+        return rc;
     s->set_ids = true;
-    s->uid = getuid();
-    s->gid = getgid();
-    if (c->user.name) {
-        struct passwd *pw = getpwnam(c->user.name);
-        if (pw) {
-            s->uid = pw->pw_uid;
-            s->gid = pw->pw_gid;
-            user_groups = true;
-        } else if (parse_id(c->user.name, &id)) {
-            s->uid = (uid_t)id;
-            s->gid = (gid_t)id;
-        } else {
-            snprintf(errbuf, errlen, "service '%s': user '%s' does not exist",
-                     c->name, c->user.written);
-            return -ENOENT;
-        }
-    }
-    if (c->group.name) {
-        struct group *gr = getgrnam(c->group.name);
-        if (gr) {
-            s->gid = gr->gr_gid;
-        } else if (parse_id(c->group.name, &id)) {
-            s->gid = (gid_t)id;
-        } else {
-            snprintf(errbuf, errlen, "service '%s': group '%s' does not exist",
-                     c->name, c->group.written);
-            return -ENOENT;
-        }
-        user_groups = false; /* an explicit group stands alone */
-    }
-    /*
-     * Never run a service as sidecar's own user in place of the one asked
-     * for: without the capabilities to switch, say so now. (With them, a
-     * failing setuid in the child is reported and the child exits.)
-     */
-    bool can_switch = can_switch_ids();
-    if (!can_switch && (s->uid != geteuid() || s->gid != getegid())) {
-        snprintf(errbuf, errlen,
-                 "service '%s': cannot run as %s%s%s (uid %lu, gid %lu): "
-                 "sidecar runs as uid %lu without CAP_SETUID and "
-                 "CAP_SETGID; run it as root or remove user/group",
-                 c->name, c->user.name ? c->user.written : "",
-                 c->user.name && c->group.name ? ":" : "",
-                 c->group.name ? c->group.written : "", (unsigned long)s->uid,
-                 (unsigned long)s->gid, (unsigned long)geteuid());
-        return -EPERM;
-    }
-    if (!can_switch) {
-        s->set_ids = false; /* already that user: nothing to switch */
-        return 0;
-    }
+    s->uid = ids.uid;
+    s->gid = ids.gid;
+    bool user_groups = ids.user_groups;
     /* A first call with no room asks how many groups there are. */
     int n = 0;
     if (!user_groups || getgrouplist(c->user.name, s->gid, NULL, &n) >= 0 ||

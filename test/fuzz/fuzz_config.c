@@ -187,6 +187,21 @@ static void check_equal_again(const uint8_t *data, size_t size,
     cfg_free(again);
 }
 
+/* An error points into the file and prints as text. */
+static void check_error(const uint8_t *data, size_t size, unsigned line,
+                        unsigned col, const char *msg)
+{
+    CHECK(msg[0] != '\0', "an error without a message");
+    CHECK(line >= 1 && col >= 1, "no position: %u:%u: %s", line, col, msg);
+    CHECK(line <= count_lines(data, size), "line %u of %u: %s", line,
+          count_lines(data, size), msg);
+    /* Printed on a terminal by `sidecar check`: text, no control bytes. */
+    for (const char *c = msg; *c; c++)
+        CHECK((unsigned char)*c >= 0x20 && *c != 0x7f,
+              "control byte 0x%02x in the message: %s", (unsigned char)*c, msg);
+    CHECK(utf8(msg), "message not UTF-8: %s", msg);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct cfg_root *const sentinel = (struct cfg_root *)&sentinel;
@@ -203,16 +218,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     CHECK(root == sentinel, "*out set on failure");
     CHECK(err.msg[0] != '\0', "failure without a message");
+    CHECK(err.count >= 1, "failure counted as %zu errors", err.count);
     CHECK(strcmp(err.path, PATH) == 0, "path '%s'", err.path);
-    CHECK(err.line >= 1 && err.col >= 1, "no position: %u:%u: %s", err.line,
-          err.col, err.msg);
-    CHECK(err.line <= count_lines(data, size), "line %u of %u: %s", err.line,
-          count_lines(data, size), err.msg);
-    /* Printed on a terminal by `sidecar check`: text, no control bytes. */
-    for (const char *c = err.msg; *c; c++)
-        CHECK((unsigned char)*c >= 0x20 && *c != 0x7f,
-              "control byte 0x%02x in the message: %s", (unsigned char)*c,
-              err.msg);
-    CHECK(utf8(err.msg), "message not UTF-8: %s", err.msg);
+    check_error(data, size, err.line, err.col, err.msg);
+    /* Every error reported, not just the first. */
+    for (size_t i = 1; i < err.count && i < CFG_ERRORS_MAX; i++)
+        check_error(data, size, err.next[i - 1].line, err.next[i - 1].col,
+                    err.next[i - 1].msg);
     return 0;
 }

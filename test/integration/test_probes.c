@@ -366,7 +366,10 @@ T(two_hundred_probes_keep_their_schedule, 60)
 
 T(a_ttl_probe_without_pushes_fails_after_its_ttl, 20)
 {
-    h_start(&H, "probes:\n"
+    h_start(&H, "http:\n"
+                "  listen: 127.0.0.1:0\n"
+                "  token: probes-token-0123456789\n"
+                "probes:\n"
                 "  batch:\n"
                 "    type: ttl\n"
                 "    importance: high\n"

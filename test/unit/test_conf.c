@@ -638,7 +638,7 @@ Test(cfg, load_clears_a_stale_error, .timeout = 5)
     struct cfg_root *root;
 
     cr_assert_null(load_text("services: []\n", &err));
-    root = load_text("probes: {p: {type: ttl, ttl: 1s}}\n", &err);
+    root = load_text("probes: {p: {type: tcp, port: 1}}\n", &err);
     cr_expect_not_null(root, "stale error kept: %s", err.msg);
     cr_expect_str_eq(err.msg, "");
     cfg_free(root);

@@ -102,7 +102,7 @@ Test(cfg_hostile, names_checked_later_quote_the_reference, .timeout = 5)
                        "    depends_on: [\"${API_PASS}\"]\n",
                        5, 18, "depends on '${API_PASS}', which is not");
     expect_secret_kept(MAIN_SERVICE "probes:\n"
-                                    "  p: {type: ttl, ttl: 1m, service: "
+                                    "  p: {type: tcp, port: 1, service: "
                                     "\"${API_PASS}\"}\n",
                        4, 36, "names service '${API_PASS}', which is not");
 }

@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conf/equal.h"
@@ -74,13 +75,20 @@
     "    insecure: true\n"                                                     \
     "    follow_redirects: true\n"
 
+/* Loads text under a token: ttl probes need one. */
 static struct cfg_root *load(const char *text)
 {
+    static const char token[] = "http: {token: equal-token-0123456789}\n";
     struct cfg_root *root = NULL;
     struct cfg_error err;
+    size_t len = strlen(token) + strlen(text);
+    char *doc = malloc(len + 1);
 
-    if (cfg_load_buffer("inline.yaml", text, strlen(text), &root, &err) < 0)
-        cr_assert_fail("%u:%u: %s, in:\n%s", err.line, err.col, err.msg, text);
+    cr_assert_not_null(doc);
+    snprintf(doc, len + 1, "%s%s", token, text);
+    if (cfg_load_buffer("inline.yaml", doc, len, &root, &err) < 0)
+        cr_assert_fail("%u:%u: %s, in:\n%s", err.line, err.col, err.msg, doc);
+    free(doc);
     return root;
 }
 
