@@ -235,7 +235,10 @@ T(check_counts_agree_with_their_nouns, 30)
     cr_expect_eq(h_run((const char *[]){"check", "-c", path, NULL}, out,
                        sizeof(out), H_WAIT),
                  0, "%s", out);
-    snprintf(want, sizeof(want), "%s: ok (1 service, 1 probe)\n", path);
+    snprintf(want, sizeof(want),
+             "%s: ok (1 service, 1 probe; checked on this machine: "
+             "users, groups, programs, directories, listen address)\n",
+             path);
     cr_expect_str_eq(out, want);
     unlink(path);
 
@@ -248,7 +251,10 @@ T(check_counts_agree_with_their_nouns, 30)
     cr_expect_eq(h_run((const char *[]){"check", "-c", path, NULL}, out,
                        sizeof(out), H_WAIT),
                  0, "%s", out);
-    snprintf(want, sizeof(want), "%s: ok (2 services, 0 probes)\n", path);
+    snprintf(want, sizeof(want),
+             "%s: ok (2 services, 0 probes; checked on this machine: "
+             "users, groups, programs, directories, listen address)\n",
+             path);
     cr_expect_str_eq(out, want);
     unlink(path);
 }
