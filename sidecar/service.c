@@ -337,9 +337,13 @@ static void after_exit(struct svc *s, bool forced)
     set_state(s, SVC_BACKOFF);
 }
 
-static void log_exit(struct svc *s, pid_t pid, double uptime)
+/* "service exited", for the leader pid (0: it never ran, nothing to say). */
+static void log_exit(struct svc *s, pid_t pid)
 {
     int st = s->last_status;
+    double uptime = util_mono_now() - s->start_mono;
+    if (pid <= 0)
+        return;
     if (WIFSIGNALED(st)) {
         LOG_AT(s->state == SVC_STOPPING ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
                "service exited", LF_STR("service", s->cfg->name),
@@ -356,8 +360,11 @@ static void log_exit(struct svc *s, pid_t pid, double uptime)
     }
 }
 
-/* The leader is gone: its status is the service's. Its group may not be. */
-static void reap(struct svc *s)
+/*
+ * The leader is gone: its status is the service's (its group may not be);
+ * returns its pid, 0 when it never ran.
+ */
+static pid_t reap(struct svc *s)
 {
     pid_t pid = s->pid;
     if (s->status_w.fd >= 0 && read_status_pipe(s) == 1)
@@ -366,8 +373,7 @@ static void reap(struct svc *s)
     ev_child_stop(s->loop, &s->child_w);
     s->pid = 0;
     s->has_exited = true;
-    if (pid > 0)
-        log_exit(s, pid, util_mono_now() - s->start_mono);
+    return pid;
 }
 
 /*
@@ -393,10 +399,9 @@ static void end_group(struct svc *s)
     s->killed = false;
 }
 
-/* A stop is over: the service stops, or starts again if asked to. */
+/* A stop is over, its group ended: stopped, or started again if asked. */
 static void end_stop(struct svc *s)
 {
-    end_group(s);
     if (s->restart_requested) {
         s->restart_requested = false;
         after_exit(s, true);
@@ -417,9 +422,13 @@ static long long since_stop_ms(const struct svc *s)
  * is left of stop_timeout, counted from the stop signal, and its output
  * is relayed meanwhile.
  */
-static void leader_gone_while_stopping(struct svc *s)
+static void leader_gone_while_stopping(struct svc *s, pid_t pid)
 {
-    if (!group_alive(s)) {
+    bool alone = !group_alive(s);
+    if (alone)
+        end_group(s); /* its output first, then the exit line */
+    log_exit(s, pid);
+    if (alone) {
         end_stop(s);
         return;
     }
@@ -434,9 +443,10 @@ static void leader_gone_while_stopping(struct svc *s)
 
 static void group_gone(struct svc *s)
 {
+    pid_t pgid = s->pgid;
+    end_group(s); /* its last output first */
     LOG_INFO("service's process group exited", LF_STR("service", s->cfg->name),
-             LF_INT("pgid", s->pgid),
-             LF_INT("since_stop_ms", since_stop_ms(s)));
+             LF_INT("pgid", pgid), LF_INT("since_stop_ms", since_stop_ms(s)));
     end_stop(s);
 }
 
@@ -484,6 +494,7 @@ static void stop_timer(struct svc *s)
         LOG_WARN("process group still there after SIGKILL; stopped without it",
                  LF_STR("service", s->cfg->name), LF_INT("pgid", s->pgid),
                  LF_STR("left", left));
+        end_group(s);
         end_stop(s);
     }
 }
@@ -512,8 +523,9 @@ void svc_handle(struct svc *s, enum svc_event ev)
             set_state(s, SVC_RUNNING);
         } else if (ev == SVC_EV_EXIT) {
             /* Unplanned: what the leader left goes at once. */
-            reap(s);
+            pid_t pid = reap(s);
             end_group(s);
+            log_exit(s, pid);
             after_exit(s, false);
         } else if (ev == SVC_EV_STOP) {
             begin_stop(s);
@@ -540,8 +552,7 @@ void svc_handle(struct svc *s, enum svc_event ev)
         if (ev == SVC_EV_EXEC_OK) {
             s->ever_started = true;
         } else if (ev == SVC_EV_EXIT) {
-            reap(s);
-            leader_gone_while_stopping(s);
+            leader_gone_while_stopping(s, reap(s));
         } else if (ev == SVC_EV_GROUP_GONE) {
             group_gone(s);
         } else if (ev == SVC_EV_STOP) {
