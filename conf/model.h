@@ -48,14 +48,15 @@ enum cfg_importance {
 };
 
 /*
- * A command: always an argv vector ending in NULL. A YAML string becomes
- * {"/bin/sh", "-c", string, NULL} with shell = true; a YAML list is used
- * as is (argv[0] looked up in PATH at exec time).
+ * A command: always an argv vector ending in NULL. A YAML list is used as
+ * is (argv[0] looked up in PATH at exec time), and so is a YAML string
+ * that is a simple command, split into its words; any other string becomes
+ * {"/bin/sh", "-c", string, NULL}, with shell = true.
  */
 struct cfg_command {
     char **argv;
     size_t argc;
-    bool shell;
+    bool shell;           /* sidecar put /bin/sh -c in front */
     struct cfg_mark mark; /* of argv[0] in the file (the string's, if one) */
 };
 

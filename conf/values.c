@@ -36,18 +36,127 @@ static const struct {
     {SIGSYS, "it reports a fault in sidecar itself"},
 };
 
-/* argv[0..2] = {"/bin/sh", "-c", text}; takes text, even on failure. */
-static int shell_command(struct cfg_ctx *ctx, const struct cfg_key *key,
-                         const struct cfg_node *val, struct cfg_command *cmd)
+/* Blanks: what separates the words of a simple command. */
+#define BLANKS " \t"
+
+/*
+ * Characters that mean nothing to sh (dash or bash) anywhere in a word.
+ * Deliberately few: anything else (quotes, $, globs, ~, #, !, redirections,
+ * controls, non-ASCII bytes...) leaves the string to /bin/sh.
+ */
+#define PLAIN_CHARS                                                            \
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"           \
+    "-_./:,+@"
+
+/* Also plain after the first word: there '=' is no assignment, '%' no job. */
+#define PLAIN_ARG_CHARS "=%"
+
+/*
+ * First words sh does not look up in PATH: keywords and the builtins of
+ * dash and bash (some, such as echo or kill, differ from the program of
+ * that name). Those with a character outside PLAIN_CHARS ({, [[, !) are
+ * caught by their character.
+ */
+static const char *const shell_words[] = {
+    ".",        ":",        "alias",   "bg",       "bind",    "break",
+    "builtin",  "caller",   "case",    "cd",       "chdir",   "command",
+    "compgen",  "complete", "compopt", "continue", "declare", "dirs",
+    "disown",   "do",       "done",    "echo",     "elif",    "else",
+    "enable",   "esac",     "eval",    "exec",     "exit",    "export",
+    "false",    "fc",       "fg",      "fi",       "for",     "function",
+    "getopts",  "hash",     "help",    "history",  "if",      "in",
+    "jobs",     "kill",     "let",     "local",    "logout",  "mapfile",
+    "popd",     "printf",   "pushd",   "pwd",      "read",    "readarray",
+    "readonly", "return",   "select",  "set",      "shift",   "shopt",
+    "source",   "suspend",  "test",    "then",     "time",    "times",
+    "trap",     "true",     "type",    "typeset",  "ulimit",  "umask",
+    "unalias",  "unset",    "until",   "wait",     "while",
+};
+
+/* Length of the word at p when it is plain (see above), else 0. */
+static size_t plain_word(const char *p, bool first)
+{
+    size_t len = strcspn(p, BLANKS);
+    size_t plain = strspn(p, PLAIN_CHARS);
+    while (!first && plain < len && strchr(PLAIN_ARG_CHARS, p[plain]))
+        plain += 1 + strspn(p + plain + 1, PLAIN_CHARS);
+    if (plain != len)
+        return 0;
+    for (size_t i = 0; first && i < ARRAY_SIZE(shell_words); i++) {
+        if (strlen(shell_words[i]) == len &&
+            memcmp(shell_words[i], p, len) == 0)
+            return 0;
+    }
+    return len;
+}
+
+int cfg_command_split(const char *text, char ***argv, size_t *argc)
+{
+    size_t n = 0;
+    for (const char *p = text + strspn(text, BLANKS); *p;
+         p += strspn(p, BLANKS)) {
+        size_t len = plain_word(p, n == 0);
+        if (len == 0)
+            return -EINVAL;
+        p += len;
+        n++;
+    }
+    if (n == 0)
+        return -EINVAL;
+    char **v = calloc(n + 1, sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    const char *p = text;
+    for (size_t i = 0; i < n; i++) {
+        p += strspn(p, BLANKS);
+        size_t len = strcspn(p, BLANKS);
+        v[i] = strndup(p, len);
+        if (!v[i]) {
+            while (i--)
+                free(v[i]);
+            free(v);
+            return -ENOMEM;
+        }
+        p += len;
+    }
+    *argv = v;
+    *argc = n;
+    return 0;
+}
+
+/*
+ * A string: its words when it is a simple command (as supervisord runs
+ * one: no shell in between to outlive, or to die before, the program),
+ * else {"/bin/sh", "-c", text}.
+ */
+static int string_command(struct cfg_ctx *ctx, const struct cfg_key *key,
+                          const struct cfg_node *val, struct cfg_command *cmd)
 {
     char *text;
 
     if (cfg_read_text(ctx, "a string", key->name, val, &text) < 0)
         return -1;
+    cmd->mark = val->mark;
+    if (text[strspn(text, BLANKS "\r\n")] == '\0') {
+        free(text);
+        return cfg_fail_expected(ctx, "a non-empty command", key->name, val);
+    }
+    int rc = cfg_command_split(text, &cmd->argv, &cmd->argc);
+    if (rc == -EINVAL) {
+        cmd->argv = calloc(4, sizeof(*cmd->argv));
+        rc = cmd->argv ? 0 : -ENOMEM;
+    }
+    if (rc < 0) {
+        free(text);
+        return cfg_fail(ctx, val, "out of memory");
+    }
+    if (cmd->argc) {
+        free(text); /* split */
+        return 0;
+    }
+    cmd->argc = 3; /* entries start NULL: cfg_free() copes with a failure */
     cmd->argv[2] = text;
     cmd->shell = true;
-    if (text[0] == '\0')
-        return cfg_fail_expected(ctx, "a non-empty command", key->name, val);
     if (cfg_dup_string(ctx, &cmd->argv[0], "/bin/sh") < 0 ||
         cfg_dup_string(ctx, &cmd->argv[1], "-c") < 0)
         return -1;
@@ -69,29 +178,27 @@ static int argv_command(struct cfg_ctx *ctx, const struct cfg_key *key,
     return 0;
 }
 
-/* command [struct cfg_command]: an argv list, or a string for sh -c. */
+/* command [struct cfg_command]: an argv list, or a string (see above). */
 int cfg_value_command(struct cfg_ctx *ctx, const struct cfg_key *key,
                       const struct cfg_node *val, void *field)
 {
     struct cfg_command *cmd = field;
-    bool shell = val->kind == CFG_NODE_SCALAR;
-    size_t n = shell ? 3 : val->count;
 
     if (val->kind == CFG_NODE_MAP)
         return cfg_fail_expected(ctx, "a list of strings or a string",
                                  key->name, val);
-    if (n == 0)
+    if (val->kind == CFG_NODE_SCALAR)
+        return string_command(ctx, key, val, cmd);
+    if (val->count == 0)
         return cfg_fail(ctx, val,
                         "expected a non-empty list for '%s', found an empty "
                         "one",
                         key->name);
-    cmd->argv = calloc(n + 1, sizeof(*cmd->argv));
+    cmd->argv = calloc(val->count + 1, sizeof(*cmd->argv));
     if (cmd->argv == NULL)
         return cfg_fail(ctx, val, "out of memory");
-    cmd->argc = n; /* entries start NULL: cfg_free() copes with a failure */
-    cmd->mark = shell ? val->mark : val->items[0]->mark;
-    if (shell)
-        return shell_command(ctx, key, val, cmd);
+    cmd->argc = val->count; /* entries start NULL: cfg_free() copes */
+    cmd->mark = val->items[0]->mark;
     return argv_command(ctx, key, val, cmd);
 }
 

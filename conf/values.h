@@ -9,9 +9,21 @@
 
 #include "conf/schema.h"
 
-/* [struct cfg_command] an argv list, or a string run by /bin/sh -c. */
+/*
+ * [struct cfg_command] an argv list, or a string: split into its words
+ * when it is a simple command (cfg_command_split), else run by /bin/sh -c.
+ */
 int cfg_value_command(struct cfg_ctx *ctx, const struct cfg_key *key,
                       const struct cfg_node *val, void *field);
+
+/*
+ * The words of text when it is a simple command, one sh would run as that
+ * very argv: blank-separated words of letters, digits and -_./:,+@ (and
+ * = or % after the first), whose first is no shell keyword or builtin.
+ * 0 with *argv a new NULL-terminated vector of *argc (>= 1) malloc'd
+ * words; -EINVAL when text needs a shell (or has no word); -ENOMEM.
+ */
+int cfg_command_split(const char *text, char ***argv, size_t *argc) ATTR_WUR;
 
 /* [char ** + count] a mapping NAME: scalar, stored as "NAME=value". */
 int cfg_value_env(struct cfg_ctx *ctx, const struct cfg_key *key,

@@ -39,8 +39,16 @@ void reaper_stop(struct reaper *r)
     ev_child_stop(r->loop, &r->any_w);
 }
 
-/* The parent pid and state letter from /proc/<pid>/stat; -1 if gone. */
-static pid_t parent_of(const char *pid, char *state)
+/* What sidecar reads of a process's /proc/<pid>/stat. */
+struct proc_stat {
+    char comm[17]; /* at most 15 bytes and the NUL; longer ones cut */
+    char state;    /* R, S, Z, ... */
+    pid_t ppid;
+    pid_t pgrp;
+};
+
+/* Reads /proc/<pid>/stat; -1 if the process is gone. */
+static int read_stat(const char *pid, struct proc_stat *st)
 {
     char path[300];
     char line[512];
@@ -51,12 +59,52 @@ static pid_t parent_of(const char *pid, char *state)
     size_t n = fread(line, 1, sizeof(line) - 1, f);
     fclose(f);
     line[n] = '\0';
-    /* "pid (comm) state ppid ...": comm may hold spaces and parens. */
+    /* "pid (comm) state ppid pgrp ...": comm may hold spaces and parens. */
+    char *open_paren = strchr(line, '(');
     char *close_paren = strrchr(line, ')');
     int ppid;
-    if (!close_paren || sscanf(close_paren + 1, " %c %d", state, &ppid) != 2)
+    int pgrp;
+    if (!open_paren || !close_paren || close_paren < open_paren ||
+        sscanf(close_paren + 1, " %c %d %d", &st->state, &ppid, &pgrp) != 3)
         return -1;
-    return ppid;
+    size_t len = (size_t)(close_paren - open_paren - 1);
+    if (len >= sizeof(st->comm))
+        len = sizeof(st->comm) - 1;
+    memcpy(st->comm, open_paren + 1, len);
+    st->comm[len] = '\0';
+    st->ppid = ppid;
+    st->pgrp = pgrp;
+    return 0;
+}
+
+size_t reaper_describe_group(pid_t pgid, char *buf, size_t len)
+{
+    size_t count = 0;
+    size_t used = 0;
+    buf[0] = '\0';
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 0;
+    for (;;) {
+        struct dirent *de = readdir(d);
+        if (!de)
+            break;
+        struct proc_stat st;
+        if (!isdigit((unsigned char)de->d_name[0]) ||
+            read_stat(de->d_name, &st) < 0 || st.pgrp != pgid ||
+            st.state == 'Z')
+            continue;
+        count++;
+        if (used >= len)
+            continue;
+        int n = snprintf(buf + used, len - used, "%s%s %s", used ? ", " : "",
+                         de->d_name, st.comm);
+        used = n < 0 || (size_t)n >= len - used ? len : used + (size_t)n;
+    }
+    closedir(d);
+    if (used >= len && len > 4)
+        memcpy(buf + len - 4, "...", 4); /* cut: say so */
+    return count;
 }
 
 /* SIGKILLs every live child of ours. */
@@ -72,8 +120,9 @@ static void kill_children(void)
             break;
         if (!isdigit((unsigned char)de->d_name[0]))
             continue;
-        char state;
-        if (parent_of(de->d_name, &state) != self || state == 'Z')
+        struct proc_stat st;
+        if (read_stat(de->d_name, &st) < 0 || st.ppid != self ||
+            st.state == 'Z')
             continue; /* not ours, or dead and only waiting to be reaped */
         pid_t pid = (pid_t)atoi(de->d_name);
         if (kill(pid, SIGKILL) == 0)

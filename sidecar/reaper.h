@@ -10,6 +10,8 @@
 
 #include <ev.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 struct reaper {
     struct ev_loop *loop;
@@ -20,6 +22,13 @@ struct reaper {
 void reaper_start(struct reaper *r, struct ev_loop *loop);
 
 void reaper_stop(struct reaper *r);
+
+/*
+ * Writes "PID COMM, PID COMM" for the live processes of group pgid into
+ * buf (len > 0; cut with "..." when it does not fit), for a log line;
+ * returns how many there are. Scans /proc: for rare events only.
+ */
+size_t reaper_describe_group(pid_t pgid, char *buf, size_t len);
 
 /*
  * SIGKILLs every remaining child of ours (adopted orphans, by now) and

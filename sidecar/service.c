@@ -15,6 +15,7 @@
 #include "sidecar/guard.h"
 #include "sidecar/ids.h"
 #include "sidecar/log.h"
+#include "sidecar/reaper.h"
 #include "sidecar/relay.h"
 #include "sidecar/spawn.h"
 
@@ -80,22 +81,46 @@ static void set_state(struct svc *s, enum svc_state state)
 }
 
 /*
+ * How often a stopping service's group that outlived its leader is looked
+ * at. Its members' ends are no event sidecar can watch: each is told to
+ * its parent only, which may be another member, sidecar (an orphan, reaped
+ * by the reaper's catch-all watcher) or, when sidecar is no subreaper,
+ * init. kill(-pgid, 0) answers for all of them, and polling it costs one
+ * system call a tick, only during such a stop (stop_timeout at most).
+ */
+#define SVC_GROUP_POLL_S 0.05
+
+/*
+ * After the SIGKILL of a stop, how long the group may take to go: more
+ * means a process stuck in the kernel, or one sidecar may not signal. The
+ * stop ends without it then (a leader is always waited for: it is ours).
+ */
+#define SVC_KILL_WAIT_S 5.0
+
+/*
  * Signals the service's whole process group. Right after fork the child
  * may not have called setsid() yet; then the group does not exist and the
  * process itself gets the signal.
  */
 static void signal_group(struct svc *s, int sig)
 {
-    if (s->pid <= 0)
+    if (s->pgid <= 0)
         return;
-    if (kill(-s->pid, sig) == 0)
+    if (kill(-s->pgid, sig) == 0)
         return;
-    if (errno == ESRCH && kill(s->pid, sig) == 0)
+    if (errno == ESRCH && s->pid > 0 && kill(s->pid, sig) == 0)
         return;
     if (errno != ESRCH)
         LOG_WARN("cannot signal process group", LF_STR("service", s->cfg->name),
-                 LF_INT("pgid", s->pid), LF_STR("signal", cfg_signal_name(sig)),
+                 LF_INT("pgid", s->pgid),
+                 LF_STR("signal", cfg_signal_name(sig)),
                  LF_STR("error", strerror(errno)));
+}
+
+/* True while a process of the group is left (EPERM: one we may not signal). */
+static bool group_alive(const struct svc *s)
+{
+    return s->pgid > 0 && (kill(-s->pgid, 0) == 0 || errno != ESRCH);
 }
 
 static void arm_timer(struct svc *s, double after)
@@ -218,7 +243,8 @@ static void spawn(struct svc *s)
         return;
     }
     s->pid = pid;
-    guard_watch(s->guard, pid); /* its process group's id */
+    s->pgid = pid; /* setsid() in the child */
+    guard_watch(s->guard, pid);
     ev_child_set(&s->child_w, pid, 0);
     ev_child_start(s->loop, &s->child_w);
     ev_io_set(&s->status_w, status_fd, EV_READ);
@@ -315,9 +341,13 @@ static void after_exit(struct svc *s, bool forced)
     set_state(s, SVC_BACKOFF);
 }
 
-static void log_exit(struct svc *s, pid_t pid, double uptime)
+/* "service exited", for the leader pid (0: it never ran, nothing to say). */
+static void log_exit(struct svc *s, pid_t pid)
 {
     int st = s->last_status;
+    double uptime = util_mono_now() - s->start_mono;
+    if (pid <= 0)
+        return;
     if (WIFSIGNALED(st)) {
         LOG_AT(s->state == SVC_STOPPING ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
                "service exited", LF_STR("service", s->cfg->name),
@@ -334,38 +364,100 @@ static void log_exit(struct svc *s, pid_t pid, double uptime)
     }
 }
 
-/* The process is gone: collect its output, its leftovers, its status. */
-static void reap(struct svc *s)
+/*
+ * The leader is gone: its status is the service's (its group may not be);
+ * returns its pid, 0 when it never ran.
+ */
+static pid_t reap(struct svc *s)
 {
     pid_t pid = s->pid;
     if (s->status_w.fd >= 0 && read_status_pipe(s) == 1)
         exec_ok(s);
     close_status_pipe(s);
     ev_child_stop(s->loop, &s->child_w);
+    s->pid = 0;
+    s->has_exited = true;
+    return pid;
+}
+
+/*
+ * The end of the process group: whatever is left of it is killed before
+ * its output is drained, so no writer keeps the pipes full. Its leader is
+ * reaped, so only the group is signalled: the leader's pid may be reused.
+ */
+static void end_group(struct svc *s)
+{
+    pid_t pgid = s->pgid;
     ev_timer_stop(s->loop, &s->timer_w);
-    /*
-     * Whatever the leader left in its group goes with it, before its
-     * output is drained, so no writer keeps the pipes full. The leader is
-     * reaped, so only the group is signalled: its pid may be reused.
-     */
-    if (pid > 0 && kill(-pid, SIGKILL) < 0 && errno != ESRCH)
+    ev_timer_stop(s->loop, &s->group_w);
+    if (pgid > 0 && kill(-pgid, SIGKILL) < 0 && errno != ESRCH)
         LOG_WARN("cannot kill what is left of the process group",
-                 LF_STR("service", s->cfg->name), LF_INT("pgid", pid),
+                 LF_STR("service", s->cfg->name), LF_INT("pgid", pgid),
                  LF_STR("error", strerror(errno)));
-    if (pid > 0)
-        guard_forget(s->guard, pid);
+    if (pgid > 0)
+        guard_forget(s->guard, pgid);
     relay_finish(s->out);
     relay_finish(s->err);
     s->out = s->err = NULL;
-    s->pid = 0;
-    s->has_exited = true;
-    if (pid > 0)
-        log_exit(s, pid, util_mono_now() - s->start_mono);
+    s->pgid = 0;
+    s->killed = false;
+}
+
+/* A stop is over, its group ended: stopped, or started again if asked. */
+static void end_stop(struct svc *s)
+{
+    if (s->restart_requested) {
+        s->restart_requested = false;
+        after_exit(s, true);
+    } else {
+        set_state(s, SVC_STOPPED);
+    }
+}
+
+/* Milliseconds since the stop signal, for the log. */
+static long long since_stop_ms(const struct svc *s)
+{
+    return (long long)((util_mono_now() - s->stop_mono) * 1000.0);
+}
+
+/*
+ * The leader of a stopping service exited. The rest of its group (the
+ * program a shell started, say, still in its SIGTERM handler) keeps what
+ * is left of stop_timeout, counted from the stop signal, and its output
+ * is relayed meanwhile.
+ */
+static void leader_gone_while_stopping(struct svc *s, pid_t pid)
+{
+    bool alone = !group_alive(s);
+    if (alone)
+        end_group(s); /* its output first, then the exit line */
+    log_exit(s, pid);
+    if (alone) {
+        end_stop(s);
+        return;
+    }
+    char left[256];
+    size_t n = reaper_describe_group(s->pgid, left, sizeof(left));
+    LOG_INFO("waiting for the rest of the service's process group",
+             LF_STR("service", s->cfg->name), LF_INT("pgid", s->pgid),
+             LF_INT("processes", (long long)n), LF_STR("left", left),
+             LF_INT("since_stop_ms", since_stop_ms(s)));
+    ev_timer_start(s->loop, &s->group_w);
+}
+
+static void group_gone(struct svc *s)
+{
+    pid_t pgid = s->pgid;
+    end_group(s); /* its last output first */
+    LOG_INFO("service's process group exited", LF_STR("service", s->cfg->name),
+             LF_INT("pgid", pgid), LF_INT("since_stop_ms", since_stop_ms(s)));
+    end_stop(s);
 }
 
 static void begin_stop(struct svc *s)
 {
     int sig = s->cfg->stop_signal;
+    s->stop_mono = util_mono_now();
     LOG_INFO("stopping service", LF_STR("service", s->cfg->name),
              LF_INT("pid", s->pid), LF_STR("signal", cfg_signal_name(sig)),
              LF_INT("stop_timeout_ms", s->cfg->stop_timeout_ms));
@@ -377,10 +469,38 @@ static void begin_stop(struct svc *s)
     set_state(s, SVC_STOPPING);
 }
 
+/*
+ * SIGKILLs the group, naming what is left of it. The group then has
+ * SVC_KILL_WAIT_S to go (and a leader all the time it needs).
+ */
 static void kill_now(struct svc *s, const char *why)
 {
-    LOG_WARN(why, LF_STR("service", s->cfg->name), LF_INT("pid", s->pid));
+    char left[256];
+    size_t n = reaper_describe_group(s->pgid, left, sizeof(left));
+    LOG_WARN(why, LF_STR("service", s->cfg->name), LF_INT("pid", s->pid),
+             LF_INT("pgid", s->pgid), LF_INT("processes", (long long)n),
+             LF_STR("left", left));
     signal_group(s, SIGKILL);
+    s->killed = true;
+    arm_timer(s, SVC_KILL_WAIT_S);
+}
+
+/* stop_timeout is over, or the SIGKILL that followed had its time. */
+static void stop_timer(struct svc *s)
+{
+    if (!s->killed) {
+        kill_now(s, "service did not stop in time; killing it");
+    } else if (s->pid > 0) {
+        arm_timer(s, SVC_KILL_WAIT_S); /* a leader is always waited for */
+    } else {
+        char left[256];
+        reaper_describe_group(s->pgid, left, sizeof(left));
+        LOG_WARN("process group still there after SIGKILL; stopped without it",
+                 LF_STR("service", s->cfg->name), LF_INT("pgid", s->pgid),
+                 LF_STR("left", left));
+        end_group(s);
+        end_stop(s);
+    }
 }
 
 void svc_handle(struct svc *s, enum svc_event ev)
@@ -406,7 +526,10 @@ void svc_handle(struct svc *s, enum svc_event ev)
             exec_ok(s);
             set_state(s, SVC_RUNNING);
         } else if (ev == SVC_EV_EXIT) {
-            reap(s);
+            /* Unplanned: what the leader left goes at once. */
+            pid_t pid = reap(s);
+            end_group(s);
+            log_exit(s, pid);
             after_exit(s, false);
         } else if (ev == SVC_EV_STOP) {
             begin_stop(s);
@@ -414,6 +537,7 @@ void svc_handle(struct svc *s, enum svc_event ev)
             s->restart_requested = true;
             begin_stop(s);
         } else if (ev == SVC_EV_KILL) {
+            s->stop_mono = util_mono_now();
             kill_now(s, "killing service");
             set_state(s, SVC_STOPPING);
         }
@@ -432,21 +556,17 @@ void svc_handle(struct svc *s, enum svc_event ev)
         if (ev == SVC_EV_EXEC_OK) {
             exec_ok(s);
         } else if (ev == SVC_EV_EXIT) {
-            reap(s);
-            if (s->restart_requested) {
-                s->restart_requested = false;
-                after_exit(s, true);
-            } else {
-                set_state(s, SVC_STOPPED);
-            }
+            leader_gone_while_stopping(s, reap(s));
+        } else if (ev == SVC_EV_GROUP_GONE) {
+            group_gone(s);
         } else if (ev == SVC_EV_STOP) {
             s->restart_requested = false; /* a stop outranks a restart */
         } else if (ev == SVC_EV_TIMER) {
-            kill_now(s, "service did not stop in time; killing it");
+            stop_timer(s);
         } else if (ev == SVC_EV_KILL) {
             s->restart_requested = false;
-            ev_timer_stop(s->loop, &s->timer_w);
-            kill_now(s, "killing service");
+            if (!s->killed)
+                kill_now(s, "killing service");
         }
         break;
     }
@@ -476,6 +596,15 @@ static void on_timer(EV_P_ ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     svc_handle(container_of(w, struct svc, timer_w), SVC_EV_TIMER);
+}
+
+static void on_group_poll(EV_P_ ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct svc *s = container_of(w, struct svc, group_w);
+    if (!group_alive(s))
+        svc_handle(s, SVC_EV_GROUP_GONE);
 }
 
 static void on_status(EV_P_ ev_io *w, int revents)
@@ -628,6 +757,8 @@ struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
     s->state_since = ev_now(loop);
     ev_child_init(&s->child_w, on_child, 0, 0);
     ev_timer_init(&s->timer_w, on_timer, 0., 0.);
+    ev_timer_init(&s->group_w, on_group_poll, SVC_GROUP_POLL_S,
+                  SVC_GROUP_POLL_S);
     ev_io_init(&s->status_w, on_status, -1, EV_READ);
     if (resolve_ids(s, errbuf, errlen) < 0)
         goto out_free;
@@ -665,6 +796,7 @@ void svc_free(struct svc *s)
         return;
     ev_child_stop(s->loop, &s->child_w);
     ev_timer_stop(s->loop, &s->timer_w);
+    ev_timer_stop(s->loop, &s->group_w);
     close_status_pipe(s);
     relay_finish(s->out);
     relay_finish(s->err);

@@ -3,8 +3,9 @@
  * Every transition goes through svc_handle() and every state change is
  * reported to the owner's notify callback, the one place others (the
  * supervisor now, probes and the status endpoint later) observe services.
- * Embeds an ev_child (the process), an ev_timer (backoff, stop grace) and
- * an ev_io (exec status pipe); owns the relays of the child's output.
+ * Embeds an ev_child (the process), two ev_timers (backoff and stop grace;
+ * the poll for the end of a stopping process group) and an ev_io (exec
+ * status pipe); owns the relays of the child's output.
  */
 #ifndef SIDECAR_SIDECAR_SERVICE_H
 #define SIDECAR_SIDECAR_SERVICE_H
@@ -22,21 +23,22 @@ enum svc_state {
     SVC_STARTING, /* forked; exec not confirmed yet */
     SVC_RUNNING,  /* exec succeeded, process alive */
     SVC_BACKOFF,  /* exited; restart timer pending */
-    SVC_STOPPING, /* stop signal sent; grace timer pending */
+    SVC_STOPPING, /* stop signal sent; until its whole group is gone */
     SVC_STOPPED,  /* stopped on request */
     SVC_EXITED,   /* exited and, by its restart policy, not restarted */
     SVC_FATAL,    /* crash loop: restarted too often, given up */
 };
 
 enum svc_event {
-    SVC_EV_START,   /* start now (dependencies met, or asked to) */
-    SVC_EV_EXEC_OK, /* the status pipe closed: exec succeeded */
-    SVC_EV_EXIT,    /* the process exited; status in last_status */
-    SVC_EV_TIMER,   /* backoff over, or stop grace over */
-    SVC_EV_STOP,    /* stop gracefully */
-    SVC_EV_KILL,    /* stop now: SIGKILL the process group */
-    SVC_EV_ABANDON, /* a dependency is gone for good: it can never start */
-    SVC_EV_RESTART, /* stop, then start again through the backoff */
+    SVC_EV_START,      /* start now (dependencies met, or asked to) */
+    SVC_EV_EXEC_OK,    /* the status pipe closed: exec succeeded */
+    SVC_EV_EXIT,       /* the process exited; status in last_status */
+    SVC_EV_TIMER,      /* backoff over, or stop grace over */
+    SVC_EV_GROUP_GONE, /* stopping: the group outlived its leader, now gone */
+    SVC_EV_STOP,       /* stop gracefully */
+    SVC_EV_KILL,       /* stop now: SIGKILL the process group */
+    SVC_EV_ABANDON,    /* a dependency is gone for good: it can never start */
+    SVC_EV_RESTART,    /* stop, then start again through the backoff */
 };
 
 struct guard;
@@ -48,6 +50,7 @@ struct svc {
     const struct cfg_service *cfg;
     enum svc_state state;
     pid_t pid;          /* of the running process, else 0 */
+    pid_t pgid;         /* its process group, until all of it is gone */
     unsigned restarts;  /* automatic restarts so far */
     bool ever_started;  /* exec succeeded at least once */
     bool has_exited;    /* last_status is valid */
@@ -60,12 +63,15 @@ struct svc {
     struct ev_loop *loop;
     ev_child child_w;
     ev_timer timer_w;
+    ev_timer group_w; /* polls a stopping group that outlived its leader */
     ev_io status_w;
     struct relay *out;
     struct relay *err;
     size_t max_line;
     unsigned backoff_step;
     bool restart_requested; /* SVC_EV_RESTART: restart after this stop */
+    bool killed;            /* this stop has SIGKILLed the group */
+    double stop_mono;       /* util_mono_now() of the stop signal */
     double *restart_times;  /* ring of max_restarts restart times (mono) */
     size_t restart_head;
     size_t restart_count;
@@ -123,7 +129,10 @@ int svc_exit_code(const struct svc *s);
 /* True when the last exit is one of the service's success_exit_codes. */
 bool svc_exit_is_success(const struct svc *s);
 
-/* True in a state with a live process: STARTING, RUNNING, STOPPING. */
+/*
+ * True in a state with a live process: STARTING, RUNNING, STOPPING (in
+ * which the leader may be gone already, the rest of its group not).
+ */
 bool svc_has_process(const struct svc *s);
 
 /* True when nothing will start it again by itself: STOPPED/EXITED/FATAL. */

@@ -5,11 +5,13 @@
  * leave a process tree, write hostile bytes.
  *
  *   fakesvc exit N                 exit N at once
- *   fakesvc run NAME FILE [ignore-term|slow-stop|log-usr1]
+ *   fakesvc run NAME FILE [ignore-term|slow-stop|graceful|log-usr1]
  *                                  append "start NAME" to FILE, then wait;
  *                                  on SIGTERM append "stop NAME", exit 0
- *                                  (slow-stop: after 300ms; log-usr1: on
- *                                  SIGUSR1 append "usr1 NAME")
+ *                                  (slow-stop: after 300ms; graceful:
+ *                                  write "stopping NAME" to stdout, 1 s
+ *                                  later "done NAME", then append;
+ *                                  log-usr1: on SIGUSR1 append "usr1 NAME")
  *   fakesvc spam N                 write lines "line 1".."line N", exit 0
  *   fakesvc orphan SECONDS PIDFILE fork a grandchild in its own session
  *                                  that writes its pid, lives SECONDS, exits;
@@ -51,13 +53,29 @@ static void append(const char *file, const char *what, const char *name)
     close(fd);
 }
 
+static void write_all(int fd, const char *p, size_t n);
+
 static bool slow_stop;
+static bool graceful;
+
+/* "WHAT NAME\n" on stdout, async-signal-safe. */
+static void say(const char *what)
+{
+    write_all(1, what, strlen(what));
+    write_all(1, " ", 1);
+    write_all(1, run_name, strlen(run_name));
+    write_all(1, "\n", 1);
+}
 
 static void on_term(int sig)
 {
     (void)sig;
-    if (slow_stop)
-        usleep(300 * 1000);
+    if (graceful)
+        say("stopping");
+    if (slow_stop || graceful)
+        usleep((graceful ? 1000 : 300) * 1000);
+    if (graceful)
+        say("done");
     append(run_file, "stop", run_name);
     _exit(0);
 }
@@ -205,6 +223,7 @@ int main(int argc, char **argv)
         run_file = argv[3];
         const char *flag = argc > 4 ? argv[4] : "";
         slow_stop = strcmp(flag, "slow-stop") == 0;
+        graceful = strcmp(flag, "graceful") == 0;
         signal(SIGTERM, strcmp(flag, "ignore-term") == 0 ? SIG_IGN : on_term);
         if (strcmp(flag, "log-usr1") == 0)
             signal(SIGUSR1, on_usr1);

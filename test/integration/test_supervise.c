@@ -242,6 +242,7 @@ T(no_grandchild_survives_a_stop, 20)
     h_start(&H, "services:\n"
                 "  main:\n"
                 "    role: main\n"
+                "    stop_timeout: 500ms\n"
                 "    command: ['@HELPER@', 'tree', '@DIR@/tree']\n");
     const char *text = h_wait_file(&H, "tree", 1, H_WAIT);
     cr_assert(text);
@@ -254,7 +255,8 @@ T(no_grandchild_survives_a_stop, 20)
     cr_expect(h_wait_pid_dead(child, H_WAIT),
               "grandchild %d outlived its leader", child);
     cr_expect(!H.exited);
-    /* And on a stop: TERM to the group, which the grandchild ignores. */
+    /* And on a stop: TERM to the group, which the grandchild ignores; it
+     * has the group's stop_timeout, then SIGKILL. */
     text = h_wait_file(&H, "tree", 1, H_WAIT);
     long i = h_wait_event(&H, 0, H_WAIT, "service will restart", "main");
     cr_assert_geq(i, 0);
@@ -273,6 +275,9 @@ T(no_grandchild_survives_a_stop, 20)
     cr_expect_eq(h_wait_exit(&H, 10), 128 + SIGTERM);
     cr_expect(h_wait_pid_dead(child2, H_WAIT), "grandchild %d survived a stop",
               child2);
+    cr_expect_geq(
+        h_find_event(&H, 0, "service did not stop in time; killing it", "main"),
+        0);
 }
 
 T(orphaned_grandchild_is_reaped, 20)

@@ -167,12 +167,12 @@ Test(cfg, minimal_file_gets_every_default, .timeout = 5)
     cr_expect_eq(svc->mark.line, 3);
     cr_expect_eq(svc->mark.col, 3);
     cr_expect_eq(svc->role, CFG_ROLE_MAIN);
-    cr_assert_eq(svc->command.argc, 3);
-    cr_expect(svc->command.shell);
-    cr_expect_str_eq(svc->command.argv[0], "/bin/sh");
-    cr_expect_str_eq(svc->command.argv[1], "-c");
-    cr_expect_str_eq(svc->command.argv[2], "sleep infinity");
-    cr_expect_null(svc->command.argv[3]);
+    /* A simple command string runs without a shell. */
+    cr_assert_eq(svc->command.argc, 2);
+    cr_expect(!svc->command.shell);
+    cr_expect_str_eq(svc->command.argv[0], "sleep");
+    cr_expect_str_eq(svc->command.argv[1], "infinity");
+    cr_expect_null(svc->command.argv[2]);
     cr_expect_eq(svc->env_count, 0);
     cr_expect_null(svc->cwd);
     cr_expect_null(svc->user.name);

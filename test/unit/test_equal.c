@@ -349,10 +349,17 @@ Test(equal, command_differs, .timeout = 5)
     web_differs("command: [sleep, \"60\"]", "command: [sleep, \"61\"]");
     web_differs("command: [sleep, \"60\"]", "command: [sleep, \"60\", x]");
     web_differs("command: [sleep, \"60\"]", "command: [/bin/sleep, \"60\"]");
-    web_differs("command: [sleep, \"60\"]", "command: sleep 60");
+    web_differs("command: [sleep, \"60\"]", "command: sleep 60;");
     web_differs("command: sleep 60", "command: sleep 61");
     /* Same argv, but one is a string for /bin/sh and one a list. */
-    web_differs("command: sleep 60", "command: [/bin/sh, -c, sleep 60]");
+    web_differs("command: sleep 60;", "command: [/bin/sh, -c, sleep 60;]");
+}
+
+/* A simple string runs as its words: the very process a list starts. */
+Test(equal, simple_string_command_equals_its_list, .timeout = 5)
+{
+    cr_expect(web_equal("command: [sleep, \"60\"]", "command: sleep 60"));
+    cr_expect(web_equal("command: sleep 60", "command: \" sleep\t60 \""));
 }
 
 Test(equal, env_value_differs, .timeout = 5)
