@@ -16,7 +16,10 @@ deb | test)
 esac
 if [ "${1:-}" = test ] || [ "${1:-}" = bench ]; then
     PACKAGES="$PACKAGES libcriterion-dev procps clang-format
-python3-prometheus-client valgrind wrk clang libclang-rt-14-dev faketime"
+python3-prometheus-client valgrind wrk clang libclang-rt-14-dev faketime
+redis-server"
+    # redis-server: the README's redis example is stopped for real
+    # (test_newuser_stop); it is never started as a system service.
     # The Kubernetes manifest check runs on node; any node >= 18 does.
     command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
 fi
