@@ -19,7 +19,7 @@ if [ "${1:-}" = test ] || [ "${1:-}" = bench ]; then
 python3-prometheus-client valgrind wrk clang libclang-rt-14-dev faketime
 redis-server"
     # redis-server: the README's redis example is stopped for real
-    # (test_newuser_stop); it is never started as a system service.
+    # (test_newuser_stop), on a port and socket of its own.
     # The Kubernetes manifest check runs on node; any node >= 18 does.
     command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
 fi
