@@ -185,7 +185,7 @@ T(check_warns_of_a_short_token, 20)
     char want[128];
     const char *path =
         h_temp_file("http:\n  token: abc\n"
-                    "services:\n  web: {role: main, command: x}\n");
+                    "services:\n  web: {role: main, command: sleep 1}\n");
     cr_expect_eq(check(path, out, sizeof(out)), 0, "%s", out);
     snprintf(want, sizeof(want), "%s:2:3: warning: ", path);
     cr_expect(strstr(out, want) != NULL, "%s", out);
