@@ -185,7 +185,7 @@ $(FUZZ_BUILD)/obj/%.o: %.c
 #       child killed before its exec shows: an error in a process that was
 #       SIGKILLed before its summary counts too).
 #       VG_EXCLUDE: the tests whose timing cannot hold when sidecar runs
-#       20-50 times slower.
+#       20-50 times slower, or that the wrapper script changes.
 SOAK_SECONDS ?= 600
 VG_BUILD := build-valgrind
 VG_LOGS := $(VG_BUILD)/vg
@@ -232,6 +232,9 @@ VG_EXCLUDE += faults/out_of_descriptors_the_endpoint_recovers
 # the 64 Ki lines a full pipe of newlines holds, each a 150-byte object,
 # take longer under memcheck beside another test (256931 of 262144 once).
 VG_EXCLUDE += logs/a_burst_of_empty_lines_is_paced_per_line_and_loses_nothing
+# Gives sidecar a PWD that is not its cwd; the /bin/sh wrapper that starts
+# memcheck puts the true one back before sidecar sees it.
+VG_EXCLUDE += newuser_small/a_pwd_that_is_not_the_cwd_is_not_passed_on
 vg_empty :=
 vg_space := $(vg_empty) $(vg_empty)
 VG_FILTER := !($(subst $(vg_space),|,$(strip $(VG_EXCLUDE))))
@@ -254,7 +257,7 @@ valgrind: test-deps
 	    '    --log-file=$(abspath $(VG_LOGS))/$${t:-cli}.%p.log \' \
 	    '    $(abspath $(VG_BUILD)/sidecar) "$$@"' \
 	    >$(VG_BUILD)/sidecar-vg && chmod 755 $(VG_BUILD)/sidecar-vg
-	@echo "valgrind: excluded (timing): $(strip $(VG_EXCLUDE))"
+	@echo "valgrind: excluded: $(strip $(VG_EXCLUDE))"
 	@SIDECAR_BIN=$(abspath $(VG_BUILD)/sidecar-vg) \
 	    SIDECAR_HELPERS=$(abspath $(VG_BUILD)/test) SIDECAR_SRC=$(CURDIR) \
 	    ./$(VG_BUILD)/test/integration-tests -j$(VG_JOBS) --short-filename \
