@@ -70,11 +70,14 @@ static void say_why(int rc, char *why, size_t len)
              rc == -EACCES ? "not an executable file" : strerror(-rc));
 }
 
-/* dir/name, from cwd (when set) if dir is not absolute; -1: too long. */
+/*
+ * dir/name (name alone when dirlen is 0), from cwd (when set) if that is
+ * not absolute; -1: too long.
+ */
 static int join(char *out, size_t len, const char *cwd, const char *dir,
                 size_t dirlen, const char *name)
 {
-    bool from_cwd = cwd && (dirlen == 0 || dir[0] != '/');
+    bool from_cwd = cwd && (dirlen ? dir : name)[0] != '/';
     int n = snprintf(out, len, "%s%s%.*s%s%s", from_cwd ? cwd : "",
                      from_cwd ? "/" : "", (int)dirlen, dir, dirlen ? "/" : "",
                      name);
