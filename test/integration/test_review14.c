@@ -62,58 +62,39 @@ T(help_names_the_machine_checks_as_the_ok_line_does, 30)
     cr_expect(strstr(out, MACHINE_CHECKS), "--help:\n%s", out);
 }
 
-/* `sidecar check -c FILE` on yaml, after @DIR@ in it becomes dir. */
-static int check_in(const char *yaml, const char *dir, char *out, size_t len)
-{
-    char text[2048];
-    const char *at = strstr(yaml, "@DIR@");
-    cr_assert(at);
-    snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - yaml), yaml, dir,
-             at + 5);
-    cr_assert_null(strstr(text, "@DIR@"), "one @DIR@ only");
-    const char *path = h_temp_file(text);
-    int code =
-        h_run((const char *[]){"check", "-c", path, NULL}, out, len, H_WAIT);
-    unlink(path);
-    return code;
-}
-
 /*
  * cwd makes a relative program relative to it, as chdir() before execvp()
  * does; an absolute one (and /bin/sh of a shell string) stays as it is.
  */
 T(check_finds_absolute_programs_of_a_service_with_cwd, 30)
 {
+    static const struct {
+        const char *cwd;
+        const char *command;
+        int code;
+    } cases[] = {
+        {"/tmp", "[/bin/true]", 0},
+        {"/tmp", "'cd .. && exec true'", 0},
+        {"/bin", "[./true]", 0}, /* from cwd, not from where check runs */
+        {"/bin", "[./no-such-program-4a7b]", 2},
+    };
     char out[8192];
-    cr_expect_eq(check_in("services:\n"
-                          "  web:\n"
-                          "    role: main\n"
-                          "    cwd: @DIR@\n"
-                          "    command: [/bin/true]\n",
-                          "/tmp", out, sizeof(out)),
-                 0, "%s", out);
-    cr_expect_eq(check_in("services:\n"
-                          "  web:\n"
-                          "    role: main\n"
-                          "    cwd: @DIR@\n"
-                          "    command: 'cd .. && exec true'\n",
-                          "/tmp", out, sizeof(out)),
-                 0, "%s", out);
-    /* Relative: from cwd, not from where check runs. */
-    cr_expect_eq(check_in("services:\n"
-                          "  web:\n"
-                          "    role: main\n"
-                          "    cwd: @DIR@\n"
-                          "    command: [./true]\n",
-                          "/bin", out, sizeof(out)),
-                 0, "%s", out);
-    cr_expect_eq(check_in("services:\n"
-                          "  web:\n"
-                          "    role: main\n"
-                          "    cwd: @DIR@\n"
-                          "    command: [./no-such-program-4a7b]\n",
-                          "/bin", out, sizeof(out)),
-                 2, "%s", out);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof(yaml),
+                 "services:\n"
+                 "  web:\n"
+                 "    role: main\n"
+                 "    cwd: %s\n"
+                 "    command: %s\n",
+                 cases[i].cwd, cases[i].command);
+        const char *path = h_temp_file(yaml);
+        cr_expect_eq(h_run((const char *[]){"check", "-c", path, NULL}, out,
+                           sizeof(out), H_WAIT),
+                     cases[i].code, "cwd %s, command %s:\n%s", cases[i].cwd,
+                     cases[i].command, out);
+        unlink(path);
+    }
     cr_expect(strstr(out, "cannot run './no-such-program-4a7b': No such file"),
               "%s", out);
 }
