@@ -356,8 +356,7 @@ static int probe_defaults(struct cfg_ctx *ctx, struct cfg_probe *probe)
     probe->failure_threshold = 3;
     probe->success_threshold = 1;
     /* A slow start (a JVM, a cache warm-up) fits; an app that never comes
-     * up is still restarted within a minute, as issue 18's ready_timeout
-     * fails a start that never says ready. */
+     * up is still restarted within a minute. */
     probe->start_period_ms = 60000;
     if (probe->type == CFG_PROBE_HTTP)
         return cfg_dup_string(ctx, &probe->method, "GET");

@@ -5,9 +5,11 @@
  */
 #include "conf/parse.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -424,6 +426,31 @@ int cfg_parse_listen(const char *s, char *host, size_t hostlen, unsigned *port)
     host[n] = '\0';
     *port = (unsigned)p;
     return 0;
+}
+
+int cfg_listen_addr(const char *host, unsigned port,
+                    struct sockaddr_storage *ss)
+{
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+    memset(ss, 0, sizeof(*ss));
+    if (host[0] == '\0')
+        host = "0.0.0.0";
+    else if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        return 0;
+    }
+    memset(ss, 0, sizeof(*ss));
+    return -EINVAL;
 }
 
 static int parse_status(const char *s, int *code)

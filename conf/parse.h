@@ -60,6 +60,17 @@ int cfg_parse_umask(const char *s, mode_t *mask) ATTR_WUR;
 int cfg_parse_listen(const char *s, char *host, size_t hostlen,
                      unsigned *port) ATTR_WUR;
 
+struct sockaddr_storage;
+
+/*
+ * The socket address of a listen host (as cfg_parse_listen() gives it)
+ * and port: "" and 0.0.0.0 are every IPv4 interface, localhost is
+ * 127.0.0.1, else an IPv4 or IPv6 address; a name is never resolved.
+ * 0 with *ss filled, or -EINVAL (host is no address).
+ */
+int cfg_listen_addr(const char *host, unsigned port,
+                    struct sockaddr_storage *ss) ATTR_WUR;
+
 /* Parses one expect_status entry: "204" or "200-399", within 100-599. */
 int cfg_parse_status_range(const char *s,
                            struct cfg_status_range *range) ATTR_WUR;

@@ -5,12 +5,12 @@
  */
 #include "conf/values.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "conf/parse.h"
 
@@ -364,19 +364,6 @@ int cfg_value_deps(struct cfg_ctx *ctx, const struct cfg_key *key,
     return 0;
 }
 
-/*
- * sidecar listens on an address, "" (every interface) or localhost: it
- * never asks a resolver for a name, which could block or change later.
- */
-static bool listen_host_valid(const char *host)
-{
-    struct in6_addr addr; /* big enough for either family */
-
-    return host[0] == '\0' || strcmp(host, "localhost") == 0 ||
-           inet_pton(AF_INET, host, &addr) == 1 ||
-           inet_pton(AF_INET6, host, &addr) == 1;
-}
-
 /* listen [struct cfg_root]: "host:port", ":port" or "[v6]:port". */
 int cfg_value_listen(struct cfg_ctx *ctx, const struct cfg_key *key,
                      const struct cfg_node *val, void *field)
@@ -385,6 +372,7 @@ int cfg_value_listen(struct cfg_ctx *ctx, const struct cfg_key *key,
     struct cfg_root *root = field;
     char host[256];
     unsigned port;
+    struct sockaddr_storage addr;
     char *text;
     int rc;
 
@@ -395,7 +383,7 @@ int cfg_value_listen(struct cfg_ctx *ctx, const struct cfg_key *key,
         rc = cfg_fail_expected(ctx, "a port from 0 to 65535", key->name, val);
     else if (rc < 0)
         rc = cfg_fail_expected(ctx, what, key->name, val);
-    else if (!listen_host_valid(host))
+    else if (cfg_listen_addr(host, port, &addr) < 0) /* never a name */
         rc = cfg_fail_expected(
             ctx, "an IP address or localhost before the port", key->name, val);
     if (rc == 0)

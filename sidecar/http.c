@@ -1,6 +1,5 @@
 #include "sidecar/http.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -14,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conf/parse.h"
 #include "sidecar/buf.h"
 #include "sidecar/checks.h"
 #include "sidecar/control.h"
@@ -795,43 +795,16 @@ static unsigned connection_limit(const struct cfg_root *cfg)
                                         : HTTP_CONNECTION_LIMIT;
 }
 
-int http_listen_addr(const struct cfg_root *cfg, struct sockaddr_storage *ss,
-                     char *errbuf, size_t errlen)
-{
-    const char *host = cfg->http.host;
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-    if (!*host || strcmp(host, "0.0.0.0") == 0) {
-        in4->sin_family = AF_INET;
-        in4->sin_addr.s_addr = htonl(INADDR_ANY);
-        in4->sin_port = htons((uint16_t)cfg->http.port);
-        return 0;
-    }
-    if (strcmp(host, "localhost") == 0)
-        host = "127.0.0.1";
-    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons((uint16_t)cfg->http.port);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)cfg->http.port);
-        return 0;
-    }
-    snprintf(errbuf, errlen,
-             "http.listen: '%s' is not an IP address (or localhost)", host);
-    return -EINVAL;
-}
-
 struct http_server *http_server_new(struct ev_loop *loop,
                                     const struct cfg_root *cfg,
                                     struct sidecar *sc, char *errbuf,
                                     size_t errlen)
 {
     struct sockaddr_storage ss;
-    if (http_listen_addr(cfg, &ss, errbuf, errlen) < 0) {
+    if (cfg_listen_addr(cfg->http.host, cfg->http.port, &ss) < 0) {
+        snprintf(errbuf, errlen,
+                 "http.listen: '%s' is not an IP address (or localhost)",
+                 cfg->http.host);
         errno = EINVAL; /* the caller may look at errno */
         return NULL;
     }

@@ -20,7 +20,6 @@
 
 struct http_server;
 struct sidecar;
-struct sockaddr_storage;
 
 /*
  * What outside clients cost, kept across the servers a reload may put in
@@ -46,13 +45,6 @@ struct http_server *http_server_new(struct ev_loop *loop,
                                     const struct cfg_root *cfg,
                                     struct sidecar *sc, char *errbuf,
                                     size_t errlen) ATTR_WUR;
-
-/*
- * The address http.listen names ("" and 0.0.0.0: every IPv4 interface,
- * localhost: 127.0.0.1) into *ss. 0, or -EINVAL with a message in errbuf.
- */
-int http_listen_addr(const struct cfg_root *cfg, struct sockaddr_storage *ss,
-                     char *errbuf, size_t errlen) ATTR_WUR;
 
 /* Re-renders the cached responses from the current health view. */
 void http_server_refresh(struct http_server *srv);

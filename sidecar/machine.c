@@ -1,7 +1,7 @@
 /*
  * `check`'s machine checks (see machine.h). Each one predicts a refusal
  * or a failure of `run` from the rule run follows: ids_resolve() as
- * svc_new(), http_listen_addr() as the server, execvp()'s PATH search and
+ * svc_new(), cfg_listen_addr() as the server, execvp()'s PATH search and
  * chdir() as the child (sidecar/spawn.c).
  */
 #include "sidecar/machine.h"
@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sidecar/http.h"
+#include "conf/parse.h"
 #include "sidecar/ids.h"
 
 extern char **environ;
@@ -70,11 +70,14 @@ static void say_why(int rc, char *why, size_t len)
              rc == -EACCES ? "not an executable file" : strerror(-rc));
 }
 
-/* dir/name, from cwd (when set) if dir is not absolute; -1: too long. */
+/*
+ * dir/name (name alone when dirlen is 0), from cwd (when set) if that is
+ * not absolute; -1: too long.
+ */
 static int join(char *out, size_t len, const char *cwd, const char *dir,
                 size_t dirlen, const char *name)
 {
-    bool from_cwd = cwd && (dirlen == 0 || dir[0] != '/');
+    bool from_cwd = cwd && (dirlen ? dir : name)[0] != '/';
     int n = snprintf(out, len, "%s%s%.*s%s%s", from_cwd ? cwd : "",
                      from_cwd ? "/" : "", (int)dirlen, dir, dirlen ? "/" : "",
                      name);
@@ -129,9 +132,9 @@ static int find_program(const char *prog, const char *path, const char *cwd,
 static void check_listen(struct report *r, const struct cfg_root *cfg)
 {
     struct sockaddr_storage ss;
-    char why[WHY_MAX];
-    if (http_listen_addr(cfg, &ss, why, sizeof(why)) < 0) {
-        fail(r, cfg->http.listen_mark, "%s", why);
+    if (cfg_listen_addr(cfg->http.host, cfg->http.port, &ss) < 0) {
+        fail(r, cfg->http.listen_mark, "http.listen: '%s' is no address",
+             cfg->http.host); /* the loader refuses it first */
         return;
     }
     socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)

@@ -58,8 +58,8 @@ static const char usage[] =
     "  run     supervise the configured services until stopped; exits with\n"
     "          the main service's status (128+N when signal N ended it)\n"
     "  check   validate the config: exit 0, or 2 with FILE:LINE:COL errors;\n"
-    "          also on this machine (users, groups, programs, cwd, listen\n"
-    "          address) unless --no-machine\n"
+    "          unless --no-machine, also on this machine:\n"
+    "          " MACHINE_CHECKS "\n"
     "  status  show a running sidecar's health; exit 0 UP, 1 DEGRADED,\n"
     "          2 DOWN, 3 unreachable\n"
     "\n" CONFIG_OPTION LOG_OPTIONS NO_MACHINE_OPTION URL_OPTION "\n"
@@ -81,22 +81,23 @@ static int cmd_status(const struct options *o);
 static const struct command {
     const char *name;
     int (*run)(const struct options *o);
-    const char *usage; /* for --help */
+    const char *options; /* the getopt values of the options it takes */
+    const char *usage;   /* for --help */
 } commands[] = {
-    {"run", cmd_run,
+    {"run", cmd_run, "cfl",
      "Usage: " RUN_SYNOPSIS "\n"
      "Supervise the configured services until stopped; exit with the main\n"
      "service's status (128+N when signal N ended it), or 2 on a usage or\n"
      "config error.\n"
      "\n" CONFIG_OPTION LOG_OPTIONS HELP_OPTION},
-    {"check", cmd_check,
+    {"check", cmd_check, "cm",
      "Usage: " CHECK_SYNOPSIS "\n"
      "Validate the config without running anything, then what depends on\n"
-     "this machine (users, groups, programs, cwd, listen address): print\n"
-     "\"FILE: ok (N services, M probes; ...)\" and exit 0, or print every\n"
-     "FILE:LINE:COL error on stderr and exit 2.\n"
+     "this machine (" MACHINE_CHECKS "):\n"
+     "print \"FILE: ok (N services, M probes; ...)\" and exit 0, or print\n"
+     "every FILE:LINE:COL error on stderr and exit 2.\n"
      "\n" CONFIG_OPTION NO_MACHINE_OPTION HELP_OPTION},
-    {"status", cmd_status,
+    {"status", cmd_status, "u",
      "Usage: " STATUS_SYNOPSIS "\n"
      "Show a running sidecar's health: exit 0 UP, 1 DEGRADED, 2 DOWN,\n"
      "3 unreachable.\n"
@@ -118,6 +119,16 @@ static int ensure_stdio_open(void)
         }
     }
     return 0;
+}
+
+/* The long name of the option whose getopt value is c. */
+static const char *long_name(const struct option *opts, int c)
+{
+    for (; opts->name; opts++) {
+        if (opts->val == c)
+            return opts->name;
+    }
+    return "?";
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -151,6 +162,13 @@ static int parse_args(int argc, char **argv, struct options *o)
         int c = getopt_long(argc, argv, "c:hV", longopts, NULL);
         if (c == -1)
             break;
+        /* A command takes the options its --help lists, no other. */
+        if (o->command && c != 0 && strchr("cflmu", c) &&
+            !strchr(o->command->options, c)) {
+            fprintf(stderr, "sidecar: '%s' takes no option --%s\n%s",
+                    o->command->name, long_name(longopts, c), help);
+            return -1;
+        }
         switch (c) {
         case 'c':
             o->config = optarg;
