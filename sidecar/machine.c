@@ -55,26 +55,33 @@ static const char *path_in(char *const *env, size_t n)
     return NULL;
 }
 
-/* 0 when file is an executable file, else -errno (-EACCES: not one). */
+#define NOT_EXECUTABLE 1 /* runnable(): a file sidecar may not execute */
+
+/*
+ * 0 when file is a regular file sidecar's user may execute (a child that
+ * switches user is not predicted), NOT_EXECUTABLE, or -errno of stat()
+ * (-EACCES: a directory on the way may not be searched).
+ */
 static int runnable(const char *file)
 {
     struct stat st;
     if (stat(file, &st) < 0)
         return -errno;
-    return S_ISREG(st.st_mode) && (st.st_mode & 0111) ? 0 : -EACCES;
+    return S_ISREG(st.st_mode) && access(file, X_OK) == 0 ? 0 : NOT_EXECUTABLE;
 }
 
 static void say_why(int rc, char *why, size_t len)
 {
     snprintf(why, len, "%s",
-             rc == -EACCES ? "not an executable file" : strerror(-rc));
+             rc == NOT_EXECUTABLE ? "not an executable file" : strerror(-rc));
 }
 
-/* dir/name, from cwd (when set) if dir is not absolute; -1: too long. */
+/* dir/name (dir empty: name), from cwd (when set) unless that is
+ * absolute; -1: too long. */
 static int join(char *out, size_t len, const char *cwd, const char *dir,
                 size_t dirlen, const char *name)
 {
-    bool from_cwd = cwd && (dirlen == 0 || dir[0] != '/');
+    bool from_cwd = cwd && (dirlen ? dir[0] : name[0]) != '/';
     int n = snprintf(out, len, "%s%s%.*s%s%s", from_cwd ? cwd : "",
                      from_cwd ? "/" : "", (int)dirlen, dir, dirlen ? "/" : "",
                      name);
@@ -95,9 +102,9 @@ static int find_program(const char *prog, const char *path, const char *cwd,
     if (strchr(prog, '/')) {
         rc = join(file, sizeof(file), cwd, "", 0, prog) < 0 ? -ENAMETOOLONG
                                                             : runnable(file);
-        if (rc < 0)
+        if (rc != 0)
             say_why(rc, why, len);
-        return rc < 0 ? -1 : 0;
+        return rc != 0 ? -1 : 0;
     }
     if (!path) {
         size_t n = confstr(_CS_PATH, def, sizeof(def));
@@ -126,6 +133,20 @@ static int find_program(const char *prog, const char *path, const char *cwd,
     return -1;
 }
 
+/* Whether find_program() looks anything up from cwd. */
+static bool needs_cwd(const char *prog, const char *path)
+{
+    if (strchr(prog, '/'))
+        return prog[0] != '/';
+    for (const char *dir = path; dir; dir = strchr(dir, ':')) {
+        if (dir != path)
+            dir++;
+        if (dir[0] != '/') /* relative, or empty: the cwd itself */
+            return true;
+    }
+    return false;
+}
+
 static void check_listen(struct report *r, const struct cfg_root *cfg)
 {
     struct sockaddr_storage ss;
@@ -152,6 +173,22 @@ static void check_listen(struct report *r, const struct cfg_root *cfg)
              cfg->http.listen, strerror(saved));
 }
 
+/* chdir() as the child will, with no more rights than sidecar's. */
+static bool check_cwd(struct report *r, const char *who,
+                      const struct cfg_service *svc)
+{
+    struct stat st;
+    const char *why = NULL;
+    if (stat(svc->cwd, &st) < 0 ||
+        (S_ISDIR(st.st_mode) && access(svc->cwd, X_OK) < 0))
+        why = strerror(errno);
+    else if (!S_ISDIR(st.st_mode))
+        why = "not a directory";
+    if (why)
+        fail(r, svc->cwd_mark, "%s: cwd '%s': %s", who, svc->cwd, why);
+    return !why;
+}
+
 /* who: "service 'web'" or "probe 'disk'". */
 static void check_program(struct report *r, const char *who,
                           const struct cfg_command *cmd, const char *path,
@@ -168,7 +205,6 @@ static void check_service(struct report *r, const struct cfg_service *svc)
     char why[CFG_ERROR_MSG_MAX];
     struct cfg_mark at;
     struct ids ids;
-    struct stat st;
     snprintf(who, sizeof(who), "service '%s'", svc->name);
     int rc = ids_resolve(svc, &ids, &at, why, sizeof(why));
     if (rc < 0)
@@ -179,15 +215,14 @@ static void check_service(struct report *r, const struct cfg_service *svc)
     if (rc == -ENOENT && svc->user.name && svc->group.name &&
         ids_resolve(&group_only, &ids, &at, why, sizeof(why)) == -ENOENT)
         fail(r, at, "%s", why);
-    if (svc->cwd && stat(svc->cwd, &st) < 0)
-        fail(r, svc->cwd_mark, "%s: cwd '%s': %s", who, svc->cwd,
-             strerror(errno));
-    else if (svc->cwd && !S_ISDIR(st.st_mode))
-        fail(r, svc->cwd_mark, "%s: cwd '%s': not a directory", who, svc->cwd);
+    bool cwd_ok = !svc->cwd || check_cwd(r, who, svc);
     /* The child's PATH: its env's, else sidecar's (sidecar/service.c). */
     const char *path = path_in(svc->env, svc->env_count);
-    check_program(r, who, &svc->command,
-                  path ? path : path_in(environ, SIZE_MAX), svc->cwd);
+    if (!path)
+        path = path_in(environ, SIZE_MAX);
+    /* Not from a cwd already reported: that error is its cause. */
+    if (cwd_ok || !needs_cwd(svc->command.argv[0], path))
+        check_program(r, who, &svc->command, path, svc->cwd);
 }
 
 int machine_check(const struct cfg_root *cfg, struct cfg_error *err)
