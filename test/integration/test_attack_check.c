@@ -161,6 +161,44 @@ T(what_sidecar_may_not_enter_is_permission_denied, 30)
     cr_expect_eq(h_count_of(out, "\n"), 2, "one line an error: %s", out);
 }
 
+/* Run as root, the child switches to its user before chdir and exec:
+ * what that user may not enter fails there, not what root may not. */
+T(what_the_service_user_may_not_enter_is_permission_denied, 30)
+{
+    char dir[] = "/tmp/sidecar-atk-XXXXXX"; /* 0700 */
+    cr_assert(mkdtemp(dir));
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "cp /bin/true %s/", dir);
+    cr_assert_eq(system(cmd), 0);
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml),
+             MAIN "    command: [%s/true]\n"
+                  "    user: nobody\n"
+                  "  tool:\n"
+                  "    command: [/bin/true]\n"
+                  "    user: '64125'\n"
+                  "    cwd: %s\n"
+                  "  fine:\n"
+                  "    command: [/bin/true]\n"
+                  "    user: nobody\n"
+                  "    cwd: /tmp\n"
+                  "  root:\n"
+                  "    command: [%s/true]\n"
+                  "    cwd: %s\n",
+             dir, dir, dir, dir);
+    int code = check(yaml);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+    cr_expect_eq(code, 2, "%s", out);
+    cr_expect(strstr(out, "service 'web': cannot run") &&
+                  strstr(out, "/true': Permission denied\n"),
+              "%s", out);
+    cr_expect(strstr(out, "service 'tool': cwd") &&
+                  strstr(out, "': Permission denied\n"),
+              "%s", out);
+    cr_expect_eq(h_count_of(out, "\n"), 2, "one line an error: %s", out);
+}
+
 T(an_error_in_an_anchor_is_reported_once, 30)
 {
     static const char yaml[] =
