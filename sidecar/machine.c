@@ -4,9 +4,11 @@
  * svc_new(), http_listen_addr() as the server, execvp()'s PATH search and
  * chdir() as the child (sidecar/spawn.c).
  */
+#define _DEFAULT_SOURCE /* initgroups, setgroups */
 #include "sidecar/machine.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sidecar/http.h"
@@ -199,6 +202,75 @@ static void check_program(struct report *r, const char *who,
         fail(r, cmd->mark, "%s: cannot run '%s': %s", who, cmd->argv[0], why);
 }
 
+/* The service's cwd, then its program, with the rights of this process. */
+static void check_files(struct report *r, const char *who,
+                        const struct cfg_service *svc)
+{
+    bool cwd_ok = !svc->cwd || check_cwd(r, who, svc);
+    /* The child's PATH: its env's, else sidecar's (sidecar/service.c). */
+    const char *path = path_in(svc->env, svc->env_count);
+    if (!path)
+        path = path_in(environ, SIZE_MAX);
+    /* Not from a cwd already reported: that error is its cause. */
+    if (cwd_ok || !needs_cwd(svc->command.argv[0], path))
+        check_program(r, who, &svc->command, path, svc->cwd);
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+    for (size_t got = 0; got < len;) {
+        ssize_t n = read(fd, (char *)buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+/*
+ * check_files() as the user the child switches to (sidecar/spawn.c: its
+ * groups, gid, uid), whose rights are not root's: in a child process,
+ * which takes those ids for good and hands back r's errors whole. -1 when
+ * that cannot be done (the caller checks with its own rights).
+ */
+static int check_files_as(struct report *r, const char *who,
+                          const struct cfg_service *svc, const struct ids *ids)
+{
+    int fds[2];
+    if (pipe(fds) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        int rc = ids->user_groups ? initgroups(svc->user.name, ids->gid)
+                                  : setgroups(1, &ids->gid);
+        if (rc < 0 || setgid(ids->gid) < 0 || setuid(ids->uid) < 0)
+            _exit(1);
+        check_files(r, who, svc);
+        bool sent =
+            write(fds[1], r->err, sizeof(*r->err)) ==
+                (ssize_t)sizeof(*r->err) &&
+            write(fds[1], &r->rc, sizeof(r->rc)) == (ssize_t)sizeof(r->rc);
+        _exit(sent ? 0 : 1);
+    }
+    close(fds[1]);
+    struct cfg_error got;
+    int got_rc;
+    bool done = pid > 0 && read_all(fds[0], &got, sizeof(got)) == 0 &&
+                read_all(fds[0], &got_rc, sizeof(got_rc)) == 0;
+    close(fds[0]);
+    int status;
+    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!done)
+        return -1;
+    *r->err = got;
+    r->rc = got_rc;
+    return 0;
+}
+
 static void check_service(struct report *r, const struct cfg_service *svc)
 {
     char who[96];
@@ -209,20 +281,15 @@ static void check_service(struct report *r, const struct cfg_service *svc)
     int rc = ids_resolve(svc, &ids, &at, why, sizeof(why));
     if (rc < 0)
         fail(r, at, "%s", why);
+    if (rc == 0 && ids.set && check_files_as(r, who, svc, &ids) == 0)
+        return;
     /* A missing user hid the group: look it up on its own too. */
     struct cfg_service group_only = *svc;
     group_only.user.name = NULL;
     if (rc == -ENOENT && svc->user.name && svc->group.name &&
         ids_resolve(&group_only, &ids, &at, why, sizeof(why)) == -ENOENT)
         fail(r, at, "%s", why);
-    bool cwd_ok = !svc->cwd || check_cwd(r, who, svc);
-    /* The child's PATH: its env's, else sidecar's (sidecar/service.c). */
-    const char *path = path_in(svc->env, svc->env_count);
-    if (!path)
-        path = path_in(environ, SIZE_MAX);
-    /* Not from a cwd already reported: that error is its cause. */
-    if (cwd_ok || !needs_cwd(svc->command.argv[0], path))
-        check_program(r, who, &svc->command, path, svc->cwd);
+    check_files(r, who, svc);
 }
 
 int machine_check(const struct cfg_root *cfg, struct cfg_error *err)
