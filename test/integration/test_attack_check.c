@@ -199,6 +199,37 @@ T(what_the_service_user_may_not_enter_is_permission_denied, 30)
     cr_expect_eq(h_count_of(out, "\n"), 2, "one line an error: %s", out);
 }
 
+/* exec() of a script needs its #! interpreter: "No such file or
+ * directory" for a file that is there. */
+T(a_script_whose_interpreter_is_missing_is_an_error, 30)
+{
+    char dir[] = "/tmp/sidecar-atk-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof(path), "%s/app.py", dir);
+    h_put_file(path, "#!/nonexistent-7c1e/python3 -u\nprint(1)\n");
+    cr_assert_eq(chmod(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/ok.sh", dir);
+    h_put_file(path, "#! /bin/sh\nexit 0\n");
+    cr_assert_eq(chmod(path, 0755), 0);
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml),
+             MAIN "    command: [%s/app.py]\n"
+                  "probes:\n"
+                  "  p: {type: exec, command: [%s/ok.sh]}\n",
+             dir, dir);
+    int code = check(yaml);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+    cr_expect_eq(code, 2, "%s", out);
+    cr_expect(strstr(out,
+                     "/app.py': its interpreter /nonexistent-7c1e/python3: "
+                     "No such file or directory\n"),
+              "%s", out);
+    cr_expect_eq(h_count_of(out, "\n"), 1, "%s", out);
+}
+
 T(an_error_in_an_anchor_is_reported_once, 30)
 {
     static const char yaml[] =
