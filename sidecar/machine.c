@@ -8,6 +8,7 @@
 #include "sidecar/machine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -92,6 +93,34 @@ static int join(char *out, size_t len, const char *cwd, const char *dir,
 }
 
 /*
+ * A script's interpreter (#!/usr/bin/python3), which its exec needs too:
+ * 0, or -1 with why filled. One read of the file's head, as the kernel
+ * does; a file that cannot be read, or a relative interpreter (from the
+ * child's cwd), is left to exec.
+ */
+static int check_interpreter(const char *file, char *why, size_t len)
+{
+    char head[256];
+    int fd = open(file, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, head, sizeof(head) - 1);
+    close(fd);
+    if (n < 2 || head[0] != '#' || head[1] != '!')
+        return 0;
+    head[n] = '\0';
+    char *interp = head + 2 + strspn(head + 2, " \t");
+    interp[strcspn(interp, " \t\n")] = '\0';
+    int rc = interp[0] == '/' ? runnable(interp) : 0;
+    if (rc == 0)
+        return 0;
+    int at = snprintf(why, len, "its interpreter %.64s: ", interp);
+    if (at > 0 && (size_t)at < len)
+        say_why(rc, why + at, len - (size_t)at);
+    return -1;
+}
+
+/*
  * Looks prog up as execvp() in the child will: a name with a '/' as it
  * is, any other in each directory of path (NULL: the system's default
  * path), relative ones from the child's cwd. 0, or -1 with why filled.
@@ -107,7 +136,7 @@ static int find_program(const char *prog, const char *path, const char *cwd,
                                                             : runnable(file);
         if (rc != 0)
             say_why(rc, why, len);
-        return rc != 0 ? -1 : 0;
+        return rc != 0 ? -1 : check_interpreter(file, why, len);
     }
     if (!path) {
         size_t n = confstr(_CS_PATH, def, sizeof(def));
@@ -119,7 +148,7 @@ static int find_program(const char *prog, const char *path, const char *cwd,
         if (join(file, sizeof(file), cwd, dir, dirlen, prog) == 0) {
             rc = runnable(file);
             if (rc == 0)
-                return 0;
+                return check_interpreter(file, why, len);
             /* There but not runnable: execvp() fails with it (EACCES). */
             if (!why[0] && rc != -ENOENT && rc != -ENOTDIR) {
                 int n = snprintf(why, len, "%s: ", file);
