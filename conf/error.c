@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 /* Length of the valid UTF-8 sequence at p, or 0. */
 static size_t utf8_len(const unsigned char *p)
@@ -29,8 +30,8 @@ static size_t utf8_len(const unsigned char *p)
 
 /*
  * Messages quote keys, names and references as written, and go to a
- * terminal: a control character, or a byte that is not UTF-8 (a sequence
- * cut by the size limit, say), becomes '?'.
+ * terminal: a control character (C0, DEL or C1: U+009B is CSI), or a byte
+ * that is not UTF-8 (a sequence cut by the size limit, say), becomes '?'.
  */
 static void make_printable(char *msg)
 {
@@ -39,7 +40,8 @@ static void make_printable(char *msg)
     while (*p) {
         size_t len = utf8_len(p);
 
-        if (len == 0 || *p < 0x20 || *p == 0x7f) {
+        if (len == 0 || *p < 0x20 || *p == 0x7f ||
+            (p[0] == 0xc2 && p[1] < 0xa0)) {
             *p++ = '?';
             continue;
         }
@@ -47,35 +49,53 @@ static void make_printable(char *msg)
     }
 }
 
+/* Whether that very error is kept already. */
+static bool is_kept(const struct cfg_error *err, unsigned line, unsigned col,
+                    const char *msg)
+{
+    if (err->count == 0)
+        return false;
+    if (err->line == line && err->col == col && strcmp(err->msg, msg) == 0)
+        return true;
+    for (size_t i = 0; i + 1 < err->count && i + 1 < CFG_ERRORS_MAX; i++) {
+        const struct cfg_error_next *e = &err->next[i];
+        if (e->line == line && e->col == col && strcmp(e->msg, msg) == 0)
+            return true;
+    }
+    return false;
+}
+
 void cfg_error_set(struct cfg_error *err, const char *path, unsigned line,
                    unsigned col, const char *fmt, ...)
 {
     struct cfg_error_next *next;
-    char *msg;
+    char msg[CFG_ERROR_MSG_MAX];
     va_list ap;
 
     if (err == NULL || err->latched)
         return;
     err->latched = true;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    make_printable(msg);
+    if (msg[0] == '\0')
+        snprintf(msg, sizeof(msg), "invalid configuration");
+    /* Once only: an alias (*name) repeats its node, and its errors. */
+    if (is_kept(err, line, col, msg))
+        return;
     if (err->count++ == 0) {
         snprintf(err->path, sizeof(err->path), "%s", path ? path : "");
         err->line = line;
         err->col = col;
-        msg = err->msg;
+        memcpy(err->msg, msg, sizeof(msg));
     } else if (err->count <= CFG_ERRORS_MAX) {
         next = &err->next[err->count - 2];
         next->line = line;
         next->col = col;
-        msg = next->msg;
-    } else {
-        return; /* counted only */
+        memcpy(next->msg, msg, sizeof(msg));
     }
-    va_start(ap, fmt);
-    vsnprintf(msg, CFG_ERROR_MSG_MAX, fmt, ap);
-    va_end(ap);
-    make_printable(msg);
-    if (msg[0] == '\0')
-        snprintf(msg, CFG_ERROR_MSG_MAX, "invalid configuration");
+    /* Beyond CFG_ERRORS_MAX: counted only. */
 }
 
 void cfg_error_resume(struct cfg_error *err)

@@ -39,8 +39,10 @@ struct cfg_error {
 /*
  * Records an error in err (if err is not NULL), unless one was recorded
  * since the last cfg_error_resume(): within one item the first error
- * wins, and what follows is its consequence. Control characters and bytes
- * that are not UTF-8 in the message become '?', so that it prints safely.
+ * wins, and what follows is its consequence. One kept already (same
+ * place and message: an alias repeats its node) is not counted again.
+ * Control characters and bytes that are not UTF-8 in the message become
+ * '?', so that it prints safely.
  * An err holds no error while msg[0] == '\0': zero it before first use
  * (cfg_load() and cfg_load_buffer() do so themselves). Errors after the
  * first share its path.

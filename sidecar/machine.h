@@ -2,10 +2,10 @@
  * The checks of `sidecar check` that depend on the machine it runs on,
  * made after the config loaded: each service's user and group (resolved
  * as run resolves them, sidecar/ids.h, with its capability rule), cwd and
- * program, each exec probe's program (argv[0] in the PATH the child will
- * get), and whether http.listen's address can be bound here. Owns
- * nothing. Its calls block (NSS, stat, bind): for `check`, never for
- * run's loop.
+ * program (with the rights of the user the child runs as), each exec
+ * probe's program (argv[0] in the PATH the child will get), and whether
+ * http.listen's address can be bound here. Owns nothing. Its calls block
+ * (NSS, stat, bind, fork): for `check`, never for run's loop.
  */
 #ifndef SIDECAR_SIDECAR_MACHINE_H
 #define SIDECAR_SIDECAR_MACHINE_H

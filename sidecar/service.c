@@ -260,6 +260,18 @@ static void exec_ok(struct svc *s)
              LF_INT("pid", s->pid), LF_INT("restarts", s->restarts));
 }
 
+/*
+ * Before sidecar signals its child: whether the program was executed is
+ * settled now. A child still on its way to exec (in a long PATH search,
+ * say) dies there of the signal, and its EOF would then say "started".
+ */
+static void settle_exec(struct svc *s)
+{
+    if (s->status_w.fd >= 0 && read_status_pipe(s) == 1)
+        exec_ok(s);
+    close_status_pipe(s);
+}
+
 bool svc_exit_is_success(const struct svc *s)
 {
     if (!WIFEXITED(s->last_status))
@@ -457,6 +469,7 @@ static void group_gone(struct svc *s)
 static void begin_stop(struct svc *s)
 {
     int sig = s->cfg->stop_signal;
+    settle_exec(s);
     s->stop_mono = util_mono_now();
     LOG_INFO("stopping service", LF_STR("service", s->cfg->name),
              LF_INT("pid", s->pid), LF_STR("signal", cfg_signal_name(sig)),
@@ -476,6 +489,7 @@ static void begin_stop(struct svc *s)
 static void kill_now(struct svc *s, const char *why)
 {
     char left[256];
+    settle_exec(s);
     size_t n = reaper_describe_group(s->pgid, left, sizeof(left));
     LOG_WARN(why, LF_STR("service", s->cfg->name), LF_INT("pid", s->pid),
              LF_INT("pgid", s->pgid), LF_INT("processes", (long long)n),

@@ -257,8 +257,12 @@ static void on_probe_change(struct probe *p, enum probe_state old, void *arg)
         start_ready(sc);
 }
 
-/* on_failure: restart is due (probes/ decides when: see
- * probe_restart_held). */
+/*
+ * on_failure: restart is due (probes/ decides when: see
+ * probe_restart_held). Not while the pod drains away: as kubelet stops
+ * liveness probes of a pod being deleted, a restart would only cut short
+ * the requests the drain lets finish.
+ */
 static void on_probe_restart(struct probe *p, void *arg)
 {
     struct sidecar *sc = arg;
@@ -266,6 +270,12 @@ static void on_probe_restart(struct probe *p, void *arg)
     if (idx == CFG_NO_INDEX || sc->shutting_down ||
         sc->svcs[idx]->state != SVC_RUNNING)
         return;
+    if (sc->draining) {
+        LOG_INFO("probe failing; no restart while draining",
+                 LF_STR("probe", p->cfg->name),
+                 LF_STR("service", p->cfg->service));
+        return;
+    }
     LOG_WARN("restarting service: its probe is failing",
              LF_STR("service", sc->svcs[idx]->cfg->name),
              LF_STR("probe", p->cfg->name),
