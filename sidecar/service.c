@@ -561,6 +561,8 @@ void svc_handle(struct svc *s, enum svc_event ev)
             group_gone(s);
         } else if (ev == SVC_EV_STOP) {
             s->restart_requested = false; /* a stop outranks a restart */
+        } else if (ev == SVC_EV_RESTART) {
+            s->restart_requested = true; /* once this stop is over */
         } else if (ev == SVC_EV_TIMER) {
             stop_timer(s);
         } else if (ev == SVC_EV_KILL) {
