@@ -282,7 +282,7 @@ static void run_in_userns(const char *cmd, const char *yaml,
     "  app:\n"                                                                 \
     "    role: main\n"                                                         \
     "    restart: never\n"                                                     \
-    "    command: [sh, -c, 'sleep 0.2; id -G']\n"
+    "    command: [sh, -c, 'sleep 1; id -G']\n"
 
 /*
  * A user namespace that allows setgroups but maps none of sidecar's
