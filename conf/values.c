@@ -58,19 +58,19 @@ static const struct {
  * caught by their character.
  */
 static const char *const shell_words[] = {
-    ".",        ":",        "alias",   "bg",       "bind",    "break",
-    "builtin",  "caller",   "case",    "cd",       "chdir",   "command",
-    "compgen",  "complete", "compopt", "continue", "declare", "dirs",
-    "disown",   "do",       "done",    "echo",     "elif",    "else",
-    "enable",   "esac",     "eval",    "exec",     "exit",    "export",
-    "false",    "fc",       "fg",      "fi",       "for",     "function",
-    "getopts",  "hash",     "help",    "history",  "if",      "in",
-    "jobs",     "kill",     "let",     "local",    "logout",  "mapfile",
-    "popd",     "printf",   "pushd",   "pwd",      "read",    "readarray",
-    "readonly", "return",   "select",  "set",      "shift",   "shopt",
-    "source",   "suspend",  "test",    "then",     "time",    "times",
-    "trap",     "true",     "type",    "typeset",  "ulimit",  "umask",
-    "unalias",  "unset",    "until",   "wait",     "while",
+    ".",         ":",        "alias",   "bg",       "bind",    "break",
+    "builtin",   "caller",   "case",    "cd",       "chdir",   "command",
+    "compgen",   "complete", "compopt", "continue", "coproc",  "declare",
+    "dirs",      "disown",   "do",      "done",     "echo",    "elif",
+    "else",      "enable",   "esac",    "eval",     "exec",    "exit",
+    "export",    "false",    "fc",      "fg",       "fi",      "for",
+    "function",  "getopts",  "hash",    "help",     "history", "if",
+    "in",        "jobs",     "kill",    "let",      "local",   "logout",
+    "mapfile",   "popd",     "printf",  "pushd",    "pwd",     "read",
+    "readarray", "readonly", "return",  "select",   "set",     "shift",
+    "shopt",     "source",   "suspend", "test",     "then",    "time",
+    "times",     "trap",     "true",    "type",     "typeset", "ulimit",
+    "umask",     "unalias",  "unset",   "until",    "wait",    "while",
 };
 
 /* Length of the word at p when it is plain (see above), else 0. */

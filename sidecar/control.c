@@ -102,7 +102,7 @@ static int act(struct sidecar *sc, const char *name, const char *action,
                     name);
     bool idle = svc_is_done(s) || s->state == SVC_BACKOFF;
     if (strcmp(action, "restart") == 0)
-        svc_handle(s, s->state == SVC_RUNNING ? SVC_EV_RESTART : SVC_EV_START);
+        svc_handle(s, svc_has_process(s) ? SVC_EV_RESTART : SVC_EV_START);
     else if (strcmp(action, "stop") == 0)
         svc_handle(s, SVC_EV_STOP);
     else if (strcmp(action, "start") == 0 && idle)

@@ -578,7 +578,8 @@ static enum MHD_Result wait_for_reload(struct http_server *srv,
 /*
  * "Bearer <token>", the token compared in constant time. The scheme is
  * case-insensitive and one or more SP (no HTAB) follow it (RFC 9110
- * 11.1 and 11.4: credentials = auth-scheme [ 1*SP token68 ]).
+ * 11.1 and 11.4: credentials = auth-scheme [ 1*SP token68 ]); blanks
+ * after it are no part of the field's value (5.5).
  */
 static bool authorized(const struct http_server *srv, struct MHD_Connection *c)
 {
@@ -590,6 +591,9 @@ static bool authorized(const struct http_server *srv, struct MHD_Connection *c)
     const char *given = auth + 7 + strspn(auth + 7, " ");
     size_t want_len = strlen(srv->token);
     size_t given_len = strlen(given);
+    while (given_len &&
+           (given[given_len - 1] == ' ' || given[given_len - 1] == '\t'))
+        given_len--;
     unsigned char diff = want_len != given_len;
     for (size_t i = 0; i < want_len; i++)
         diff |= (unsigned char)(srv->token[i] ^ given[i < given_len ? i : 0]);

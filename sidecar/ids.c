@@ -11,6 +11,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "sidecar/spawn.h"
+
 /* A numeric id such as "1000". */
 static bool parse_id(const char *s, unsigned long *id)
 {
@@ -22,16 +24,19 @@ static bool parse_id(const char *s, unsigned long *id)
     return !*end && !errno && *id <= 0xfffffffeUL;
 }
 
-/* Whether sidecar may change a child's uid, gid and groups. */
+/*
+ * Whether sidecar may change a child's uid, gid and groups: a child that
+ * switches always sets its groups, which a user namespace may deny.
+ */
 static bool can_switch_ids(void)
 {
     struct __user_cap_header_struct hdr = {.version =
                                                _LINUX_CAPABILITY_VERSION_3};
     struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
     if (syscall(SYS_capget, &hdr, data) < 0)
-        return geteuid() == 0;
+        return geteuid() == 0 && spawn_may_set_groups();
     unsigned need = (1u << CAP_SETUID) | (1u << CAP_SETGID);
-    return (data[0].effective & need) == need;
+    return (data[0].effective & need) == need && spawn_may_set_groups();
 }
 
 int ids_resolve(const struct cfg_service *c, struct ids *out,
@@ -84,7 +89,8 @@ int ids_resolve(const struct cfg_service *c, struct ids *out,
         snprintf(errbuf, errlen,
                  "service '%s': cannot run as %s%s%s (uid %lu, gid %lu): "
                  "sidecar runs as uid %lu without CAP_SETUID and "
-                 "CAP_SETGID; run it as root or remove user/group",
+                 "CAP_SETGID, or in a user namespace that denies "
+                 "setgroups; run it as root or remove user/group",
                  c->name, c->user.name ? c->user.written : "",
                  c->user.name && c->group.name ? ":" : "",
                  c->group.name ? c->group.written : "", (unsigned long)out->uid,

@@ -25,8 +25,8 @@ struct ids {
  * Resolves cfg's user and group: a name, else a numeric id ("1000", as
  * Kubernetes' runAsUser gives them). 0 with *out filled; -ENOENT (no such
  * user or group) or -EPERM (not sidecar's own ids, and no CAP_SETUID and
- * CAP_SETGID to switch) with a message in errbuf and *at the mark of the
- * value at fault.
+ * CAP_SETGID to switch, or setgroups denied in its user namespace) with a
+ * message in errbuf and *at the mark of the value at fault.
  */
 int ids_resolve(const struct cfg_service *cfg, struct ids *out,
                 struct cfg_mark *at, char *errbuf, size_t errlen) ATTR_WUR;

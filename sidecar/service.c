@@ -575,6 +575,8 @@ void svc_handle(struct svc *s, enum svc_event ev)
             group_gone(s);
         } else if (ev == SVC_EV_STOP) {
             s->restart_requested = false; /* a stop outranks a restart */
+        } else if (ev == SVC_EV_RESTART) {
+            s->restart_requested = true; /* once this stop is over */
         } else if (ev == SVC_EV_TIMER) {
             stop_timer(s);
         } else if (ev == SVC_EV_KILL) {
@@ -687,10 +689,31 @@ static int env_add(char **envp, size_t *n, const char *var, size_t len,
 /* Set for a service with a user, unless its env sets them. */
 static char *const user_vars[] = {"HOME=", "USER=", "LOGNAME="};
 
+/* Never inherited by a service with a cwd: it names another directory. */
+static char *const pwd_var[] = {"PWD="};
+
+/*
+ * True when path has a "." or ".." component. PWD may have none (POSIX):
+ * a shell folds "link/.." by hand, into a directory the kernel's ".."
+ * (the link target's parent) is not.
+ */
+static bool has_dot_component(const char *path)
+{
+    while (*path) {
+        path += strspn(path, "/");
+        size_t len = strcspn(path, "/");
+        if (len && len <= 2 && strncmp(path, "..", len) == 0)
+            return true;
+        path += len;
+    }
+    return false;
+}
+
 /*
  * The child's environment: sidecar's own, overridden by the service's
- * env; with a cwd, PWD is that unless env sets it; with a user,
- * HOME/USER/LOGNAME are that user's unless env sets them.
+ * env; with a cwd, PWD is that unless env sets it (none if it has "." or
+ * ".."); with a user, HOME/USER/LOGNAME are that user's unless env sets
+ * them.
  */
 static int build_env(struct svc *s)
 {
@@ -710,7 +733,7 @@ static int build_env(struct svc *s)
             goto out_free;
         n++;
     }
-    if (c->cwd && !env_has(envp, n, "PWD", 3) &&
+    if (c->cwd && !env_has(envp, n, "PWD", 3) && !has_dot_component(c->cwd) &&
         env_add(envp, &n, "PWD", 3, c->cwd) < 0)
         goto out_free;
     s->env_own = n;
@@ -721,6 +744,7 @@ static int build_env(struct svc *s)
             continue;
         size_t len = (size_t)(eq - name);
         if (env_has(envp, s->env_own, name, len) ||
+            (c->cwd && env_has(pwd_var, 1, name, len)) ||
             (c->user.name &&
              env_has(user_vars, ARRAY_SIZE(user_vars), name, len)))
             continue;

@@ -653,7 +653,8 @@ static void warn_kept_groups(void)
         list[i] = names[i];
     }
     LOG_WARN("services and exec probes keep sidecar's supplementary groups: "
-             "it cannot drop them without CAP_SETGID",
+             "it cannot drop them without CAP_SETGID, or in a user namespace "
+             "that denies setgroups",
              LF_LIST("groups", list, names && list ? n : 0));
     free(list);
     free(names);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,12 +230,25 @@ run_child(const struct spawn_opts *o, int status_fd, pid_t parent)
     child_fail(status_fd, SPAWN_STEP_EXEC);
 }
 
+bool spawn_may_set_groups(void)
+{
+    /*
+     * The kernel checks the right (CAP_SETGID, in a user namespace that
+     * allows setgroups) before anything else, then the size: a list
+     * longer than any fails with EPERM, or with EINVAL where a child's
+     * setgroups() would succeed. Nothing is changed either way; setting
+     * sidecar's own list again would, in a user namespace where its
+     * groups read as the overflow gid and that gid is mapped.
+     */
+    return setgroups((size_t)NGROUPS_MAX + 1, NULL) < 0 && errno != EPERM;
+}
+
 int spawn_kept_groups(gid_t **groups)
 {
-    int n = getgroups(0, NULL);
-    int kept = 0;
-
     *groups = NULL;
+    if (spawn_may_set_groups())
+        return 0;
+    int n = getgroups(0, NULL);
     if (n <= 0)
         return n < 0 ? -errno : 0;
     gid_t *list = calloc((size_t)n, sizeof(*list));
@@ -242,30 +256,19 @@ int spawn_kept_groups(gid_t **groups)
         return -ENOMEM;
     n = getgroups(n, list);
     if (n < 0) {
-        kept = -errno;
-        goto out_free;
+        int err = errno;
+        free(list);
+        return -err;
     }
-    /*
-     * Setting the list sidecar has changes nothing, and succeeds exactly
-     * when a child's setgroups(0, NULL) would: with CAP_SETGID, in a user
-     * namespace that allows it.
-     */
-    if (setgroups((size_t)n, list) == 0)
-        goto out_free;
-    if (errno != EPERM) {
-        kept = -errno;
-        goto out_free;
-    }
+    int kept = 0;
     for (int i = 0; i < n; i++) {
         if (list[i] != getegid()) /* its own gid gives nothing more */
             list[kept++] = list[i];
     }
-    if (kept > 0) {
+    if (kept > 0)
         *groups = list;
-        return kept;
-    }
-out_free:
-    free(list);
+    else
+        free(list);
     return kept;
 }
 

@@ -66,8 +66,15 @@ int spawn_process(const struct spawn_opts *o, pid_t *pid,
                   int *status_fd) ATTR_WUR;
 
 /*
+ * True when sidecar may set a child's supplementary groups, or drop them:
+ * it has CAP_SETGID, in a user namespace that allows setgroups. Asking
+ * changes nothing.
+ */
+bool spawn_may_set_groups(void);
+
+/*
  * A child spawned without set_ids has no supplementary groups, unless
- * sidecar may not drop them (no CAP_SETGID): then it keeps sidecar's.
+ * sidecar may not drop them (spawn_may_set_groups): then it keeps sidecar's.
  * Returns how many of those (less sidecar's own gid) children keep, with
  * *groups a new array of them (free()), NULL when 0; -errno if unknown.
  */

@@ -70,7 +70,8 @@ static const char *gid_name(gid_t gid)
 
 #define KEPT_WARNING                                                           \
     "services and exec probes keep sidecar's supplementary groups: it "        \
-    "cannot drop them without CAP_SETGID"
+    "cannot drop them without CAP_SETGID, or in a user namespace that "        \
+    "denies setgroups"
 
 T(a_root_sidecar_passes_none_of_its_groups_on, 30)
 {
