@@ -19,8 +19,6 @@
 #include "sidecar/relay.h"
 #include "sidecar/spawn.h"
 
-extern char **environ;
-
 static const char *const state_names[] = {
     [SVC_WAITING] = "waiting",   [SVC_STARTING] = "starting",
     [SVC_RUNNING] = "running",   [SVC_BACKOFF] = "backoff",
@@ -674,15 +672,15 @@ static int env_add(char **envp, size_t *n, const char *var, size_t len,
 static char *const user_vars[] = {"HOME=", "USER=", "LOGNAME="};
 
 /*
- * The child's environment: sidecar's own, overridden by the service's
- * env; with a cwd, PWD is that unless env sets it; with a user,
+ * The child's environment: inherited, overridden by the service's env;
+ * with a cwd, PWD is that unless env sets it; with a user,
  * HOME/USER/LOGNAME are that user's unless env sets them.
  */
-static int build_env(struct svc *s)
+static int build_env(struct svc *s, char *const *inherit)
 {
     const struct cfg_service *c = s->cfg;
     size_t inherited = 0;
-    while (environ[inherited])
+    while (inherit[inherited])
         inherited++;
     /* + PWD, HOME, USER, LOGNAME and the NULL at the end */
     size_t cap = inherited + c->env_count + 5;
@@ -701,7 +699,7 @@ static int build_env(struct svc *s)
         goto out_free;
     s->env_own = n;
     for (size_t i = 0; i < inherited; i++) {
-        const char *name = environ[i];
+        const char *name = inherit[i];
         const char *eq = strchr(name, '=');
         if (!eq)
             continue;
@@ -710,7 +708,7 @@ static int build_env(struct svc *s)
             (c->user.name &&
              env_has(user_vars, ARRAY_SIZE(user_vars), name, len)))
             continue;
-        envp[n] = strdup(environ[i]);
+        envp[n] = strdup(inherit[i]);
         if (!envp[n])
             goto out_free;
         n++;
@@ -738,9 +736,9 @@ out_free:
 }
 
 struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
-                    char *const *hidden_env, size_t max_line,
-                    svc_notify_fn *notify, void *arg, char *errbuf,
-                    size_t errlen)
+                    char *const *inherit, char *const *hidden_env,
+                    size_t max_line, svc_notify_fn *notify, void *arg,
+                    char *errbuf, size_t errlen)
 {
     struct svc *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -767,7 +765,7 @@ struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
         if (!s->restart_times)
             goto out_nomem;
     }
-    if (build_env(s) < 0)
+    if (build_env(s, inherit) < 0)
         goto out_nomem;
     return s;
 out_nomem:
