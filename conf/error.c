@@ -47,12 +47,11 @@ static void make_printable(char *msg)
     }
 }
 
-void cfg_error_set(struct cfg_error *err, const char *path, unsigned line,
-                   unsigned col, const char *fmt, ...)
+void cfg_error_vset(struct cfg_error *err, const char *path, unsigned line,
+                    unsigned col, const char *fmt, va_list ap)
 {
     struct cfg_error_next *next;
     char *msg;
-    va_list ap;
 
     if (err == NULL || err->latched)
         return;
@@ -70,12 +69,20 @@ void cfg_error_set(struct cfg_error *err, const char *path, unsigned line,
     } else {
         return; /* counted only */
     }
-    va_start(ap, fmt);
     vsnprintf(msg, CFG_ERROR_MSG_MAX, fmt, ap);
-    va_end(ap);
     make_printable(msg);
     if (msg[0] == '\0')
         snprintf(msg, CFG_ERROR_MSG_MAX, "invalid configuration");
+}
+
+void cfg_error_set(struct cfg_error *err, const char *path, unsigned line,
+                   unsigned col, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    cfg_error_vset(err, path, line, col, fmt, ap);
+    va_end(ap);
 }
 
 void cfg_error_resume(struct cfg_error *err)
