@@ -322,6 +322,7 @@ T(each_command_has_its_own_help, 30)
     cr_expect(strstr(out, "sidecar run") && strstr(out, "sidecar check") &&
                   strstr(out, "sidecar status"),
               "%s", out);
+    cr_expect(strstr(out, "\n  -h, --help "), "no -h, --help line: %s", out);
     /* An unknown command is an error, --help or not. */
     cr_expect_eq(run_split((const char *[]){"frobnicate", "--help", NULL}, out,
                            err, sizeof(out)),
