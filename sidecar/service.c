@@ -399,6 +399,7 @@ static void end_group(struct svc *s)
     s->out = s->err = NULL;
     s->pgid = 0;
     s->killed = false;
+    s->stuck_said = false;
 }
 
 /* A stop is over, its group ended: stopped, or started again if asked. */
@@ -489,7 +490,14 @@ static void stop_timer(struct svc *s)
     if (!s->killed) {
         kill_now(s, "service did not stop in time; killing it");
     } else if (s->pid > 0) {
-        arm_timer(s, SVC_KILL_WAIT_S); /* a leader is always waited for */
+        /* A leader is always waited for; said once, not every 5 s. */
+        if (!s->stuck_said)
+            LOG_WARN("process cannot be killed: it is stuck in the kernel; "
+                     "waiting for it",
+                     LF_STR("service", s->cfg->name), LF_INT("pid", s->pid),
+                     LF_INT("since_stop_ms", since_stop_ms(s)));
+        s->stuck_said = true;
+        arm_timer(s, SVC_KILL_WAIT_S);
     } else {
         char left[256];
         reaper_describe_group(s->pgid, left, sizeof(left));

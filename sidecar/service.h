@@ -71,6 +71,7 @@ struct svc {
     unsigned backoff_step;
     bool restart_requested; /* SVC_EV_RESTART: restart after this stop */
     bool killed;            /* this stop has SIGKILLed the group */
+    bool stuck_said;        /* this stop said its leader outlives SIGKILL */
     double stop_mono;       /* util_mono_now() of the stop signal */
     double *restart_times;  /* ring of max_restarts restart times (mono) */
     size_t restart_head;
