@@ -65,19 +65,16 @@ static bool is_kept(const struct cfg_error *err, unsigned line, unsigned col,
     return false;
 }
 
-void cfg_error_set(struct cfg_error *err, const char *path, unsigned line,
-                   unsigned col, const char *fmt, ...)
+void cfg_error_vset(struct cfg_error *err, const char *path, unsigned line,
+                    unsigned col, const char *fmt, va_list ap)
 {
     struct cfg_error_next *next;
     char msg[CFG_ERROR_MSG_MAX];
-    va_list ap;
 
     if (err == NULL || err->latched)
         return;
     err->latched = true;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     make_printable(msg);
     if (msg[0] == '\0')
         snprintf(msg, sizeof(msg), "invalid configuration");
@@ -96,6 +93,16 @@ void cfg_error_set(struct cfg_error *err, const char *path, unsigned line,
         memcpy(next->msg, msg, sizeof(msg));
     }
     /* Beyond CFG_ERRORS_MAX: counted only. */
+}
+
+void cfg_error_set(struct cfg_error *err, const char *path, unsigned line,
+                   unsigned col, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    cfg_error_vset(err, path, line, col, fmt, ap);
+    va_end(ap);
 }
 
 void cfg_error_resume(struct cfg_error *err)

@@ -9,6 +9,7 @@
 #ifndef SIDECAR_CONF_ERROR_H
 #define SIDECAR_CONF_ERROR_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -50,6 +51,11 @@ struct cfg_error {
 void cfg_error_set(struct cfg_error *err, const char *path, unsigned line,
                    unsigned col, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* cfg_error_set() with its arguments in ap, for callers' own fail(). */
+void cfg_error_vset(struct cfg_error *err, const char *path, unsigned line,
+                    unsigned col, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 
 /*
  * Ends the item that failed: what is checked next does not depend on it,

@@ -25,14 +25,12 @@
 int cfg_fail(struct cfg_ctx *ctx, const struct cfg_node *node, const char *fmt,
              ...)
 {
-    char msg[CFG_ERROR_MSG_MAX];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    cfg_error_vset(ctx->err, ctx->path, node ? node->mark.line : 0,
+                   node ? node->mark.col : 0, fmt, ap);
     va_end(ap);
-    cfg_error_set(ctx->err, ctx->path, node ? node->mark.line : 0,
-                  node ? node->mark.col : 0, "%s", msg);
     return -1;
 }
 

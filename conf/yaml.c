@@ -53,13 +53,11 @@ static int fail(struct builder *b, struct cfg_mark mark, const char *fmt, ...)
 
 static int fail(struct builder *b, struct cfg_mark mark, const char *fmt, ...)
 {
-    char msg[CFG_ERROR_MSG_MAX];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    cfg_error_vset(b->err, b->path, mark.line, mark.col, fmt, ap);
     va_end(ap);
-    cfg_error_set(b->err, b->path, mark.line, mark.col, "%s", msg);
     return -1;
 }
 

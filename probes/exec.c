@@ -20,8 +20,6 @@
 
 #define PROBE_OUTPUT_MAX 4096
 
-extern char **environ;
-
 struct exec_run {
     struct probe *p;
     pid_t pid;
@@ -142,7 +140,7 @@ static int exec_start(struct probe *p)
     if (rc < 0)
         return rc;
     /* sidecar's environment less its token: a probe has no env to ask. */
-    char **envp = spawn_env_without(environ, 0, p->owner->hidden_env);
+    char **envp = spawn_env_without(p->owner->env, 0, p->owner->hidden_env);
     struct spawn_opts o = {
         .argv = p->cfg->command.argv,
         .envp = envp,

@@ -464,8 +464,9 @@ static struct probe *probe_new(struct prober *pr, const struct cfg_root *cfg,
 }
 
 struct prober *prober_new(struct ev_loop *loop, const struct cfg_root *cfg,
-                          probe_notify_fn *notify, probe_restart_fn *restart,
-                          void *arg, char *errbuf, size_t errlen)
+                          char *const *env, probe_notify_fn *notify,
+                          probe_restart_fn *restart, void *arg, char *errbuf,
+                          size_t errlen)
 {
     struct prober *pr = calloc(1, sizeof(*pr));
     size_t *none = calloc(cfg->probes_count + 1, sizeof(*none));
@@ -474,6 +475,7 @@ struct prober *prober_new(struct ev_loop *loop, const struct cfg_root *cfg,
         goto out_free;
     }
     pr->loop = loop;
+    pr->env = env;
     pr->notify = notify;
     pr->restart = restart;
     pr->notify_arg = arg;

@@ -95,6 +95,7 @@ struct prober {
     struct curlm *curl; /* shared by http and tcp probes; NULL if none */
     unsigned exec_running;
     unsigned exec_limit;
+    char *const *env;         /* what exec probes inherit; borrowed */
     char *const *hidden_env;  /* cfg->http.token_vars: kept from exec probes */
     struct probe *queue_head; /* exec probes waiting for a slot */
     struct probe *queue_tail;
@@ -107,11 +108,13 @@ struct prober {
  * Builds every probe of cfg (none runs yet). notify is called on each
  * state change, after it the probe's restart when due (from the state
  * change or later, when start_period runs out). NULL with a message in
- * errbuf on failure. cfg is borrowed and must outlive the prober.
+ * errbuf on failure. cfg and env (what exec probes inherit, less cfg's
+ * token variables) are borrowed and must outlive the prober.
  */
 struct prober *prober_new(struct ev_loop *loop, const struct cfg_root *cfg,
-                          probe_notify_fn *notify, probe_restart_fn *restart,
-                          void *arg, char *errbuf, size_t errlen) ATTR_WUR;
+                          char *const *env, probe_notify_fn *notify,
+                          probe_restart_fn *restart, void *arg, char *errbuf,
+                          size_t errlen) ATTR_WUR;
 
 /* Starts the probes that belong to no service. */
 void prober_start(struct prober *pr);

@@ -39,12 +39,10 @@ struct report {
 static void ATTR_FMT(3, 4)
     fail(struct report *r, struct cfg_mark at, const char *fmt, ...)
 {
-    char msg[CFG_ERROR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    cfg_error_vset(r->err, r->path, at.line, at.col, fmt, ap);
     va_end(ap);
-    cfg_error_set(r->err, r->path, at.line, at.col, "%s", msg);
     cfg_error_resume(r->err);
     r->rc = -1;
 }

@@ -62,7 +62,7 @@ static const char usage[] =
     "          " MACHINE_CHECKS "\n"
     "  status  show a running sidecar's health; exit 0 UP, 1 DEGRADED,\n"
     "          2 DOWN, 3 unreachable\n"
-    "\n" CONFIG_OPTION LOG_OPTIONS NO_MACHINE_OPTION URL_OPTION "\n"
+    "\n" CONFIG_OPTION LOG_OPTIONS NO_MACHINE_OPTION URL_OPTION HELP_OPTION "\n"
     "'sidecar COMMAND --help' shows the options of that command.\n";
 
 struct options {

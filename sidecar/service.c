@@ -19,8 +19,6 @@
 #include "sidecar/relay.h"
 #include "sidecar/spawn.h"
 
-extern char **environ;
-
 static const char *const state_names[] = {
     [SVC_WAITING] = "waiting",   [SVC_STARTING] = "starting",
     [SVC_RUNNING] = "running",   [SVC_BACKOFF] = "backoff",
@@ -413,6 +411,7 @@ static void end_group(struct svc *s)
     s->out = s->err = NULL;
     s->pgid = 0;
     s->killed = false;
+    s->stuck_said = false;
 }
 
 /* A stop is over, its group ended: stopped, or started again if asked. */
@@ -505,7 +504,14 @@ static void stop_timer(struct svc *s)
     if (!s->killed) {
         kill_now(s, "service did not stop in time; killing it");
     } else if (s->pid > 0) {
-        arm_timer(s, SVC_KILL_WAIT_S); /* a leader is always waited for */
+        /* A leader is always waited for; said once, not every 5 s. */
+        if (!s->stuck_said)
+            LOG_WARN("process cannot be killed: it is stuck in the kernel; "
+                     "waiting for it",
+                     LF_STR("service", s->cfg->name), LF_INT("pid", s->pid),
+                     LF_INT("since_stop_ms", since_stop_ms(s)));
+        s->stuck_said = true;
+        arm_timer(s, SVC_KILL_WAIT_S);
     } else {
         char left[256];
         reaper_describe_group(s->pgid, left, sizeof(left));
@@ -710,16 +716,16 @@ static bool has_dot_component(const char *path)
 }
 
 /*
- * The child's environment: sidecar's own, overridden by the service's
- * env; with a cwd, PWD is that unless env sets it (none if it has "." or
+ * The child's environment: inherited, overridden by the service's env;
+ * with a cwd, PWD is that unless env sets it (none if it has "." or
  * ".."); with a user, HOME/USER/LOGNAME are that user's unless env sets
  * them.
  */
-static int build_env(struct svc *s)
+static int build_env(struct svc *s, char *const *inherit)
 {
     const struct cfg_service *c = s->cfg;
     size_t inherited = 0;
-    while (environ[inherited])
+    while (inherit[inherited])
         inherited++;
     /* + PWD, HOME, USER, LOGNAME and the NULL at the end */
     size_t cap = inherited + c->env_count + 5;
@@ -738,7 +744,7 @@ static int build_env(struct svc *s)
         goto out_free;
     s->env_own = n;
     for (size_t i = 0; i < inherited; i++) {
-        const char *name = environ[i];
+        const char *name = inherit[i];
         const char *eq = strchr(name, '=');
         if (!eq)
             continue;
@@ -748,7 +754,7 @@ static int build_env(struct svc *s)
             (c->user.name &&
              env_has(user_vars, ARRAY_SIZE(user_vars), name, len)))
             continue;
-        envp[n] = strdup(environ[i]);
+        envp[n] = strdup(inherit[i]);
         if (!envp[n])
             goto out_free;
         n++;
@@ -776,9 +782,9 @@ out_free:
 }
 
 struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
-                    char *const *hidden_env, size_t max_line,
-                    svc_notify_fn *notify, void *arg, char *errbuf,
-                    size_t errlen)
+                    char *const *inherit, char *const *hidden_env,
+                    size_t max_line, svc_notify_fn *notify, void *arg,
+                    char *errbuf, size_t errlen)
 {
     struct svc *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -805,7 +811,7 @@ struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
         if (!s->restart_times)
             goto out_nomem;
     }
-    if (build_env(s) < 0)
+    if (build_env(s, inherit) < 0)
         goto out_nomem;
     return s;
 out_nomem:

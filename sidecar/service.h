@@ -71,6 +71,7 @@ struct svc {
     unsigned backoff_step;
     bool restart_requested; /* SVC_EV_RESTART: restart after this stop */
     bool killed;            /* this stop has SIGKILLed the group */
+    bool stuck_said;        /* this stop said its leader outlives SIGKILL */
     double stop_mono;       /* util_mono_now() of the stop signal */
     double *restart_times;  /* ring of max_restarts restart times (mono) */
     size_t restart_head;
@@ -90,16 +91,17 @@ struct svc {
 
 /*
  * Creates a service in SVC_WAITING. Resolves user/group and builds the
- * environment now, so a bad user fails before anything starts: NULL with a
+ * environment now, from inherit (NULL-terminated, read in this call only)
+ * and cfg's env, so a bad user fails before anything starts: NULL with a
  * message in errbuf then. Each process gets that environment less the
  * variables named in hidden_env (NULL-terminated, or NULL: none), unless
  * cfg's env sets them. cfg and hidden_env are borrowed and must outlive
  * the service (or the next svc_reconfigure).
  */
 struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
-                    char *const *hidden_env, size_t max_line,
-                    svc_notify_fn *notify, void *arg, char *errbuf,
-                    size_t errlen) ATTR_WUR;
+                    char *const *inherit, char *const *hidden_env,
+                    size_t max_line, svc_notify_fn *notify, void *arg,
+                    char *errbuf, size_t errlen) ATTR_WUR;
 
 /*
  * After a reload: points s at cfg, a definition equal to its own in the

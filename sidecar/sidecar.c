@@ -517,6 +517,9 @@ struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
     http_stats_init(&sc->http_stats);
     ev_timer_init(&sc->sweep_w, on_sweep, 0., 0.);
     ev_timer_init(&sc->recheck_w, on_watch_started, 0., 0.);
+    sc->env = spawn_env_inherited();
+    if (!sc->env)
+        goto out_free;
     if (cfg->services_count) {
         sc->svcs = calloc(cfg->services_count, sizeof(*sc->svcs));
         if (!sc->svcs)
@@ -524,7 +527,7 @@ struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
     }
     for (size_t i = 0; i < cfg->services_count; i++) {
         sc->svcs[i] =
-            svc_new(loop, &cfg->services[i], cfg->http.token_vars,
+            svc_new(loop, &cfg->services[i], sc->env, cfg->http.token_vars,
                     cfg->log.max_line, on_service_change, sc, errbuf, errlen);
         if (!sc->svcs[i]) {
             /* Where in the file, as for the errors `check` finds. */
@@ -540,8 +543,8 @@ struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
     }
     if (cfg->main_index != CFG_NO_INDEX)
         sc->exit_from = sc->svcs[cfg->main_index];
-    sc->prober = prober_new(loop, cfg, on_probe_change, on_probe_restart, sc,
-                            errbuf, errlen);
+    sc->prober = prober_new(loop, cfg, sc->env, on_probe_change,
+                            on_probe_restart, sc, errbuf, errlen);
     if (!sc->prober)
         goto out_fail;
     sc->http = http_server_new(loop, cfg, sc, errbuf, errlen);
@@ -820,7 +823,7 @@ static int prepare_reload(struct sidecar *sc, struct reload_work *w,
             continue;
         }
         char why[256];
-        w->svcs[i] = svc_new(sc->loop, &next->services[i],
+        w->svcs[i] = svc_new(sc->loop, &next->services[i], sc->env,
                              next->http.token_vars, next->log.max_line,
                              on_service_change, sc, why, sizeof(why));
         if (!w->svcs[i]) {
@@ -1073,6 +1076,7 @@ void sidecar_free(struct sidecar *sc)
     free(sc->svcs);
     free(sc->health_probes);
     free(sc->health_services);
+    free(sc->env);
     cfg_free(sc->cfg);
     free(sc);
 }

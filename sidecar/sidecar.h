@@ -55,6 +55,7 @@ struct reload_record {
 struct sidecar {
     struct ev_loop *loop;
     struct cfg_root *cfg;        /* owned; replaced by a reload */
+    char **env;                  /* what children inherit: decided at start */
     struct retired_cfg *retired; /* configs whose services still stop */
     ev_timer sweep_w;            /* frees what stopped, outside callbacks */
     struct file_watch *watch;    /* reload: watch */

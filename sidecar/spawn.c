@@ -69,22 +69,6 @@ static bool env_hidden(const char *entry, char *const *hidden)
     return false;
 }
 
-/*
- * True when entry is "PWD=path" and path is not an absolute name of our
- * working directory, which is what a child without cwd starts in.
- */
-static bool env_false_pwd(const char *entry)
-{
-    struct stat named;
-    struct stat cwd;
-
-    if (strncmp(entry, "PWD=", 4) != 0)
-        return false;
-    return entry[4] != '/' || stat(entry + 4, &named) < 0 ||
-           stat(".", &cwd) < 0 || named.st_dev != cwd.st_dev ||
-           named.st_ino != cwd.st_ino;
-}
-
 char **spawn_env_without(char *const *envp, size_t keep, char *const *hidden)
 {
     size_t n = 0;
@@ -97,11 +81,28 @@ char **spawn_env_without(char *const *envp, size_t keep, char *const *hidden)
     if (copy == NULL)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (i < keep ||
-            (!env_hidden(envp[i], hidden) && !env_false_pwd(envp[i])))
+        if (i < keep || !env_hidden(envp[i], hidden))
             copy[out++] = envp[i];
     }
     return copy;
+}
+
+/* True when pwd is an absolute name of our working directory. */
+static bool names_cwd(const char *pwd)
+{
+    struct stat named;
+    struct stat cwd;
+
+    return pwd[0] == '/' && stat(pwd, &named) == 0 && stat(".", &cwd) == 0 &&
+           named.st_dev == cwd.st_dev && named.st_ino == cwd.st_ino;
+}
+
+char **spawn_env_inherited(void)
+{
+    static char *const pwd[] = {"PWD", NULL};
+    const char *dir = getenv("PWD");
+
+    return spawn_env_without(environ, 0, dir && !names_cwd(dir) ? pwd : NULL);
 }
 
 void spawn_close_from(int lowfd)

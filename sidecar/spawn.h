@@ -88,12 +88,20 @@ int spawn_output_pipe(int *rd, int *wr) ATTR_WUR;
 
 /*
  * envp less every "NAME=..." whose NAME is in hidden (NULL-terminated; NULL
- * hides nothing) and less a PWD that does not name our working directory,
- * except in envp's first keep entries: a new array of envp's own strings,
- * to free() alone. NULL on ENOMEM.
+ * hides nothing), except in envp's first keep entries: a new array of
+ * envp's own strings, to free() alone. NULL on ENOMEM.
  */
 char **spawn_env_without(char *const *envp, size_t keep,
                          char *const *hidden) ATTR_WUR;
+
+/*
+ * What children inherit: our environment less a PWD that does not name our
+ * working directory (where a child without cwd starts), as
+ * spawn_env_without() returns it. It stat()s PWD, which may hang on a dead
+ * mount: call it once at start, not from the loop (neither PWD nor our cwd
+ * changes later).
+ */
+char **spawn_env_inherited(void) ATTR_WUR;
 
 /* Closes every fd >= lowfd (for the child's side, and for tests). */
 void spawn_close_from(int lowfd);

@@ -361,6 +361,20 @@ const char *h_str(const struct harness *h, long idx, const char *key)
     return json_string_value(json_object_get(h->json[idx], key));
 }
 
+const char *h_line_of(const struct harness *h, const char *service,
+                      const char *prefix)
+{
+    for (size_t i = 0; i < h->count; i++) {
+        const char *svc = h_str(h, (long)i, "service");
+        const char *msg = h_str(h, (long)i, "msg");
+        if (svc && msg && h_str(h, (long)i, "stream") &&
+            strcmp(svc, service) == 0 &&
+            strncmp(msg, prefix, strlen(prefix)) == 0)
+            return msg;
+    }
+    return "";
+}
+
 void h_signal(struct harness *h, int sig)
 {
     cr_assert(h->pid > 0 && !h->exited);

@@ -137,6 +137,13 @@ long long h_int(const struct harness *h, long idx, const char *key,
 /* String field of line idx, or NULL. */
 const char *h_str(const struct harness *h, long idx, const char *key);
 
+/*
+ * The first line service relayed (stdout or stderr) that starts with
+ * prefix ("": its first line), or "" when it relayed none.
+ */
+const char *h_line_of(const struct harness *h, const char *service,
+                      const char *prefix);
+
 /* Counts lines from `from` with msg (and service if not NULL). */
 size_t h_count_events(const struct harness *h, size_t from, const char *msg,
                       const char *service);

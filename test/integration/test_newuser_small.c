@@ -77,20 +77,6 @@ T(the_bearer_scheme_is_case_insensitive_and_strict, 30)
         cr_expect(!strstr(H.raw[i], TOKEN), "%s", H.raw[i]);
 }
 
-/* The first line service relayed that starts with prefix, or NULL. */
-static const char *line_of(const char *service, const char *prefix)
-{
-    for (size_t i = 0; i < H.count; i++) {
-        const char *svc = h_str(&H, (long)i, "service");
-        const char *msg = h_str(&H, (long)i, "msg");
-        if (svc && msg && h_str(&H, (long)i, "stream") &&
-            strcmp(svc, service) == 0 &&
-            strncmp(msg, prefix, strlen(prefix)) == 0)
-            return msg;
-    }
-    return NULL;
-}
-
 /* Waits until each of the n helpers has exited, then stops sidecar. */
 static void run_helpers(const char *const *names, size_t n)
 {
@@ -133,16 +119,14 @@ T(an_empty_env_value_leaves_the_variable_out, 30)
     h_start(&H, yaml);
     run_helpers((const char *[]){"printer"}, 1);
     /* As if the line were not there: sidecar's own value, or none. */
-    cr_expect_str_eq(line_of("printer", "SMALL_INHERITED=") ?: "(none)",
+    cr_expect_str_eq(h_line_of(&H, "printer", "SMALL_INHERITED="),
                      "SMALL_INHERITED=from-sidecar");
-    cr_expect_null(line_of("printer", "SMALL_NULL="));
-    cr_expect_null(line_of("printer", "SMALL_BARE="));
+    cr_expect_str_eq(h_line_of(&H, "printer", "SMALL_NULL="), "");
+    cr_expect_str_eq(h_line_of(&H, "printer", "SMALL_BARE="), "");
     /* Naming the token's variable without a value does not pass it on. */
-    cr_expect_null(line_of("printer", "SMALL_TOKEN="));
-    cr_expect_str_eq(line_of("printer", "SMALL_EMPTY=") ?: "(none)",
-                     "SMALL_EMPTY=");
-    cr_expect_str_eq(line_of("printer", "SMALL_SET=") ?: "(none)",
-                     "SMALL_SET=yes");
+    cr_expect_str_eq(h_line_of(&H, "printer", "SMALL_TOKEN="), "");
+    cr_expect_str_eq(h_line_of(&H, "printer", "SMALL_EMPTY="), "SMALL_EMPTY=");
+    cr_expect_str_eq(h_line_of(&H, "printer", "SMALL_SET="), "SMALL_SET=yes");
 }
 
 /* Runs `printenv PWD` as services with and without cwd, and as an exec
@@ -198,10 +182,10 @@ T(pwd_is_the_cwd_of_a_service_that_has_one, 30)
     start_pwd_printers(cwd);
     const char *reason = probe_reason();
     run_helpers((const char *[]){"in-dir", "in-dir-own", "inherits"}, 3);
-    cr_expect_str_eq(line_of("in-dir", "/") ?: "(none)", H.dir);
-    cr_expect_str_eq(line_of("in-dir-own", "/") ?: "(none)", "/what/env/says");
+    cr_expect_str_eq(h_line_of(&H, "in-dir", "/"), H.dir);
+    cr_expect_str_eq(h_line_of(&H, "in-dir-own", "/"), "/what/env/says");
     /* sidecar's PWD names its cwd, which these inherit: kept. */
-    cr_expect_str_eq(line_of("inherits", "/") ?: "(none)", cwd);
+    cr_expect_str_eq(h_line_of(&H, "inherits", "/"), cwd);
     cr_expect_str_eq(reason, cwd);
 }
 
@@ -213,50 +197,48 @@ T(a_pwd_that_is_not_the_cwd_is_not_passed_on, 30)
     start_pwd_printers("/"); /* a directory, but not sidecar's */
     const char *reason = probe_reason();
     run_helpers((const char *[]){"in-dir", "in-dir-own", "inherits"}, 3);
-    cr_expect_str_eq(line_of("in-dir", "/") ?: "(none)", H.dir);
-    cr_expect_str_eq(line_of("in-dir-own", "/") ?: "(none)", "/what/env/says");
-    cr_expect_null(line_of("inherits", "/"));
+    cr_expect_str_eq(h_line_of(&H, "in-dir", "/"), H.dir);
+    cr_expect_str_eq(h_line_of(&H, "in-dir-own", "/"), "/what/env/says");
+    cr_expect_str_eq(h_line_of(&H, "inherits", "/"), "");
     cr_expect_str_eq(reason, "exit 1");
+}
+
+/* `sidecar check` on yaml says ok, with counts (as "1 service, 1 probe"). */
+static void expect_check_ok(const char *yaml, const char *counts)
+{
+    char out[4096];
+    char want[512];
+    const char *path = h_temp_file(yaml);
+    cr_expect_eq(h_run((const char *[]){"check", "-c", path, NULL}, out,
+                       sizeof(out), H_WAIT),
+                 0, "%s", out);
+    snprintf(want, sizeof(want),
+             "%s: ok (%s; checked on this machine: "
+             "users, groups, programs, directories, listen address)\n",
+             path, counts);
+    cr_expect_str_eq(out, want);
+    unlink(path);
 }
 
 T(check_counts_agree_with_their_nouns, 30)
 {
-    char out[4096];
-    char want[512];
-    const char *path = h_temp_file("services:\n"
-                                   "  web:\n"
-                                   "    role: main\n"
-                                   "    command: [sleep, \"1\"]\n"
-                                   "probes:\n"
-                                   "  port:\n"
-                                   "    type: tcp\n"
-                                   "    host: 127.0.0.1\n"
-                                   "    port: 1\n");
-    cr_expect_eq(h_run((const char *[]){"check", "-c", path, NULL}, out,
-                       sizeof(out), H_WAIT),
-                 0, "%s", out);
-    snprintf(want, sizeof(want),
-             "%s: ok (1 service, 1 probe; checked on this machine: "
-             "users, groups, programs, directories, listen address)\n",
-             path);
-    cr_expect_str_eq(out, want);
-    unlink(path);
-
-    path = h_temp_file("services:\n"
-                       "  web:\n"
-                       "    role: main\n"
-                       "    command: [sleep, \"1\"]\n"
-                       "  cache:\n"
-                       "    command: [sleep, \"1\"]\n");
-    cr_expect_eq(h_run((const char *[]){"check", "-c", path, NULL}, out,
-                       sizeof(out), H_WAIT),
-                 0, "%s", out);
-    snprintf(want, sizeof(want),
-             "%s: ok (2 services, 0 probes; checked on this machine: "
-             "users, groups, programs, directories, listen address)\n",
-             path);
-    cr_expect_str_eq(out, want);
-    unlink(path);
+    expect_check_ok("services:\n"
+                    "  web:\n"
+                    "    role: main\n"
+                    "    command: [sleep, \"1\"]\n"
+                    "probes:\n"
+                    "  port:\n"
+                    "    type: tcp\n"
+                    "    host: 127.0.0.1\n"
+                    "    port: 1\n",
+                    "1 service, 1 probe");
+    expect_check_ok("services:\n"
+                    "  web:\n"
+                    "    role: main\n"
+                    "    command: [sleep, \"1\"]\n"
+                    "  cache:\n"
+                    "    command: [sleep, \"1\"]\n",
+                    "2 services, 0 probes");
 }
 
 /* Runs `sidecar ARGS` with stdout into out and stderr into err; its exit
@@ -340,6 +322,7 @@ T(each_command_has_its_own_help, 30)
     cr_expect(strstr(out, "sidecar run") && strstr(out, "sidecar check") &&
                   strstr(out, "sidecar status"),
               "%s", out);
+    cr_expect(strstr(out, "\n  -h, --help "), "no -h, --help line: %s", out);
     /* An unknown command is an error, --help or not. */
     cr_expect_eq(run_split((const char *[]){"frobnicate", "--help", NULL}, out,
                            err, sizeof(out)),

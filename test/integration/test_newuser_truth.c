@@ -27,18 +27,6 @@ static void teardown(void)
 #define T(name, secs)                                                          \
     Test(newuser_truth, name, .timeout = secs, .fini = teardown)
 
-/* The first line service relayed, or "" (a service's output is its msg). */
-static const char *first_line_of(const char *service)
-{
-    for (size_t i = 0; i < H.count; i++) {
-        const char *svc = h_str(&H, (long)i, "service");
-        const char *stream = h_str(&H, (long)i, "stream");
-        if (svc && stream && strcmp(svc, service) == 0)
-            return h_str(&H, (long)i, "msg");
-    }
-    return "";
-}
-
 /* The strings of list field key of line idx, joined with ','. */
 static const char *list_of(long idx, const char *key)
 {
@@ -104,10 +92,19 @@ T(a_root_sidecar_passes_none_of_its_groups_on, 30)
     cr_expect_str_eq(h_str(&H, p, "reason"), "0", "an exec probe has none");
     h_touch(&H, "done");
     cr_assert_eq(h_wait_exit(&H, H_WAIT), 0);
-    cr_expect_str_eq(first_line_of("main"), "0");
-    cr_expect_str_eq(first_line_of("named"), "65534", "nobody's own groups");
+    cr_expect_str_eq(h_line_of(&H, "main", ""), "0");
+    cr_expect_str_eq(h_line_of(&H, "named", ""), "65534",
+                     "nobody's own groups");
     cr_expect_eq(h_find_event(&H, 0, KEPT_WARNING, NULL), -1);
 }
+
+/* A main service that prints its groups, as `id -G`. */
+#define ID_MAIN                                                                \
+    "services:\n"                                                              \
+    "  main:\n"                                                                \
+    "    role: main\n"                                                         \
+    "    restart: never\n"                                                     \
+    "    command: ['id', '-G']\n"
 
 T(a_sidecar_that_cannot_drop_its_groups_says_so_and_runs, 30)
 {
@@ -116,12 +113,7 @@ T(a_sidecar_that_cannot_drop_its_groups_says_so_and_runs, 30)
     static const gid_t extra[] = {4, 24};
     const uid_t uid = 64125;
     h_start_as(
-        &H,
-        "services:\n"
-        "  main:\n"
-        "    role: main\n"
-        "    restart: never\n"
-        "    command: ['id', '-G']\n",
+        &H, ID_MAIN,
         &(struct h_creds){.uid = uid, .groups = extra, .groups_count = 2});
     long w = h_wait_event(&H, 0, H_WAIT, KEPT_WARNING, NULL);
     cr_assert_geq(w, 0, "no warning of the groups kept");
@@ -132,7 +124,8 @@ T(a_sidecar_that_cannot_drop_its_groups_says_so_and_runs, 30)
              gid_name(24));
     cr_expect_str_eq(list_of(w, "groups"), want);
     cr_expect_eq(h_wait_exit(&H, H_WAIT), 0, "it runs all the same");
-    cr_expect_str_eq(first_line_of("main"), "64125 4 24", "kept, as warned");
+    cr_expect_str_eq(h_line_of(&H, "main", ""), "64125 4 24",
+                     "kept, as warned");
     cr_expect_eq(h_count_events(&H, 0, KEPT_WARNING, NULL), 1, "said once");
 }
 
@@ -143,15 +136,10 @@ T(a_sidecar_whose_only_group_is_its_own_does_not_warn, 30)
     /* Kubernetes' fsGroup equal to runAsGroup gives this. */
     static const gid_t own[] = {64125};
     h_start_as(
-        &H,
-        "services:\n"
-        "  main:\n"
-        "    role: main\n"
-        "    restart: never\n"
-        "    command: ['id', '-G']\n",
+        &H, ID_MAIN,
         &(struct h_creds){.uid = 64125, .groups = own, .groups_count = 1});
     cr_expect_eq(h_wait_exit(&H, H_WAIT), 0);
-    cr_expect_str_eq(first_line_of("main"), "64125");
+    cr_expect_str_eq(h_line_of(&H, "main", ""), "64125");
     cr_expect_eq(h_find_event(&H, 0, KEPT_WARNING, NULL), -1);
 }
 

@@ -23,19 +23,6 @@ static void teardown(void)
 
 #define T(name, secs) Test(security, name, .timeout = secs, .fini = teardown)
 
-/* The first relayed line of service that starts with prefix. */
-static const char *line_of(const char *service, const char *prefix)
-{
-    for (size_t i = 0; i < H.count; i++) {
-        const char *svc = h_str(&H, (long)i, "service");
-        const char *msg = h_str(&H, (long)i, "msg");
-        if (svc && msg && strcmp(svc, service) == 0 &&
-            strncmp(msg, prefix, strlen(prefix)) == 0)
-            return msg;
-    }
-    return "";
-}
-
 T(services_get_their_ids_and_none_of_sidecars_groups, 20)
 {
     if (geteuid() != 0)
@@ -63,15 +50,15 @@ T(services_get_their_ids_and_none_of_sidecars_groups, 20)
     cr_assert_geq(h_wait_event(&H, 0, 10, "service exited", "same"), 0);
     h_touch(&H, "done");
     cr_assert_eq(h_wait_exit(&H, 10), 0);
-    cr_expect_str_eq(line_of("main", "Uid:"),
+    cr_expect_str_eq(h_line_of(&H, "main", "Uid:"),
                      "Uid:\t65534\t65534\t65534\t65534");
-    cr_expect_str_eq(line_of("main", "Gid:"),
+    cr_expect_str_eq(h_line_of(&H, "main", "Gid:"),
                      "Gid:\t65534\t65534\t65534\t65534");
-    cr_expect_str_eq(line_of("main", "Groups:"), "Groups:\t65534 ");
-    cr_expect_str_eq(line_of("grouped", "Gid:"), "Gid:\t1\t1\t1\t1");
-    cr_expect_str_eq(line_of("grouped", "Groups:"), "Groups:\t1 ");
+    cr_expect_str_eq(h_line_of(&H, "main", "Groups:"), "Groups:\t65534 ");
+    cr_expect_str_eq(h_line_of(&H, "grouped", "Gid:"), "Gid:\t1\t1\t1\t1");
+    cr_expect_str_eq(h_line_of(&H, "grouped", "Groups:"), "Groups:\t1 ");
     /* Without user or group: sidecar's own user, none of its groups. */
-    cr_expect_str_eq(line_of("same", "Groups:"), "Groups:\t ");
+    cr_expect_str_eq(h_line_of(&H, "same", "Groups:"), "Groups:\t ");
 }
 
 T(a_user_sidecar_cannot_switch_to_is_refused, 20)

@@ -12,6 +12,8 @@
 #include "conf/load.h"
 #include "conf/values.h"
 
+#include "cfgtest.h"
+
 static void free_words(char **argv, size_t argc)
 {
     for (size_t i = 0; i < argc; i++)
@@ -192,24 +194,15 @@ Test(command, very_long_input, .timeout = 10)
     free(text);
 }
 
-static struct cfg_root *load(const char *yaml)
-{
-    struct cfg_root *root = NULL;
-    struct cfg_error err;
-    int rc = cfg_load_buffer("inline.yaml", yaml, strlen(yaml), &root, &err);
-    cr_assert_eq(rc, 0, "%u:%u: %s", err.line, err.col, err.msg);
-    return root;
-}
-
 Test(command, config_runs_simple_strings_without_a_shell, .timeout = 5)
 {
     struct cfg_root *root =
-        load("services:\n"
-             "  app: {role: main, command: '  python3  app.py  '}\n"
-             "  sh: {command: 'exec python3 app.py'}\n"
-             "probes:\n"
-             "  plain: {type: exec, command: 'test-ready --quick'}\n"
-             "  piped: {type: exec, command: 'ready | grep ok'}\n");
+        ut_load_ok("services:\n"
+                   "  app: {role: main, command: '  python3  app.py  '}\n"
+                   "  sh: {command: 'exec python3 app.py'}\n"
+                   "probes:\n"
+                   "  plain: {type: exec, command: 'test-ready --quick'}\n"
+                   "  piped: {type: exec, command: 'ready | grep ok'}\n");
     const struct cfg_command *app = &root->services[0].command;
     cr_expect(!app->shell);
     cr_assert_eq(app->argc, 2);
@@ -236,9 +229,9 @@ Test(command, words_come_from_the_expanded_string, .timeout = 5)
     setenv("CMD_TEST_ARGS", "--a  --b", 1);
     setenv("CMD_TEST_EVIL", "x; rm -rf /", 1);
     struct cfg_root *root =
-        load("services:\n"
-             "  app: {role: main, command: 'app ${CMD_TEST_ARGS}'}\n"
-             "  b: {command: 'app ${CMD_TEST_EVIL}'}\n");
+        ut_load_ok("services:\n"
+                   "  app: {role: main, command: 'app ${CMD_TEST_ARGS}'}\n"
+                   "  b: {command: 'app ${CMD_TEST_EVIL}'}\n");
     const struct cfg_command *app = &root->services[0].command;
     cr_expect(!app->shell);
     cr_assert_eq(app->argc, 3);

@@ -17,6 +17,8 @@
 #include "conf/parse.h"
 #include "sidecar/util.h"
 
+#include "cfgtest.h"
+
 #define BAD_DIR     "fixtures/bad/"
 #define EXPECTED    BAD_DIR "EXPECTED"
 #define BAD_MIN     35
@@ -66,31 +68,6 @@ static struct cfg_root *load_ok(const char *path)
     if (cfg_load(path, &root, &err) < 0)
         cr_assert_fail("%s:%u:%u: %s", err.path, err.line, err.col, err.msg);
     return root;
-}
-
-static struct cfg_root *load_text(const char *text, struct cfg_error *err)
-{
-    struct cfg_root *root = NULL;
-
-    if (cfg_load_buffer("inline.yaml", text, strlen(text), &root, err) < 0)
-        return NULL;
-    return root;
-}
-
-/* Loads text, expecting an error at line:col with message msg. */
-static void expect_error(const char *text, unsigned line, unsigned col,
-                         const char *msg)
-{
-    struct cfg_error err;
-    struct cfg_root *root = load_text(text, &err);
-
-    cr_expect_null(root, "loaded: %s", text);
-    cfg_free(root);
-    cr_expect_str_eq(err.msg, msg);
-    cr_expect_eq(err.line, line, "line %u, expected %u: %s", err.line, line,
-                 err.msg);
-    cr_expect_eq(err.col, col, "column %u, expected %u: %s", err.col, col,
-                 err.msg);
 }
 
 Test(cfg, rejects_every_bad_fixture, .timeout = 5)
@@ -441,7 +418,7 @@ Test(cfg, start_order_breaks_ties_by_file_order, .timeout = 5)
                                "  e: {command: x, depends_on: [d, c]}\n";
     static const size_t want[] = {1, 3, 2, 0, 4}; /* c a b d e */
     struct cfg_error err;
-    struct cfg_root *root = load_text(text, &err);
+    struct cfg_root *root = ut_load(text, &err);
 
     cr_assert_not_null(root, "%u:%u: %s", err.line, err.col, err.msg);
     for (size_t i = 0; i < ARRAY_SIZE(want); i++)
@@ -461,7 +438,7 @@ Test(cfg, empty_value_means_default, .timeout = 5)
                                "    backoff: null\n"
                                "probes:\n";
     struct cfg_error err;
-    struct cfg_root *root = load_text(text, &err);
+    struct cfg_root *root = ut_load(text, &err);
 
     cr_assert_not_null(root, "%u:%u: %s", err.line, err.col, err.msg);
     cr_expect_str_eq(root->name, "sidecar");
@@ -482,7 +459,7 @@ Test(cfg, aliases_share_nodes, .timeout = 5)
                                "    command: *cmd\n"
                                "    stop_timeout: *grace\n";
     struct cfg_error err;
-    struct cfg_root *root = load_text(text, &err);
+    struct cfg_root *root = ut_load(text, &err);
 
     cr_assert_not_null(root, "%u:%u: %s", err.line, err.col, err.msg);
     cr_expect_str_eq(root->services[1].command.argv[1], "1000");
@@ -492,52 +469,54 @@ Test(cfg, aliases_share_nodes, .timeout = 5)
 
 Test(cfg, alias_cannot_refer_to_itself, .timeout = 5)
 {
-    expect_error("services: &s\n  web: *s\n", 2, 8,
-                 "unknown alias '*s'; define '&s' on a complete node before "
-                 "it");
+    ut_expect_error("services: &s\n  web: *s\n", 2, 8,
+                    "unknown alias '*s'; define '&s' on a complete node before "
+                    "it");
 }
 
 Test(cfg, env_values_are_expanded_keys_are_not, .timeout = 5)
 {
     setenv("CFG_T_CMD", "sleep 5", 1);
-    expect_error("services:\n  web:\n    role: main\n    command: "
-                 "${CFG_T_CMD}\n    ${CFG_T_CMD}: x\n",
-                 5, 5,
-                 "unknown key '${CFG_T_CMD}' in service 'web'; expected one "
-                 "of: role, command, env, cwd, user, group, umask, restart, "
-                 "success_exit_codes, backoff, max_restarts, restart_window, "
-                 "stop_signal, stop_timeout, essential, depends_on, "
-                 "forward_signals");
+    ut_expect_error(
+        "services:\n  web:\n    role: main\n    command: "
+        "${CFG_T_CMD}\n    ${CFG_T_CMD}: x\n",
+        5, 5,
+        "unknown key '${CFG_T_CMD}' in service 'web'; expected one "
+        "of: role, command, env, cwd, user, group, umask, restart, "
+        "success_exit_codes, backoff, max_restarts, restart_window, "
+        "stop_signal, stop_timeout, essential, depends_on, "
+        "forward_signals");
 }
 
 Test(cfg, expansion_error_points_at_value, .timeout = 5)
 {
     unsetenv("CFG_T_UNSET");
-    expect_error("probes:\n  db:\n    type: tcp\n    port: ${CFG_T_UNSET}\n", 4,
-                 11,
-                 "environment variable CFG_T_UNSET is not set; write "
-                 "${CFG_T_UNSET:-} for an empty default");
+    ut_expect_error("probes:\n  db:\n    type: tcp\n    port: ${CFG_T_UNSET}\n",
+                    4, 11,
+                    "environment variable CFG_T_UNSET is not set; write "
+                    "${CFG_T_UNSET:-} for an empty default");
 }
 
 Test(cfg, expanded_value_is_typed, .timeout = 5)
 {
     setenv("CFG_T_PORT", "abc", 1);
-    expect_error("probes:\n  db:\n    type: tcp\n    port: ${CFG_T_PORT}\n", 4,
-                 11, "expected an integer for 'port', found '${CFG_T_PORT}'");
+    ut_expect_error("probes:\n  db:\n    type: tcp\n    port: ${CFG_T_PORT}\n",
+                    4, 11,
+                    "expected an integer for 'port', found '${CFG_T_PORT}'");
 }
 
 Test(cfg, first_error_wins, .timeout = 5)
 {
-    expect_error("services:\n  web:\n    restrat: always\n    role: mian\n", 3,
-                 5,
-                 "unknown key 'restrat' in service 'web'; did you mean "
-                 "'restart'?");
+    ut_expect_error("services:\n  web:\n    restrat: always\n    role: mian\n",
+                    3, 5,
+                    "unknown key 'restrat' in service 'web'; did you mean "
+                    "'restart'?");
 }
 
 Test(cfg, duplicate_key_reported_in_file_order, .timeout = 5)
 {
-    expect_error("name: a\nname: b\nservices:\n  web: {x: 1, x: 2}\n", 2, 1,
-                 "duplicate key 'name' (first at line 1, column 1)");
+    ut_expect_error("name: a\nname: b\nservices:\n  web: {x: 1, x: 2}\n", 2, 1,
+                    "duplicate key 'name' (first at line 1, column 1)");
 }
 
 Test(cfg, rejects_deep_nesting, .timeout = 5)
@@ -547,12 +526,12 @@ Test(cfg, rejects_deep_nesting, .timeout = 5)
     memset(text, '[', sizeof(text) - 1);
     text[sizeof(text) - 1] = '\0';
     memcpy(text, "name: ", 6);
-    expect_error(text, 1, 38, "nesting deeper than 32 levels");
+    ut_expect_error(text, 1, 38, "nesting deeper than 32 levels");
 }
 
 Test(cfg, long_values_are_cut_in_messages, .timeout = 5)
 {
-    expect_error(
+    ut_expect_error(
         "services:\n  web:\n    role: main\n    command: x\n"
         "    restart: "
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
@@ -637,8 +616,8 @@ Test(cfg, load_clears_a_stale_error, .timeout = 5)
     struct cfg_error err;
     struct cfg_root *root;
 
-    cr_assert_null(load_text("services: []\n", &err));
-    root = load_text("probes: {p: {type: tcp, port: 1}}\n", &err);
+    cr_assert_null(ut_load("services: []\n", &err));
+    root = ut_load("probes: {p: {type: tcp, port: 1}}\n", &err);
     cr_expect_not_null(root, "stale error kept: %s", err.msg);
     cr_expect_str_eq(err.msg, "");
     cfg_free(root);

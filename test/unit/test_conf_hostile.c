@@ -13,23 +13,16 @@
 
 #include "conf/load.h"
 
+#include "cfgtest.h"
+
 #define SECRET "hunter2-Pa55!word"
-
-static struct cfg_root *load_text(const char *text, struct cfg_error *err)
-{
-    struct cfg_root *root = NULL;
-
-    if (cfg_load_buffer("inline.yaml", text, strlen(text), &root, err) < 0)
-        return NULL;
-    return root;
-}
 
 /* Loads text, expecting an error at line:col whose message has want. */
 static void expect_error_has(const char *text, unsigned line, unsigned col,
                              const char *want)
 {
     struct cfg_error err;
-    struct cfg_root *root = load_text(text, &err);
+    struct cfg_root *root = ut_load(text, &err);
 
     cr_expect_null(root, "loaded: %s", text);
     cfg_free(root);
@@ -49,7 +42,7 @@ static void expect_secret_kept(const char *text, unsigned line, unsigned col,
 
     setenv("API_PASS", SECRET, 1);
     expect_error_has(text, line, col, want);
-    root = load_text(text, &err);
+    root = ut_load(text, &err);
     cfg_free(root);
     cr_expect(strstr(err.msg, "hunter2") == NULL, "secret in: %s", err.msg);
     cr_expect(strstr(err.msg, "Pa55") == NULL, "secret in: %s", err.msg);
@@ -124,8 +117,7 @@ Test(cfg_hostile, token_with_a_newline_is_refused_at_its_key, .timeout = 5)
 Test(cfg_hostile, short_token_loads, .timeout = 5)
 {
     struct cfg_error err;
-    struct cfg_root *root =
-        load_text("http: {token: abc}\n" MAIN_SERVICE, &err);
+    struct cfg_root *root = ut_load("http: {token: abc}\n" MAIN_SERVICE, &err);
 
     cr_assert_not_null(root, "%u:%u: %s", err.line, err.col, err.msg);
     cr_expect_str_eq(root->http.token, "abc");
@@ -154,7 +146,7 @@ static struct cfg_root *load_with_token_file(const char *path,
 
     snprintf(text, sizeof(text), "http:\n  token_file: %s\n" MAIN_SERVICE,
              path);
-    return load_text(text, err);
+    return ut_load(text, err);
 }
 
 Test(cfg_hostile, token_file_is_read_less_one_newline, .timeout = 5)
@@ -245,7 +237,7 @@ Test(cfg_hostile, aliases_cannot_repeat_more_than_16_mib, .timeout = 20)
     for (size_t i = 1; i <= aliases; i++)
         used +=
             (size_t)snprintf(text + used, cap - used, "      A%zu: *s\n", i);
-    root = load_text(text, &err);
+    root = ut_load(text, &err);
     free(text);
     cr_expect_null(root, "a 20 MB expansion loaded");
     cfg_free(root);

@@ -7,28 +7,20 @@
 
 #include "conf/load.h"
 
-static struct cfg_root *load(const char *text)
-{
-    struct cfg_root *root = NULL;
-    struct cfg_error err;
-
-    if (cfg_load_buffer("inline.yaml", text, strlen(text), &root, &err) < 0)
-        cr_assert_fail("%u:%u: %s", err.line, err.col, err.msg);
-    return root;
-}
+#include "cfgtest.h"
 
 Test(newuser_small, empty_env_values_are_left_out)
 {
-    struct cfg_root *root = load("services:\n"
-                                 "  web:\n"
-                                 "    role: main\n"
-                                 "    command: [sleep, \"1\"]\n"
-                                 "    env:\n"
-                                 "      A: ~\n"
-                                 "      B: \"\"\n"
-                                 "      C: null\n"
-                                 "      D:\n"
-                                 "      E: 5\n");
+    struct cfg_root *root = ut_load_ok("services:\n"
+                                       "  web:\n"
+                                       "    role: main\n"
+                                       "    command: [sleep, \"1\"]\n"
+                                       "    env:\n"
+                                       "      A: ~\n"
+                                       "      B: \"\"\n"
+                                       "      C: null\n"
+                                       "      D:\n"
+                                       "      E: 5\n");
     const struct cfg_service *s = &root->services[0];
 
     cr_assert_eq(s->env_count, 2);
@@ -40,14 +32,14 @@ Test(newuser_small, empty_env_values_are_left_out)
 
 Test(newuser_small, empty_header_values_are_left_out)
 {
-    struct cfg_root *root = load("probes:\n"
-                                 "  web:\n"
-                                 "    type: http\n"
-                                 "    url: http://127.0.0.1:8000/\n"
-                                 "    headers:\n"
-                                 "      X-A: ~\n"
-                                 "      X-B: b\n"
-                                 "      X-C:\n");
+    struct cfg_root *root = ut_load_ok("probes:\n"
+                                       "  web:\n"
+                                       "    type: http\n"
+                                       "    url: http://127.0.0.1:8000/\n"
+                                       "    headers:\n"
+                                       "      X-A: ~\n"
+                                       "      X-B: b\n"
+                                       "      X-C:\n");
     const struct cfg_probe *p = &root->probes[0];
 
     cr_assert_eq(p->headers_count, 1);
@@ -58,7 +50,6 @@ Test(newuser_small, empty_header_values_are_left_out)
 
 Test(newuser_small, an_empty_value_still_needs_a_valid_name)
 {
-    struct cfg_root *root = NULL;
     struct cfg_error err;
     const char text[] = "services:\n"
                         "  web:\n"
@@ -66,8 +57,7 @@ Test(newuser_small, an_empty_value_still_needs_a_valid_name)
                         "    command: [sleep, \"1\"]\n"
                         "    env: { \"A=B\": ~ }\n";
 
-    cr_expect_eq(
-        cfg_load_buffer("inline.yaml", text, strlen(text), &root, &err), -1);
+    cr_expect_null(ut_load(text, &err));
     cr_expect(strstr(err.msg, "invalid environment variable name 'A=B'"), "%s",
               err.msg);
 }

@@ -9,6 +9,8 @@
 #include "conf/equal.h"
 #include "conf/load.h"
 
+#include "cfgtest.h"
+
 #define DOC_MAX 1024
 
 /* Probe p of service app; %s: more of p's keys, one per line. */
@@ -23,25 +25,25 @@
 
 #define RESTART "    service: app\n    on_failure: restart\n"
 
-static struct cfg_root *load(const char *keys, struct cfg_error *err)
+/* DOC with keys, in a static buffer. */
+static const char *doc_with(const char *keys)
 {
-    char doc[DOC_MAX];
-    struct cfg_root *root = NULL;
+    static char doc[DOC_MAX];
     int n = snprintf(doc, sizeof(doc), DOC, keys);
 
     cr_assert(n > 0 && (size_t)n < sizeof(doc));
-    if (cfg_load_buffer("inline.yaml", doc, strlen(doc), &root, err) < 0)
-        return NULL;
-    return root;
+    return doc;
+}
+
+static struct cfg_root *load(const char *keys, struct cfg_error *err)
+{
+    return ut_load(doc_with(keys), err);
 }
 
 /* start_period of p once keys are loaded, which must load. */
 static long long period_of(const char *keys)
 {
-    struct cfg_error err;
-    struct cfg_root *root = load(keys, &err);
-
-    cr_assert_not_null(root, "%u:%u: %s", err.line, err.col, err.msg);
+    struct cfg_root *root = ut_load_ok(doc_with(keys));
     long long ms = root->probes[0].start_period_ms;
     cfg_free(root);
     return ms;
@@ -51,14 +53,7 @@ static long long period_of(const char *keys)
 static void expect_error(const char *keys, unsigned line, unsigned col,
                          const char *msg)
 {
-    struct cfg_error err;
-    struct cfg_root *root = load(keys, &err);
-
-    cr_expect_null(root, "loaded: %s", keys);
-    cfg_free(root);
-    cr_expect_str_eq(err.msg, msg);
-    cr_expect_eq(err.line, line, "line %u, expected %u", err.line, line);
-    cr_expect_eq(err.col, col, "column %u, expected %u", err.col, col);
+    ut_expect_error(doc_with(keys), line, col, msg);
 }
 
 static bool equal(const char *a, const char *b)

@@ -1,0 +1,38 @@
+/* Loading config text in unit tests (see cfgtest.h). */
+#include "cfgtest.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+struct cfg_root *ut_load(const char *text, struct cfg_error *err)
+{
+    struct cfg_root *root = NULL;
+
+    if (cfg_load_buffer("inline.yaml", text, strlen(text), &root, err) < 0)
+        return NULL;
+    return root;
+}
+
+struct cfg_root *ut_load_ok(const char *text)
+{
+    struct cfg_error err;
+    struct cfg_root *root = ut_load(text, &err);
+
+    cr_assert_not_null(root, "%u:%u: %s", err.line, err.col, err.msg);
+    return root;
+}
+
+void ut_expect_error(const char *text, unsigned line, unsigned col,
+                     const char *msg)
+{
+    struct cfg_error err;
+    struct cfg_root *root = ut_load(text, &err);
+
+    cr_expect_null(root, "loaded: %s", text);
+    cfg_free(root);
+    cr_expect_str_eq(err.msg, msg);
+    cr_expect_eq(err.line, line, "line %u, expected %u: %s", err.line, line,
+                 err.msg);
+    cr_expect_eq(err.col, col, "column %u, expected %u: %s", err.col, col,
+                 err.msg);
+}
