@@ -1023,6 +1023,39 @@ int h_run(const char *const *args, char *out, size_t len, double timeout_s)
     return h_run_limited(args, RLIM_INFINITY, out, len, timeout_s);
 }
 
+int h_check_as(uid_t uid, const char *dir, const char *yaml, char *out,
+               size_t len, double timeout_s)
+{
+    char bin[PATH_MAX];
+    char cfg[PATH_MAX];
+    char cmd[2 * PATH_MAX];
+    snprintf(bin, sizeof(bin), "%s/sidecar", dir);
+    snprintf(cfg, sizeof(cfg), "%s/sidecar.yaml", dir);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'",
+             env_or("SIDECAR_BIN", "../build/sidecar"), bin);
+    cr_assert_eq(system(cmd), 0);
+    h_put_file(cfg, yaml);
+    cr_assert_eq(chmod(cfg, 0644), 0);
+    int fds[2];
+    cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
+    double deadline = h_now() + timeout_s;
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+            setresuid(uid, uid, uid) < 0)
+            _exit(120);
+        execl(bin, bin, "check", "-c", cfg, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    read_until(fds[0], out, len, deadline);
+    close(fds[0]);
+    return reap_by(pid, deadline);
+}
+
 size_t h_read_to_eof(int fd, char *out, size_t cap, double timeout_s, bool *eof)
 {
     size_t n = 0;

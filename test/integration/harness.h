@@ -99,6 +99,15 @@ int h_run(const char *const *args, char *out, size_t len, double timeout_s);
 int h_run_limited(const char *const *args, rlim_t as_bytes, char *out,
                   size_t len, double timeout_s);
 
+/*
+ * `sidecar check -c DIR/sidecar.yaml` with yaml in that file, run as uid
+ * (gid = uid, no supplementary groups) from a copy of the binary in dir,
+ * which uid must be able to enter: the build tree may sit where it cannot.
+ * Output and exit code as h_run(). Needs root; the caller removes dir.
+ */
+int h_check_as(uid_t uid, const char *dir, const char *yaml, char *out,
+               size_t len, double timeout_s);
+
 /* Path of name inside the test's directory (static buffer, one at a time). */
 const char *h_path(struct harness *h, const char *name);
 

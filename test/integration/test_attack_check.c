@@ -40,49 +40,6 @@ static int check(const char *yaml)
     return code;
 }
 
-/*
- * `check` on yaml as uid (gid = uid, no groups), from copies of the
- * binary and the config in a new directory anyone may read, dir: the
- * build tree may sit where uid cannot go. Its exit code.
- */
-static int check_as(uid_t uid, const char *dir, const char *yaml)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "cp '%s' '%s/sidecar'",
-             getenv("SIDECAR_BIN") ? getenv("SIDECAR_BIN") : "../build/sidecar",
-             dir);
-    cr_assert_eq(system(cmd), 0);
-    snprintf(cfg_path, sizeof(cfg_path), "%s/sidecar.yaml", dir);
-    h_put_file(cfg_path, yaml);
-    cr_assert_eq(chmod(cfg_path, 0644), 0);
-    int fds[2];
-    cr_assert_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        char bin[192];
-        snprintf(bin, sizeof(bin), "%s/sidecar", dir);
-        dup2(fds[1], 1);
-        dup2(fds[1], 2);
-        if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
-            setresuid(uid, uid, uid) < 0)
-            _exit(120);
-        execl(bin, bin, "check", "-c", cfg_path, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t got;
-    while (n < sizeof(out) - 1 &&
-           (got = read(fds[0], out + n, sizeof(out) - 1 - n)) > 0)
-        n += (size_t)got;
-    out[n] = '\0';
-    close(fds[0]);
-    int st;
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 #define MAIN "services:\n  web:\n    role: main\n"
 
 T(a_program_by_absolute_path_runs_whatever_the_cwd, 30)
@@ -148,7 +105,7 @@ T(what_sidecar_may_not_enter_is_permission_denied, 30)
                   "    command: [/bin/true]\n"
                   "    cwd: %s/private\n",
              dir, dir);
-    int code = check_as(64125, dir, yaml);
+    int code = h_check_as(64125, dir, yaml, out, sizeof(out), H_WAIT);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     cr_expect_eq(system(cmd), 0);
     cr_expect_eq(code, 2, "%s", out);

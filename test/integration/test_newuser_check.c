@@ -331,43 +331,12 @@ T(a_user_that_cannot_be_switched_to_is_an_error, 30)
     char dir[] = "/tmp/sidecar-check-XXXXXX";
     cr_assert(mkdtemp(dir));
     cr_assert_eq(chmod(dir, 0755), 0);
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "cp '%s' '%s/sidecar'",
-             getenv("SIDECAR_BIN") ? getenv("SIDECAR_BIN") : "../build/sidecar",
-             dir);
-    cr_assert_eq(system(cmd), 0);
     snprintf(cfg_path, sizeof(cfg_path), "%s/sidecar.yaml", dir);
-    h_put_file(cfg_path, yaml);
-    cr_assert_eq(chmod(cfg_path, 0644), 0);
-    int fds[2];
-    cr_assert_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        char bin[128];
-        snprintf(bin, sizeof(bin), "%s/sidecar", dir);
-        dup2(fds[1], 1);
-        dup2(fds[1], 2);
-        if (setgroups(0, NULL) < 0 || setresgid(64125, 64125, 64125) < 0 ||
-            setresuid(64125, 64125, 64125) < 0)
-            _exit(120);
-        execl(bin, bin, "check", "-c", cfg_path, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t got;
-    while (n < sizeof(out) - 1 &&
-           (got = read(fds[0], out + n, sizeof(out) - 1 - n)) > 0)
-        n += (size_t)got;
-    out[n] = '\0';
-    close(fds[0]);
-    int st;
-    pid_t reaped = waitpid(pid, &st, 0);
+    int code = h_check_as(64125, dir, yaml, out, sizeof(out), H_WAIT);
+    char cmd[64];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir); /* before any assert */
     cr_expect_eq(system(cmd), 0);
-    cr_assert_eq(reaped, pid);
-    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s", out);
+    cr_expect_eq(code, 2, "%s", out);
     EXPECT_ERROR(yaml, "nobody", "service 'web': cannot run as nobody");
     cr_expect(strstr(out, "without CAP_SETUID and CAP_SETGID"), "%s", out);
 }
