@@ -69,7 +69,7 @@ void cfg_error_vset(struct cfg_error *err, const char *path, unsigned line,
                     unsigned col, const char *fmt, va_list ap)
 {
     struct cfg_error_next *next;
-    char msg[CFG_ERROR_MSG_MAX];
+    char msg[CFG_ERROR_MSG_MAX] = {0}; /* copied whole, sent whole by check */
 
     if (err == NULL || err->latched)
         return;
