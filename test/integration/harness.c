@@ -103,25 +103,31 @@ void h_write_config(const struct harness *h, const char *path, const char *dir,
 }
 
 static void start(struct harness *h, const char *yaml_template,
-                  const char *const *extra, const struct h_creds *creds,
-                  const char *tee_to);
+                  const char *const *wrapper, const char *const *extra,
+                  const struct h_creds *creds, const char *tee_to);
 
 void h_start_args(struct harness *h, const char *yaml_template,
                   const char *const *extra)
 {
-    start(h, yaml_template, extra, NULL, NULL);
+    start(h, yaml_template, NULL, extra, NULL, NULL);
 }
 
 void h_start_as(struct harness *h, const char *yaml_template,
                 const struct h_creds *creds)
 {
-    start(h, yaml_template, NULL, creds, NULL);
+    start(h, yaml_template, NULL, NULL, creds, NULL);
 }
 
 void h_start_teed(struct harness *h, const char *yaml_template,
                   const char *const *extra, const char *name)
 {
-    start(h, yaml_template, extra, NULL, name);
+    start(h, yaml_template, NULL, extra, NULL, name);
+}
+
+void h_start_wrapped(struct harness *h, const char *yaml_template,
+                     const char *const *wrapper)
+{
+    start(h, yaml_template, wrapper, NULL, NULL, NULL);
 }
 
 /* In the child, before exec: the credentials and limit the test asked. */
@@ -158,8 +164,8 @@ static int start_tee(struct harness *h, const char *path, int out_fd)
 }
 
 static void start(struct harness *h, const char *yaml_template,
-                  const char *const *extra, const struct h_creds *creds,
-                  const char *tee_to)
+                  const char *const *wrapper, const char *const *extra,
+                  const struct h_creds *creds, const char *tee_to)
 {
     memset(h, 0, sizeof(*h));
     h->pid = -1;
@@ -189,9 +195,15 @@ static void start(struct harness *h, const char *yaml_template,
     char copy[256];
     snprintf(copy, sizeof(copy), "%s/sidecar", h->bin_dir);
     const char *bin = creds ? copy : env_or("SIDECAR_BIN", "../build/sidecar");
-    const char *argv[32] = {bin, "run", "-c", h->cfg_path};
-    size_t argc = 4;
-    for (size_t i = 0; extra && extra[i] && argc < 30; i++)
+    const char *argv[32];
+    size_t argc = 0;
+    for (size_t i = 0; wrapper && wrapper[i] && argc < 26; i++)
+        argv[argc++] = wrapper[i];
+    argv[argc++] = bin;
+    argv[argc++] = "run";
+    argv[argc++] = "-c";
+    argv[argc++] = h->cfg_path;
+    for (size_t i = 0; extra && extra[i] && argc < 31; i++)
         argv[argc++] = extra[i];
     argv[argc] = NULL;
 
@@ -213,7 +225,7 @@ static void start(struct harness *h, const char *yaml_template,
                     strerror(errno));
             _exit(122);
         }
-        execv(bin, (char *const *)argv);
+        execvp(argv[0], (char *const *)argv);
         _exit(121);
     }
     close(fds[1]);

@@ -52,6 +52,13 @@ void h_start_args(struct harness *h, const char *yaml_template,
 void h_start_teed(struct harness *h, const char *yaml_template,
                   const char *const *extra, const char *name);
 
+/* Same, run by a wrapper: the command wrapper (NULL-terminated; its first
+ * word looked up in PATH) with `sidecar run -c CFG` as its last arguments,
+ * which it is to exec in the same process. The test's directory is in
+ * $SIDECAR_TEST_DIR. */
+void h_start_wrapped(struct harness *h, const char *yaml_template,
+                     const char *const *wrapper);
+
 /* Who sidecar runs as (gid = uid), its RLIMIT_NPROC and supplementary
  * groups: for limits root is exempt from, and for what services inherit. */
 struct h_creds {
