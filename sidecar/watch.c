@@ -15,12 +15,16 @@
 #include "sidecar/log.h"
 
 /*
- * Watched on directories only: a rename over the file replaces its inode,
- * and a watch on the file itself would stay with the old one.
+ * Directories see a rename over the file (a new inode), which a watch on
+ * the file would miss; the file's own watch sees writes that reach it by
+ * another path (a single-file bind mount: its directory here gets no
+ * event). Never IN_OPEN or IN_ACCESS: reading the file must not fire.
  */
 #define WATCH_MASK                                                             \
     (IN_CLOSE_WRITE | IN_MODIFY | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |    \
      IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ATTRIB | IN_ONLYDIR)
+#define WATCH_FILE_MASK                                                        \
+    (IN_CLOSE_WRITE | IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF | IN_ATTRIB)
 #define WATCH_RETRY_S   1.0
 #define WATCH_MAX_LINKS 40 /* as the kernel's MAXSYMLINKS */
 #define WATCH_READ_SIZE 4096
@@ -34,8 +38,10 @@ struct file_watch {
     int fd;         /* the inotify instance */
     int dir_wd;     /* on dir; -1 while it is missing */
     int target_wd;  /* on the resolved file's directory, or -1; may be dir_wd */
+    int file_wd;    /* on the file path leads to now, or -1 */
     int dir_err;    /* errno of the last attempt at each watch, 0 if none: */
     int target_err; /* changes are logged once */
+    int file_err;
     char target_name[NAME_MAX + 1]; /* the one name that counts there */
     /* The names that count in dir: path's own, and the one its symlink
      * goes through (a ConfigMap's ..data), "" if none. */
@@ -183,17 +189,22 @@ static void unwatch(struct file_watch *w, int wd)
                  LF_STR("error", strerror(errno)));
 }
 
+static bool in_use(const struct file_watch *w, int wd)
+{
+    return wd == w->dir_wd || wd == w->target_wd || wd == w->file_wd;
+}
+
 /*
- * Puts both watches where path leads now: after a rename, a lost directory,
+ * Puts the watches where path leads now: after a rename, a lost directory,
  * an overflow (an IN_IGNORED may be lost) or a symlink repointed. Adding a
  * watch to an inode watched already returns its wd, so in the steady state
- * nothing changes, and a new wd means the directory moved: the watches no
- * longer needed are removed.
+ * nothing changes, and a new wd means the directory or file was replaced:
+ * the watches no longer needed are removed (an old file kept under another
+ * name must not fire).
  */
 static void rewatch(struct file_watch *w)
 {
-    int old_dir = w->dir_wd;
-    int old_target = w->target_wd;
+    int old[] = {w->dir_wd, w->target_wd, w->file_wd};
     char tdir[PATH_MAX];
 
     w->dir_wd = inotify_add_watch(w->fd, w->dir, WATCH_MASK);
@@ -209,21 +220,33 @@ static void rewatch(struct file_watch *w)
         w->target_wd = -1;
     }
     note(&w->target_err, -rc, true, "target", w->path);
-    if (rc == 0 && w->target_wd != old_target)
+    if (rc == 0 && w->target_wd != old[1])
         LOG_DEBUG("watching config target", LF_STR("dir", tdir),
                   LF_STR("name", w->target_name));
 
-    if (old_dir >= 0 && old_dir != w->dir_wd && old_dir != w->target_wd)
-        unwatch(w, old_dir);
-    if (old_target >= 0 && old_target != old_dir && old_target != w->dir_wd &&
-        old_target != w->target_wd)
-        unwatch(w, old_target);
+    /* Through every symlink, to the file's inode; IN_MASK_ADD: should it
+     * be a directory watched already, its mask is not narrowed. */
+    w->file_wd =
+        inotify_add_watch(w->fd, w->path, WATCH_FILE_MASK | IN_MASK_ADD);
+    note(&w->file_err, w->file_wd < 0 ? errno : 0, true, "file", w->path);
+
+    for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++) {
+        bool keep = old[i] < 0 || in_use(w, old[i]);
+        for (size_t j = 0; j < i && !keep; j++)
+            keep = old[j] == old[i]; /* removed already */
+        if (!keep)
+            unwatch(w, old[i]);
+    }
 }
 
-/* Retries every second while a directory to watch is missing. */
+/*
+ * Retries every second while a directory to watch is missing, or the file
+ * is there but cannot be watched (a missing file is seen when it comes).
+ */
 static void schedule_retry(struct file_watch *w)
 {
-    bool missing = w->dir_wd < 0 || w->target_wd < 0;
+    bool missing = w->dir_wd < 0 || w->target_wd < 0 ||
+                   (w->file_wd < 0 && !is_missing(w->file_err));
     if (missing && !ev_is_active(&w->retry_w))
         ev_timer_start(w->loop, &w->retry_w);
     else if (!missing)
@@ -248,7 +271,7 @@ static bool concerns(struct file_watch *w, const struct inotify_event *ev)
 {
     if (ev->mask & IN_Q_OVERFLOW)
         return true; /* events were lost: assume the worst */
-    if (ev->wd < 0 || (ev->wd != w->dir_wd && ev->wd != w->target_wd))
+    if (ev->wd < 0 || !in_use(w, ev->wd))
         return false; /* from a watch removed already */
     bool in_dir = ev->wd == w->dir_wd;
     if (ev->mask & IN_IGNORED) {
@@ -257,10 +280,12 @@ static bool concerns(struct file_watch *w, const struct inotify_event *ev)
             w->dir_wd = -1;
         if (w->target_wd == ev->wd)
             w->target_wd = -1;
+        if (w->file_wd == ev->wd)
+            w->file_wd = -1;
         return true;
     }
     if (ev->len == 0)
-        return true; /* the directory itself */
+        return true; /* the directory itself, or the file */
     if (in_dir && on_the_way(w, ev->name))
         return true;
     return ev->wd == w->target_wd &&
@@ -340,17 +365,21 @@ static void on_deadline(EV_P_ ev_timer *t, int revents)
     settle(container_of(t, struct file_watch, deadline_w));
 }
 
-/* A directory was missing: call fn if it is back (the file may be too). */
+/*
+ * A watch was missing: call fn if one is back (the file may have changed
+ * unseen meanwhile).
+ */
 static void on_retry(EV_P_ ev_timer *t, int revents)
 {
     (void)loop;
     (void)revents;
     struct file_watch *w = container_of(t, struct file_watch, retry_w);
-    bool had_dir = w->dir_wd >= 0;
-    bool had_target = w->target_wd >= 0;
+    bool had[] = {w->dir_wd >= 0, w->target_wd >= 0, w->file_wd >= 0};
     rewatch(w);
     schedule_retry(w);
-    if (w->dir_wd < 0 || (had_dir && (had_target || w->target_wd < 0)))
+    bool back = (!had[0] && w->dir_wd >= 0) || (!had[1] && w->target_wd >= 0) ||
+                (!had[2] && w->file_wd >= 0);
+    if (w->dir_wd < 0 || !back)
         return;
     w->fn(w->arg); /* last: fn may free w */
 }
@@ -396,6 +425,7 @@ struct file_watch *file_watch_new(struct ev_loop *loop, const char *path,
         goto out_close_fd;
     }
     w->target_wd = -1;
+    w->file_wd = -1;
     ev_io_init(&w->io, on_readable, w->fd, EV_READ);
     /*
      * Restarted by ev_timer_again() on every event; stopped when it fires.

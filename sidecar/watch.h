@@ -1,10 +1,12 @@
 /*
  * struct file_watch: tells its owner that the config file may have changed.
- * Watches, with one inotify instance, the directory of the path and that of
- * the file it resolves to: in-place edits, renames over it and Kubernetes
- * ConfigMap symlink swaps are all seen; other files written beside it are
- * not. Owns the inotify fd; embeds an ev_io on it, ev_timers for the
- * settle and its deadline, and one retrying lost directories.
+ * Watches, with one inotify instance, the directory of the path, that of
+ * the file it resolves to, and that file itself (again after each rename
+ * or symlink swap): in-place edits, also by another path (a single-file
+ * bind mount, whose directory here sees nothing), renames over it and
+ * Kubernetes ConfigMap symlink swaps are all seen; other files written
+ * beside it are not. Owns the inotify fd; embeds an ev_io on it, ev_timers
+ * for the settle and its deadline, and one retrying lost watches.
  */
 #ifndef SIDECAR_SIDECAR_WATCH_H
 #define SIDECAR_SIDECAR_WATCH_H

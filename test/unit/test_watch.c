@@ -1,8 +1,9 @@
 /*
  * The config file watch on a real loop and a temp directory: edits in
- * place, renames over, delete and create, a Kubernetes ConfigMap symlink
- * swap, a symlink into another directory and its repointing, a directory
- * that goes away and comes back. The loop runs against a deadline; only
+ * place, and by another path (as through a bind mount), renames over,
+ * delete and create, a Kubernetes ConfigMap symlink swap, a symlink into
+ * another directory and its repointing, a directory that goes away and
+ * comes back. The loop runs against a deadline; only
  * "no call" checks wait out a fixed time.
  */
 #include <criterion/criterion.h>
@@ -301,6 +302,39 @@ Test(watch, rename_over_fires_and_the_new_file_is_watched, .init = setup,
     /* The inode changed; an edit of the new one is seen too. */
     put("sidecar.yaml", "version: 3\n");
     expect_call();
+    file_watch_free(w);
+}
+
+/*
+ * A write that reaches the file by a path in another directory: what a
+ * single-file bind mount does (a hard link here, which needs no root).
+ * The watched path's directory gets no event; the file's own watch does,
+ * and follows the file when another is renamed over it.
+ */
+Test(watch, writes_by_another_path_fire_and_the_watch_follows_the_file,
+     .init = setup, .fini = teardown, .timeout = 10)
+{
+    mk("d");
+    mk("host");
+    put("host/sidecar.yaml", "version: 1\n");
+    cr_assert_eq(link(at("host/sidecar.yaml"), at("d/sidecar.yaml")), 0);
+    struct file_watch *w = watch("d/sidecar.yaml");
+
+    put("host/sidecar.yaml", "version: 2\n");
+    expect_call();
+    cr_expect_str_eq(slurp("d/sidecar.yaml"), "version: 2\n");
+
+    put("d/sidecar.yaml.new", "version: 3\n");
+    mv("d/sidecar.yaml.new", "d/sidecar.yaml");
+    expect_call();
+    put("host/sidecar.yaml", "version: 4\n"); /* no longer the file */
+    expect_quiet();
+
+    cr_assert_eq(link(at("d/sidecar.yaml"), at("host/new.yaml")), 0);
+    expect_call(); /* its link count changed */
+    put("host/new.yaml", "version: 5\n");
+    expect_call();
+    cr_expect_str_eq(slurp("d/sidecar.yaml"), "version: 5\n");
     file_watch_free(w);
 }
 
