@@ -42,6 +42,8 @@ static void need_bind_mounts(void)
     FILE *p = popen(cmd, "r");
     cr_assert_not_null(p);
     size_t n = fread(out, 1, sizeof(out) - 1, p);
+    while (n > 0 && out[n - 1] == '\n')
+        n--;
     out[n] = '\0';
     int st = pclose(p);
     unlink(path);
