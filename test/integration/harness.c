@@ -1001,15 +1001,15 @@ static int reap_by(pid_t pid, double deadline)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-int h_run_limited(const char *const *args, rlim_t as_bytes, char *out,
-                  size_t len, double timeout_s)
+/*
+ * Runs argv (argv[0] the program's path) with stdout and stderr into out,
+ * within as_bytes of address space and as uid (NO_UID: as this process),
+ * for at most timeout_s; as h_run().
+ */
+#define NO_UID ((uid_t)-1)
+static int run_captured(const char *const *argv, rlim_t as_bytes, uid_t uid,
+                        char *out, size_t len, double timeout_s)
 {
-    const char *bin = env_or("SIDECAR_BIN", "../build/sidecar");
-    const char *argv[32] = {bin};
-    size_t argc = 1;
-    for (size_t i = 0; args[i] && argc < 31; i++)
-        argv[argc++] = args[i];
-    argv[argc] = NULL;
     int fds[2];
     cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
     double deadline = h_now() + timeout_s;
@@ -1021,13 +1021,28 @@ int h_run_limited(const char *const *args, rlim_t as_bytes, char *out,
             setrlimit(RLIMIT_AS, &as);
         dup2(fds[1], 1);
         dup2(fds[1], 2);
-        execv(bin, (char *const *)argv);
+        if (uid != NO_UID &&
+            (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
+             setresuid(uid, uid, uid) < 0))
+            _exit(120);
+        execv(argv[0], (char *const *)argv);
         _exit(127);
     }
     close(fds[1]);
     read_until(fds[0], out, len, deadline);
     close(fds[0]);
     return reap_by(pid, deadline);
+}
+
+int h_run_limited(const char *const *args, rlim_t as_bytes, char *out,
+                  size_t len, double timeout_s)
+{
+    const char *argv[32] = {env_or("SIDECAR_BIN", "../build/sidecar")};
+    size_t argc = 1;
+    for (size_t i = 0; args[i] && argc < 31; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    return run_captured(argv, as_bytes, NO_UID, out, len, timeout_s);
 }
 
 int h_run(const char *const *args, char *out, size_t len, double timeout_s)
@@ -1048,24 +1063,8 @@ int h_check_as(uid_t uid, const char *dir, const char *yaml, char *out,
     cr_assert_eq(system(cmd), 0);
     h_put_file(cfg, yaml);
     cr_assert_eq(chmod(cfg, 0644), 0);
-    int fds[2];
-    cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
-    double deadline = h_now() + timeout_s;
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        dup2(fds[1], 2);
-        if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
-            setresuid(uid, uid, uid) < 0)
-            _exit(120);
-        execl(bin, bin, "check", "-c", cfg, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    read_until(fds[0], out, len, deadline);
-    close(fds[0]);
-    return reap_by(pid, deadline);
+    const char *argv[] = {bin, "check", "-c", cfg, NULL};
+    return run_captured(argv, RLIM_INFINITY, uid, out, len, timeout_s);
 }
 
 size_t h_read_to_eof(int fd, char *out, size_t cap, double timeout_s, bool *eof)
