@@ -22,6 +22,10 @@ redis-server"
     # (test_newuser_stop), on a port and socket of its own.
     # The Kubernetes manifest check runs on node; any node >= 18 does.
     command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
+    # make image-test: Debian's container engine, unless one is installed
+    # (docker-ce conflicts with docker.io), and the base image's maker.
+    command -v dockerd >/dev/null 2>&1 || PACKAGES="$PACKAGES docker.io"
+    PACKAGES="$PACKAGES debootstrap"
 fi
 # The peers bench/compare measures sidecar against (`make bench` only).
 [ "${1:-}" = bench ] && PACKAGES="$PACKAGES supervisor monit tini"
