@@ -29,8 +29,9 @@ TEST_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS))
 TEST_LIBS = $(shell $(PKG_CONFIG) --libs $(TEST_PKGS))
 LDFLAGS_ALL := -Wl,-z,relro,-z,now $(SAN) $(LDFLAGS)
 
-LIB_SRCS := $(wildcard conf/*.c) $(wildcard probes/*.c) \
-	$(filter-out sidecar/main.c,$(wildcard sidecar/*.c))
+# The layers, bottom up (docs/ARCHITECTURE.md); cli/main.c is the program.
+LAYERS := base proc conf probes sidecar api cli
+LIB_SRCS := $(filter-out cli/main.c,$(foreach d,$(LAYERS),$(wildcard $(d)/*.c)))
 OBJ := $(BUILD)/obj
 LIB_OBJS := $(LIB_SRCS:%.c=$(OBJ)/%.o)
 UNIT_SRCS := $(wildcard test/unit/*.c)
@@ -91,7 +92,7 @@ bench:
 	bench/http
 	bench/compare
 
-$(BIN): $(OBJ)/sidecar/main.o $(BUILD)/libsidecar.a
+$(BIN): $(OBJ)/cli/main.o $(BUILD)/libsidecar.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(BUILD)/libsidecar.a: $(LIB_OBJS)
@@ -313,8 +314,8 @@ install: $(BIN)
 # inner build gets no MAKEFLAGS.
 DEB_DIR := $(BUILD)/deb
 DEB := $(DEB_DIR)/sidecar_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null).deb
-DEB_SRCS := Makefile VERSION LICENSE README.md sidecar.yaml.example conf \
-	probes sidecar packaging
+DEB_SRCS := Makefile VERSION LICENSE README.md sidecar.yaml.example \
+	$(LAYERS) packaging
 
 deb:
 	@sh scripts/deps.sh deb

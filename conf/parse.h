@@ -13,8 +13,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/util.h"
 #include "conf/model.h"
-#include "sidecar/util.h"
 
 /* Enough for any cfg_format_duration() output ("2562047788015h12m55s807ms"). */
 #define CFG_DURATION_STR_MAX 32

@@ -12,9 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/util.h"
 #include "conf/error.h"
 #include "conf/yaml.h"
-#include "sidecar/util.h"
 
 #define CFG_PROBE_BIT(type) (1u << (type))
 #define CFG_WHERE_MAX       160

@@ -237,7 +237,7 @@ static int compute_start_order(struct cfg_ctx *ctx, struct cfg_root *root)
 
 /*
  * A probe's service must exist; a ttl probe's results come as write
- * requests, which need the token (sidecar/http.c serves them only then).
+ * requests, which need the token (api/http.c serves them only then).
  * Each probe on its own: every error is reported.
  */
 static int check_probes(struct cfg_ctx *ctx, struct cfg_root *root,

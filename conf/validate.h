@@ -8,10 +8,10 @@
 #ifndef SIDECAR_CONF_VALIDATE_H
 #define SIDECAR_CONF_VALIDATE_H
 
+#include "base/util.h"
 #include "conf/model.h"
 #include "conf/schema.h"
 #include "conf/yaml.h"
-#include "sidecar/util.h"
 
 /*
  * Validates root, read from the tree top (whose nodes place the errors).

@@ -12,9 +12,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/util.h"
 #include "conf/error.h"
 #include "conf/model.h"
-#include "sidecar/util.h"
 
 enum cfg_node_kind { CFG_NODE_SCALAR, CFG_NODE_MAP, CFG_NODE_SEQ };
 

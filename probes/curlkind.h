@@ -11,8 +11,8 @@
 #include <curl/curl.h>
 #include <stddef.h>
 
+#include "base/util.h"
 #include "probes/probe.h"
-#include "sidecar/util.h"
 
 /* The prober's curlm, created on first use; NULL when out of memory. */
 struct curlm *curlkind_multi(struct probe *p) ATTR_WUR;

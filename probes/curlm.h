@@ -11,7 +11,7 @@
 #include <curl/curl.h>
 #include <ev.h>
 
-#include "sidecar/util.h"
+#include "base/util.h"
 
 struct curlm;
 

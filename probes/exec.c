@@ -1,6 +1,6 @@
 /*
  * exec probes: runs the command in its own session and process group
- * (sidecar/spawn.c: no descriptor of ours, default signal state), keeps
+ * (proc/spawn.c: no descriptor of ours, default signal state), keeps
  * the first PROBE_OUTPUT_MAX bytes of its stdout+stderr as the reason,
  * passes on exit 0. Cancelling SIGKILLs the whole group; libev reaps it.
  * Owns, per run, a pipe, an ev_io and an ev_child.
@@ -13,10 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "conf/parse.h"
 #include "probes/probe.h"
-#include "sidecar/buf.h"
-#include "sidecar/spawn.h"
+#include "proc/spawn.h"
 
 #define PROBE_OUTPUT_MAX 4096
 

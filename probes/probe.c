@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "conf/parse.h"
 #include "probes/curlm.h"
-#include "sidecar/log.h"
 
 static const char *const state_names[] = {"unknown", "passing", "failing"};
 static const char *const importance_names[] = {"critical", "high", "low"};

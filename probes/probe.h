@@ -15,8 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/util.h"
 #include "conf/model.h"
-#include "sidecar/util.h"
 
 #define PROBE_REASON_MAX 4096 /* exec output kept, and other reasons */
 

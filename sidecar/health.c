@@ -1,6 +1,6 @@
 #include "sidecar/health.h"
 
-#include "sidecar/log.h"
+#include "base/log.h"
 
 static const char *const status_names[] = {"UP", "DEGRADED", "DOWN"};
 

@@ -11,7 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "sidecar/spawn.h"
+#include "proc/spawn.h"
 
 /* A numeric id such as "1000". */
 static bool parse_id(const char *s, unsigned long *id)

@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "base/util.h"
 #include "conf/model.h"
-#include "sidecar/util.h"
 
 struct ids {
     bool set; /* switch the child's ids; false: it runs as sidecar does */

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json.h"
 #include "conf/equal.h"
 #include "conf/validate.h"
-#include "sidecar/json.h"
 
 static int add_name(struct reload_names *l, const char *kind, const char *name)
 {

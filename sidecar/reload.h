@@ -10,9 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/buf.h"
+#include "base/util.h"
 #include "conf/model.h"
-#include "sidecar/buf.h"
-#include "sidecar/util.h"
 
 /* Names as "service:NAME" / "probe:NAME", or a setting's key. */
 struct reload_names {

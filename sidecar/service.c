@@ -11,13 +11,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "conf/parse.h"
-#include "sidecar/guard.h"
+#include "proc/guard.h"
+#include "proc/reaper.h"
+#include "proc/relay.h"
+#include "proc/spawn.h"
 #include "sidecar/ids.h"
-#include "sidecar/log.h"
-#include "sidecar/reaper.h"
-#include "sidecar/relay.h"
-#include "sidecar/spawn.h"
 
 static const char *const state_names[] = {
     [SVC_WAITING] = "waiting",   [SVC_STARTING] = "starting",

@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "base/util.h"
 #include "conf/model.h"
-#include "sidecar/util.h"
 
 enum svc_state {
     SVC_WAITING,  /* not started yet: waiting for its dependencies */

@@ -10,12 +10,12 @@
 
 #include <errno.h>
 
+#include "base/json.h"
+#include "base/log.h"
 #include "conf/load.h"
 #include "conf/parse.h"
-#include "sidecar/json.h"
-#include "sidecar/log.h"
+#include "proc/spawn.h"
 #include "sidecar/reload.h"
-#include "sidecar/spawn.h"
 
 /* Quiet time after the last change of the file before it is read, and
  * the longest changes that go on may put the read off. */

@@ -14,15 +14,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api/http.h"
+#include "base/buf.h"
+#include "base/util.h"
 #include "conf/model.h"
 #include "probes/probe.h"
-#include "sidecar/buf.h"
-#include "sidecar/guard.h"
+#include "proc/guard.h"
+#include "proc/reaper.h"
 #include "sidecar/health.h"
-#include "sidecar/http.h"
-#include "sidecar/reaper.h"
 #include "sidecar/service.h"
-#include "sidecar/util.h"
 #include "sidecar/watch.h"
 
 /* Watchers for the signals sidecar handles (the rest keep their defaults):

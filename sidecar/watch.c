@@ -12,7 +12,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "sidecar/log.h"
+#include "base/log.h"
 
 /*
  * Directories see a rename over the file (a new inode), which a watch on

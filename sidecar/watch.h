@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "sidecar/util.h"
+#include "base/util.h"
 
 struct ev_loop;
 struct file_watch;

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sidecar/checks.h"
+#include "api/checks.h"
 #include "sidecar/sidecar.h"
 #include "test/fuzz/oracle.h"
 

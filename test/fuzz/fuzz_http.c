@@ -1,6 +1,6 @@
 /*
  * libFuzzer harness: request routing and query parsing of the HTTP layer,
- * through the real thing: http_server_new() (sidecar/http.c, MHD on the
+ * through the real thing: http_server_new() (api/http.c, MHD on the
  * libev loop) on 127.0.0.1, serving a fake sidecar (fake_sidecar.h) with
  * services web and cache and probes db (http), disk (exec) and batch
  * (ttl). Each input is one request on a new connection: a method, a URL
@@ -32,10 +32,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "sidecar/buf.h"
-#include "sidecar/checks.h"
-#include "sidecar/http.h"
-#include "sidecar/log.h"
+#include "api/checks.h"
+#include "api/http.h"
+#include "base/buf.h"
+#include "base/log.h"
 #include "test/fuzz/fake_sidecar.h"
 
 #define TOKEN     "s3cret"
@@ -580,7 +580,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /*
      * The URL on the request line: what cannot go there as %XX. At most
      * ARGS_MAX arguments when fuzzing: more overflow MHD's memory pool,
-     * and it then takes a second to close (see rearm() in sidecar/http.c),
+     * and it then takes a second to close (see rearm() in api/http.c),
      * which would slow fuzzing down a hundredfold once found. Replaying
      * (test/fuzz/run sets FUZZ_REPLAY) takes the URL whole.
      */

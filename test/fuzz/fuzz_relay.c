@@ -1,7 +1,7 @@
 /*
  * libFuzzer harness: how a child's output becomes log lines. The input is
  * written, in chunks of a size it picks, into a pipe read by a real struct
- * relay (sidecar/relay.c) on a libev loop, with the log sink (log.c) on a
+ * relay (proc/relay.c) on a libev loop, with the log sink (log.c) on a
  * temporary file; then the child "exits" (relay_finish, log_close) and the
  * file is read back. In JSON format every line must be a JSON object of
  * the expected shape, no piece longer than max_line, and the pieces of
@@ -26,8 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sidecar/log.h"
-#include "sidecar/relay.h"
+#include "base/log.h"
+#include "proc/relay.h"
 #include "test/fuzz/oracle.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

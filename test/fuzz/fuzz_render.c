@@ -13,10 +13,10 @@
 #include <errno.h>
 #include <stdint.h>
 
-#include "sidecar/buf.h"
-#include "sidecar/checks.h"
-#include "sidecar/details.h"
-#include "sidecar/metrics.h"
+#include "api/checks.h"
+#include "api/details.h"
+#include "api/metrics.h"
+#include "base/buf.h"
 #include "test/fuzz/fake_sidecar.h"
 
 #define BODY_MAX    ((size_t)1024 * 1024)

@@ -2,7 +2,7 @@
  * What every fuzz harness shares: CHECK, which aborts (a finding for
  * libFuzzer) with the harness's FUZZ_NAME and a message; a growable byte
  * string; and a UTF-8 decoder written from Unicode's table 3-7, not from
- * sidecar/json.c, to judge what sidecar encodes. Define FUZZ_NAME first.
+ * base/json.c, to judge what sidecar encodes. Define FUZZ_NAME first.
  */
 #ifndef SIDECAR_TEST_FUZZ_ORACLE_H
 #define SIDECAR_TEST_FUZZ_ORACLE_H

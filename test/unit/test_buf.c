@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "sidecar/buf.h"
+#include "base/buf.h"
 
 Test(buf, appends_within_the_cap_and_refuses_past_it, .timeout = 5)
 {

@@ -13,9 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "conf/load.h"
 #include "conf/parse.h"
-#include "sidecar/util.h"
 
 #include "cfgtest.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sidecar/json.h"
+#include "base/json.h"
 
 /* Encodes s[0..n) and returns the JSON text (static buffer). */
 static const char *enc(const char *s, size_t n)

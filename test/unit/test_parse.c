@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "conf/parse.h"
-#include "sidecar/util.h"
 
 struct duration_case {
     const char *in;

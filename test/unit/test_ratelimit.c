@@ -1,6 +1,6 @@
 #include <criterion/criterion.h>
 
-#include "sidecar/ratelimit.h"
+#include "base/ratelimit.h"
 
 Test(ratelimit, a_burst_then_the_rate, .timeout = 5)
 {

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sidecar/log.h"
+#include "base/log.h"
 #include "sidecar/watch.h"
 
 #define SETTLE    0.05

@@ -1,0 +1,21 @@
+/*
+ * GET /health/details: the whole picture as JSON, for people and tools:
+ * the aggregate, every probe (state, importance, last result, reason,
+ * duration, consecutive passes and failures, last change) and every
+ * service (state, pid, restarts, last exit, uptime). Rendered per request
+ * (it carries uptimes); reads the sidecar, owns nothing.
+ */
+#ifndef SIDECAR_API_DETAILS_H
+#define SIDECAR_API_DETAILS_H
+
+#include "base/buf.h"
+#include "base/util.h"
+
+struct sidecar;
+
+/* Appends the JSON document to body; now is util_mono_now(), uptimes count
+ * from it. 0, or -ENOBUFS / -ENOMEM. */
+int details_render(const struct sidecar *sc, double now,
+                   struct buf *body) ATTR_WUR;
+
+#endif

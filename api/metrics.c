@@ -1,0 +1,277 @@
+#include "api/metrics.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "base/json.h"
+#include "sidecar/sidecar.h"
+
+static int header(struct buf *b, const char *name, const char *type,
+                  const char *help)
+{
+    return buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+                      type);
+}
+
+/*
+ * A label value: backslash, double quote and newline escaped, and bytes
+ * that are not valid UTF-8 as U+FFFD (a scraper rejects the whole
+ * exposition for one such label).
+ */
+static int put_label(struct buf *b, const char *v)
+{
+    size_t n = strlen(v);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0;) {
+        size_t len = json_utf8_seq_len((const unsigned char *)v + i, n - i);
+        if (v[i] == '\\' || v[i] == '"')
+            rc = buf_printf(b, "\\%c", v[i]);
+        else if (v[i] == '\n')
+            rc = buf_puts(b, "\\n");
+        else if (len)
+            rc = buf_append(b, v + i, len);
+        else
+            rc = buf_append(b, "\xef\xbf\xbd", 3);
+        i += len ? len : 1;
+    }
+    return rc;
+}
+
+/* name{probe="x",importance="y"} value */
+static int probe_sample(struct buf *b, const char *name, const struct probe *p,
+                        double value)
+{
+    int rc = buf_printf(b, "%s{probe=\"", name);
+    if (rc == 0)
+        rc = put_label(b, p->cfg->name);
+    if (rc == 0)
+        rc = buf_printf(b, "\",importance=\"%s\"} %.6g\n",
+                        probe_importance_name(p->cfg->importance), value);
+    return rc;
+}
+
+static int service_sample(struct buf *b, const char *name, const struct svc *s,
+                          double value)
+{
+    int rc = buf_printf(b, "%s{service=\"", name);
+    if (rc == 0)
+        rc = put_label(b, s->cfg->name);
+    if (rc == 0)
+        rc = buf_printf(b, "\"} %.17g\n", value);
+    return rc;
+}
+
+static int put_probes(struct buf *b, const struct prober *pr)
+{
+    static const struct {
+        const char *name;
+        const char *type;
+        const char *help;
+    } families[] = {
+        {"sidecar_probe_success", "gauge",
+         "Whether the last run of the probe passed (1) or not (0)."},
+        {"sidecar_probe_passing", "gauge",
+         "Whether the probe is passing after its thresholds (1) or not (0)."},
+        {"sidecar_probe_duration_seconds", "gauge",
+         "How long the last run of the probe took."},
+    };
+    int rc = 0;
+    for (size_t f = 0; f < ARRAY_SIZE(families) && rc == 0; f++) {
+        rc = header(b, families[f].name, families[f].type, families[f].help);
+        for (size_t i = 0; i < pr->count && rc == 0; i++) {
+            const struct probe *p = pr->probes[i];
+            double v = f == 0   ? (p->has_result && p->last.ok)
+                       : f == 1 ? p->state == PROBE_PASSING
+                                : p->last.duration;
+            rc = probe_sample(b, families[f].name, p, v);
+        }
+    }
+    return rc;
+}
+
+static int put_services(struct buf *b, const struct sidecar *sc)
+{
+    int rc = header(b, "sidecar_service_restarts_total", "counter",
+                    "Automatic restarts of the service.");
+    for (size_t i = 0; i < sc->svcs_count && rc == 0; i++)
+        rc = service_sample(b, "sidecar_service_restarts_total", sc->svcs[i],
+                            sc->svcs[i]->restarts);
+    if (rc == 0)
+        rc = header(b, "sidecar_service_up", "gauge",
+                    "Whether the service is running (1) or not (0).");
+    for (size_t i = 0; i < sc->svcs_count && rc == 0; i++)
+        rc = service_sample(b, "sidecar_service_up", sc->svcs[i],
+                            sc->svcs[i]->state == SVC_RUNNING);
+    if (rc == 0)
+        rc = header(b, "sidecar_service_start_time_seconds", "gauge",
+                    "Unix time the service's latest process started.");
+    for (size_t i = 0; i < sc->svcs_count && rc == 0; i++)
+        rc = service_sample(b, "sidecar_service_start_time_seconds",
+                            sc->svcs[i], sc->svcs[i]->started_at);
+    return rc;
+}
+
+/* The reloads: counted by result, and how the last one went. */
+static int put_reloads(struct buf *b, const struct reload_record *r,
+                       double started_at)
+{
+    int rc = header(b, "sidecar_config_reloads_total", "counter",
+                    "Config reloads, by result.");
+    if (rc == 0)
+        rc = buf_printf(b,
+                        "sidecar_config_reloads_total{result=\"success\"} %u\n"
+                        "sidecar_config_reloads_total{result=\"failure\"} %u\n",
+                        r->ok, r->failed);
+    if (rc == 0)
+        rc = header(b, "sidecar_config_last_reload_successful", "gauge",
+                    "Whether the last reload applied (1) or failed (0); 1 "
+                    "before any.");
+    if (rc == 0)
+        rc = buf_printf(b, "sidecar_config_last_reload_successful %d\n",
+                        !r->any || r->last_ok);
+    if (rc == 0)
+        rc = header(b, "sidecar_config_last_reload_timestamp_seconds", "gauge",
+                    "Unix time of the last reload, or of the start before "
+                    "any.");
+    if (rc == 0)
+        rc =
+            buf_printf(b, "sidecar_config_last_reload_timestamp_seconds %.3f\n",
+                       r->any ? r->last_at : started_at);
+    return rc;
+}
+
+/* The process_* family, from /proc/self. */
+static int put_process(struct buf *b)
+{
+    long tck = sysconf(_SC_CLK_TCK);
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned long utime = 0, stime = 0, vsize = 0;
+    unsigned long long start = 0;
+    long rss = 0;
+    char line[1024];
+    FILE *f = fopen("/proc/self/stat", "re");
+    if (f) {
+        size_t n = fread(line, 1, sizeof(line) - 1, f);
+        fclose(f);
+        line[n] = '\0';
+        char *p = strrchr(line, ')');
+        if (p)
+            sscanf(p + 2,
+                   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu "
+                   "%*d %*d %*d %*d %*d %*d %llu %lu %ld",
+                   &utime, &stime, &start, &vsize, &rss);
+    }
+    unsigned long long btime = 0;
+    f = fopen("/proc/stat", "re");
+    if (f) {
+        while (fgets(line, sizeof(line), f)) {
+            if (sscanf(line, "btime %llu", &btime) == 1)
+                break;
+        }
+        fclose(f);
+    }
+    long fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        while (readdir(d))
+            fds++;
+        closedir(d);
+        fds -= 3; /* ".", ".." and the directory's own descriptor */
+    }
+    struct rlimit rl = {0, 0};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    int rc = header(b, "process_cpu_seconds_total", "counter",
+                    "Total user and system CPU time spent in seconds.");
+    if (rc == 0)
+        rc = buf_printf(b, "process_cpu_seconds_total %.2f\n",
+                        (double)(utime + stime) / (double)tck);
+    if (rc == 0)
+        rc = header(b, "process_open_fds", "gauge",
+                    "Number of open file descriptors.");
+    if (rc == 0)
+        rc = buf_printf(b, "process_open_fds %ld\n", fds);
+    if (rc == 0)
+        rc = header(b, "process_max_fds", "gauge",
+                    "Maximum number of open file descriptors.");
+    if (rc == 0)
+        rc = buf_printf(b, "process_max_fds %.17g\n", (double)rl.rlim_cur);
+    if (rc == 0)
+        rc = header(b, "process_virtual_memory_bytes", "gauge",
+                    "Virtual memory size in bytes.");
+    if (rc == 0)
+        rc = buf_printf(b, "process_virtual_memory_bytes %lu\n", vsize);
+    if (rc == 0)
+        rc = header(b, "process_resident_memory_bytes", "gauge",
+                    "Resident memory size in bytes.");
+    if (rc == 0)
+        rc = buf_printf(b, "process_resident_memory_bytes %ld\n", rss * page);
+    if (rc == 0)
+        rc = header(b, "process_start_time_seconds", "gauge",
+                    "Start time of the process since unix epoch in seconds.");
+    if (rc == 0)
+        rc = buf_printf(b, "process_start_time_seconds %.2f\n",
+                        (double)btime + (double)start / (double)tck);
+    return rc;
+}
+
+/* What HTTP clients cost: connections evicted, log lines dropped. */
+static int put_http(struct buf *b, const struct http_stats *st)
+{
+    int rc = header(b, "sidecar_http_connections_evicted_total", "counter",
+                    "HTTP connections closed before their request was "
+                    "whole, by reason.");
+    /* "header_deadline" is the published label: the deadline covers the
+     * body too now, the name stays for the dashboards that use it. */
+    if (rc == 0)
+        rc = buf_printf(b,
+                        "sidecar_http_connections_evicted_total"
+                        "{reason=\"limit\"} %llu\n"
+                        "sidecar_http_connections_evicted_total"
+                        "{reason=\"header_deadline\"} %llu\n",
+                        st->evicted_at_limit, st->evicted_late);
+    if (rc == 0)
+        rc = header(b, "sidecar_log_lines_suppressed_total", "counter",
+                    "Log lines caused by HTTP clients that the rate limit "
+                    "dropped.");
+    if (rc == 0)
+        rc = buf_printf(b, "sidecar_log_lines_suppressed_total %llu\n",
+                        st->log_limit.refused);
+    return rc;
+}
+
+int metrics_render(const struct sidecar *sc, struct buf *b)
+{
+    const struct health_view *v = &sc->health.view;
+    int rc = header(b, "sidecar_health_status", "gauge",
+                    "The aggregate: 0 UP, 1 DEGRADED, 2 DOWN.");
+    if (rc == 0)
+        rc = buf_printf(b, "sidecar_health_status %d\n", (int)v->status);
+    if (rc == 0)
+        rc = header(b, "sidecar_live", "gauge", "What /livez answers (1 200).");
+    if (rc == 0)
+        rc = buf_printf(b, "sidecar_live %d\n", v->live);
+    if (rc == 0)
+        rc = header(b, "sidecar_ready", "gauge",
+                    "What /readyz answers (1 200).");
+    if (rc == 0)
+        rc = buf_printf(b, "sidecar_ready %d\n", v->ready);
+    if (rc == 0)
+        rc = header(b, "sidecar_started", "gauge",
+                    "What /startupz answers (1 200).");
+    if (rc == 0)
+        rc = buf_printf(b, "sidecar_started %d\n", v->started);
+    if (rc == 0)
+        rc = put_probes(b, sc->prober);
+    if (rc == 0)
+        rc = put_services(b, sc);
+    if (rc == 0)
+        rc = put_reloads(b, &sc->reloads, sc->started_at);
+    if (rc == 0)
+        rc = put_http(b, &sc->http_stats);
+    if (rc == 0)
+        rc = put_process(b);
+    return rc;
+}
