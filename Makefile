@@ -48,7 +48,7 @@ HELPER_BINS := $(HELPER_SRCS:test/helpers/%.c=$(BUILD)/test/%)
 TEST_JOBS ?= 2
 
 .PHONY: all deps test-deps run test unit itest packaging-check deb asan bench \
-	clean install stripped image-test format format-check
+	clean install stripped image-test format format-check layers-check
 # Keep intermediate objects (the helpers'): no rebuilds, no 'rm' noise
 # after the test summary.
 .SECONDARY:
@@ -66,8 +66,8 @@ run: deps
 	./$(BIN) run -c sidecar.yaml.example
 
 test: test-deps
-	@$(MAKE) --no-print-directory format-check packaging-check fuzz-smoke \
-	    soak unit itest image-test SOAK_SECONDS=120
+	@$(MAKE) --no-print-directory format-check layers-check packaging-check \
+	    fuzz-smoke soak unit itest image-test SOAK_SECONDS=120
 
 unit: $(UNIT_BIN)
 	cd test && ../$(UNIT_BIN) -j$(TEST_JOBS) --short-filename
@@ -345,6 +345,10 @@ packaging-check: $(BIN) $(STRIPPED) $(DEB)
 	test/packaging/check-man $(BIN)
 	test/packaging/check-docker $(STRIPPED)
 	test/packaging/check-k8s $(BIN) $(BUILD)/k8s
+
+# No include points up a layer (LAYERS, bottom up) or closes a cycle.
+layers-check:
+	test/packaging/check-layers $(LAYERS)
 
 format:
 	clang-format -i $(wildcard */*.c */*.h test/*/*.c test/*/*.h)
