@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "base/json.h"
+#include "proc/procfs.h"
 #include "sidecar/sidecar.h"
 
 static int header(struct buf *b, const char *name, const char *type,
@@ -148,24 +149,11 @@ static int put_process(struct buf *b)
 {
     long tck = sysconf(_SC_CLK_TCK);
     long page = sysconf(_SC_PAGESIZE);
-    unsigned long utime = 0, stime = 0, vsize = 0;
-    unsigned long long start = 0;
-    long rss = 0;
     char line[1024];
-    FILE *f = fopen("/proc/self/stat", "re");
-    if (f) {
-        size_t n = fread(line, 1, sizeof(line) - 1, f);
-        fclose(f);
-        line[n] = '\0';
-        char *p = strrchr(line, ')');
-        if (p)
-            sscanf(p + 2,
-                   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu "
-                   "%*d %*d %*d %*d %*d %*d %llu %lu %ld",
-                   &utime, &stime, &start, &vsize, &rss);
-    }
+    struct procfs_stat st;
+    (void)procfs_read_stat("self", &st); /* zeros if unreadable */
     unsigned long long btime = 0;
-    f = fopen("/proc/stat", "re");
+    FILE *f = fopen("/proc/stat", "re");
     if (f) {
         while (fgets(line, sizeof(line), f)) {
             if (sscanf(line, "btime %llu", &btime) == 1)
@@ -187,7 +175,7 @@ static int put_process(struct buf *b)
                     "Total user and system CPU time spent in seconds.");
     if (rc == 0)
         rc = buf_printf(b, "process_cpu_seconds_total %.2f\n",
-                        (double)(utime + stime) / (double)tck);
+                        (double)(st.utime + st.stime) / (double)tck);
     if (rc == 0)
         rc = header(b, "process_open_fds", "gauge",
                     "Number of open file descriptors.");
@@ -202,18 +190,19 @@ static int put_process(struct buf *b)
         rc = header(b, "process_virtual_memory_bytes", "gauge",
                     "Virtual memory size in bytes.");
     if (rc == 0)
-        rc = buf_printf(b, "process_virtual_memory_bytes %lu\n", vsize);
+        rc = buf_printf(b, "process_virtual_memory_bytes %lu\n", st.vsize);
     if (rc == 0)
         rc = header(b, "process_resident_memory_bytes", "gauge",
                     "Resident memory size in bytes.");
     if (rc == 0)
-        rc = buf_printf(b, "process_resident_memory_bytes %ld\n", rss * page);
+        rc =
+            buf_printf(b, "process_resident_memory_bytes %ld\n", st.rss * page);
     if (rc == 0)
         rc = header(b, "process_start_time_seconds", "gauge",
                     "Start time of the process since unix epoch in seconds.");
     if (rc == 0)
         rc = buf_printf(b, "process_start_time_seconds %.2f\n",
-                        (double)btime + (double)start / (double)tck);
+                        (double)btime + (double)st.start / (double)tck);
     return rc;
 }
 

@@ -14,6 +14,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "proc/procfs.h"
 
 static void on_any_child(EV_P_ ev_child *w, int revents)
 {
@@ -39,44 +40,6 @@ void reaper_stop(struct reaper *r)
     ev_child_stop(r->loop, &r->any_w);
 }
 
-/* What sidecar reads of a process's /proc/<pid>/stat. */
-struct proc_stat {
-    char comm[17]; /* at most 15 bytes and the NUL; longer ones cut */
-    char state;    /* R, S, Z, ... */
-    pid_t ppid;
-    pid_t pgrp;
-};
-
-/* Reads /proc/<pid>/stat; -1 if the process is gone. */
-static int read_stat(const char *pid, struct proc_stat *st)
-{
-    char path[300];
-    char line[512];
-    snprintf(path, sizeof(path), "/proc/%s/stat", pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;
-    size_t n = fread(line, 1, sizeof(line) - 1, f);
-    fclose(f);
-    line[n] = '\0';
-    /* "pid (comm) state ppid pgrp ...": comm may hold spaces and parens. */
-    char *open_paren = strchr(line, '(');
-    char *close_paren = strrchr(line, ')');
-    int ppid;
-    int pgrp;
-    if (!open_paren || !close_paren || close_paren < open_paren ||
-        sscanf(close_paren + 1, " %c %d %d", &st->state, &ppid, &pgrp) != 3)
-        return -1;
-    size_t len = (size_t)(close_paren - open_paren - 1);
-    if (len >= sizeof(st->comm))
-        len = sizeof(st->comm) - 1;
-    memcpy(st->comm, open_paren + 1, len);
-    st->comm[len] = '\0';
-    st->ppid = ppid;
-    st->pgrp = pgrp;
-    return 0;
-}
-
 size_t reaper_describe_group(pid_t pgid, char *buf, size_t len)
 {
     size_t count = 0;
@@ -89,9 +52,9 @@ size_t reaper_describe_group(pid_t pgid, char *buf, size_t len)
         struct dirent *de = readdir(d);
         if (!de)
             break;
-        struct proc_stat st;
+        struct procfs_stat st;
         if (!isdigit((unsigned char)de->d_name[0]) ||
-            read_stat(de->d_name, &st) < 0 || st.pgrp != pgid ||
+            procfs_read_stat(de->d_name, &st) < 0 || st.pgrp != pgid ||
             st.state == 'Z')
             continue;
         count++;
@@ -120,8 +83,8 @@ static void kill_children(void)
             break;
         if (!isdigit((unsigned char)de->d_name[0]))
             continue;
-        struct proc_stat st;
-        if (read_stat(de->d_name, &st) < 0 || st.ppid != self ||
+        struct procfs_stat st;
+        if (procfs_read_stat(de->d_name, &st) < 0 || st.ppid != self ||
             st.state == 'Z')
             continue; /* not ours, or dead and only waiting to be reaped */
         pid_t pid = (pid_t)atoi(de->d_name);
