@@ -715,8 +715,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
              : strcmp(method, "POST") == 0 && srv->token[0] && is_control(url);
     /*
      * The first call only announces the headers; answering then would
-     * turn keep-alive off (INTEGRATION.md). Only a write request keeps
-     * its body (capped); others are read and dropped.
+     * turn keep-alive off. Only a write request keeps its body (capped);
+     * others are read and dropped.
      */
     if (!*req) {
         if (framing_ambiguous(c))

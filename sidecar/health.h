@@ -1,7 +1,8 @@
 /*
  * Aggregation: services and probes to UP / DEGRADED / DOWN, and to the
- * three Kubernetes answers (live, ready, started), as DESIGN.md
- * "Aggregation" fixes them. health_compute() is pure; struct health keeps
+ * three Kubernetes answers (live, ready, started), as the table of
+ * README.md "Probes and the aggregate" fixes them (docs/ARCHITECTURE.md:
+ * the tests that hold it). health_compute() is pure; struct health keeps
  * the current view, latches "started", and logs each change with its
  * cause.
  */

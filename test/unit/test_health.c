@@ -1,7 +1,8 @@
 /*
- * The aggregation table of DESIGN.md "Aggregation": named rows for the
- * rules a user relies on, then every mix of critical / high / low probe
- * states and main / helper service states against the table as written.
+ * The aggregation table of README.md "Probes and the aggregate": named rows
+ * for the rules a user relies on, then every mix of critical / high / low
+ * probe states and main / helper service states against the table as
+ * written.
  */
 #include <criterion/criterion.h>
 
@@ -130,7 +131,7 @@ Test(health, startup_waits_for_every_service_and_latches, .timeout = 5)
 }
 
 /*
- * The table of DESIGN.md, written out again as the oracle: a service is
+ * The table of README.md, written out again as the oracle: a service is
  * up while it runs; a non-essential one that exited with success (a
  * finished one-shot) is done, not down; anything else is down.
  */
