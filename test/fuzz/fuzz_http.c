@@ -71,8 +71,10 @@ static bool replay;
 /*
  * The supervisor as the API calls it (sidecar/view.h), for the fake: its
  * view, and the commands of a sidecar that drains (the write API is on
- * only then, see build_state) but still takes pushes. They take the place
- * of sidecar/sidecar.c's: the server is given no struct sidecar (NULL).
+ * only then, see build_state) but still takes pushes. Defined here, they
+ * keep sidecar/sidecar.o out of the link (the server is given no struct
+ * sidecar: NULL); should api/ ever call more of it, the link fails on
+ * these being defined twice.
  */
 struct sidecar_view sidecar_view(const struct sidecar *sc)
 {
