@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "base/json.h"
-#include "sidecar/sidecar.h"
+#include "sidecar/view.h"
 
 static const char *const endpoint_names[] = {"livez", "readyz", "startupz"};
 /* What each endpoint tells, for "does not affect readiness". */
@@ -96,7 +96,7 @@ static int put_verdict(struct buf *b, const struct check *c)
     return rc ? rc : buf_puts(b, "\n");
 }
 
-static void probe_check(const struct sidecar *sc, const struct probe *p,
+static void probe_check(const struct sidecar_view *v, const struct probe *p,
                         enum check_endpoint ep, struct check *c)
 {
     bool critical = p->cfg->importance == CFG_IMPORTANCE_CRITICAL;
@@ -106,7 +106,7 @@ static void probe_check(const struct sidecar *sc, const struct probe *p,
     if (ep == CHECK_READYZ)
         c->ok = !critical || p->state == PROBE_PASSING;
     else if (ep == CHECK_STARTUPZ)
-        c->ok = !critical || p->passed_once || sc->health.view.started;
+        c->ok = !critical || p->passed_once || v->health->started;
     if (p->state == PROBE_UNKNOWN)
         c->reason = p->has_result ? "unknown: too few results in a row"
                                   : "unknown: no result yet";
@@ -123,7 +123,7 @@ static void probe_check(const struct sidecar *sc, const struct probe *p,
                  probe_importance_name(p->cfg->importance), endpoint_nouns[ep]);
 }
 
-static void service_check(const struct sidecar *sc, const struct svc *s,
+static void service_check(const struct sidecar_view *v, const struct svc *s,
                           enum check_endpoint ep, struct check *c)
 {
     struct health_service_in in = health_service_of(s);
@@ -133,10 +133,10 @@ static void service_check(const struct sidecar *sc, const struct svc *s,
     if (ep == CHECK_LIVEZ)
         c->ok = !(essential && s->state == SVC_FATAL);
     else if (ep == CHECK_READYZ)
-        c->ok = (s->ever_started || sc->health.view.started) &&
+        c->ok = (s->ever_started || v->health->started) &&
                 !(essential && health_service_down(&in));
     else
-        c->ok = s->ever_started || sc->health.view.started;
+        c->ok = s->ever_started || v->health->started;
     c->reason = svc_state_name(s->state);
     if (!health_service_down(&in))
         return;
@@ -153,19 +153,19 @@ static void service_check(const struct sidecar *sc, const struct svc *s,
 }
 
 /* Every check of the endpoint, in config order; NULL on ENOMEM. */
-static struct check *collect(const struct sidecar *sc, enum check_endpoint ep,
-                             size_t *count)
+static struct check *collect(const struct sidecar_view *v,
+                             enum check_endpoint ep, size_t *count)
 {
-    size_t n = sc->prober->count + sc->svcs_count + 1;
+    size_t n = v->probes_count + v->svcs_count + 1;
     struct check *all = calloc(n, sizeof(*all));
     if (!all)
         return NULL;
     n = 0;
-    for (size_t i = 0; i < sc->svcs_count; i++)
-        service_check(sc, sc->svcs[i], ep, &all[n++]);
-    for (size_t i = 0; i < sc->prober->count; i++)
-        probe_check(sc, sc->prober->probes[i], ep, &all[n++]);
-    if (ep == CHECK_READYZ && (sc->draining || sc->shutting_down)) {
+    for (size_t i = 0; i < v->svcs_count; i++)
+        service_check(v, v->svcs[i], ep, &all[n++]);
+    for (size_t i = 0; i < v->probes_count; i++)
+        probe_check(v, v->probes[i], ep, &all[n++]);
+    if (ep == CHECK_READYZ && (v->draining || v->shutting_down)) {
         struct check *c = &all[n++];
         c->prefix = "";
         c->name = "shutdown";
@@ -188,12 +188,12 @@ static bool excluded(const struct check *c, const char *const *ex, size_t n,
     return hit;
 }
 
-int checks_render(const struct sidecar *sc, enum check_endpoint ep,
+int checks_render(const struct sidecar_view *v, enum check_endpoint ep,
                   bool verbose, const char *const *exclude,
                   size_t exclude_count, struct buf *body)
 {
     size_t n;
-    struct check *all = collect(sc, ep, &n);
+    struct check *all = collect(v, ep, &n);
     bool *used = calloc(exclude_count + 1, sizeof(*used));
     int rc = 0;
     if (!all || !used) {
@@ -240,11 +240,11 @@ out_free:
     return rc;
 }
 
-int checks_render_one(const struct sidecar *sc, enum check_endpoint ep,
+int checks_render_one(const struct sidecar_view *v, enum check_endpoint ep,
                       const char *name, struct buf *body)
 {
     size_t n;
-    struct check *all = collect(sc, ep, &n);
+    struct check *all = collect(v, ep, &n);
     if (!all)
         return -ENOMEM;
     int rc = 404;

@@ -5,7 +5,7 @@
  * fails for one endpoint exactly when it alone would fail that endpoint,
  * so the endpoint passes when every check not excluded passes. Renders
  * the ?verbose / ?exclude= and /<endpoint>/<check> answers. Reads the
- * sidecar; owns nothing.
+ * supervisor's view (sidecar/view.h); owns nothing.
  */
 #ifndef SIDECAR_API_CHECKS_H
 #define SIDECAR_API_CHECKS_H
@@ -16,7 +16,7 @@
 #include "base/buf.h"
 #include "base/util.h"
 
-struct sidecar;
+struct sidecar_view;
 
 enum check_endpoint { CHECK_LIVEZ, CHECK_READYZ, CHECK_STARTUPZ };
 
@@ -30,7 +30,7 @@ enum check_endpoint { CHECK_LIVEZ, CHECK_READYZ, CHECK_STARTUPZ };
  * excludes show control characters as \xNN and invalid UTF-8 as U+FFFD.
  * Returns the HTTP status (200 or 503), or -errno.
  */
-int checks_render(const struct sidecar *sc, enum check_endpoint ep,
+int checks_render(const struct sidecar_view *v, enum check_endpoint ep,
                   bool verbose, const char *const *exclude,
                   size_t exclude_count, struct buf *body) ATTR_WUR;
 
@@ -39,7 +39,7 @@ int checks_render(const struct sidecar *sc, enum check_endpoint ep,
  * "ok" (or "failing: reason (why)"), 503 "failed: reason", 404 when there
  * is none.
  */
-int checks_render_one(const struct sidecar *sc, enum check_endpoint ep,
+int checks_render_one(const struct sidecar_view *v, enum check_endpoint ep,
                       const char *name, struct buf *body) ATTR_WUR;
 
 const char *checks_endpoint_name(enum check_endpoint ep);

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "base/json.h"
-#include "base/log.h"
-#include "sidecar/sidecar.h"
+#include "probes/probe.h"
+#include "sidecar/view.h"
 
 /* {"error":"..."} with the given status. */
 static int ATTR_FMT(3, 4)
@@ -60,62 +60,45 @@ static int push(struct sidecar *sc, const char *name, const char *action,
     bool ok = strcmp(action, "pass") == 0;
     if (!ok && strcmp(action, "fail") != 0)
         return fail(out, 404, "no action '%s': use pass or fail", action);
-    struct probe *p = NULL;
-    for (size_t i = 0; i < sc->prober->count && !p; i++) {
-        if (strcmp(sc->prober->probes[i]->cfg->name, name) == 0)
-            p = sc->prober->probes[i];
-    }
-    if (!p)
-        return fail(out, 404, "no probe named '%s'", name);
     char reason[PROBE_REASON_MAX];
     size_t n = body_len < sizeof(reason) - 1 ? body_len : sizeof(reason) - 1;
     memcpy(reason, body ? body : "", n);
     while (n && strchr(" \t\r\n", reason[n - 1]))
         n--;
     reason[n] = '\0';
-    int rc = probe_ttl_push(p, ok, reason);
+    const char *state;
+    int rc = sidecar_probe_push(sc, name, ok, reason, &state);
+    if (rc == -ENOENT)
+        return fail(out, 404, "no probe named '%s'", name);
     if (rc == -EINVAL)
         return fail(out, 409, "probe '%s' is not a ttl probe", name);
     if (rc == -EAGAIN)
         return fail(out, 409, "probe '%s' is not running (its service is not)",
                     name);
-    return done(out, 200, "probe", name, probe_state_name(p->state));
+    return done(out, 200, "probe", name, state);
 }
 
 static int act(struct sidecar *sc, const char *name, const char *action,
                struct buf *out)
 {
-    struct svc *s = NULL;
-    for (size_t i = 0; i < sc->svcs_count && !s; i++) {
-        if (strcmp(sc->svcs[i]->cfg->name, name) == 0)
-            s = sc->svcs[i];
-    }
-    if (!s)
+    const char *state;
+    switch (sidecar_service_command(sc, name, action, &state)) {
+    case 0:
+        return done(out, 202, "service", name, state);
+    case -ENOENT:
         return fail(out, 404, "no service named '%s'", name);
-    if (sc->draining || sc->shutting_down)
+    case -EBUSY:
         return fail(out, 409, "sidecar is shutting down; '%s' stays as it is",
                     name);
-    bool starts =
-        strcmp(action, "restart") == 0 || strcmp(action, "start") == 0;
-    if (s->state == SVC_WAITING && starts)
+    case -EAGAIN:
         return fail(out, 409, "service '%s' is waiting for its dependencies",
                     name);
-    bool idle = svc_is_done(s) || s->state == SVC_BACKOFF;
-    if (strcmp(action, "restart") == 0)
-        svc_handle(s, svc_has_process(s) ? SVC_EV_RESTART : SVC_EV_START);
-    else if (strcmp(action, "stop") == 0)
-        svc_handle(s, SVC_EV_STOP);
-    else if (strcmp(action, "start") == 0 && idle)
-        svc_handle(s, SVC_EV_START);
-    else if (strcmp(action, "start") == 0)
+    case -EALREADY:
         return fail(out, 409, "service '%s' is not stopped", name);
-    else
+    default:
         return fail(out, 404, "no action '%s': use restart, stop or start",
                     action);
-    LOG_INFO("service control request", LF_STR("service", name),
-             LF_STR("action", action),
-             LF_STR("state", svc_state_name(s->state)));
-    return done(out, 202, "service", name, svc_state_name(s->state));
+    }
 }
 
 int control_reload(struct sidecar *sc, struct buf *out)

@@ -3,8 +3,8 @@
  * stop / start of services and config reloads, as POST
  * /probes/<name>/pass|fail, POST /services/<name>/restart|stop|start and
  * POST /reload. Authentication is the HTTP
- * layer's; this module only acts and words the answer as JSON. Acts on
- * the sidecar; owns nothing.
+ * layer's; this module words the answer as JSON. Acts through the
+ * supervisor's commands (sidecar/view.h); owns nothing.
  */
 #ifndef SIDECAR_API_CONTROL_H
 #define SIDECAR_API_CONTROL_H

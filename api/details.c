@@ -4,7 +4,7 @@
 #include <time.h>
 
 #include "base/json.h"
-#include "sidecar/sidecar.h"
+#include "sidecar/view.h"
 
 /* ,"key":"value" (value JSON-escaped; null when NULL). */
 static int put_str(struct buf *b, const char *key, const char *value)
@@ -104,17 +104,17 @@ static int put_service(struct buf *b, const struct svc *s, double now)
  * ,"config":{"path":..,"watch":..,"reloads":N,"reload_failures":N,
  * "last_reload":null|{"at":..,"trigger":..,"ok":..,"error":..}}
  */
-static int put_config(struct buf *b, const struct sidecar *sc)
+static int put_config(struct buf *b, const struct sidecar_view *v)
 {
-    const struct reload_record *r = &sc->reloads;
+    const struct reload_record *r = v->reloads;
     int rc = buf_puts(b, ",\"config\":{\"path\":");
     if (rc == 0)
-        rc = json_put_string(b, sc->cfg->path, strlen(sc->cfg->path));
+        rc = json_put_string(b, v->cfg->path, strlen(v->cfg->path));
     if (rc == 0)
         rc = buf_printf(b,
                         ",\"watch\":%s,\"reloads\":%u,\"reload_failures\":%u,"
                         "\"last_reload\":",
-                        sc->watch ? "true" : "false", r->ok, r->failed);
+                        v->watching ? "true" : "false", r->ok, r->failed);
     if (rc == 0 && !r->any)
         return buf_puts(b, "null}");
     if (rc == 0)
@@ -130,42 +130,42 @@ static int put_config(struct buf *b, const struct sidecar *sc)
     return rc ? rc : buf_puts(b, "}}");
 }
 
-int details_render(const struct sidecar *sc, double now, struct buf *b)
+int details_render(const struct sidecar_view *sv, double now, struct buf *b)
 {
-    const struct health_view *v = &sc->health.view;
+    const struct health_view *v = sv->health;
     int rc = buf_puts(b, "{\"status\":");
     if (rc == 0)
         rc = json_put_string(b, health_status_name(v->status),
                              strlen(health_status_name(v->status)));
     if (rc == 0)
-        rc = put_str(b, "name", sc->cfg->name);
+        rc = put_str(b, "name", sv->cfg->name);
     if (rc == 0)
         rc = put_str(b, "version", SIDECAR_VERSION);
     if (rc == 0)
         rc = buf_printf(b,
                         ",\"uptime_s\":%.3f,\"live\":%s,\"ready\":%s,"
                         "\"started\":%s,\"draining\":%s",
-                        now - sc->start_mono, v->live ? "true" : "false",
+                        now - sv->start_mono, v->live ? "true" : "false",
                         v->ready ? "true" : "false",
                         v->started ? "true" : "false",
-                        sc->draining ? "true" : "false");
+                        sv->draining ? "true" : "false");
     if (rc == 0)
-        rc = put_config(b, sc);
+        rc = put_config(b, sv);
     if (rc == 0)
         rc = buf_puts(b, ",\"probes\":[");
-    for (size_t i = 0; i < sc->prober->count && rc == 0; i++) {
+    for (size_t i = 0; i < sv->probes_count && rc == 0; i++) {
         if (i)
             rc = buf_puts(b, ",");
         if (rc == 0)
-            rc = put_probe(b, sc->prober->probes[i], now);
+            rc = put_probe(b, sv->probes[i], now);
     }
     if (rc == 0)
         rc = buf_puts(b, "],\"services\":[");
-    for (size_t i = 0; i < sc->svcs_count && rc == 0; i++) {
+    for (size_t i = 0; i < sv->svcs_count && rc == 0; i++) {
         if (i)
             rc = buf_puts(b, ",");
         if (rc == 0)
-            rc = put_service(b, sc->svcs[i], now);
+            rc = put_service(b, sv->svcs[i], now);
     }
     return rc ? rc : buf_puts(b, "]}\n");
 }

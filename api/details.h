@@ -3,7 +3,8 @@
  * the aggregate, every probe (state, importance, last result, reason,
  * duration, consecutive passes and failures, last change) and every
  * service (state, pid, restarts, last exit, uptime). Rendered per request
- * (it carries uptimes); reads the sidecar, owns nothing.
+ * (it carries uptimes); reads the supervisor's view (sidecar/view.h),
+ * owns nothing.
  */
 #ifndef SIDECAR_API_DETAILS_H
 #define SIDECAR_API_DETAILS_H
@@ -11,11 +12,11 @@
 #include "base/buf.h"
 #include "base/util.h"
 
-struct sidecar;
+struct sidecar_view;
 
 /* Appends the JSON document to body; now is util_mono_now(), uptimes count
  * from it. 0, or -ENOBUFS / -ENOMEM. */
-int details_render(const struct sidecar *sc, double now,
+int details_render(const struct sidecar_view *v, double now,
                    struct buf *body) ATTR_WUR;
 
 #endif

@@ -21,7 +21,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "conf/parse.h"
-#include "sidecar/sidecar.h"
+#include "sidecar/view.h"
 
 /* Bounds: enough idle clients must never lock kubelet out. */
 #define HTTP_CONNECTION_LIMIT     1024u
@@ -56,15 +56,15 @@ struct http_server {
     ev_io io_w;
     ev_timer timer_w;
     struct sidecar *sc;
-    const char *token;    /* "" when the write API is off */
-    struct post *reloads; /* POST /reload requests waiting for the loop */
+    struct http_stats *stats; /* shared with the servers before and after */
+    const char *token;        /* "" when the write API is off */
+    struct post *reloads;     /* POST /reload requests waiting for the loop */
     /* Servers this one replaced (http.listen changed): they finish the
      * answers under way, then go, at the latest after HTTP_RETIRE_MAX_S. */
     struct http_server *retired;
     ev_timer retire_w;
     double retire_by;
     bool quiesced; /* its listen socket is closed */
-    const struct health *health;
     unsigned port;
     struct MHD_Response *responses[CACHED_COUNT];
     unsigned statuses[CACHED_COUNT];
@@ -123,7 +123,7 @@ static bool may_log(struct http_server *srv, enum log_level level)
 {
     if (!log_enabled(level))
         return false;
-    struct ratelimit *rl = &srv->sc->http_stats.log_limit;
+    struct ratelimit *rl = &srv->stats->log_limit;
     if (!ratelimit_allow(rl, util_mono_now()))
         return false;
     unsigned long long dropped = ratelimit_take_refused(rl);
@@ -217,7 +217,7 @@ static void on_request_deadline(EV_P_ ev_timer *w, int revents)
     while (srv->waiting_head &&
            srv->waiting_head->waiting_since + HTTP_REQUEST_DEADLINE_S <=
                now + 0.001) {
-        srv->sc->http_stats.evicted_late++;
+        srv->stats->evicted_late++;
         evict(srv->waiting_head, "request not whole by the deadline");
     }
     arm_deadline(srv);
@@ -229,7 +229,7 @@ static void make_room(struct http_server *srv, const struct conn *cn)
     struct conn *oldest = srv->waiting_head;
     if (srv->open <= srv->evict_at || !oldest || oldest == cn)
         return;
-    srv->sc->http_stats.evicted_at_limit++;
+    srv->stats->evicted_at_limit++;
     evict(oldest, "connection limit");
 }
 
@@ -386,7 +386,7 @@ void http_server_refresh(struct http_server *srv)
         http_server_refresh(srv->retired);
     srv->rendered_at[CACHED_DETAILS] = 0;
     srv->rendered_at[CACHED_METRICS] = 0;
-    const struct health_view *v = &srv->health->view;
+    const struct health_view *v = sidecar_view(srv->sc).health;
     char body[64];
     put_check(srv, CACHED_LIVEZ, v->live, "livez");
     put_check(srv, CACHED_READYZ, v->ready, "readyz");
@@ -467,8 +467,9 @@ static enum MHD_Result answer_checks(struct http_server *srv,
     struct query q = {.verbose = false};
     buf_init(&body, HTTP_BODY_MAX);
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_argument, &q);
-    int status = one ? checks_render_one(srv->sc, ep, one, &body)
-                     : checks_render(srv->sc, ep, q.verbose, q.exclude,
+    struct sidecar_view v = sidecar_view(srv->sc);
+    int status = one ? checks_render_one(&v, ep, one, &body)
+                     : checks_render(&v, ep, q.verbose, q.exclude,
                                      q.exclude_count, &body);
     enum MHD_Result rc =
         status < 0
@@ -494,8 +495,9 @@ static enum MHD_Result answer_live(struct http_server *srv,
         struct buf body;
         buf_init(&body, HTTP_BODY_MAX);
         bool details = which == CACHED_DETAILS;
-        int rc = details ? details_render(srv->sc, now, &body)
-                         : metrics_render(srv->sc, &body);
+        struct sidecar_view v = sidecar_view(srv->sc);
+        int rc = details ? details_render(&v, now, &body)
+                         : metrics_render(&v, srv->stats, &body);
         if (rc == 0) {
             put(srv, which, MHD_HTTP_OK, body.data,
                 details ? "application/json" : "text/plain; version=0.0.4");
@@ -801,7 +803,8 @@ static unsigned connection_limit(const struct cfg_root *cfg)
 
 struct http_server *http_server_new(struct ev_loop *loop,
                                     const struct cfg_root *cfg,
-                                    struct sidecar *sc, char *errbuf,
+                                    struct sidecar *sc,
+                                    struct http_stats *stats, char *errbuf,
                                     size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -819,8 +822,8 @@ struct http_server *http_server_new(struct ev_loop *loop,
     }
     srv->loop = loop;
     srv->sc = sc;
+    srv->stats = stats;
     srv->token = cfg->http.token ? cfg->http.token : "";
-    srv->health = &sc->health;
     unsigned limit = connection_limit(cfg);
     srv->evict_at = limit - (limit / HTTP_EVICT_HEADROOM_DIV + 1);
     ev_timer_init(&srv->deadline_w, on_request_deadline, 0., 0.);

@@ -3,8 +3,8 @@
  * loop (one ev_io on MHD's epoll fd, one ev_timer from MHD_get_timeout),
  * no threads. Serves the Kubernetes checks and the aggregate from
  * responses rendered when health changes, never per request. Owns the
- * MHD daemon, its watchers and the cached responses; reads the health
- * view it is given.
+ * MHD daemon, its watchers and the cached responses; reads the
+ * supervisor through sidecar/view.h only.
  */
 #ifndef SIDECAR_API_HTTP_H
 #define SIDECAR_API_HTTP_H
@@ -16,15 +16,14 @@
 #include "base/ratelimit.h"
 #include "base/util.h"
 #include "conf/model.h"
-#include "sidecar/health.h"
 
 struct http_server;
 struct sidecar;
 
 /*
  * What outside clients cost, kept across the servers a reload may put in
- * place: owned by struct sidecar, counted by its servers, read by
- * /metrics.
+ * place: owned by the front end (api/frontend.h), counted by its servers,
+ * read by /metrics.
  */
 struct http_stats {
     struct ratelimit log_limit; /* the lines clients can make us log */
@@ -36,14 +35,16 @@ struct http_stats {
 void http_stats_init(struct http_stats *st);
 
 /*
- * Listens on cfg->http.listen and serves sc's health (borrowed; the cached
+ * Listens on cfg->http.listen and serves sidecar_view(sc) (the cached
  * answers are re-rendered by http_server_refresh); with http.token, also
- * the write API (api/control.h) on sc. NULL with a message in errbuf
- * and errno set (EADDRINUSE, ...) on failure.
+ * the write API (api/control.h) on sc. Counts what clients cost in stats.
+ * sc and stats are borrowed. NULL with a message in errbuf and errno set
+ * (EADDRINUSE, ...) on failure.
  */
 struct http_server *http_server_new(struct ev_loop *loop,
                                     const struct cfg_root *cfg,
-                                    struct sidecar *sc, char *errbuf,
+                                    struct sidecar *sc,
+                                    struct http_stats *stats, char *errbuf,
                                     size_t errlen) ATTR_WUR;
 
 /* Re-renders the cached responses from the current health view. */

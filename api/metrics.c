@@ -6,9 +6,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "api/http.h"
 #include "base/json.h"
 #include "proc/procfs.h"
-#include "sidecar/sidecar.h"
+#include "sidecar/view.h"
 
 static int header(struct buf *b, const char *name, const char *type,
                   const char *help)
@@ -65,7 +66,7 @@ static int service_sample(struct buf *b, const char *name, const struct svc *s,
     return rc;
 }
 
-static int put_probes(struct buf *b, const struct prober *pr)
+static int put_probes(struct buf *b, const struct sidecar_view *sv)
 {
     static const struct {
         const char *name;
@@ -82,8 +83,8 @@ static int put_probes(struct buf *b, const struct prober *pr)
     int rc = 0;
     for (size_t f = 0; f < ARRAY_SIZE(families) && rc == 0; f++) {
         rc = header(b, families[f].name, families[f].type, families[f].help);
-        for (size_t i = 0; i < pr->count && rc == 0; i++) {
-            const struct probe *p = pr->probes[i];
+        for (size_t i = 0; i < sv->probes_count && rc == 0; i++) {
+            const struct probe *p = sv->probes[i];
             double v = f == 0   ? (p->has_result && p->last.ok)
                        : f == 1 ? p->state == PROBE_PASSING
                                 : p->last.duration;
@@ -93,25 +94,25 @@ static int put_probes(struct buf *b, const struct prober *pr)
     return rc;
 }
 
-static int put_services(struct buf *b, const struct sidecar *sc)
+static int put_services(struct buf *b, const struct sidecar_view *sv)
 {
     int rc = header(b, "sidecar_service_restarts_total", "counter",
                     "Automatic restarts of the service.");
-    for (size_t i = 0; i < sc->svcs_count && rc == 0; i++)
-        rc = service_sample(b, "sidecar_service_restarts_total", sc->svcs[i],
-                            sc->svcs[i]->restarts);
+    for (size_t i = 0; i < sv->svcs_count && rc == 0; i++)
+        rc = service_sample(b, "sidecar_service_restarts_total", sv->svcs[i],
+                            sv->svcs[i]->restarts);
     if (rc == 0)
         rc = header(b, "sidecar_service_up", "gauge",
                     "Whether the service is running (1) or not (0).");
-    for (size_t i = 0; i < sc->svcs_count && rc == 0; i++)
-        rc = service_sample(b, "sidecar_service_up", sc->svcs[i],
-                            sc->svcs[i]->state == SVC_RUNNING);
+    for (size_t i = 0; i < sv->svcs_count && rc == 0; i++)
+        rc = service_sample(b, "sidecar_service_up", sv->svcs[i],
+                            sv->svcs[i]->state == SVC_RUNNING);
     if (rc == 0)
         rc = header(b, "sidecar_service_start_time_seconds", "gauge",
                     "Unix time the service's latest process started.");
-    for (size_t i = 0; i < sc->svcs_count && rc == 0; i++)
+    for (size_t i = 0; i < sv->svcs_count && rc == 0; i++)
         rc = service_sample(b, "sidecar_service_start_time_seconds",
-                            sc->svcs[i], sc->svcs[i]->started_at);
+                            sv->svcs[i], sv->svcs[i]->started_at);
     return rc;
 }
 
@@ -231,9 +232,10 @@ static int put_http(struct buf *b, const struct http_stats *st)
     return rc;
 }
 
-int metrics_render(const struct sidecar *sc, struct buf *b)
+int metrics_render(const struct sidecar_view *sv, const struct http_stats *st,
+                   struct buf *b)
 {
-    const struct health_view *v = &sc->health.view;
+    const struct health_view *v = sv->health;
     int rc = header(b, "sidecar_health_status", "gauge",
                     "The aggregate: 0 UP, 1 DEGRADED, 2 DOWN.");
     if (rc == 0)
@@ -253,13 +255,13 @@ int metrics_render(const struct sidecar *sc, struct buf *b)
     if (rc == 0)
         rc = buf_printf(b, "sidecar_started %d\n", v->started);
     if (rc == 0)
-        rc = put_probes(b, sc->prober);
+        rc = put_probes(b, sv);
     if (rc == 0)
-        rc = put_services(b, sc);
+        rc = put_services(b, sv);
     if (rc == 0)
-        rc = put_reloads(b, &sc->reloads, sc->started_at);
+        rc = put_reloads(b, sv->reloads, sv->started_at);
     if (rc == 0)
-        rc = put_http(b, &sc->http_stats);
+        rc = put_http(b, st);
     if (rc == 0)
         rc = put_process(b);
     return rc;

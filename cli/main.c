@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 #include <ev.h>
 
+#include "api/frontend.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "cli/machine.h"
@@ -319,14 +320,16 @@ static int cmd_run(const struct options *o)
         goto out_cleanup_curl;
     }
     struct sidecar *sc = sidecar_new(loop, cfg, errbuf, sizeof(errbuf));
-    if (!sc) {
+    if (sc)
+        cfg = NULL; /* the sidecar's now, and a reload may replace it */
+    /* The HTTP API: the supervisor's front end, over its view. */
+    if (!sc || frontend_attach(loop, sc, errbuf, sizeof(errbuf)) < 0) {
         LOG_ERROR("cannot set up services", LF_STR("error", errbuf));
         fprintf(stderr, "sidecar: %s\n", errbuf);
+        sidecar_free(sc);
         goto out_close_log;
     }
-    cfg = NULL; /* the sidecar's now, and a reload may replace it */
-    sc->log_level_pinned = o->log_level != NULL;
-    sc->log_format_pinned = o->log_format != NULL;
+    sidecar_pin_log(sc, o->log_level != NULL, o->log_format != NULL);
     sidecar_start(sc);
     ev_run(loop, 0);
     code = sidecar_exit_code(sc);

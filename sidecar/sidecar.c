@@ -10,17 +10,72 @@
 
 #include <errno.h>
 
+#include "base/buf.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "conf/load.h"
 #include "conf/parse.h"
+#include "probes/probe.h"
+#include "proc/guard.h"
+#include "proc/reaper.h"
 #include "proc/spawn.h"
+#include "sidecar/health.h"
 #include "sidecar/reload.h"
+#include "sidecar/service.h"
+#include "sidecar/view.h"
+#include "sidecar/watch.h"
 
 /* Quiet time after the last change of the file before it is read, and
  * the longest changes that go on may put the read off. */
 #define SIDECAR_WATCH_SETTLE_S    0.1
 #define SIDECAR_WATCH_MAX_DELAY_S 1.0
+
+/* Watchers for the signals sidecar handles (the rest keep their defaults):
+ * one per signal number at most, and Linux numbers them 1 to 64. */
+#define SIDECAR_SIGNALS_MAX 64
+
+/* A config a reload replaced, kept while services of it still stop. */
+struct retired_cfg {
+    struct cfg_root *cfg;
+    struct svc **svcs; /* as cfg->services: those stopping, else NULL */
+    struct retired_cfg *next;
+};
+
+/* Private to this file: the API sees it through sidecar/view.h only. */
+struct sidecar {
+    struct ev_loop *loop;
+    struct cfg_root *cfg;        /* owned; replaced by a reload */
+    char **env;                  /* what children inherit: decided at start */
+    struct retired_cfg *retired; /* configs whose services still stop */
+    ev_timer sweep_w;            /* frees what stopped, outside callbacks */
+    struct file_watch *watch;    /* reload: watch */
+    ev_timer recheck_w;          /* the file once the watch runs */
+    bool log_level_pinned;       /* --log-level wins over reloads */
+    bool log_format_pinned;      /* --log-format too */
+    struct reload_record reloads;
+    int retired_main_code; /* exit code of a main service a reload replaced */
+    bool has_retired_main_code;
+    struct svc **svcs; /* cfg->services_count, in config order */
+    size_t svcs_count;
+    struct prober *prober;
+    struct health health;
+    struct sidecar_frontend frontend;      /* the HTTP API; zero: none */
+    struct health_probe_in *health_probes; /* scratch for recompute */
+    struct health_service_in *health_services;
+    struct reaper reaper;
+    struct guard guard; /* kills the services' groups if we are SIGKILLed */
+    ev_signal signal_w[SIDECAR_SIGNALS_MAX];
+    size_t signals_count;
+    double started_at;     /* ev_now() of sidecar_start, for display */
+    double start_mono;     /* util_mono_now() of it, for the uptime */
+    unsigned stop_signals; /* SIGTERM/SIGINT received so far */
+    bool draining;         /* readiness off, stop not begun yet */
+    ev_timer drain_w;      /* shutdown.drain */
+    char drain_reason[64];
+    bool shutting_down;
+    const struct svc *exit_from; /* whose status sidecar exits with */
+    bool finished;
+};
 
 /* Watched even when no service takes them, so that they are logged and
  * ignored instead of ending sidecar. */
@@ -222,6 +277,13 @@ void sidecar_shutdown(struct sidecar *sc, const char *reason)
     continue_shutdown(sc);
 }
 
+/* What the front end shows changed. */
+static void refresh_frontend(const struct sidecar *sc)
+{
+    if (sc->frontend.refresh)
+        sc->frontend.refresh(sc->frontend.arg);
+}
+
 /* Recomputes the aggregate from every service and probe. */
 static void update_health(struct sidecar *sc, const char *cause)
 {
@@ -239,8 +301,8 @@ static void update_health(struct sidecar *sc, const char *cause)
         sc->svcs_count, sc->health.initialised && sc->health.view.started);
     if (sc->draining || sc->shutting_down)
         v.ready = false;
-    if (health_update(&sc->health, v, cause) && sc->http)
-        http_server_refresh(sc->http);
+    if (health_update(&sc->health, v, cause))
+        refresh_frontend(sc);
 }
 
 static void on_probe_change(struct probe *p, enum probe_state old, void *arg)
@@ -514,7 +576,6 @@ struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
     sc->loop = loop;
     sc->cfg = cfg;
     guard_init(&sc->guard);
-    http_stats_init(&sc->http_stats);
     ev_timer_init(&sc->sweep_w, on_sweep, 0., 0.);
     ev_timer_init(&sc->recheck_w, on_watch_started, 0., 0.);
     sc->env = spawn_env_inherited();
@@ -547,16 +608,12 @@ struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
                             on_probe_restart, sc, errbuf, errlen);
     if (!sc->prober)
         goto out_fail;
-    sc->http = http_server_new(loop, cfg, sc, errbuf, errlen);
-    if (!sc->http)
-        goto out_fail;
     sc->health_probes =
         calloc(cfg->probes_count + 1, sizeof(*sc->health_probes));
     sc->health_services =
         calloc(cfg->services_count + 1, sizeof(*sc->health_services));
     if (!sc->health_probes || !sc->health_services)
         goto out_free;
-    warn_if_short_token(cfg);
     return sc;
 out_free:
     snprintf(errbuf, errlen, "out of memory");
@@ -666,6 +723,7 @@ static void warn_kept_groups(void)
 
 void sidecar_start(struct sidecar *sc)
 {
+    warn_if_short_token(sc->cfg);
     reaper_start(&sc->reaper, sc->loop);
     int rc = guard_start(&sc->guard);
     if (rc < 0)
@@ -684,7 +742,7 @@ void sidecar_start(struct sidecar *sc)
     sc->started_at = ev_now(sc->loop);
     sc->start_mono = util_mono_now();
     update_health(sc, "sidecar started");
-    http_server_refresh(sc->http);
+    refresh_frontend(sc);
     prober_start(sc->prober);
     start_ready(sc);
 }
@@ -693,15 +751,15 @@ void sidecar_start(struct sidecar *sc)
 struct reload_work {
     struct cfg_root *next;
     struct reload_plan plan;
-    struct svc **svcs;        /* as next->services: kept ones and new ones */
-    struct probe **probes;    /* the new probes, staged */
-    struct http_server *http; /* bound to a new http.listen, else NULL */
+    struct svc **svcs;      /* as next->services: kept ones and new ones */
+    struct probe **probes;  /* the new probes, staged */
+    bool frontend_prepared; /* for next: commit or abort it */
     struct health_probe_in *health_probes;
     struct health_service_in *health_services;
     struct retired_cfg *retired; /* for the current config */
 };
 
-static void reload_work_free(struct reload_work *w)
+static void reload_work_free(struct sidecar *sc, struct reload_work *w)
 {
     for (size_t i = 0; w->svcs && i < w->next->services_count; i++) {
         bool kept = w->plan.svc_from && w->plan.svc_from[i] != CFG_NO_INDEX &&
@@ -712,7 +770,8 @@ static void reload_work_free(struct reload_work *w)
     free(w->svcs);
     if (w->probes)
         prober_unstage(w->next, w->plan.probe_kept_from, w->probes);
-    http_server_free(w->http);
+    if (w->frontend_prepared)
+        sc->frontend.abort(sc->frontend.arg);
     free(w->health_probes);
     free(w->health_services);
     if (w->retired)
@@ -758,43 +817,20 @@ static int reload_failed(struct sidecar *sc, const char *trigger,
     LOG_ERROR("config reload failed: nothing changed",
               LF_STR("trigger", trigger), LF_STR("path", sc->cfg->path),
               LF_STR("error", error));
-    if (sc->http)
-        http_server_refresh(sc->http); /* /health/details shows it */
+    refresh_frontend(sc); /* /health/details shows it */
     return put_refusal(answer, error) < 0 ? -ENOMEM : -EINVAL;
 }
 
-/*
- * A server on the new http.listen. When the port is ours already (only
- * the host changed), the current server stops listening first; if the
- * new address then fails, the old one is bound again.
- */
-static int prepare_http(struct sidecar *sc, struct reload_work *w, char *errbuf,
-                        size_t errlen)
+/* The front end gets ready for next (it may bind a new http.listen). */
+static int prepare_frontend(struct sidecar *sc, struct reload_work *w,
+                            char *errbuf, size_t errlen)
 {
-    if (strcmp(w->next->http.listen, sc->cfg->http.listen) == 0 &&
-        http_server_listening(sc->http))
+    if (!sc->frontend.prepare)
         return 0;
-    w->http = http_server_new(sc->loop, w->next, sc, errbuf, errlen);
-    if (w->http)
-        return 0;
-    if (errno != EADDRINUSE || w->next->http.port != http_server_port(sc->http))
+    if (sc->frontend.prepare(sc->frontend.arg, w->next, errbuf, errlen) < 0)
         return -1;
-    http_server_quiesce(sc->http);
-    w->http = http_server_new(sc->loop, w->next, sc, errbuf, errlen);
-    if (w->http)
-        return 0;
-    char again[256];
-    struct http_server *back =
-        http_server_new(sc->loop, sc->cfg, sc, again, sizeof(again));
-    if (!back) {
-        LOG_ERROR("the status endpoint is lost: cannot listen again",
-                  LF_STR("listen", sc->cfg->http.listen),
-                  LF_STR("error", again));
-        return -1;
-    }
-    http_server_retire(sc->http, back);
-    sc->http = back;
-    return -1;
+    w->frontend_prepared = true;
+    return 0;
 }
 
 /* Everything that can fail, before anything changes. */
@@ -838,8 +874,9 @@ static int prepare_reload(struct sidecar *sc, struct reload_work *w,
         prober_stage(sc->prober, next, w->plan.probe_kept_from, errbuf, errlen);
     if (!w->probes)
         return -1;
-    /* Last: when it fails, it has put the current address back. */
-    return prepare_http(sc, w, errbuf, errlen);
+    /* Last: when it fails, the front end has put back what it changed
+     * (the current address). */
+    return prepare_frontend(sc, w, errbuf, errlen);
 out_nomem:
     snprintf(errbuf, errlen, "out of memory");
     return -1;
@@ -879,12 +916,8 @@ static void commit_reload(struct sidecar *sc, struct reload_work *w)
     prober_commit(sc->prober, next, plan->probe_kept_from, w->probes);
     sc->exit_from =
         next->main_index != CFG_NO_INDEX ? sc->svcs[next->main_index] : NULL;
-    if (w->http) {
-        http_server_retire(sc->http, w->http);
-        sc->http = w->http;
-    } else {
-        http_server_reconfigure(sc->http, next);
-    }
+    if (w->frontend_prepared)
+        sc->frontend.commit(sc->frontend.arg, next);
     if (!sc->log_level_pinned)
         log_set_level((enum log_level)next->log.level);
     if (!sc->log_format_pinned)
@@ -893,7 +926,7 @@ static void commit_reload(struct sidecar *sc, struct reload_work *w)
     /* Taken over: what is left of w is freed by the caller. */
     w->svcs = NULL;
     w->probes = NULL;
-    w->http = NULL;
+    w->frontend_prepared = false;
     w->health_probes = NULL;
     w->health_services = NULL;
     w->retired = NULL;
@@ -914,7 +947,7 @@ static void act_on_reload(struct sidecar *sc)
                                sc->svcs[i]->start_mono);
     prober_fill_exec_slots(sc->prober);
     update_health(sc, "config reloaded");
-    http_server_refresh(sc->http);
+    refresh_frontend(sc);
     ev_timer_start(sc->loop, &sc->sweep_w); /* frees what is done already */
     start_ready(sc);
 }
@@ -1011,7 +1044,7 @@ int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer)
         return failed_on(sc, digest, false, trigger, errbuf, answer);
     }
     if (prepare_reload(sc, &w, errbuf, sizeof(errbuf)) < 0) {
-        reload_work_free(&w);
+        reload_work_free(sc, &w);
         return failed_on(sc, digest, false, trigger, errbuf, answer);
     }
     commit_reload(sc, &w);
@@ -1026,9 +1059,87 @@ int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer)
         if (rc == 0)
             rc = buf_puts(answer, "}\n");
     }
-    reload_work_free(&w);
+    reload_work_free(sc, &w);
     act_on_reload(sc);
     return rc < 0 ? -ENOMEM : 0;
+}
+
+struct sidecar_view sidecar_view(const struct sidecar *sc)
+{
+    return (struct sidecar_view){
+        .cfg = sc->cfg,
+        .svcs = (const struct svc *const *)sc->svcs,
+        .svcs_count = sc->svcs_count,
+        .probes = (const struct probe *const *)sc->prober->probes,
+        .probes_count = sc->prober->count,
+        .health = &sc->health.view,
+        .reloads = &sc->reloads,
+        .draining = sc->draining,
+        .shutting_down = sc->shutting_down,
+        .watching = sc->watch != NULL,
+        .started_at = sc->started_at,
+        .start_mono = sc->start_mono,
+    };
+}
+
+int sidecar_service_command(struct sidecar *sc, const char *name,
+                            const char *action, const char **state)
+{
+    struct svc *s = NULL;
+    for (size_t i = 0; i < sc->svcs_count && !s; i++) {
+        if (strcmp(sc->svcs[i]->cfg->name, name) == 0)
+            s = sc->svcs[i];
+    }
+    if (!s)
+        return -ENOENT;
+    if (sc->draining || sc->shutting_down)
+        return -EBUSY;
+    bool starts =
+        strcmp(action, "restart") == 0 || strcmp(action, "start") == 0;
+    if (s->state == SVC_WAITING && starts)
+        return -EAGAIN;
+    bool idle = svc_is_done(s) || s->state == SVC_BACKOFF;
+    if (strcmp(action, "restart") == 0)
+        svc_handle(s, svc_has_process(s) ? SVC_EV_RESTART : SVC_EV_START);
+    else if (strcmp(action, "stop") == 0)
+        svc_handle(s, SVC_EV_STOP);
+    else if (strcmp(action, "start") == 0 && idle)
+        svc_handle(s, SVC_EV_START);
+    else if (strcmp(action, "start") == 0)
+        return -EALREADY;
+    else
+        return -EINVAL;
+    LOG_INFO("service control request", LF_STR("service", name),
+             LF_STR("action", action),
+             LF_STR("state", svc_state_name(s->state)));
+    *state = svc_state_name(s->state);
+    return 0;
+}
+
+int sidecar_probe_push(struct sidecar *sc, const char *name, bool ok,
+                       const char *reason, const char **state)
+{
+    struct probe *p = NULL;
+    for (size_t i = 0; i < sc->prober->count && !p; i++) {
+        if (strcmp(sc->prober->probes[i]->cfg->name, name) == 0)
+            p = sc->prober->probes[i];
+    }
+    if (!p)
+        return -ENOENT;
+    int rc = probe_ttl_push(p, ok, reason);
+    *state = probe_state_name(p->state);
+    return rc;
+}
+
+void sidecar_set_frontend(struct sidecar *sc, const struct sidecar_frontend *fe)
+{
+    sc->frontend = *fe;
+}
+
+void sidecar_pin_log(struct sidecar *sc, bool level, bool format)
+{
+    sc->log_level_pinned = level;
+    sc->log_format_pinned = format;
 }
 
 int sidecar_exit_code(const struct sidecar *sc)
@@ -1069,7 +1180,8 @@ void sidecar_free(struct sidecar *sc)
         reaper_stop(&sc->reaper);
     guard_stop(&sc->guard);
     ev_timer_stop(sc->loop, &sc->drain_w);
-    http_server_free(sc->http);
+    if (sc->frontend.free)
+        sc->frontend.free(sc->frontend.arg);
     prober_free(sc->prober);
     for (size_t i = 0; i < sc->svcs_count; i++)
         svc_free(sc->svcs[i]);

@@ -1,9 +1,10 @@
 /*
- * For the fuzz harnesses of the renderers and the HTTP layer: a struct
- * sidecar with services and probes in any state but no process, no timer
- * and no socket, built from fuzz input (names, reasons and states), and
- * the checks on what the renderers make of it. Header-only: each harness
- * is one translation unit. Owns the strings it copies from the input.
+ * For the fuzz harnesses of the renderers and the HTTP layer: what the API
+ * reads of the supervisor, a struct sidecar_view (sidecar/view.h), over
+ * services and probes in any state but no process, no timer and no
+ * socket, built from fuzz input (names, reasons and states), and the
+ * checks on what the renderers make of it. Header-only: each harness is
+ * one translation unit. Owns the strings it copies from the input.
  */
 #ifndef SIDECAR_TEST_FUZZ_FAKE_SIDECAR_H
 #define SIDECAR_TEST_FUZZ_FAKE_SIDECAR_H
@@ -16,7 +17,8 @@
 #include <string.h>
 
 #include "api/checks.h"
-#include "sidecar/sidecar.h"
+#include "api/http.h"
+#include "sidecar/view.h"
 #include "test/fuzz/oracle.h"
 
 #define FAKE_MAX 4
@@ -57,8 +59,11 @@ struct fake {
     struct svc *svc_ptrs[FAKE_MAX];
     struct probe probes[FAKE_MAX];
     struct probe *probe_ptrs[FAKE_MAX];
-    struct prober prober;
-    struct sidecar sc;
+    struct prober prober; /* the probes' owner */
+    struct health_view health;
+    struct reload_record reloads;
+    struct sidecar_view view;
+    struct http_stats stats;
     int success_codes[1];
 };
 
@@ -92,18 +97,22 @@ static void fake_build(struct fake *f, struct input *in)
     f->root.services_count = nsvc;
     f->root.probes = f->cfg_probes;
     f->root.probes_count = nprobe;
-    f->sc.cfg = &f->root;
-    f->sc.svcs = f->svc_ptrs;
-    f->sc.svcs_count = nsvc;
-    f->sc.prober = &f->prober;
-    f->sc.started_at = 1700000000.0;
-    f->sc.start_mono = 1700000000.0;
-    f->sc.draining = flags & 1;
-    f->sc.shutting_down = flags & 2;
-    f->sc.health.view.status = (enum health_status)((flags >> 2) % 3);
-    f->sc.health.view.live = flags & 0x10;
-    f->sc.health.view.ready = flags & 0x20;
-    f->sc.health.view.started = flags & 0x40;
+    f->view.cfg = &f->root;
+    f->view.svcs = (const struct svc *const *)f->svc_ptrs;
+    f->view.svcs_count = nsvc;
+    f->view.probes = (const struct probe *const *)f->probe_ptrs;
+    f->view.probes_count = nprobe;
+    f->view.health = &f->health;
+    f->view.reloads = &f->reloads;
+    f->view.started_at = 1700000000.0;
+    f->view.start_mono = 1700000000.0;
+    f->view.draining = flags & 1;
+    f->view.shutting_down = flags & 2;
+    f->health.status = (enum health_status)((flags >> 2) % 3);
+    f->health.live = flags & 0x10;
+    f->health.ready = flags & 0x20;
+    f->health.started = flags & 0x40;
+    http_stats_init(&f->stats);
     f->prober.probes = f->probe_ptrs;
     f->prober.count = nprobe;
     for (size_t i = 0; i < nsvc; i++) {
@@ -236,9 +245,9 @@ static void check_details(const struct fake *f, const char *body, size_t len)
     json_str(d, "status");
     json_t *probes = json_object_get(d, "probes");
     json_t *svcs = json_object_get(d, "services");
-    CHECK(json_array_size(probes) == f->prober.count, "probes");
-    CHECK(json_array_size(svcs) == f->sc.svcs_count, "services");
-    for (size_t i = 0; i < f->prober.count; i++) {
+    CHECK(json_array_size(probes) == f->view.probes_count, "probes");
+    CHECK(json_array_size(svcs) == f->view.svcs_count, "services");
+    for (size_t i = 0; i < f->view.probes_count; i++) {
         const struct probe *p = &f->probes[i];
         json_t *o = json_array_get(probes, i);
         check_json_text(o, "name", p->cfg->name);
@@ -249,7 +258,7 @@ static void check_details(const struct fake *f, const char *body, size_t len)
         if (p->has_result)
             check_json_text(last, "reason", p->last.reason);
     }
-    for (size_t i = 0; i < f->sc.svcs_count; i++)
+    for (size_t i = 0; i < f->view.svcs_count; i++)
         check_json_text(json_array_get(svcs, i), "name", f->svcs[i].cfg->name);
     json_decref(d);
 }
@@ -327,9 +336,10 @@ static void check_family_done(const struct fake *f, const char *family,
                               size_t samples)
 {
     if (!strncmp(family, "sidecar_probe_", 14))
-        CHECK(samples == f->prober.count, "%zu samples of %s", samples, family);
+        CHECK(samples == f->view.probes_count, "%zu samples of %s", samples,
+              family);
     if (!strncmp(family, "sidecar_service_", 16))
-        CHECK(samples == f->sc.svcs_count, "%zu samples of %s", samples,
+        CHECK(samples == f->view.svcs_count, "%zu samples of %s", samples,
               family);
 }
 
@@ -368,7 +378,8 @@ static void check_metrics(const struct fake *f, const char *body, size_t len)
                                : "",
                          probe || svc ? &label : NULL);
             if (probe || svc) {
-                CHECK(index < (probe ? f->prober.count : f->sc.svcs_count),
+                CHECK(index <
+                          (probe ? f->view.probes_count : f->view.svcs_count),
                       "too many samples of %s", family);
                 const char *name = probe ? f->probes[index].cfg->name
                                          : f->svcs[index].cfg->name;
@@ -419,17 +430,17 @@ static size_t check_names(const struct fake *f, enum check_endpoint ep,
                           char **names)
 {
     size_t n = 0;
-    for (size_t i = 0; i < f->sc.svcs_count; i++) {
+    for (size_t i = 0; i < f->view.svcs_count; i++) {
         size_t len = strlen(f->svcs[i].cfg->name) + 9;
         names[n] = malloc(len);
         CHECK(names[n], "out of memory");
         snprintf(names[n++], len, "service:%s", f->svcs[i].cfg->name);
     }
-    for (size_t i = 0; i < f->prober.count; i++) {
+    for (size_t i = 0; i < f->view.probes_count; i++) {
         names[n] = strdup(f->probes[i].cfg->name);
         CHECK(names[n++], "out of memory");
     }
-    if (ep == CHECK_READYZ && (f->sc.draining || f->sc.shutting_down)) {
+    if (ep == CHECK_READYZ && (f->view.draining || f->view.shutting_down)) {
         names[n] = strdup("shutdown");
         CHECK(names[n++], "out of memory");
     }

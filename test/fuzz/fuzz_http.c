@@ -1,12 +1,13 @@
 /*
  * libFuzzer harness: request routing and query parsing of the HTTP layer,
  * through the real thing: http_server_new() (api/http.c, MHD on the
- * libev loop) on 127.0.0.1, serving a fake sidecar (fake_sidecar.h) with
- * services web and cache and probes db (http), disk (exec) and batch
- * (ttl). Each input is one request on a new connection: a method, a URL
- * (bytes that cannot go on a request line are percent-encoded, so MHD
- * decodes them back: hostile paths and query values reach our code), an
- * optional bearer token, and a body.
+ * libev loop) on 127.0.0.1, serving a fake view of the supervisor
+ * (fake_sidecar.h) with services web and cache and probes db (http), disk
+ * (exec) and batch (ttl). The supervisor's side of sidecar/view.h is
+ * stood in for below, so no struct sidecar is linked in. Each input is one
+ * request on a new connection: a method, a URL (bytes that cannot go on a
+ * request line are percent-encoded, so MHD decodes them back: hostile paths and
+ * query values reach our code), an optional bearer token, and a body.
  *
  * The answer must be one well-formed HTTP response whose status and type
  * fit the route (README "HTTP API"), JSON bodies must parse, /metrics and
@@ -67,6 +68,60 @@ static struct http_server *srv;
 static unsigned port;
 static bool replay;
 
+/*
+ * The supervisor as the API calls it (sidecar/view.h), for the fake: its
+ * view, and the commands of a sidecar that drains (the write API is on
+ * only then, see build_state) but still takes pushes. Defined here, they
+ * keep sidecar/sidecar.o out of the link (the server is given no struct
+ * sidecar: NULL); should api/ ever call more of it, the link fails on
+ * these being defined twice.
+ */
+struct sidecar_view sidecar_view(const struct sidecar *sc)
+{
+    (void)sc;
+    return f.view;
+}
+
+int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer)
+{
+    (void)sc;
+    (void)trigger;
+    CHECK(f.view.draining, "a reload while not draining");
+    CHECK(buf_puts(answer, "{\"reloaded\":false,\"error\":\"sidecar is "
+                           "shutting down\"}\n") == 0,
+          "out of memory");
+    return -EBUSY;
+}
+
+int sidecar_service_command(struct sidecar *sc, const char *name,
+                            const char *action, const char **now)
+{
+    (void)sc;
+    (void)action;
+    (void)now;
+    for (size_t i = 0; i < f.view.svcs_count; i++) {
+        if (!strcmp(f.view.svcs[i]->cfg->name, name)) {
+            CHECK(f.view.draining, "a service command while not draining");
+            return -EBUSY;
+        }
+    }
+    return -ENOENT;
+}
+
+int sidecar_probe_push(struct sidecar *sc, const char *name, bool ok,
+                       const char *reason, const char **now)
+{
+    (void)sc;
+    for (size_t i = 0; i < f.view.probes_count; i++) {
+        if (!strcmp(f.probes[i].cfg->name, name)) {
+            int rc = probe_ttl_push(&f.probes[i], ok, reason);
+            *now = probe_state_name(f.probes[i].state);
+            return rc;
+        }
+    }
+    return -ENOENT;
+}
+
 static void on_tick(EV_P_ ev_timer *w, int revents)
 {
     (void)loop;
@@ -91,8 +146,7 @@ static void build_state(uint8_t flags)
     /* The write API acts only while draining: no service is ever
      * restarted (no process is spawned) from here. */
     snprintf(token, sizeof(token), "%s", flags & 1 ? TOKEN : "");
-    f.sc.draining = flags & 1;
-    f.sc.loop = loop;
+    f.view.draining = flags & 1;
     f.prober.loop = loop;
     for (size_t i = 0; i < f.prober.count; i++)
         ev_timer_init(&f.probes[i].tick_w, on_tick, 60., 60.);
@@ -107,7 +161,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     replay = getenv("FUZZ_REPLAY") != NULL;
     log_set_level(LOG_LEVEL_ERROR);
     build_state(0);
-    srv = http_server_new(loop, &f.root, &f.sc, err, sizeof(err));
+    srv = http_server_new(loop, &f.root, NULL, &f.stats, err, sizeof(err));
     CHECK(srv, "http_server_new: %s", err);
     port = http_server_port(srv);
     return 0;
@@ -461,7 +515,7 @@ static void check_after_push(void)
 {
     struct buf b;
     buf_init(&b, BODY_MAX);
-    int status = checks_render(&f.sc, CHECK_READYZ, true, NULL, 0, &b);
+    int status = checks_render(&f.view, CHECK_READYZ, true, NULL, 0, &b);
     check_checks(&f, CHECK_READYZ, true, NULL, 0, status, b.data, b.len);
     buf_free(&b);
 }

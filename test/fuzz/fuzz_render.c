@@ -46,15 +46,15 @@ static void render_checks(const struct fake *f, struct input *in)
     bool pass[2];
     for (int verbose = 0; verbose < 2; verbose++) {
         buf_init(&b, BODY_MAX);
-        int status = checks_render(&f->sc, ep, verbose, (const char *const *)ex,
-                                   nex, &b);
+        int status = checks_render(&f->view, ep, verbose,
+                                   (const char *const *)ex, nex, &b);
         pass[verbose] = check_checks(f, ep, verbose, (const char *const *)ex,
                                      nex, status, b.data, b.len);
         buf_free(&b);
     }
     CHECK(pass[0] == pass[1], "verbose and plain answers differ");
     buf_init(&b, BODY_MAX);
-    int status = checks_render_one(&f->sc, ep, one, &b);
+    int status = checks_render_one(&f->view, ep, one, &b);
     check_one(f, ep, one, status, b.data, b.len);
     buf_free(&b);
     for (size_t i = 0; i < nex; i++)
@@ -73,22 +73,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fake_build(&f, &in);
 
     buf_init(&b, BODY_MAX);
-    CHECK(metrics_render(&f.sc, &b) == 0, "metrics_render");
+    CHECK(metrics_render(&f.view, &f.stats, &b) == 0, "metrics_render");
     check_metrics(&f, b.data, b.len);
     buf_free(&b);
 
     buf_init(&b, BODY_MAX);
-    CHECK(details_render(&f.sc, 1700000100.0, &b) == 0, "details_render");
+    CHECK(details_render(&f.view, 1700000100.0, &b) == 0, "details_render");
     check_details(&f, b.data, b.len);
     buf_free(&b);
 
     /* A tiny cap: the renderers fail cleanly, never past it. */
     buf_init(&b, take_byte(&in));
-    int rc = metrics_render(&f.sc, &b);
+    int rc = metrics_render(&f.view, &f.stats, &b);
     CHECK(rc == 0 || rc == -ENOBUFS, "metrics_render %d", rc);
     buf_free(&b);
     buf_init(&b, take_byte(&in));
-    rc = details_render(&f.sc, 1700000100.0, &b);
+    rc = details_render(&f.view, 1700000100.0, &b);
     CHECK(rc == 0 || rc == -ENOBUFS, "details_render %d", rc);
     buf_free(&b);
 
