@@ -87,7 +87,7 @@ static int put_service(struct buf *b, const struct svc *s, double now)
         rc = put_str(b, "state", svc_state_name(s->state));
     if (rc == 0)
         rc = buf_printf(b, ",\"essential\":%s,\"pid\":%d,\"restarts\":%u",
-                        s->cfg->essential ? "true" : "false", (int)s->pid,
+                        s->cfg->essential ? "true" : "false", (int)s->proc.pid,
                         s->restarts);
     if (rc == 0 && s->has_exited)
         rc = buf_printf(b, ",\"last_exit_code\":%d", svc_exit_code(s));

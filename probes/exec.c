@@ -3,11 +3,10 @@
  * (proc/spawn.c: no descriptor of ours, default signal state), keeps
  * the first PROBE_OUTPUT_MAX bytes of its stdout+stderr as the reason,
  * passes on exit 0. Cancelling SIGKILLs the whole group; libev reaps it.
- * Owns, per run, a pipe, an ev_io and an ev_child.
+ * Owns, per run, a pipe, an ev_io and a struct child (proc/child.h).
  */
 #include <errno.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -16,18 +15,19 @@
 #include "base/buf.h"
 #include "conf/parse.h"
 #include "probes/probe.h"
+#include "proc/child.h"
 #include "proc/spawn.h"
 
 #define PROBE_OUTPUT_MAX 4096
 
 struct exec_run {
     struct probe *p;
-    pid_t pid;
-    int status_fd; /* spawn's exec status pipe */
-    ev_child child_w;
+    struct child proc;
     ev_io out_w;
     struct buf out; /* the first PROBE_OUTPUT_MAX bytes */
 };
+
+static void on_child_exit(struct child *c, int st);
 
 static int exec_init(struct probe *p)
 {
@@ -35,7 +35,7 @@ static int exec_init(struct probe *p)
     if (!r)
         return -ENOMEM;
     r->p = p;
-    r->status_fd = -1;
+    child_init(&r->proc, p->owner->loop, on_child_exit, NULL);
     ev_io_init(&r->out_w, NULL, -1, EV_READ);
     buf_init(&r->out, PROBE_OUTPUT_MAX);
     p->data = r;
@@ -75,18 +75,12 @@ static void on_output(EV_P_ ev_io *w, int revents)
 static void release(struct exec_run *r)
 {
     struct ev_loop *loop = r->p->owner->loop;
-    if (r->pid > 0 && kill(-r->pid, SIGKILL) < 0 && errno == ESRCH)
-        kill(r->pid, SIGKILL); /* before its setsid() */
-    r->pid = 0;
-    ev_child_stop(loop, &r->child_w);
+    (void)child_signal(&r->proc, SIGKILL);
+    child_stop(&r->proc);
     if (r->out_w.fd >= 0) {
         ev_io_stop(loop, &r->out_w);
         close(r->out_w.fd);
         ev_io_set(&r->out_w, -1, EV_READ);
-    }
-    if (r->status_fd >= 0) {
-        close(r->status_fd);
-        r->status_fd = -1;
     }
 }
 
@@ -98,28 +92,21 @@ static const char *output_text(struct exec_run *r)
     return r->out.len ? r->out.data : "";
 }
 
-static void on_child_exit(EV_P_ ev_child *w, int revents)
+static void on_child_exit(struct child *c, int st)
 {
-    (void)loop;
-    (void)revents;
-    struct exec_run *r = container_of(w, struct exec_run, child_w);
+    struct exec_run *r = container_of(c, struct exec_run, proc);
     struct probe *p = r->p;
-    int st = w->rstatus;
-    struct spawn_failure f;
-    bool exec_failed = read(r->status_fd, &f, sizeof(f)) == sizeof(f);
+    char why[CHILD_WHY_MAX];
+    bool exec_failed = child_exec_status(c, why, sizeof(why)) == 0;
 
-    /*
-     * What is left of its group goes first, so nothing keeps writing. The
-     * leader is reaped: only its group may be signalled now.
-     */
-    kill(-r->pid, SIGKILL);
-    r->pid = 0;
+    /* What is left of its group goes first, so nothing keeps writing. */
+    (void)child_reap(c);
+    (void)child_end_group(c);
     drain(r);
     release(r);
     const char *out = output_text(r);
     if (exec_failed) {
-        probe_report(p, false, "cannot run: %s: %s", spawn_step_name(f.step),
-                     strerror(f.err));
+        probe_report(p, false, "cannot run: %s", why);
     } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         probe_report(p, true, "%s", *out ? out : "exit 0");
     } else if (WIFSIGNALED(st)) {
@@ -147,8 +134,7 @@ static int exec_start(struct probe *p)
         .stdout_fd = wr,
         .stderr_fd = wr,
     };
-    pid_t pid;
-    rc = envp ? spawn_process(&o, &pid, &r->status_fd) : -ENOMEM;
+    rc = envp ? child_spawn(&r->proc, &o) : -ENOMEM;
     free(envp);
     close(wr);
     if (rc < 0) {
@@ -156,12 +142,8 @@ static int exec_start(struct probe *p)
         return rc;
     }
     buf_truncate(&r->out, 0);
-    r->pid = pid;
-    struct ev_loop *loop = p->owner->loop;
-    ev_child_init(&r->child_w, on_child_exit, pid, 0);
-    ev_child_start(loop, &r->child_w);
     ev_io_init(&r->out_w, on_output, rd, EV_READ);
-    ev_io_start(loop, &r->out_w);
+    ev_io_start(p->owner->loop, &r->out_w);
     return 0;
 }
 

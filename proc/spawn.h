@@ -2,9 +2,9 @@
  * Starting a child process the way a supervisor must: its own session and
  * process group, stdin from /dev/null, stdout/stderr onto given fds, no
  * other descriptor of ours, default signal mask and dispositions, killed if
- * sidecar dies, and credentials/cwd/umask applied. Used for services and,
- * later, exec probes. Nothing here blocks: whether exec succeeded is told
- * by a close-on-exec pipe the caller watches.
+ * sidecar dies, and credentials/cwd/umask applied. Services and exec
+ * probes spawn through struct child (proc/child.h). Nothing here blocks:
+ * whether exec succeeded is told by a close-on-exec pipe the caller watches.
  */
 #ifndef SIDECAR_PROC_SPAWN_H
 #define SIDECAR_PROC_SPAWN_H

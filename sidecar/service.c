@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "conf/parse.h"
+#include "proc/child.h"
 #include "proc/guard.h"
 #include "proc/reaper.h"
 #include "proc/relay.h"
@@ -95,30 +96,15 @@ static void set_state(struct svc *s, enum svc_state state)
  */
 #define SVC_KILL_WAIT_S 5.0
 
-/*
- * Signals the service's whole process group. Right after fork the child
- * may not have called setsid() yet; then the group does not exist and the
- * process itself gets the signal.
- */
+/* Signals the service's whole process group (or its process, before setsid). */
 static void signal_group(struct svc *s, int sig)
 {
-    if (s->pgid <= 0)
-        return;
-    if (kill(-s->pgid, sig) == 0)
-        return;
-    if (errno == ESRCH && s->pid > 0 && kill(s->pid, sig) == 0)
-        return;
-    if (errno != ESRCH)
+    int rc = child_signal(&s->proc, sig);
+    if (rc < 0 && rc != -ESRCH)
         LOG_WARN("cannot signal process group", LF_STR("service", s->cfg->name),
-                 LF_INT("pgid", s->pgid),
+                 LF_INT("pgid", s->proc.pgid),
                  LF_STR("signal", cfg_signal_name(sig)),
-                 LF_STR("error", strerror(errno)));
-}
-
-/* True while a process of the group is left (EPERM: one we may not signal). */
-static bool group_alive(const struct svc *s)
-{
-    return s->pgid > 0 && (kill(-s->pgid, 0) == 0 || errno != ESRCH);
+                 LF_STR("error", strerror(-rc)));
 }
 
 static void arm_timer(struct svc *s, double after)
@@ -131,39 +117,19 @@ static void arm_timer(struct svc *s, double after)
     ev_timer_start(s->loop, &s->timer_w);
 }
 
-static void close_status_pipe(struct svc *s)
-{
-    if (s->status_w.fd < 0)
-        return;
-    ev_io_stop(s->loop, &s->status_w);
-    close(s->status_w.fd);
-    ev_io_set(&s->status_w, -1, EV_READ);
-}
-
 /*
  * Reads the exec status pipe. Returns 1 when exec succeeded (EOF), 0 when
- * it failed (reported), -1 when there is no answer yet.
+ * it failed (reported), < 0 when there is no answer (yet).
  */
 static int read_status_pipe(struct svc *s)
 {
-    struct spawn_failure f;
-    ssize_t n;
-    do {
-        n = read(s->status_w.fd, &f, sizeof(f));
-    } while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN)
-        return -1;
-    close_status_pipe(s);
-    if (n == (ssize_t)sizeof(f)) {
-        char what[96];
-        snprintf(what, sizeof(what), "%s: %s", spawn_step_name(f.step),
-                 strerror(f.err));
+    char why[CHILD_WHY_MAX];
+    int rc = child_exec_status(&s->proc, why, sizeof(why));
+    if (rc == 0)
         LOG_ERROR("service failed to start", LF_STR("service", s->cfg->name),
-                  LF_INT("pid", s->pid), LF_STR("error", what),
+                  LF_INT("pid", s->proc.pid), LF_STR("error", why),
                   LF_STR("command", s->cfg->command.argv[0]));
-        return 0;
-    }
-    return 1;
+    return rc;
 }
 
 static int start_relays(struct svc *s, int *out_wr, int *err_wr)
@@ -199,8 +165,6 @@ static void spawn(struct svc *s)
 {
     int out_wr;
     int err_wr;
-    int status_fd;
-    pid_t pid;
     struct spawn_opts o = {
         .argv = s->cfg->command.argv,
         .cwd = s->cfg->cwd,
@@ -222,7 +186,7 @@ static void spawn(struct svc *s)
         o.envp = envp;
         o.stdout_fd = out_wr;
         o.stderr_fd = err_wr;
-        rc = spawn_process(&o, &pid, &status_fd);
+        rc = child_spawn(&s->proc, &o);
         close(out_wr);
         close(err_wr);
     }
@@ -234,19 +198,11 @@ static void spawn(struct svc *s)
          * Counts as a run that exited 127, as a shell reports "cannot
          * run"; reported from the loop, never from inside this call.
          */
-        s->pid = 0;
-        s->child_w.rstatus = 127 << 8;
-        ev_feed_event(s->loop, &s->child_w, EV_CHILD);
+        child_exit_later(&s->proc, 127 << 8);
         set_state(s, SVC_STARTING);
         return;
     }
-    s->pid = pid;
-    s->pgid = pid; /* setsid() in the child */
-    guard_watch(s->guard, pid);
-    ev_child_set(&s->child_w, pid, 0);
-    ev_child_start(s->loop, &s->child_w);
-    ev_io_set(&s->status_w, status_fd, EV_READ);
-    ev_io_start(s->loop, &s->status_w);
+    guard_watch(s->guard, s->proc.pgid);
     set_state(s, SVC_STARTING);
 }
 
@@ -255,7 +211,7 @@ static void exec_ok(struct svc *s)
 {
     s->ever_started = true;
     LOG_INFO("service started", LF_STR("service", s->cfg->name),
-             LF_INT("pid", s->pid), LF_INT("restarts", s->restarts));
+             LF_INT("pid", s->proc.pid), LF_INT("restarts", s->restarts));
 }
 
 /*
@@ -265,9 +221,9 @@ static void exec_ok(struct svc *s)
  */
 static void settle_exec(struct svc *s)
 {
-    if (s->status_w.fd >= 0 && read_status_pipe(s) == 1)
+    if (read_status_pipe(s) == 1)
         exec_ok(s);
-    close_status_pipe(s);
+    child_exec_forget(&s->proc);
 }
 
 bool svc_exit_is_success(const struct svc *s)
@@ -380,14 +336,9 @@ static void log_exit(struct svc *s, pid_t pid)
  */
 static pid_t reap(struct svc *s)
 {
-    pid_t pid = s->pid;
-    if (s->status_w.fd >= 0 && read_status_pipe(s) == 1)
-        exec_ok(s);
-    close_status_pipe(s);
-    ev_child_stop(s->loop, &s->child_w);
-    s->pid = 0;
+    settle_exec(s);
     s->has_exited = true;
-    return pid;
+    return child_reap(&s->proc);
 }
 
 /*
@@ -397,19 +348,19 @@ static pid_t reap(struct svc *s)
  */
 static void end_group(struct svc *s)
 {
-    pid_t pgid = s->pgid;
+    pid_t pgid = s->proc.pgid;
     ev_timer_stop(s->loop, &s->timer_w);
     ev_timer_stop(s->loop, &s->group_w);
-    if (pgid > 0 && kill(-pgid, SIGKILL) < 0 && errno != ESRCH)
+    int rc = child_end_group(&s->proc);
+    if (rc < 0 && rc != -ESRCH)
         LOG_WARN("cannot kill what is left of the process group",
                  LF_STR("service", s->cfg->name), LF_INT("pgid", pgid),
-                 LF_STR("error", strerror(errno)));
+                 LF_STR("error", strerror(-rc)));
     if (pgid > 0)
         guard_forget(s->guard, pgid);
     relay_finish(s->out);
     relay_finish(s->err);
     s->out = s->err = NULL;
-    s->pgid = 0;
     s->killed = false;
     s->stuck_said = false;
 }
@@ -439,7 +390,7 @@ static long long since_stop_ms(const struct svc *s)
  */
 static void leader_gone_while_stopping(struct svc *s, pid_t pid)
 {
-    bool alone = !group_alive(s);
+    bool alone = !child_group_alive(&s->proc);
     if (alone)
         end_group(s); /* its output first, then the exit line */
     log_exit(s, pid);
@@ -448,9 +399,9 @@ static void leader_gone_while_stopping(struct svc *s, pid_t pid)
         return;
     }
     char left[256];
-    size_t n = reaper_describe_group(s->pgid, left, sizeof(left));
+    size_t n = reaper_describe_group(s->proc.pgid, left, sizeof(left));
     LOG_INFO("waiting for the rest of the service's process group",
-             LF_STR("service", s->cfg->name), LF_INT("pgid", s->pgid),
+             LF_STR("service", s->cfg->name), LF_INT("pgid", s->proc.pgid),
              LF_INT("processes", (long long)n), LF_STR("left", left),
              LF_INT("since_stop_ms", since_stop_ms(s)));
     ev_timer_start(s->loop, &s->group_w);
@@ -458,7 +409,7 @@ static void leader_gone_while_stopping(struct svc *s, pid_t pid)
 
 static void group_gone(struct svc *s)
 {
-    pid_t pgid = s->pgid;
+    pid_t pgid = s->proc.pgid;
     end_group(s); /* its last output first */
     LOG_INFO("service's process group exited", LF_STR("service", s->cfg->name),
              LF_INT("pgid", pgid), LF_INT("since_stop_ms", since_stop_ms(s)));
@@ -471,7 +422,7 @@ static void begin_stop(struct svc *s)
     settle_exec(s);
     s->stop_mono = util_mono_now();
     LOG_INFO("stopping service", LF_STR("service", s->cfg->name),
-             LF_INT("pid", s->pid), LF_STR("signal", cfg_signal_name(sig)),
+             LF_INT("pid", s->proc.pid), LF_STR("signal", cfg_signal_name(sig)),
              LF_INT("stop_timeout_ms", s->cfg->stop_timeout_ms));
     signal_group(s, sig);
     /* A stopped (SIGSTOP) process must wake to see the signal. */
@@ -489,9 +440,9 @@ static void kill_now(struct svc *s, const char *why)
 {
     char left[256];
     settle_exec(s);
-    size_t n = reaper_describe_group(s->pgid, left, sizeof(left));
-    LOG_WARN(why, LF_STR("service", s->cfg->name), LF_INT("pid", s->pid),
-             LF_INT("pgid", s->pgid), LF_INT("processes", (long long)n),
+    size_t n = reaper_describe_group(s->proc.pgid, left, sizeof(left));
+    LOG_WARN(why, LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
+             LF_INT("pgid", s->proc.pgid), LF_INT("processes", (long long)n),
              LF_STR("left", left));
     signal_group(s, SIGKILL);
     s->killed = true;
@@ -503,20 +454,21 @@ static void stop_timer(struct svc *s)
 {
     if (!s->killed) {
         kill_now(s, "service did not stop in time; killing it");
-    } else if (s->pid > 0) {
+    } else if (s->proc.pid > 0) {
         /* A leader is always waited for; said once, not every 5 s. */
         if (!s->stuck_said)
             LOG_WARN("process cannot be killed: it is stuck in the kernel; "
                      "waiting for it",
-                     LF_STR("service", s->cfg->name), LF_INT("pid", s->pid),
+                     LF_STR("service", s->cfg->name),
+                     LF_INT("pid", s->proc.pid),
                      LF_INT("since_stop_ms", since_stop_ms(s)));
         s->stuck_said = true;
         arm_timer(s, SVC_KILL_WAIT_S);
     } else {
         char left[256];
-        reaper_describe_group(s->pgid, left, sizeof(left));
+        reaper_describe_group(s->proc.pgid, left, sizeof(left));
         LOG_WARN("process group still there after SIGKILL; stopped without it",
-                 LF_STR("service", s->cfg->name), LF_INT("pgid", s->pgid),
+                 LF_STR("service", s->cfg->name), LF_INT("pgid", s->proc.pgid),
                  LF_STR("left", left));
         end_group(s);
         end_stop(s);
@@ -599,17 +551,15 @@ int svc_signal(struct svc *s, int sig)
     /* Before exec the child would die of it: dispositions are default. */
     if (s->state != SVC_RUNNING)
         return -ESRCH;
-    if (kill(s->pid, sig) < 0)
+    if (kill(s->proc.pid, sig) < 0)
         return -errno;
     return 0;
 }
 
-static void on_child(EV_P_ ev_child *w, int revents)
+static void on_child(struct child *c, int st)
 {
-    (void)loop;
-    (void)revents;
-    struct svc *s = container_of(w, struct svc, child_w);
-    s->last_status = w->rstatus;
+    struct svc *s = container_of(c, struct svc, proc);
+    s->last_status = st;
     svc_handle(s, SVC_EV_EXIT);
 }
 
@@ -625,15 +575,13 @@ static void on_group_poll(EV_P_ ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct svc *s = container_of(w, struct svc, group_w);
-    if (!group_alive(s))
+    if (!child_group_alive(&s->proc))
         svc_handle(s, SVC_EV_GROUP_GONE);
 }
 
-static void on_status(EV_P_ ev_io *w, int revents)
+static void on_status(struct child *c)
 {
-    (void)loop;
-    (void)revents;
-    struct svc *s = container_of(w, struct svc, status_w);
+    struct svc *s = container_of(c, struct svc, proc);
     if (read_status_pipe(s) == 1)
         svc_handle(s, SVC_EV_EXEC_OK);
 }
@@ -799,11 +747,10 @@ struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
     s->notify_arg = arg;
     s->state = SVC_WAITING;
     s->state_since = ev_now(loop);
-    ev_child_init(&s->child_w, on_child, 0, 0);
+    child_init(&s->proc, loop, on_child, on_status);
     ev_timer_init(&s->timer_w, on_timer, 0., 0.);
     ev_timer_init(&s->group_w, on_group_poll, SVC_GROUP_POLL_S,
                   SVC_GROUP_POLL_S);
-    ev_io_init(&s->status_w, on_status, -1, EV_READ);
     if (resolve_ids(s, errbuf, errlen) < 0)
         goto out_free;
     if (cfg->max_restarts) {
@@ -838,10 +785,9 @@ void svc_free(struct svc *s)
 {
     if (!s)
         return;
-    ev_child_stop(s->loop, &s->child_w);
+    child_stop(&s->proc);
     ev_timer_stop(s->loop, &s->timer_w);
     ev_timer_stop(s->loop, &s->group_w);
-    close_status_pipe(s);
     relay_finish(s->out);
     relay_finish(s->err);
     if (s->envp) {

@@ -3,9 +3,9 @@
  * Every transition goes through svc_handle() and every state change is
  * reported to the owner's notify callback, the one place others (the
  * supervisor now, probes and the status endpoint later) observe services.
- * Embeds an ev_child (the process), two ev_timers (backoff and stop grace;
- * the poll for the end of a stopping process group) and an ev_io (exec
- * status pipe); owns the relays of the child's output.
+ * Embeds a struct child (the process: proc/child.h) and two ev_timers
+ * (backoff and stop grace; the poll for the end of a stopping process
+ * group); owns the relays of the child's output.
  */
 #ifndef SIDECAR_SIDECAR_SERVICE_H
 #define SIDECAR_SIDECAR_SERVICE_H
@@ -17,6 +17,7 @@
 
 #include "base/util.h"
 #include "conf/model.h"
+#include "proc/child.h"
 
 enum svc_state {
     SVC_WAITING,  /* not started yet: waiting for its dependencies */
@@ -49,8 +50,8 @@ struct svc {
     /* read-only outside service.c */
     const struct cfg_service *cfg;
     enum svc_state state;
-    pid_t pid;          /* of the running process, else 0 */
-    pid_t pgid;         /* its process group, until all of it is gone */
+    struct child proc;  /* pid: of the running process, else 0; pgid: its
+                           process group, until all of it is gone */
     unsigned restarts;  /* automatic restarts so far */
     bool ever_started;  /* exec succeeded at least once */
     bool has_exited;    /* last_status is valid */
@@ -61,10 +62,8 @@ struct svc {
 
     /* private */
     struct ev_loop *loop;
-    ev_child child_w;
     ev_timer timer_w;
     ev_timer group_w; /* polls a stopping group that outlived its leader */
-    ev_io status_w;
     struct relay *out;
     struct relay *err;
     size_t max_line;

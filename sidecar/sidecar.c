@@ -474,7 +474,7 @@ static bool forward_signal(struct sidecar *sc, int sig)
             if (c->forward_signals[j] != sig || svc_signal(s, sig) < 0)
                 continue;
             LOG_INFO("forwarded signal", LF_STR("service", c->name),
-                     LF_INT("pid", s->pid),
+                     LF_INT("pid", s->proc.pid),
                      LF_STR("signal", cfg_signal_name(sig)));
             sent = true;
         }

@@ -129,7 +129,7 @@ static void fake_build(struct fake *f, struct input *in)
         s->ever_started = b & 0x10;
         s->has_exited = b & 0x20;
         s->last_status = (b & 0x40) ? 9 : (take_byte(in) << 8);
-        s->pid = s->state == SVC_RUNNING ? 100 + (pid_t)i : 0;
+        s->proc.pid = s->state == SVC_RUNNING ? 100 + (pid_t)i : 0;
         s->restarts = take_byte(in);
         s->started_at = 1700000000.0 + take_byte(in);
         s->start_mono = s->started_at;
