@@ -47,15 +47,18 @@ static const char *const importance_names[] = {"critical", "high", "low", NULL};
 static const char *const on_failure_names[] = {"restart", NULL};
 
 /*
- * Where a key's value lives: WHOLE keys get the section's whole struct
- * (their parser sets several fields); lists and entries also name their
- * count, which is the field's name with _count.
+ * Where a key's value lives, and its size, which must be its kind's (see
+ * cfg_key_parse): WHOLE keys get the section's whole struct (their parser
+ * sets several fields); lists and entries also name their count, which is
+ * the field's name with _count.
  */
+#define FIELD(type, f)                                                         \
+    .offset = offsetof(type, f), .size = sizeof(((type *)0)->f)
 #define WHOLE      .offset = 0
-#define ROOT(f)    .offset = offsetof(struct cfg_root, f)
-#define SVC(f)     .offset = offsetof(struct cfg_service, f)
-#define PROBE(f)   .offset = offsetof(struct cfg_probe, f)
-#define BACKOFF(f) .offset = offsetof(struct cfg_backoff, f)
+#define ROOT(f)    FIELD(struct cfg_root, f)
+#define SVC(f)     FIELD(struct cfg_service, f)
+#define PROBE(f)   FIELD(struct cfg_probe, f)
+#define BACKOFF(f) FIELD(struct cfg_backoff, f)
 
 #define ROOT_N(f) ROOT(f), .count_offset = offsetof(struct cfg_root, f##_count)
 #define SVC_N(f)  SVC(f), .count_offset = offsetof(struct cfg_service, f##_count)

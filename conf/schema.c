@@ -132,6 +132,27 @@ static size_t key_count(const struct cfg_key *key, const void *field)
     return *cfg_key_count(key, (void *)field);
 }
 
+/* The size of a field of kind, or 0 when the row's parser knows it. */
+static size_t kind_size(enum cfg_kind kind)
+{
+    static const size_t sizes[] = {
+        [CFG_STRING] = sizeof(char *),
+        [CFG_BOOL] = sizeof(bool),
+        [CFG_UINT] = sizeof(unsigned),
+        [CFG_INT] = sizeof(int),
+        [CFG_DURATION] = sizeof(int64_t),
+        [CFG_SIZE] = sizeof(size_t),
+        [CFG_SIGNAL] = sizeof(int),
+        [CFG_ENUM] = sizeof(int),
+        [CFG_LIST] = sizeof(void *),
+        [CFG_ENTRIES] = sizeof(void *),
+        [CFG_COMMAND] = sizeof(struct cfg_command),
+        [CFG_ACCOUNT] = sizeof(struct cfg_account),
+    };
+
+    return kind < ARRAY_SIZE(sizes) ? sizes[kind] : 0;
+}
+
 int cfg_key_parse(struct cfg_ctx *ctx, const struct cfg_key *key,
                   const struct cfg_node *val, void *field)
 {
@@ -149,6 +170,8 @@ int cfg_key_parse(struct cfg_ctx *ctx, const struct cfg_key *key,
     if (parse == NULL && key->kind < ARRAY_SIZE(by_kind))
         parse = by_kind[key->kind];
     assert(parse != NULL); /* a row of another kind names its parser */
+    assert(key->size == 0 || kind_size(key->kind) == 0 ||
+           key->size == kind_size(key->kind));
     return parse(ctx, key, val, field);
 }
 

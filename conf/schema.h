@@ -94,6 +94,7 @@ struct cfg_key {
     int (*parse)(struct cfg_ctx *ctx, const struct cfg_key *key,
                  const struct cfg_node *val, void *field);
     size_t offset;
+    size_t size;                       /* of the field; 0: not checked */
     size_t count_offset;               /* lists and entries: entry count */
     int64_t min;                       /* numbers; lists: fewest entries */
     int64_t max;                       /* numbers */
