@@ -111,6 +111,12 @@ $(BUILD)/test/%: $(OBJ)/test/helpers/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^
 
+# The schema's rows, printed for test/packaging/check-man.
+KEYS_BIN := $(BUILD)/test/cfg-keys
+$(KEYS_BIN): $(OBJ)/test/packaging/cfg_keys.o $(BUILD)/libsidecar.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
 $(OBJ)/test/%.o: test/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(TEST_CFLAGS) -c -o $@ $<
@@ -340,9 +346,9 @@ image-test: test-deps
 
 # What `make test` checks of packaging/: the package, the man pages, the
 # Dockerfile, the Kubernetes manifests.
-packaging-check: $(BIN) $(STRIPPED) $(DEB)
+packaging-check: $(BIN) $(KEYS_BIN) $(STRIPPED) $(DEB)
 	test/packaging/check-deb $(DEB) $(VERSION)
-	test/packaging/check-man $(BIN)
+	test/packaging/check-man $(BIN) $(KEYS_BIN)
 	test/packaging/check-docker $(STRIPPED)
 	test/packaging/check-k8s $(BIN) $(BUILD)/k8s
 

@@ -12,16 +12,17 @@
 #include "conf/model.h"
 
 /*
- * True if a and b would run the same process the same way: every field
- * but mark, with depends_on compared by name and condition (in order),
- * not by index. Strings by content; NULL equals only NULL.
+ * True if a and b would run the same process the same way: the same name
+ * and every key of conf/keys.c equal (cfg_keys_equal), so depends_on by
+ * name and condition (in order), not by index. Strings by content; NULL
+ * equals only NULL.
  */
 bool cfg_service_equal(const struct cfg_service *a,
                        const struct cfg_service *b);
 
 /*
- * True if a and b are the same check: every field but mark, with the
- * bound service compared by name, not by service_index.
+ * True if a and b are the same check: the same name and every key of
+ * conf/keys.c equal, so the bound service by name, not by service_index.
  */
 bool cfg_probe_equal(const struct cfg_probe *a, const struct cfg_probe *b);
 

@@ -1,7 +1,7 @@
 /*
- * cfg_load(): file -> conf/yaml tree -> struct cfg_root. Owns the schema
- * tables of every section (top level, http, log, shutdown, services,
- * probes), their defaults and the checks local to one service or probe.
+ * cfg_load(): file -> conf/yaml tree -> struct cfg_root, through the rows
+ * of conf/keys.c; here are the loading of one service or probe, the
+ * defaults that depend on other keys and the checks local to one entry.
  * Value parsers live in conf/schema.c (generic) and conf/values.c (ours),
  * checks across entries in conf/validate.c. Owns cfg_free().
  */
@@ -19,43 +19,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conf/keys.h"
 #include "conf/parse.h"
 #include "conf/schema.h"
 #include "conf/validate.h"
 #include "conf/values.h"
 #include "conf/yaml.h"
 
-#define FILE_MAX         (1024 * 1024) /* bytes of sidecar.yaml */
-#define DURATION_MAX     (INT64_C(365) * 24 * 60 * 60 * 1000)
-#define COUNT_MAX        1000000
-#define THRESHOLD_MAX    1000
-#define LOG_LINE_MIN     256
-#define LOG_LINE_MAX     (1024 * 1024)
-#define PROBE_PERIOD_MIN 10
-#define LISTEN_DEFAULT   "0.0.0.0:8558"
-#define TOKEN_FILE_MAX   4096 /* bytes of http.token_file */
+#define FILE_MAX       (1024 * 1024) /* bytes of sidecar.yaml */
+#define TOKEN_FILE_MAX 4096          /* bytes of http.token_file */
 
-/* cfg_value_enum writes enum fields as int. */
-#define INT_SIZED(e) _Static_assert(sizeof(enum e) == sizeof(int), #e)
-INT_SIZED(cfg_role);
-INT_SIZED(cfg_restart);
-INT_SIZED(cfg_log_format);
-INT_SIZED(cfg_log_level);
-INT_SIZED(cfg_reload);
-INT_SIZED(cfg_probe_type);
-INT_SIZED(cfg_importance);
-
-/* Names by enum value, as in model.h. */
-static const char *const role_names[] = {"main", "helper", NULL};
-static const char *const restart_names[] = {"always", "on-failure", "never",
-                                            NULL};
-static const char *const format_names[] = {"json", "text", NULL};
-static const char *const level_names[] = {"debug", "info", "warn", "error",
-                                          NULL};
-static const char *const reload_names[] = {"manual", "watch", NULL};
-static const char *const type_names[] = {"http", "tcp", "exec", "ttl", NULL};
-static const char *const importance_names[] = {"critical", "high", "low", NULL};
-static const char *const on_failure_names[] = {"restart", NULL};
 static const char *const probe_kinds[] = {"an http probe", "a tcp probe",
                                           "an exec probe", "a ttl probe"};
 
@@ -73,139 +46,6 @@ static int dup_ints(struct cfg_ctx *ctx, int **dst, size_t *count,
     *count = n;
     return 0;
 }
-
-static int value_services(struct cfg_ctx *ctx, const struct cfg_key *key,
-                          const struct cfg_node *val, void *field);
-static int value_probes(struct cfg_ctx *ctx, const struct cfg_key *key,
-                        const struct cfg_node *val, void *field);
-
-/*
- * The tables. WHOLE keys get the section's whole struct (their parser
- * sets several fields); list and map keys also name their entry count.
- */
-#define WHOLE      .offset = 0
-#define ROOT(f)    .offset = offsetof(struct cfg_root, f)
-#define SVC(f)     .offset = offsetof(struct cfg_service, f)
-#define PROBE(f)   .offset = offsetof(struct cfg_probe, f)
-#define BACKOFF(f) .offset = offsetof(struct cfg_backoff, f)
-
-#define SVC_N(f) SVC(f), .count_offset = offsetof(struct cfg_service, f##_count)
-#define PROBE_N(f)                                                             \
-    PROBE(f), .count_offset = offsetof(struct cfg_probe, f##_count)
-
-#define DURATION(lo) .min = (lo), .max = DURATION_MAX
-#define ONLY(type)   .types = CFG_PROBE_BIT(type)
-
-static const struct cfg_key exit_code_item = {
-    "success_exit_codes", cfg_value_int, .max = 255, .item_size = sizeof(int)};
-static const struct cfg_key forward_signal_item = {
-    "forward_signals", cfg_value_forward_signal, .item_size = sizeof(int)};
-static const struct cfg_key status_item = {
-    "expect_status",
-    cfg_value_status,
-    .item_size = sizeof(struct cfg_status_range),
-};
-
-static const struct cfg_key http_keys[] = {
-    {"listen", cfg_value_listen, WHOLE},
-    {"token", cfg_value_string, ROOT(http.token)},
-    {"token_file", cfg_value_path, ROOT(http.token_file), .min = 1},
-};
-static const struct cfg_key log_keys[] = {
-    {"format", cfg_value_enum, ROOT(log.format), .names = format_names},
-    {"level", cfg_value_enum, ROOT(log.level), .names = level_names},
-    {"max_line", cfg_value_size, ROOT(log.max_line), .min = LOG_LINE_MIN,
-     .max = LOG_LINE_MAX},
-};
-static const struct cfg_key shutdown_keys[] = {
-    {"drain", cfg_value_duration, ROOT(shutdown.drain_ms), DURATION(0)},
-};
-static const struct cfg_section http_section = {http_keys,
-                                                ARRAY_SIZE(http_keys)};
-static const struct cfg_section log_section = {log_keys, ARRAY_SIZE(log_keys)};
-static const struct cfg_section shutdown_section = {shutdown_keys,
-                                                    ARRAY_SIZE(shutdown_keys)};
-
-static const struct cfg_key top_keys[] = {
-    {"name", cfg_value_string, ROOT(name), .min = 1},
-    {"reload", cfg_value_enum, ROOT(reload), .names = reload_names},
-    {"http", cfg_value_section, WHOLE, .section = &http_section},
-    {"log", cfg_value_section, WHOLE, .section = &log_section},
-    {"shutdown", cfg_value_section, WHOLE, .section = &shutdown_section},
-    {"exec_probe_limit", cfg_value_uint, ROOT(exec_probe_limit), .min = 1,
-     .max = 1000},
-    {"services", value_services, WHOLE},
-    {"probes", value_probes, WHOLE},
-};
-static const struct cfg_section top_section = {top_keys, ARRAY_SIZE(top_keys)};
-
-static const struct cfg_key backoff_keys[] = {
-    {"initial", cfg_value_duration, BACKOFF(initial_ms), DURATION(0)},
-    {"max", cfg_value_duration, BACKOFF(max_ms), DURATION(1)},
-    {"reset_after", cfg_value_duration, BACKOFF(reset_after_ms), DURATION(0)},
-};
-static const struct cfg_section backoff_section = {backoff_keys,
-                                                   ARRAY_SIZE(backoff_keys)};
-
-static const struct cfg_key service_keys[] = {
-    {"role", cfg_value_enum, SVC(role), .names = role_names},
-    {"command", cfg_value_command, SVC(command)},
-    {"env", cfg_value_env, SVC_N(env)},
-    {"cwd", cfg_value_path, SVC(cwd), .min = 1},
-    {"user", cfg_value_account, SVC(user), .min = 1},
-    {"group", cfg_value_account, SVC(group), .min = 1},
-    {"umask", cfg_value_umask, WHOLE},
-    {"restart", cfg_value_enum, SVC(restart), .names = restart_names},
-    {"success_exit_codes", cfg_value_list, SVC_N(success_exit_codes), .min = 1,
-     .item = &exit_code_item},
-    {"backoff", cfg_value_section, SVC(backoff), .section = &backoff_section},
-    {"max_restarts", cfg_value_uint, SVC(max_restarts), .max = COUNT_MAX},
-    {"restart_window", cfg_value_duration, SVC(restart_window_ms), DURATION(1)},
-    {"stop_signal", cfg_value_signal, SVC(stop_signal)},
-    {"stop_timeout", cfg_value_duration, SVC(stop_timeout_ms), DURATION(0)},
-    {"essential", cfg_value_bool, SVC(essential)},
-    {"depends_on", cfg_value_deps, SVC_N(deps)},
-    {"forward_signals", cfg_value_list, SVC_N(forward_signals),
-     .item = &forward_signal_item},
-};
-static const struct cfg_section service_section = {service_keys,
-                                                   ARRAY_SIZE(service_keys)};
-
-static const struct cfg_key probe_keys[] = {
-    {"type", cfg_value_enum, PROBE(type), .names = type_names},
-    {"service", cfg_value_string, PROBE(service), .min = 1},
-    {"importance", cfg_value_enum, PROBE(importance),
-     .names = importance_names},
-    {"period", cfg_value_duration, PROBE(period_ms),
-     DURATION(PROBE_PERIOD_MIN)},
-    {"timeout", cfg_value_duration, PROBE(timeout_ms), DURATION(1)},
-    {"initial_delay", cfg_value_duration, PROBE(initial_delay_ms), DURATION(0)},
-    {"failure_threshold", cfg_value_uint, PROBE(failure_threshold), .min = 1,
-     .max = THRESHOLD_MAX},
-    {"success_threshold", cfg_value_uint, PROBE(success_threshold), .min = 1,
-     .max = THRESHOLD_MAX},
-    {"on_failure", cfg_value_on_failure, PROBE(restart_on_failure),
-     .names = on_failure_names},
-    {"start_period", cfg_value_duration, PROBE(start_period_ms), DURATION(0)},
-    {"url", cfg_value_url, PROBE(url), .min = 1, ONLY(CFG_PROBE_HTTP)},
-    {"method", cfg_value_method, PROBE(method), .min = 1, ONLY(CFG_PROBE_HTTP)},
-    {"headers", cfg_value_headers, PROBE_N(headers), ONLY(CFG_PROBE_HTTP)},
-    {"expect_status", cfg_value_list, PROBE_N(expect_status), .min = 1,
-     .item = &status_item, ONLY(CFG_PROBE_HTTP)},
-    {"expect_body", cfg_value_string, PROBE(expect_body), .min = 1,
-     ONLY(CFG_PROBE_HTTP)},
-    {"insecure", cfg_value_bool, PROBE(insecure), ONLY(CFG_PROBE_HTTP)},
-    {"follow_redirects", cfg_value_bool, PROBE(follow_redirects),
-     ONLY(CFG_PROBE_HTTP)},
-    {"host", cfg_value_string, PROBE(host), .min = 1, ONLY(CFG_PROBE_TCP)},
-    {"port", cfg_value_uint, PROBE(port), .min = 1, .max = 65535,
-     ONLY(CFG_PROBE_TCP)},
-    {"command", cfg_value_command, PROBE(command), ONLY(CFG_PROBE_EXEC)},
-    {"ttl", cfg_value_duration, PROBE(ttl_ms), DURATION(PROBE_PERIOD_MIN),
-     ONLY(CFG_PROBE_TTL)},
-};
-static const struct cfg_section probe_section = {probe_keys,
-                                                 ARRAY_SIZE(probe_keys)};
 
 static int fail_bad_name(struct cfg_ctx *ctx, const struct cfg_node *key,
                          const char *what)
@@ -234,32 +74,18 @@ static int apply_entry(struct cfg_ctx *ctx, const struct cfg_pair *pair,
     return rc;
 }
 
-/* Fills what model.h documents as a service's defaults. */
-static void service_defaults(struct cfg_service *svc)
-{
-    svc->role = CFG_ROLE_HELPER;
-    svc->restart = CFG_RESTART_ALWAYS;
-    svc->backoff.initial_ms = 500;
-    svc->backoff.max_ms = 30000;
-    svc->backoff.reset_after_ms = 30000;
-    svc->max_restarts = 10;
-    svc->restart_window_ms = 60000;
-    svc->stop_signal = SIGTERM;
-    svc->stop_timeout_ms = 10000;
-}
-
 /* Defaults that depend on other keys, and the checks within a service. */
 static int finish_service(struct cfg_ctx *ctx, const struct cfg_pair *pair,
                           struct cfg_service *svc, uint64_t seen)
 {
-    static const int success[] = {0};
-    const struct cfg_section *s = &service_section;
+    const struct cfg_section *s = &cfg_service_section;
+    const struct cfg_key *missing = cfg_keys_missing(ctx, s, seen);
     const struct cfg_node *backoff = cfg_node_value(pair->value, "backoff");
     char lo[CFG_DURATION_STR_MAX], hi[CFG_DURATION_STR_MAX];
 
-    if (!cfg_key_seen(s, seen, "command"))
-        return cfg_fail(ctx, pair->key, "service '%s' has no command",
-                        svc->name);
+    if (missing != NULL)
+        return cfg_fail(ctx, pair->key, "service '%s' has no %s", svc->name,
+                        missing->name);
     if (svc->role == CFG_ROLE_MAIN && cfg_key_seen(s, seen, "essential") &&
         !svc->essential)
         return cfg_fail(ctx, cfg_node_value(pair->value, "essential"),
@@ -278,10 +104,6 @@ static int finish_service(struct cfg_ctx *ctx, const struct cfg_pair *pair,
         svc->cwd_mark = cfg_node_value(pair->value, "cwd")->mark;
     if (svc->role == CFG_ROLE_MAIN)
         svc->essential = true;
-    if (!cfg_key_seen(s, seen, "success_exit_codes") &&
-        dup_ints(ctx, &svc->success_exit_codes, &svc->success_exit_codes_count,
-                 success, ARRAY_SIZE(success)) < 0)
-        return -1;
     if (svc->role == CFG_ROLE_MAIN &&
         !cfg_key_seen(s, seen, "forward_signals") &&
         dup_ints(ctx, &svc->forward_signals, &svc->forward_signals_count,
@@ -295,34 +117,32 @@ static int load_service(struct cfg_ctx *ctx, const struct cfg_pair *pair,
 {
     uint64_t seen;
 
-    service_defaults(svc);
     svc->mark = pair->key->mark;
     if (cfg_dup_string(ctx, &svc->name, pair->key->text) < 0)
         return -1;
     if (!cfg_name_valid(svc->name))
         return fail_bad_name(ctx, pair->key, "service");
-    if (apply_entry(ctx, pair, "service", &service_section, svc, &seen) < 0)
+    if (cfg_keys_default(ctx, &cfg_service_section, svc) < 0 ||
+        apply_entry(ctx, pair, "service", &cfg_service_section, svc, &seen) < 0)
         return -1;
     return finish_service(ctx, pair, svc, seen);
 }
 
-/* services [struct cfg_root]: a mapping of name to service. */
-static int value_services(struct cfg_ctx *ctx, const struct cfg_key *key,
-                          const struct cfg_node *val, void *field)
+int cfg_value_services(struct cfg_ctx *ctx, const struct cfg_key *key,
+                       const struct cfg_node *val, void *field)
 {
-    struct cfg_root *root = field;
+    struct cfg_service **services = field;
+    size_t *count = cfg_key_count(key, field);
     int rc = 0;
 
-    (void)key;
     if (cfg_expect_map(ctx, "'services'", val) < 0)
         return -1;
-    root->services =
-        calloc(val->count ? val->count : 1, sizeof(*root->services));
-    if (root->services == NULL)
+    *services = calloc(val->count ? val->count : 1, sizeof(**services));
+    if (*services == NULL)
         return cfg_fail(ctx, val, "out of memory");
     for (size_t i = 0; i < val->count; i++) {
-        root->services_count++;
-        if (load_service(ctx, &val->pairs[i], &root->services[i]) < 0) {
+        (*count)++;
+        if (load_service(ctx, &val->pairs[i], &(*services)[i]) < 0) {
             cfg_error_resume(ctx->err); /* the next entry stands alone */
             rc = -1;
         }
@@ -335,7 +155,7 @@ static int probe_type(struct cfg_ctx *ctx, const struct cfg_pair *pair,
                       struct cfg_probe *probe)
 {
     const struct cfg_node *type = cfg_node_value(pair->value, "type");
-    const struct cfg_key *key = &probe_keys[0];
+    const struct cfg_key *key = &cfg_probe_section.keys[0];
 
     if (type == NULL || cfg_node_is_null(type))
         return cfg_fail(ctx, pair->key,
@@ -344,25 +164,6 @@ static int probe_type(struct cfg_ctx *ctx, const struct cfg_pair *pair,
                         probe->name);
     assert(strcmp(key->name, "type") == 0);
     return cfg_value_enum(ctx, key, type, &probe->type);
-}
-
-/* Fills what model.h documents as a probe's defaults, by type. */
-static int probe_defaults(struct cfg_ctx *ctx, struct cfg_probe *probe)
-{
-    probe->service_index = CFG_NO_INDEX;
-    probe->importance = CFG_IMPORTANCE_CRITICAL;
-    probe->period_ms = 10000;
-    probe->timeout_ms = 1000;
-    probe->failure_threshold = 3;
-    probe->success_threshold = 1;
-    /* A slow start (a JVM, a cache warm-up) fits; an app that never comes
-     * up is still restarted within a minute. */
-    probe->start_period_ms = 60000;
-    if (probe->type == CFG_PROBE_HTTP)
-        return cfg_dup_string(ctx, &probe->method, "GET");
-    if (probe->type == CFG_PROBE_TCP)
-        return cfg_dup_string(ctx, &probe->host, "127.0.0.1");
-    return 0;
 }
 
 /*
@@ -383,18 +184,17 @@ static bool host_valid(const char *host)
 static int finish_probe(struct cfg_ctx *ctx, const struct cfg_pair *pair,
                         struct cfg_probe *probe, uint64_t seen)
 {
-    static const char *const required[] = {"url", "port", "command", "ttl"};
-    static const struct cfg_status_range ok = {200, 399};
-    const char *need = required[probe->type];
+    const struct cfg_section *s = &cfg_probe_section;
+    const struct cfg_key *missing = cfg_keys_missing(ctx, s, seen);
     const struct cfg_node *timing;
     char lo[CFG_DURATION_STR_MAX], hi[CFG_DURATION_STR_MAX];
 
-    if (!cfg_key_seen(&probe_section, seen, need))
+    if (missing != NULL)
         return cfg_fail(ctx, pair->key, "probe '%s' has no '%s'; %s needs one",
-                        probe->name, need, ctx->probe_kind);
+                        probe->name, missing->name, ctx->probe_kind);
     if (probe->timeout_ms >= probe->period_ms) {
         timing = cfg_node_value(pair->value, "timeout");
-        if (!cfg_key_seen(&probe_section, seen, "timeout"))
+        if (!cfg_key_seen(s, seen, "timeout"))
             timing = cfg_node_value(pair->value, "period");
         cfg_format_duration(probe->timeout_ms, lo, sizeof(lo));
         cfg_format_duration(probe->period_ms, hi, sizeof(hi));
@@ -411,20 +211,11 @@ static int finish_probe(struct cfg_ctx *ctx, const struct cfg_pair *pair,
                         "probe '%s': on_failure: restart needs 'service', the "
                         "service to restart",
                         probe->name);
-    if (!probe->restart_on_failure &&
-        cfg_key_seen(&probe_section, seen, "start_period"))
+    if (!probe->restart_on_failure && cfg_key_seen(s, seen, "start_period"))
         return cfg_fail(ctx, cfg_node_value(pair->value, "start_period"),
                         "probe '%s': start_period only holds back "
                         "on_failure: restart, which the probe does not set",
                         probe->name);
-    if (probe->type == CFG_PROBE_HTTP &&
-        !cfg_key_seen(&probe_section, seen, "expect_status")) {
-        probe->expect_status = malloc(sizeof(ok));
-        if (probe->expect_status == NULL)
-            return cfg_fail(ctx, NULL, "out of memory");
-        probe->expect_status[0] = ok;
-        probe->expect_status_count = 1;
-    }
     return 0;
 }
 
@@ -452,9 +243,9 @@ static int load_probe(struct cfg_ctx *ctx, const struct cfg_pair *pair,
         return -1;
     ctx->probe_bit = CFG_PROBE_BIT(probe->type);
     ctx->probe_kind = probe_kinds[probe->type];
-    rc = probe_defaults(ctx, probe);
+    rc = cfg_keys_default(ctx, &cfg_probe_section, probe);
     if (rc == 0)
-        rc = apply_entry(ctx, pair, "probe", &probe_section, probe, &seen);
+        rc = apply_entry(ctx, pair, "probe", &cfg_probe_section, probe, &seen);
     if (rc == 0)
         rc = finish_probe(ctx, pair, probe, seen);
     ctx->probe_bit = 0;
@@ -462,22 +253,21 @@ static int load_probe(struct cfg_ctx *ctx, const struct cfg_pair *pair,
     return rc;
 }
 
-/* probes [struct cfg_root]: a mapping of name to probe. */
-static int value_probes(struct cfg_ctx *ctx, const struct cfg_key *key,
-                        const struct cfg_node *val, void *field)
+int cfg_value_probes(struct cfg_ctx *ctx, const struct cfg_key *key,
+                     const struct cfg_node *val, void *field)
 {
-    struct cfg_root *root = field;
+    struct cfg_probe **probes = field;
+    size_t *count = cfg_key_count(key, field);
     int rc = 0;
 
-    (void)key;
     if (cfg_expect_map(ctx, "'probes'", val) < 0)
         return -1;
-    root->probes = calloc(val->count ? val->count : 1, sizeof(*root->probes));
-    if (root->probes == NULL)
+    *probes = calloc(val->count ? val->count : 1, sizeof(**probes));
+    if (*probes == NULL)
         return cfg_fail(ctx, val, "out of memory");
     for (size_t i = 0; i < val->count; i++) {
-        root->probes_count++;
-        if (load_probe(ctx, &val->pairs[i], &root->probes[i]) < 0) {
+        (*count)++;
+        if (load_probe(ctx, &val->pairs[i], &(*probes)[i]) < 0) {
             cfg_error_resume(ctx->err); /* the next entry stands alone */
             rc = -1;
         }
@@ -485,23 +275,13 @@ static int value_probes(struct cfg_ctx *ctx, const struct cfg_key *key,
     return rc;
 }
 
+/* The keys' defaults, and the fields no key sets. */
 static int root_defaults(struct cfg_ctx *ctx, struct cfg_root *root)
 {
-    root->reload = CFG_RELOAD_MANUAL;
-    root->log.format = CFG_LOG_JSON;
-    root->log.level = CFG_LOG_INFO;
-    root->log.max_line = 16384;
-    root->shutdown.drain_ms = 5000;
-    root->exec_probe_limit = 8;
-    root->http.port = 8558;
     root->main_index = CFG_NO_INDEX;
-    if (cfg_dup_string(ctx, &root->path, ctx->path ? ctx->path : "") < 0 ||
-        cfg_dup_string(ctx, &root->name, "sidecar") < 0 ||
-        cfg_dup_string(ctx, &root->http.listen, LISTEN_DEFAULT) < 0 ||
-        cfg_dup_string(ctx, &root->http.host, "0.0.0.0") < 0 ||
-        cfg_dup_string(ctx, &root->http.token, "") < 0)
+    if (cfg_dup_string(ctx, &root->path, ctx->path ? ctx->path : "") < 0)
         return -1;
-    return 0;
+    return cfg_keys_default(ctx, &cfg_top_section, root);
 }
 
 /*
@@ -658,7 +438,7 @@ static int load_root(struct cfg_ctx *ctx, const struct cfg_doc *doc,
                         "expected a mapping at the top level, found %s",
                         cfg_node_kind_name(top));
     if (root_defaults(ctx, root) < 0 ||
-        cfg_apply_keys(ctx, top, &top_section, root, &seen) < 0 ||
+        cfg_apply_keys(ctx, top, &cfg_top_section, root, &seen) < 0 ||
         finish_http(ctx, top, root) < 0)
         return -1;
     return cfg_validate(ctx, root, top);
@@ -747,66 +527,14 @@ bool cfg_token_is_short(const struct cfg_root *root)
     return len > 0 && len < CFG_TOKEN_MIN;
 }
 
-static void free_command(struct cfg_command *cmd)
-{
-    for (size_t i = 0; i < cmd->argc; i++)
-        free(cmd->argv[i]);
-    free(cmd->argv);
-}
-
-static void free_service(struct cfg_service *svc)
-{
-    free(svc->name);
-    free_command(&svc->command);
-    for (size_t i = 0; i < svc->env_count; i++)
-        free(svc->env[i]);
-    free(svc->env);
-    free(svc->cwd);
-    free(svc->user.name);
-    free(svc->user.written);
-    free(svc->group.name);
-    free(svc->group.written);
-    free(svc->success_exit_codes);
-    for (size_t i = 0; i < svc->deps_count; i++)
-        free(svc->deps[i].name);
-    free(svc->deps);
-    free(svc->forward_signals);
-}
-
-static void free_probe(struct cfg_probe *probe)
-{
-    free(probe->name);
-    free(probe->service);
-    free(probe->url);
-    free(probe->method);
-    for (size_t i = 0; i < probe->headers_count; i++) {
-        free(probe->headers[i].name);
-        free(probe->headers[i].value);
-    }
-    free(probe->headers);
-    free(probe->expect_status);
-    free(probe->expect_body);
-    free(probe->host);
-    free_command(&probe->command);
-}
-
 void cfg_free(struct cfg_root *root)
 {
     if (root == NULL)
         return;
-    for (size_t i = 0; i < root->services_count; i++)
-        free_service(&root->services[i]);
-    free(root->services);
-    for (size_t i = 0; i < root->probes_count; i++)
-        free_probe(&root->probes[i]);
-    free(root->probes);
+    cfg_keys_free(&cfg_top_section, root);
     free(root->start_order);
     free(root->path);
-    free(root->name);
-    free(root->http.listen);
     free(root->http.host);
-    free(root->http.token);
-    free(root->http.token_file);
     cfg_free_names(root->http.token_vars);
     free(root);
 }

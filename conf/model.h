@@ -79,7 +79,7 @@ struct cfg_account {
     struct cfg_mark mark; /* of the value */
 };
 
-/* conf/equal.c compares every field: keep it in step. */
+/* Every key is a row of conf/keys.c, which equality walks. */
 struct cfg_service {
     char *name;
     struct cfg_mark mark; /* of the service's key */
@@ -119,7 +119,7 @@ struct cfg_header {
     char *value;
 };
 
-/* conf/equal.c compares every field: keep it in step. */
+/* Every key is a row of conf/keys.c, which equality walks. */
 struct cfg_probe {
     char *name;
     struct cfg_mark mark;

@@ -114,11 +114,65 @@ int cfg_expect_key_map(struct cfg_ctx *ctx, const struct cfg_key *key,
     return cfg_expect_map(ctx, where, val);
 }
 
+void *cfg_key_base(const struct cfg_key *key, void *field)
+{
+    return (char *)field - key->offset;
+}
+
 size_t *cfg_key_count(const struct cfg_key *key, void *field)
 {
-    void *count = (char *)field - key->offset + key->count_offset;
+    void *count = (char *)cfg_key_base(key, field) + key->count_offset;
 
     return count;
+}
+
+/* cfg_key_count() for reading. */
+static size_t key_count(const struct cfg_key *key, const void *field)
+{
+    return *cfg_key_count(key, (void *)field);
+}
+
+/* The size of a field of kind, or 0 when the row's parser knows it. */
+static size_t kind_size(enum cfg_kind kind)
+{
+    static const size_t sizes[] = {
+        [CFG_STRING] = sizeof(char *),
+        [CFG_BOOL] = sizeof(bool),
+        [CFG_UINT] = sizeof(unsigned),
+        [CFG_INT] = sizeof(int),
+        [CFG_DURATION] = sizeof(int64_t),
+        [CFG_SIZE] = sizeof(size_t),
+        [CFG_SIGNAL] = sizeof(int),
+        [CFG_ENUM] = sizeof(int),
+        [CFG_LIST] = sizeof(void *),
+        [CFG_ENTRIES] = sizeof(void *),
+        [CFG_COMMAND] = sizeof(struct cfg_command),
+        [CFG_ACCOUNT] = sizeof(struct cfg_account),
+    };
+
+    return kind < ARRAY_SIZE(sizes) ? sizes[kind] : 0;
+}
+
+int cfg_key_parse(struct cfg_ctx *ctx, const struct cfg_key *key,
+                  const struct cfg_node *val, void *field)
+{
+    static int (*const by_kind[])(struct cfg_ctx *, const struct cfg_key *,
+                                  const struct cfg_node *, void *) = {
+        [CFG_STRING] = cfg_value_string,     [CFG_BOOL] = cfg_value_bool,
+        [CFG_UINT] = cfg_value_uint,         [CFG_INT] = cfg_value_int,
+        [CFG_DURATION] = cfg_value_duration, [CFG_SIZE] = cfg_value_size,
+        [CFG_SIGNAL] = cfg_value_signal,     [CFG_ENUM] = cfg_value_enum,
+        [CFG_SECTION] = cfg_value_section,   [CFG_LIST] = cfg_value_list,
+    };
+    int (*parse)(struct cfg_ctx *, const struct cfg_key *,
+                 const struct cfg_node *, void *) = key->parse;
+
+    if (parse == NULL && key->kind < ARRAY_SIZE(by_kind))
+        parse = by_kind[key->kind];
+    assert(parse != NULL); /* a row of another kind names its parser */
+    assert(key->size == 0 || kind_size(key->kind) == 0 ||
+           key->size == kind_size(key->kind));
+    return parse(ctx, key, val, field);
 }
 
 int cfg_read_text(struct cfg_ctx *ctx, const char *what, const char *key,
@@ -245,6 +299,276 @@ static const struct cfg_key *find_key(struct cfg_ctx *ctx,
     return NULL;
 }
 
+/* Bytes per entry of a list or entries key. */
+static size_t entry_size(const struct cfg_key *key)
+{
+    return key->kind == CFG_LIST ? key->item->item_size : key->item_size;
+}
+
+/* Frees the value of key at field and leaves it unset. */
+static void free_value(const struct cfg_key *key, void *field)
+{
+    switch (key->kind) {
+    case CFG_STRING: {
+        char **s = field;
+        free(*s);
+        *s = NULL;
+        break;
+    }
+    case CFG_SECTION:
+        cfg_keys_free(key->section, field);
+        break;
+    case CFG_LIST:
+    case CFG_ENTRIES: {
+        char **items = field;
+        size_t *count = cfg_key_count(key, field);
+        size_t size = entry_size(key);
+        for (size_t i = 0; *items != NULL && i < *count; i++) {
+            void *entry = *items + i * size;
+            if (key->kind == CFG_LIST) {
+                free_value(key->item, entry);
+                continue;
+            }
+            free(*(char **)entry); /* the name, by cfg_kind's rule */
+            cfg_keys_free(key->section, entry);
+        }
+        free(*items);
+        *items = NULL;
+        *count = 0;
+        break;
+    }
+    case CFG_COMMAND: {
+        struct cfg_command *cmd = field;
+        for (size_t i = 0; cmd->argv != NULL && i < cmd->argc; i++)
+            free(cmd->argv[i]);
+        free(cmd->argv);
+        cmd->argv = NULL;
+        cmd->argc = 0;
+        break;
+    }
+    case CFG_ACCOUNT: {
+        struct cfg_account *account = field;
+        free(account->name);
+        free(account->written);
+        account->name = NULL;
+        account->written = NULL;
+        break;
+    }
+    case CFG_HEADER: {
+        struct cfg_header *h = field;
+        free(h->name);
+        free(h->value);
+        break;
+    }
+    case CFG_DEP:
+        free(((struct cfg_dep *)field)->name);
+        break;
+    default: /* nothing allocated */
+        break;
+    }
+}
+
+void cfg_keys_free(const struct cfg_section *section, void *base)
+{
+    for (size_t i = 0; i < section->count; i++)
+        free_value(&section->keys[i], (char *)base + section->keys[i].offset);
+}
+
+/* By content; NULL (unset) is not "". */
+static bool str_equal(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+#define SAME(type) (*(const type *)a == *(const type *)b)
+
+static bool value_equal(const struct cfg_key *key, const void *a,
+                        const void *b);
+
+/* Entry a and b of a list or entries key. */
+static bool entry_equal(const struct cfg_key *key, const void *a, const void *b)
+{
+    if (key->kind == CFG_LIST)
+        return value_equal(key->item, a, b);
+    return str_equal(*(char *const *)a, *(char *const *)b) &&
+           cfg_keys_equal(key->section, a, b);
+}
+
+static bool value_equal(const struct cfg_key *key, const void *a, const void *b)
+{
+    switch (key->kind) {
+    case CFG_STRING:
+        return str_equal(*(char *const *)a, *(char *const *)b);
+    case CFG_BOOL:
+        return SAME(bool);
+    case CFG_UINT:
+        return SAME(unsigned);
+    case CFG_INT:
+    case CFG_SIGNAL:
+    case CFG_ENUM:
+        return SAME(int);
+    case CFG_DURATION:
+        return SAME(int64_t);
+    case CFG_SIZE:
+        return SAME(size_t);
+    case CFG_SECTION:
+        return cfg_keys_equal(key->section, a, b);
+    case CFG_LIST:
+    case CFG_ENTRIES: {
+        const char *ia = *(char *const *)a, *ib = *(char *const *)b;
+        size_t n = key_count(key, a), size = entry_size(key);
+        if (n != key_count(key, b))
+            return false;
+        for (size_t i = 0; i < n; i++) {
+            if (!entry_equal(key, ia + i * size, ib + i * size))
+                return false;
+        }
+        return true;
+    }
+    case CFG_COMMAND: {
+        const struct cfg_command *ca = a, *cb = b;
+        if (ca->shell != cb->shell || ca->argc != cb->argc)
+            return false;
+        for (size_t i = 0; i < ca->argc; i++) {
+            if (!str_equal(ca->argv[i], cb->argv[i]))
+                return false;
+        }
+        return true;
+    }
+    case CFG_ACCOUNT: /* the name it runs as; not the text it came from */
+        return str_equal(((const struct cfg_account *)a)->name,
+                         ((const struct cfg_account *)b)->name);
+    case CFG_HEADER: {
+        const struct cfg_header *ha = a, *hb = b;
+        return str_equal(ha->name, hb->name) && str_equal(ha->value, hb->value);
+    }
+    case CFG_DEP: { /* not the index: other services shift it */
+        const struct cfg_dep *da = a, *db = b;
+        return str_equal(da->name, db->name) && da->cond == db->cond;
+    }
+    case CFG_STATUS: {
+        const struct cfg_status_range *ra = a, *rb = b;
+        return ra->lo == rb->lo && ra->hi == rb->hi;
+    }
+    case CFG_UMASK: {
+        const struct cfg_service *sa = a, *sb = b;
+        return sa->has_umask == sb->has_umask && sa->umask == sb->umask;
+    }
+    }
+    return false;
+}
+
+bool cfg_keys_equal(const struct cfg_section *section, const void *a,
+                    const void *b)
+{
+    for (size_t i = 0; i < section->count; i++) {
+        const struct cfg_key *k = &section->keys[i];
+
+        if (k->change == CFG_CHANGE_RESTART &&
+            !value_equal(k, (const char *)a + k->offset,
+                         (const char *)b + k->offset))
+            return false;
+    }
+    return true;
+}
+
+/* cfg_keys_diff() below prefix, "" at the top. */
+static int diff_keys(const struct cfg_section *section, const char *prefix,
+                     const void *a, const void *b,
+                     int (*changed)(const char *path, void *arg), void *arg)
+{
+    char path[CFG_WHERE_MAX];
+    int rc = 0;
+
+    for (size_t i = 0; i < section->count && rc == 0; i++) {
+        const struct cfg_key *k = &section->keys[i];
+        const char *fa = (const char *)a + k->offset;
+        const char *fb = (const char *)b + k->offset;
+
+        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "",
+                 k->name);
+        if (k->kind == CFG_SECTION)
+            rc = diff_keys(k->section, path, fa, fb, changed, arg);
+        else if (k->change == CFG_CHANGE_APPLY && !value_equal(k, fa, fb))
+            rc = changed(path, arg);
+    }
+    return rc;
+}
+
+int cfg_keys_diff(const struct cfg_section *section, const void *a,
+                  const void *b, int (*changed)(const char *path, void *arg),
+                  void *arg)
+{
+    return diff_keys(section, "", a, b, changed, arg);
+}
+
+int cfg_keys_default(struct cfg_ctx *ctx, const struct cfg_section *section,
+                     void *base)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < section->count && rc == 0; i++) {
+        const struct cfg_key *k = &section->keys[i];
+        void *field = (char *)base + k->offset;
+        /* Quoted: "" is a value, not "use the default". */
+        struct cfg_node text = {.kind = CFG_NODE_SCALAR,
+                                .text = (char *)k->def};
+        struct cfg_node *item = &text;
+        struct cfg_node list = {
+            .kind = CFG_NODE_SEQ, .items = &item, .count = 1};
+
+        if (!key_valid_here(ctx, k))
+            continue;
+        if (k->kind == CFG_SECTION)
+            rc = cfg_keys_default(ctx, k->section, field);
+        else if (k->def != NULL)
+            rc = cfg_key_parse(ctx, k, k->kind == CFG_LIST ? &list : &text,
+                               field);
+    }
+    return rc;
+}
+
+const struct cfg_key *cfg_keys_missing(const struct cfg_ctx *ctx,
+                                       const struct cfg_section *section,
+                                       uint64_t seen)
+{
+    for (size_t i = 0; i < section->count; i++) {
+        const struct cfg_key *k = &section->keys[i];
+
+        if ((k->flags & CFG_KEY_REQUIRED) && key_valid_here(ctx, k) &&
+            !(seen & (UINT64_C(1) << i)))
+            return k;
+    }
+    return NULL;
+}
+
+const char *cfg_kind_name(enum cfg_kind kind)
+{
+    static const char *const names[] = {
+        [CFG_STRING] = "string",
+        [CFG_BOOL] = "bool",
+        [CFG_UINT] = "integer",
+        [CFG_INT] = "integer",
+        [CFG_DURATION] = "duration",
+        [CFG_SIZE] = "size",
+        [CFG_SIGNAL] = "signal",
+        [CFG_ENUM] = "enum",
+        [CFG_SECTION] = "mapping",
+        [CFG_LIST] = "list",
+        [CFG_ENTRIES] = "mapping of name to entry",
+        [CFG_COMMAND] = "command",
+        [CFG_ACCOUNT] = "string",
+        [CFG_HEADER] = "header",
+        [CFG_DEP] = "service name",
+        [CFG_STATUS] = "status",
+        [CFG_UMASK] = "octal umask",
+    };
+
+    return kind < ARRAY_SIZE(names) && names[kind] ? names[kind] : "?";
+}
+
 int cfg_apply_keys(struct cfg_ctx *ctx, const struct cfg_node *map,
                    const struct cfg_section *section, void *base,
                    uint64_t *seen)
@@ -259,8 +583,11 @@ int cfg_apply_keys(struct cfg_ctx *ctx, const struct cfg_node *map,
 
         if (k != NULL && cfg_node_is_null(pair->value))
             continue; /* "key:" alone means "use the default" */
+        /* A value replaces its default; a section only the keys it has. */
+        if (k != NULL && k->kind != CFG_SECTION)
+            free_value(k, (char *)base + k->offset);
         if (k == NULL ||
-            k->parse(ctx, k, pair->value, (char *)base + k->offset) < 0) {
+            cfg_key_parse(ctx, k, pair->value, (char *)base + k->offset) < 0) {
             /* Each key is read on its own: report the next ones too. */
             cfg_error_resume(ctx->err);
             rc = -1;
@@ -283,7 +610,6 @@ int cfg_value_string(struct cfg_ctx *ctx, const struct cfg_key *key,
         free(text);
         return cfg_fail_expected(ctx, "a non-empty string", key->name, val);
     }
-    free(*dst); /* a default */
     *dst = text;
     return 0;
 }
@@ -499,7 +825,7 @@ int cfg_value_list(struct cfg_ctx *ctx, const struct cfg_key *key,
     for (size_t i = 0; i < val->count; i++) {
         void *entry = items + i * key->item->item_size;
 
-        if (key->item->parse(ctx, key->item, val->items[i], entry) < 0)
+        if (cfg_key_parse(ctx, key->item, val->items[i], entry) < 0)
             return -1;
         (*count)++;
     }

@@ -364,12 +364,15 @@ int cfg_value_deps(struct cfg_ctx *ctx, const struct cfg_key *key,
     return 0;
 }
 
-/* listen [struct cfg_root]: "host:port", ":port" or "[v6]:port". */
+/*
+ * listen [char *, in struct cfg_root]: "host:port", ":port" or
+ * "[v6]:port"; also sets http.host, http.port and http.listen_mark.
+ */
 int cfg_value_listen(struct cfg_ctx *ctx, const struct cfg_key *key,
                      const struct cfg_node *val, void *field)
 {
     static const char what[] = "host:port, :port or [IPv6]:port";
-    struct cfg_root *root = field;
+    struct cfg_root *root = cfg_key_base(key, field);
     char host[256];
     unsigned port;
     struct sockaddr_storage addr;
@@ -392,9 +395,8 @@ int cfg_value_listen(struct cfg_ctx *ctx, const struct cfg_key *key,
         free(text);
         return rc;
     }
-    free(root->http.listen);
     root->http.listen = text;
-    root->http.listen_mark = val->mark;
+    root->http.listen_mark = val->mark; /* 0:0 for the default */
     root->http.port = port;
     return 0;
 }
@@ -426,8 +428,6 @@ int cfg_value_account(struct cfg_ctx *ctx, const struct cfg_key *key,
 
     if (cfg_value_string(ctx, key, val, &account->name) < 0)
         return -1;
-    free(account->written);
-    account->written = NULL;
     account->mark = val->mark;
     return cfg_dup_string(ctx, &account->written, val->text);
 }

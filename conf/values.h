@@ -1,6 +1,6 @@
 /*
  * Value parsers for sidecar.yaml's own types, used by the tables in
- * conf/load.c. Same contract as the cfg_value_* of conf/schema.h: val is
+ * conf/keys.c. Same contract as the cfg_value_* of conf/schema.h: val is
  * never an empty value, field = section base + key offset, 0 or -1 with
  * ctx->err set; what a failing parser stored is still freed by cfg_free().
  */
@@ -38,8 +38,9 @@ int cfg_value_deps(struct cfg_ctx *ctx, const struct cfg_key *key,
                    const struct cfg_node *val, void *field);
 
 /*
- * [struct cfg_root] http.listen, also setting http.host and http.port.
- * The host is an IP address, localhost or empty: never a name to resolve.
+ * [char *] http.listen, also setting http.host, http.port and
+ * http.listen_mark of the struct cfg_root it is in. The host is an IP
+ * address, localhost or empty: never a name to resolve.
  */
 int cfg_value_listen(struct cfg_ctx *ctx, const struct cfg_key *key,
                      const struct cfg_node *val, void *field);

@@ -7,6 +7,7 @@
 
 #include "base/json.h"
 #include "conf/equal.h"
+#include "conf/keys.h"
 #include "conf/validate.h"
 
 static int add_name(struct reload_names *l, const char *kind, const char *name)
@@ -33,37 +34,17 @@ static void free_names(struct reload_names *l)
     l->n = 0;
 }
 
-static bool str_equal(const char *a, const char *b)
+static int add_setting(const char *key, void *arg)
 {
-    if (!a || !b)
-        return a == b;
-    return strcmp(a, b) == 0;
+    return add_name(arg, "", key);
 }
 
-/* The top-level settings whose value changed, by key. */
+/* The keys applied in place whose value changed (conf/keys.c says which). */
 static int diff_settings(struct reload_plan *plan, const struct cfg_root *cur,
                          const struct cfg_root *next)
 {
-    const struct {
-        const char *key;
-        bool same;
-    } settings[] = {
-        {"name", str_equal(cur->name, next->name)},
-        {"http.listen", str_equal(cur->http.listen, next->http.listen)},
-        {"http.token", str_equal(cur->http.token, next->http.token)},
-        {"log.format", cur->log.format == next->log.format},
-        {"log.level", cur->log.level == next->log.level},
-        {"log.max_line", cur->log.max_line == next->log.max_line},
-        {"shutdown.drain", cur->shutdown.drain_ms == next->shutdown.drain_ms},
-        {"exec_probe_limit", cur->exec_probe_limit == next->exec_probe_limit},
-        {"reload", cur->reload == next->reload},
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
-        if (!settings[i].same &&
-            add_name(&plan->settings, "", settings[i].key) < 0)
-            return -ENOMEM;
-    }
-    return 0;
+    return cfg_keys_diff(&cfg_top_section, cur, next, add_setting,
+                         &plan->settings);
 }
 
 static int diff_services(struct reload_plan *plan, const struct cfg_root *cur,
