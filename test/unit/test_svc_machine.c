@@ -90,6 +90,7 @@ static void on_change(struct svc *s, enum svc_state old, void *arg)
 
 static struct ev_loop *loop;
 static FILE *log_file;
+static int stderr_fd; /* the real one, back at teardown for sanitizers */
 static char *argv_[] = {"fake", NULL};
 static int success_codes[] = {0};
 static struct cfg_service cfg;
@@ -117,12 +118,16 @@ static void setup(void)
     cr_assert(loop);
     log_file = tmpfile();
     cr_assert(log_file);
+    stderr_fd = dup(STDERR_FILENO);
+    cr_assert_geq(stderr_fd, 0);
     cr_assert_geq(dup2(fileno(log_file), STDERR_FILENO), 0);
 }
 
 static void teardown(void)
 {
     ev_loop_destroy(loop);
+    cr_assert_geq(dup2(stderr_fd, STDERR_FILENO), 0);
+    close(stderr_fd);
     fclose(log_file);
 }
 
