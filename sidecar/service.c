@@ -582,6 +582,7 @@ static void kill_stopping(struct svc *s)
         kill_now(s, "killing service");
 }
 
+/* The IGNORE(why) cells: sent there, and nothing to do. */
 static void ignore(struct svc *s)
 {
     (void)s;
