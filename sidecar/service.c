@@ -27,10 +27,35 @@ static const char *const state_names[] = {
     [SVC_EXITED] = "exited",     [SVC_FATAL] = "fatal",
 };
 
+static const char *const event_names[] = {
+    [SVC_EV_START] = "start",
+    [SVC_EV_EXEC_OK] = "exec_ok",
+    [SVC_EV_EXIT] = "exit",
+    [SVC_EV_TIMER] = "timer",
+    [SVC_EV_GROUP_GONE] = "group_gone",
+    [SVC_EV_STOP] = "stop",
+    [SVC_EV_KILL] = "kill",
+    [SVC_EV_ABANDON] = "abandon",
+    [SVC_EV_RESTART] = "restart",
+};
+
 const char *svc_state_name(enum svc_state state)
 {
     return state_names[state];
 }
+
+const char *svc_event_name(enum svc_event ev)
+{
+    return event_names[ev];
+}
+
+/* The process layer itself; tests set their own (svc_set_proc_ops()). */
+static const struct svc_proc_ops real_proc = {
+    .spawn = child_spawn,
+    .signal = child_signal,
+    .group_alive = child_group_alive,
+    .end_group = child_end_group,
+};
 
 bool svc_has_process(const struct svc *s)
 {
@@ -99,7 +124,7 @@ static void set_state(struct svc *s, enum svc_state state)
 /* Signals the service's whole process group (or its process, before setsid). */
 static void signal_group(struct svc *s, int sig)
 {
-    int rc = child_signal(&s->proc, sig);
+    int rc = s->ops->signal(&s->proc, sig);
     if (rc < 0 && rc != -ESRCH)
         LOG_WARN("cannot signal process group", LF_STR("service", s->cfg->name),
                  LF_INT("pgid", s->proc.pgid),
@@ -186,7 +211,7 @@ static void spawn(struct svc *s)
         o.envp = envp;
         o.stdout_fd = out_wr;
         o.stderr_fd = err_wr;
-        rc = child_spawn(&s->proc, &o);
+        rc = s->ops->spawn(&s->proc, &o);
         close(out_wr);
         close(err_wr);
     }
@@ -351,7 +376,7 @@ static void end_group(struct svc *s)
     pid_t pgid = s->proc.pgid;
     ev_timer_stop(s->loop, &s->timer_w);
     ev_timer_stop(s->loop, &s->group_w);
-    int rc = child_end_group(&s->proc);
+    int rc = s->ops->end_group(&s->proc);
     if (rc < 0 && rc != -ESRCH)
         LOG_WARN("cannot kill what is left of the process group",
                  LF_STR("service", s->cfg->name), LF_INT("pgid", pgid),
@@ -388,9 +413,10 @@ static long long since_stop_ms(const struct svc *s)
  * is left of stop_timeout, counted from the stop signal, and its output
  * is relayed meanwhile.
  */
-static void leader_gone_while_stopping(struct svc *s, pid_t pid)
+static void leader_gone_while_stopping(struct svc *s)
 {
-    bool alone = !child_group_alive(&s->proc);
+    pid_t pid = reap(s);
+    bool alone = !s->ops->group_alive(&s->proc);
     if (alone)
         end_group(s); /* its output first, then the exit line */
     log_exit(s, pid);
@@ -475,75 +501,226 @@ static void stop_timer(struct svc *s)
     }
 }
 
+/* WAITING, STOPPED, EXITED, FATAL: started (first, or by hand). */
+static void start_fresh(struct svc *s)
+{
+    /* A fresh restart budget. */
+    s->backoff_step = 0;
+    s->restart_count = 0;
+    spawn(s);
+}
+
+/* WAITING: stopped before it ever started. */
+static void stop_unstarted(struct svc *s)
+{
+    set_state(s, SVC_STOPPED);
+}
+
+/* WAITING: a dependency is gone for good. */
+static void abandon(struct svc *s)
+{
+    set_state(s, SVC_FATAL);
+}
+
+static void exec_succeeded(struct svc *s)
+{
+    exec_ok(s);
+    set_state(s, SVC_RUNNING);
+}
+
+/* STARTING, RUNNING: an unplanned exit; what the leader left goes now. */
+static void exited(struct svc *s)
+{
+    pid_t pid = reap(s);
+    end_group(s);
+    log_exit(s, pid);
+    after_exit(s, false);
+}
+
+static void restart_live(struct svc *s)
+{
+    s->restart_requested = true;
+    begin_stop(s);
+}
+
+static void kill_live(struct svc *s)
+{
+    s->stop_mono = util_mono_now();
+    kill_now(s, "killing service");
+    set_state(s, SVC_STOPPING);
+}
+
+/* BACKOFF: its timer is over, or a start by hand cuts it short. */
+static void restart_now(struct svc *s)
+{
+    ev_timer_stop(s->loop, &s->timer_w);
+    s->restarts++;
+    spawn(s);
+}
+
+static void cancel_backoff(struct svc *s)
+{
+    ev_timer_stop(s->loop, &s->timer_w);
+    set_state(s, SVC_STOPPED);
+}
+
+/* STOPPING: a stop outranks a restart. */
+static void cancel_restart(struct svc *s)
+{
+    s->restart_requested = false;
+}
+
+static void restart_after_stop(struct svc *s)
+{
+    s->restart_requested = true;
+}
+
+static void kill_stopping(struct svc *s)
+{
+    s->restart_requested = false;
+    if (!s->killed)
+        kill_now(s, "killing service");
+}
+
+/* The IGNORE(why) cells: sent there, and nothing to do. */
+static void ignore(struct svc *s)
+{
+    (void)s;
+}
+
+typedef void svc_action(struct svc *s);
+
+/*
+ * What each event does in each state: every cell is written out. A
+ * handler; IGNORE(why), an event a caller may send there that changes
+ * nothing; or IMPOSSIBLE, an event nothing sends there (svc_handle logs
+ * it as a bug and changes nothing). Who sends what: the service's own
+ * watchers EXEC_OK (the status pipe, open from spawn to reap or a stop),
+ * EXIT (the leader, from spawn to reap), TIMER (armed in BACKOFF and
+ * STOPPING only) and GROUP_GONE (STOPPING only); sidecar.c START
+ * (WAITING, or by hand when idle: BACKOFF or done), STOP (any state),
+ * KILL (every service, at a second stop signal), ABANDON (WAITING only)
+ * and RESTART (with a process: a failing probe, or by hand).
+ */
+#define IGNORE(why) ignore
+#define IMPOSSIBLE  NULL
+#define SVC_STATES  (SVC_FATAL + 1)
+#define SVC_EVENTS  (SVC_EV_RESTART + 1)
+
+static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
+    [SVC_WAITING] =
+        {
+            [SVC_EV_START] = start_fresh,
+            [SVC_EV_EXEC_OK] = IMPOSSIBLE,
+            [SVC_EV_EXIT] = IMPOSSIBLE,
+            [SVC_EV_TIMER] = IMPOSSIBLE,
+            [SVC_EV_GROUP_GONE] = IMPOSSIBLE,
+            [SVC_EV_STOP] = stop_unstarted,
+            [SVC_EV_KILL] =
+                IGNORE("no process to kill: KILL goes to every service"),
+            [SVC_EV_ABANDON] = abandon,
+            [SVC_EV_RESTART] = IMPOSSIBLE,
+        },
+    [SVC_STARTING] =
+        {
+            [SVC_EV_START] = IMPOSSIBLE,
+            [SVC_EV_EXEC_OK] = exec_succeeded,
+            [SVC_EV_EXIT] = exited,
+            [SVC_EV_TIMER] = IMPOSSIBLE,
+            [SVC_EV_GROUP_GONE] = IMPOSSIBLE,
+            [SVC_EV_STOP] = begin_stop,
+            [SVC_EV_KILL] = kill_live,
+            [SVC_EV_ABANDON] = IMPOSSIBLE,
+            [SVC_EV_RESTART] = restart_live,
+        },
+    [SVC_RUNNING] =
+        {
+            [SVC_EV_START] = IMPOSSIBLE,
+            [SVC_EV_EXEC_OK] = exec_succeeded,
+            [SVC_EV_EXIT] = exited,
+            [SVC_EV_TIMER] = IMPOSSIBLE,
+            [SVC_EV_GROUP_GONE] = IMPOSSIBLE,
+            [SVC_EV_STOP] = begin_stop,
+            [SVC_EV_KILL] = kill_live,
+            [SVC_EV_ABANDON] = IMPOSSIBLE,
+            [SVC_EV_RESTART] = restart_live,
+        },
+    [SVC_BACKOFF] =
+        {
+            [SVC_EV_START] = restart_now,
+            [SVC_EV_EXEC_OK] = IMPOSSIBLE,
+            [SVC_EV_EXIT] = IMPOSSIBLE,
+            [SVC_EV_TIMER] = restart_now,
+            [SVC_EV_GROUP_GONE] = IMPOSSIBLE,
+            [SVC_EV_STOP] = cancel_backoff,
+            [SVC_EV_KILL] = cancel_backoff,
+            [SVC_EV_ABANDON] = IMPOSSIBLE,
+            [SVC_EV_RESTART] = IMPOSSIBLE,
+        },
+    [SVC_STOPPING] =
+        {
+            [SVC_EV_START] = IMPOSSIBLE,
+            [SVC_EV_EXEC_OK] = exec_ok,
+            [SVC_EV_EXIT] = leader_gone_while_stopping,
+            [SVC_EV_TIMER] = stop_timer,
+            [SVC_EV_GROUP_GONE] = group_gone,
+            [SVC_EV_STOP] = cancel_restart,
+            [SVC_EV_KILL] = kill_stopping,
+            [SVC_EV_ABANDON] = IMPOSSIBLE,
+            [SVC_EV_RESTART] = restart_after_stop,
+        },
+    [SVC_STOPPED] =
+        {
+            [SVC_EV_START] = start_fresh,
+            [SVC_EV_EXEC_OK] = IMPOSSIBLE,
+            [SVC_EV_EXIT] = IMPOSSIBLE,
+            [SVC_EV_TIMER] = IMPOSSIBLE,
+            [SVC_EV_GROUP_GONE] = IMPOSSIBLE,
+            [SVC_EV_STOP] = IGNORE("stopped already: a `stop` by hand"),
+            [SVC_EV_KILL] =
+                IGNORE("no process to kill: KILL goes to every service"),
+            [SVC_EV_ABANDON] = IMPOSSIBLE,
+            [SVC_EV_RESTART] = IMPOSSIBLE,
+        },
+    [SVC_EXITED] =
+        {
+            [SVC_EV_START] = start_fresh,
+            [SVC_EV_EXEC_OK] = IMPOSSIBLE,
+            [SVC_EV_EXIT] = IMPOSSIBLE,
+            [SVC_EV_TIMER] = IMPOSSIBLE,
+            [SVC_EV_GROUP_GONE] = IMPOSSIBLE,
+            [SVC_EV_STOP] = IGNORE("nothing to stop: a `stop` by hand"),
+            [SVC_EV_KILL] =
+                IGNORE("no process to kill: KILL goes to every service"),
+            [SVC_EV_ABANDON] = IMPOSSIBLE,
+            [SVC_EV_RESTART] = IMPOSSIBLE,
+        },
+    [SVC_FATAL] =
+        {
+            [SVC_EV_START] = start_fresh,
+            [SVC_EV_EXEC_OK] = IMPOSSIBLE,
+            [SVC_EV_EXIT] = IMPOSSIBLE,
+            [SVC_EV_TIMER] = IMPOSSIBLE,
+            [SVC_EV_GROUP_GONE] = IMPOSSIBLE,
+            [SVC_EV_STOP] = IGNORE("nothing to stop: a `stop` by hand"),
+            [SVC_EV_KILL] =
+                IGNORE("no process to kill: KILL goes to every service"),
+            [SVC_EV_ABANDON] = IMPOSSIBLE,
+            [SVC_EV_RESTART] = IMPOSSIBLE,
+        },
+};
+
 void svc_handle(struct svc *s, enum svc_event ev)
 {
-    switch (s->state) {
-    case SVC_WAITING:
-    case SVC_STOPPED:
-    case SVC_EXITED:
-    case SVC_FATAL:
-        if (ev == SVC_EV_START) {
-            /* Started by hand (or first): a fresh restart budget. */
-            s->backoff_step = 0;
-            s->restart_count = 0;
-            spawn(s);
-        } else if (ev == SVC_EV_STOP && s->state == SVC_WAITING)
-            set_state(s, SVC_STOPPED);
-        else if (ev == SVC_EV_ABANDON && s->state == SVC_WAITING)
-            set_state(s, SVC_FATAL);
-        break;
-    case SVC_STARTING:
-    case SVC_RUNNING:
-        if (ev == SVC_EV_EXEC_OK) {
-            exec_ok(s);
-            set_state(s, SVC_RUNNING);
-        } else if (ev == SVC_EV_EXIT) {
-            /* Unplanned: what the leader left goes at once. */
-            pid_t pid = reap(s);
-            end_group(s);
-            log_exit(s, pid);
-            after_exit(s, false);
-        } else if (ev == SVC_EV_STOP) {
-            begin_stop(s);
-        } else if (ev == SVC_EV_RESTART) {
-            s->restart_requested = true;
-            begin_stop(s);
-        } else if (ev == SVC_EV_KILL) {
-            s->stop_mono = util_mono_now();
-            kill_now(s, "killing service");
-            set_state(s, SVC_STOPPING);
-        }
-        break;
-    case SVC_BACKOFF:
-        if (ev == SVC_EV_TIMER || ev == SVC_EV_START) {
-            ev_timer_stop(s->loop, &s->timer_w);
-            s->restarts++;
-            spawn(s);
-        } else if (ev == SVC_EV_STOP || ev == SVC_EV_KILL) {
-            ev_timer_stop(s->loop, &s->timer_w);
-            set_state(s, SVC_STOPPED);
-        }
-        break;
-    case SVC_STOPPING:
-        if (ev == SVC_EV_EXEC_OK) {
-            exec_ok(s);
-        } else if (ev == SVC_EV_EXIT) {
-            leader_gone_while_stopping(s, reap(s));
-        } else if (ev == SVC_EV_GROUP_GONE) {
-            group_gone(s);
-        } else if (ev == SVC_EV_STOP) {
-            s->restart_requested = false; /* a stop outranks a restart */
-        } else if (ev == SVC_EV_RESTART) {
-            s->restart_requested = true; /* once this stop is over */
-        } else if (ev == SVC_EV_TIMER) {
-            stop_timer(s);
-        } else if (ev == SVC_EV_KILL) {
-            s->restart_requested = false;
-            if (!s->killed)
-                kill_now(s, "killing service");
-        }
-        break;
+    svc_action *act = actions[s->state][ev];
+    if (!act) {
+        LOG_ERROR("bug: service event in impossible state",
+                  LF_STR("service", s->cfg->name),
+                  LF_STR("state", state_names[s->state]),
+                  LF_STR("event", event_names[ev]));
+        return;
     }
+    act(s);
 }
 
 int svc_signal(struct svc *s, int sig)
@@ -575,7 +752,7 @@ static void on_group_poll(EV_P_ ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct svc *s = container_of(w, struct svc, group_w);
-    if (!child_group_alive(&s->proc))
+    if (!s->ops->group_alive(&s->proc))
         svc_handle(s, SVC_EV_GROUP_GONE);
 }
 
@@ -745,6 +922,7 @@ struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
     s->max_line = max_line;
     s->notify = notify;
     s->notify_arg = arg;
+    s->ops = &real_proc;
     s->state = SVC_WAITING;
     s->state_since = ev_now(loop);
     child_init(&s->proc, loop, on_child, on_status);
@@ -779,6 +957,11 @@ void svc_reconfigure(struct svc *s, const struct cfg_service *cfg,
 void svc_set_guard(struct svc *s, struct guard *g)
 {
     s->guard = g;
+}
+
+void svc_set_proc_ops(struct svc *s, const struct svc_proc_ops *ops)
+{
+    s->ops = ops;
 }
 
 void svc_free(struct svc *s)

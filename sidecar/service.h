@@ -43,8 +43,22 @@ enum svc_event {
 };
 
 struct guard;
+struct spawn_opts;
 struct svc;
 typedef void svc_notify_fn(struct svc *s, enum svc_state old, void *arg);
+
+/*
+ * The process layer as the state machine calls it, each as its child_*
+ * namesake (proc/child.h): the real one unless a test sets its own
+ * (svc_set_proc_ops()), so that unit tests drive every transition
+ * without forking.
+ */
+struct svc_proc_ops {
+    int (*spawn)(struct child *c, const struct spawn_opts *o);
+    int (*signal)(struct child *c, int sig);
+    bool (*group_alive)(const struct child *c);
+    int (*end_group)(struct child *c);
+};
 
 struct svc {
     /* read-only outside service.c */
@@ -85,6 +99,7 @@ struct svc {
     size_t groups_count;
     svc_notify_fn *notify;
     void *notify_arg;
+    const struct svc_proc_ops *ops;
     struct guard *guard; /* borrowed; told of each process group */
 };
 
@@ -113,16 +128,30 @@ void svc_reconfigure(struct svc *s, const struct cfg_service *cfg,
 /* Tells g (NULL: none) of each process group the service starts and ends. */
 void svc_set_guard(struct svc *s, struct guard *g);
 
+/*
+ * For tests: s calls the process layer through ops (borrowed) from now
+ * on. Set it before the first event.
+ */
+void svc_set_proc_ops(struct svc *s, const struct svc_proc_ops *ops);
+
 /* Stops every watcher and frees. The process, if any, is not signalled. */
 void svc_free(struct svc *s);
 
-/* Feeds one event to the state machine. */
+/*
+ * Feeds one event to the state machine: what it does in s's state is one
+ * cell of the table in service.c. An event no caller sends in that state
+ * is logged as a bug ("bug: service event in impossible state") and
+ * changes nothing.
+ */
 void svc_handle(struct svc *s, enum svc_event ev);
 
 /* Sends sig to the service's main process; 0, or -errno (-ESRCH: none). */
 int svc_signal(struct svc *s, int sig);
 
 const char *svc_state_name(enum svc_state state);
+
+/* "start", "exit", ...: for the log. */
+const char *svc_event_name(enum svc_event ev);
 
 /* The shell's view of last_status: the code, or 128+signal. */
 int svc_exit_code(const struct svc *s);
