@@ -49,7 +49,8 @@ static int put_probe(struct buf *b, const struct probe *p, double now)
         rc = buf_printf(b,
                         ",\"active\":%s,\"consecutive_passes\":%u,"
                         "\"consecutive_failures\":%u",
-                        p->active ? "true" : "false", p->passes, p->failures);
+                        probe_is_active(p) ? "true" : "false", p->passes,
+                        p->failures);
     if (rc == 0)
         rc = put_str(b, "on_failure",
                      p->cfg->restart_on_failure ? "restart" : NULL);

@@ -28,10 +28,15 @@ static double ms(double seconds)
     return seconds * 1000.0;
 }
 
+bool probe_is_active(const struct probe *p)
+{
+    return p->run != PROBE_RUN_OFF;
+}
+
 bool probe_restart_held(const struct probe *p)
 {
-    return p->cfg->restart_on_failure && p->active && !p->passed_once &&
-           !p->start_over;
+    return p->cfg->restart_on_failure && probe_is_active(p) &&
+           !p->passed_once && !p->start_over;
 }
 
 /*
@@ -40,7 +45,8 @@ bool probe_restart_held(const struct probe *p)
  */
 static void restart_if_due(struct probe *p)
 {
-    if (!p->cfg->restart_on_failure || !p->active || p->state != PROBE_FAILING)
+    if (!p->cfg->restart_on_failure || !probe_is_active(p) ||
+        p->state != PROBE_FAILING)
         return;
     if (probe_restart_held(p))
         LOG_INFO(
@@ -117,26 +123,35 @@ static bool is_exec(const struct probe *p)
     return p->cfg->type == CFG_PROBE_EXEC;
 }
 
-static void begin(struct probe *p);
+enum run_event {
+    RUN_EV_ACTIVATE,    /* its service runs (or it has none) */
+    RUN_EV_DEACTIVATE,  /* its service stopped running */
+    RUN_EV_LEAVE_QUEUE, /* its service stops: give up a wait for a slot */
+    RUN_EV_TICK,        /* a run is due (ttl: no push came within ttl) */
+    RUN_EV_SLOT,        /* an exec slot is free for it */
+    RUN_EV_REPORT,      /* the kind's result */
+    RUN_EV_DEADLINE,    /* the run's timeout */
+    RUN_EVENTS
+};
 
-/* Hands free exec slots to the probes waiting for one, first come first. */
-static void fill_exec_slots(struct prober *pr)
-{
-    while (pr->queue_head && pr->exec_running < pr->exec_limit) {
-        struct probe *next = pr->queue_head;
-        pr->queue_head = next->queue_next;
-        if (!pr->queue_head)
-            pr->queue_tail = NULL;
-        next->queue_next = NULL;
-        next->queued = false;
-        begin(next);
-    }
-}
+/* What an event brings: RUN_EV_REPORT's result, RUN_EV_ACTIVATE's since. */
+struct run_in {
+    bool ok;
+    const char *reason;
+    double since; /* util_mono_now() of the service's start */
+};
 
-static void release_exec_slot(struct prober *pr)
+static void run_handle(struct probe *p, enum run_event ev,
+                       const struct run_in *in);
+
+static void enqueue(struct probe *p)
 {
-    pr->exec_running--;
-    fill_exec_slots(pr);
+    struct prober *pr = p->owner;
+    if (pr->queue_tail)
+        pr->queue_tail->queue_next = p;
+    else
+        pr->queue_head = p;
+    pr->queue_tail = p;
 }
 
 static void dequeue(struct probe *p)
@@ -154,15 +169,30 @@ static void dequeue(struct probe *p)
     if (pr->queue_tail == p)
         pr->queue_tail = prev;
     p->queue_next = NULL;
-    p->queued = false;
 }
 
-/* The run is over (reported, timed out or not startable). */
+/* Hands free exec slots to the probes waiting for one, first come first. */
+static void fill_exec_slots(struct prober *pr)
+{
+    while (pr->queue_head && pr->exec_running < pr->exec_limit) {
+        struct probe *next = pr->queue_head;
+        dequeue(next);
+        run_handle(next, RUN_EV_SLOT, &(struct run_in){0});
+    }
+}
+
+static void release_exec_slot(struct prober *pr)
+{
+    pr->exec_running--;
+    fill_exec_slots(pr);
+}
+
+/* The run is over (reported, timed out or not startable): IDLE. */
 static void finish(struct probe *p, bool ok, const char *reason)
 {
     double duration = util_mono_now() - p->run_started;
     ev_timer_stop(p->owner->loop, &p->deadline_w);
-    p->running = false;
+    p->run = PROBE_RUN_IDLE;
     LOG_DEBUG("probe finished", LF_STR("probe", p->cfg->name),
               LF_BOOL("ok", ok), LF_INT("duration_ms", (long long)ms(duration)),
               LF_STR("reason", reason));
@@ -171,9 +201,10 @@ static void finish(struct probe *p, bool ok, const char *reason)
         release_exec_slot(p->owner);
 }
 
-/* Starts the kind's run now (a slot is free, for exec). */
+/* Starts the kind's run now (a slot is free, for exec): RUNNING. */
 static void begin(struct probe *p)
 {
+    p->run = PROBE_RUN_RUNNING;
     if (is_exec(p))
         p->owner->exec_running++;
     int rc = p->kind->start(p);
@@ -185,92 +216,163 @@ static void begin(struct probe *p)
     }
 }
 
-static void on_tick(EV_P_ ev_timer *w, int revents)
+/*
+ * Ends what the run has under way, with no result: out of the queue, or
+ * the kind cancelled (after which it never reports). refill: hand a freed
+ * exec slot on now (else the caller does).
+ */
+static void abandon_run(struct probe *p, bool refill)
 {
-    (void)revents;
-    struct probe *p = container_of(w, struct probe, tick_w);
+    ev_timer_stop(p->owner->loop, &p->deadline_w);
+    if (p->run == PROBE_RUN_QUEUED) {
+        dequeue(p);
+    } else if (p->run == PROBE_RUN_RUNNING) {
+        p->kind->cancel(p);
+        if (is_exec(p) && refill)
+            release_exec_slot(p->owner);
+        else if (is_exec(p))
+            p->owner->exec_running--;
+    }
+}
+
+/* The run's actions, one per kind of cell of the table below. */
+typedef void run_fn(struct probe *p, enum run_event ev,
+                    const struct run_in *in);
+
+static const char *const run_names[PROBE_RUNS] = {
+    [PROBE_RUN_OFF] = "off",
+    [PROBE_RUN_IDLE] = "idle",
+    [PROBE_RUN_QUEUED] = "queued",
+    [PROBE_RUN_RUNNING] = "running",
+};
+
+static const char *const run_event_names[RUN_EVENTS] = {
+    [RUN_EV_ACTIVATE] = "activate",
+    [RUN_EV_DEACTIVATE] = "deactivate",
+    [RUN_EV_LEAVE_QUEUE] = "leave queue",
+    [RUN_EV_TICK] = "tick",
+    [RUN_EV_SLOT] = "slot",
+    [RUN_EV_REPORT] = "report",
+    [RUN_EV_DEADLINE] = "deadline",
+};
+
+/* A cell no path leads to: a bug, said, and nothing done. */
+static void run_impossible(struct probe *p, enum run_event ev,
+                           const struct run_in *in)
+{
+    (void)in;
+    LOG_ERROR("bug: probe event in impossible state",
+              LF_STR("probe", p->cfg->name), LF_STR("run", run_names[p->run]),
+              LF_STR("event", run_event_names[ev]));
+}
+
+/* Nothing to do: activated or deactivated again (a reload tells every
+ * probe where its service is), or nothing queued to leave. */
+static void run_ignore(struct probe *p, enum run_event ev,
+                       const struct run_in *in)
+{
+    (void)p;
+    (void)ev;
+    (void)in;
+}
+
+/* libev has scheduled the next run already (re-phased after a stall). Its
+ * remaining time counts from the loop's clock: bring that to now first, or
+ * the next run looks early by this iteration's work so far. */
+static double reschedule(struct probe *p)
+{
+    ev_now_update(p->owner->loop);
+    double now = util_mono_now();
+    p->next_due = now + ev_timer_remaining(p->owner->loop, &p->tick_w);
+    return now;
+}
+
+static void run_tick(struct probe *p, enum run_event ev,
+                     const struct run_in *in)
+{
+    (void)ev;
+    (void)in;
     if (p->cfg->type == CFG_PROBE_TTL) {
-        char reason[96];
+        char why[96];
         char ttl[CFG_DURATION_STR_MAX];
         cfg_format_duration(p->cfg->ttl_ms, ttl, sizeof(ttl));
-        snprintf(reason, sizeof(reason), "no result pushed within %s", ttl);
+        snprintf(why, sizeof(why), "no result pushed within %s", ttl);
         /* Passing only while pushes arrive within ttl: fail at once. */
-        record_at_once(p, false, reason);
+        record_at_once(p, false, why);
         return;
     }
-    /* libev has scheduled the next run already (re-phased after a stall).
-     * Its remaining time counts from the loop's clock: bring that to now
-     * first, or the next run looks early by this iteration's work so far.
-     * The deadline counts from now too, not from when the loop woke. */
-    ev_now_update(EV_A);
-    double now = util_mono_now();
     double due = p->next_due;
-    p->next_due = now + ev_timer_remaining(EV_A_ w);
-    if (p->running)
-        return; /* cannot happen while timeout < period; never overlap */
+    double now = reschedule(p);
     LOG_DEBUG("probe started", LF_STR("probe", p->cfg->name),
               LF_INT("late_ms", (long long)ms(now - due)));
-    p->running = true;
     p->run_started = now;
+    /* The deadline counts from now too, not from when the loop woke. */
     ev_timer_set(&p->deadline_w, (double)p->cfg->timeout_ms / 1000.0, 0.);
-    ev_timer_start(EV_A_ & p->deadline_w);
+    ev_timer_start(p->owner->loop, &p->deadline_w);
     if (is_exec(p) && p->owner->exec_running >= p->owner->exec_limit) {
-        p->queued = true;
-        if (p->owner->queue_tail)
-            p->owner->queue_tail->queue_next = p;
-        else
-            p->owner->queue_head = p;
-        p->owner->queue_tail = p;
+        p->run = PROBE_RUN_QUEUED;
+        enqueue(p);
         return;
     }
     begin(p);
 }
 
-static void on_deadline(EV_P_ ev_timer *w, int revents)
+/* Due again while a run is under way: cannot happen while timeout <
+ * period; runs never overlap. */
+static void run_overlap(struct probe *p, enum run_event ev,
+                        const struct run_in *in)
 {
-    (void)loop;
-    (void)revents;
-    struct probe *p = container_of(w, struct probe, deadline_w);
-    char reason[96];
+    (void)ev;
+    (void)in;
+    (void)reschedule(p);
+}
+
+/* fill_exec_slots() took it out of the queue: the run starts. */
+static void run_slot(struct probe *p, enum run_event ev,
+                     const struct run_in *in)
+{
+    (void)ev;
+    (void)in;
+    begin(p);
+}
+
+static void run_report(struct probe *p, enum run_event ev,
+                       const struct run_in *in)
+{
+    (void)ev;
+    finish(p, in->ok, in->reason);
+}
+
+static void run_deadline(struct probe *p, enum run_event ev,
+                         const struct run_in *in)
+{
+    (void)ev;
+    (void)in;
+    char why[96];
     char timeout[CFG_DURATION_STR_MAX];
     cfg_format_duration(p->cfg->timeout_ms, timeout, sizeof(timeout));
-    if (p->queued) {
+    if (p->run == PROBE_RUN_QUEUED) {
         dequeue(p);
-        snprintf(reason, sizeof(reason),
+        p->run = PROBE_RUN_IDLE;
+        snprintf(why, sizeof(why),
                  "timed out after %s waiting for an exec slot", timeout);
-        p->running = false;
-        record(p, false, util_mono_now() - p->run_started, reason);
+        record(p, false, util_mono_now() - p->run_started, why);
         return;
     }
     p->kind->cancel(p);
-    snprintf(reason, sizeof(reason), "timed out after %s", timeout);
-    finish(p, false, reason);
+    snprintf(why, sizeof(why), "timed out after %s", timeout);
+    finish(p, false, why);
 }
 
-void probe_report(struct probe *p, bool ok, const char *fmt, ...)
+/* Its service stops: a wait for a slot ends before any slot is freed, so
+ * that none goes to a probe of this very service, only to be killed. */
+static void run_leave_queue(struct probe *p, enum run_event ev,
+                            const struct run_in *in)
 {
-    char reason[PROBE_REASON_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
-    if (p->running && !p->queued)
-        finish(p, ok, reason);
-}
-
-int probe_ttl_push(struct probe *p, bool ok, const char *reason)
-{
-    if (p->cfg->type != CFG_PROBE_TTL)
-        return -EINVAL;
-    if (!p->active)
-        return -EAGAIN;
-    /* Re-armed first: the result's notify may deactivate the probe. */
-    ev_timer_again(p->owner->loop, &p->tick_w);
-    record_at_once(p, ok,
-                   reason && *reason ? reason
-                   : ok              ? "pushed: pass"
-                                     : "pushed: fail");
-    return 0;
+    (void)ev;
+    (void)in;
+    abandon_run(p, false);
+    p->run = PROBE_RUN_IDLE;
 }
 
 /* start_period is over: a probe failing already restarts now, though its
@@ -284,11 +386,13 @@ static void on_start_over(EV_P_ ev_timer *w, int revents)
     restart_if_due(p);
 }
 
-static void activate(struct probe *p, double since)
+/* Scheduled from now (since: the service's start). */
+static void run_activate(struct probe *p, enum run_event ev,
+                         const struct run_in *in)
 {
-    if (p->active)
-        return;
-    p->active = true;
+    (void)ev;
+    double since = in->since;
+    p->run = PROBE_RUN_IDLE;
     p->passes = 0;
     p->failures = 0;
     p->passed_once = false;
@@ -313,27 +417,115 @@ static void activate(struct probe *p, double since)
     ev_timer_start(p->owner->loop, &p->tick_w);
 }
 
-/* Stops scheduling; a run in flight is abandoned. Back to unknown. */
-static void deactivate(struct probe *p)
+/* Stops scheduling; a run under way is abandoned. Back to unknown. */
+static void run_deactivate(struct probe *p, enum run_event ev,
+                           const struct run_in *in)
 {
-    if (!p->active)
-        return;
-    p->active = false;
+    (void)ev;
+    (void)in;
     ev_timer_stop(p->owner->loop, &p->tick_w);
-    ev_timer_stop(p->owner->loop, &p->deadline_w);
     ev_timer_stop(p->owner->loop, &p->start_w);
-    if (p->queued) {
-        dequeue(p);
-    } else if (p->running) {
-        p->kind->cancel(p);
-        if (is_exec(p))
-            release_exec_slot(p->owner);
-    }
-    p->running = false;
+    abandon_run(p, true);
+    p->run = PROBE_RUN_OFF;
     p->passes = 0;
     p->failures = 0;
     p->has_result = false;
     set_state(p, PROBE_UNKNOWN);
+}
+
+/*
+ * What each event does in each state of the run. The tick and the
+ * deadline timers run only while scheduled and while a run is under way,
+ * only queued probes are in the exec queue, and a kind reports only a run
+ * it was not cancelled from: every other cell is impossible.
+ */
+static run_fn *const run_table[PROBE_RUNS][RUN_EVENTS] = {
+    [PROBE_RUN_OFF] =
+        {
+            [RUN_EV_ACTIVATE] = run_activate,
+            [RUN_EV_DEACTIVATE] = run_ignore,
+            [RUN_EV_LEAVE_QUEUE] = run_ignore,
+            [RUN_EV_TICK] = run_impossible,
+            [RUN_EV_SLOT] = run_impossible,
+            [RUN_EV_REPORT] = run_impossible,
+            [RUN_EV_DEADLINE] = run_impossible,
+        },
+    [PROBE_RUN_IDLE] =
+        {
+            [RUN_EV_ACTIVATE] = run_ignore,
+            [RUN_EV_DEACTIVATE] = run_deactivate,
+            [RUN_EV_LEAVE_QUEUE] = run_ignore,
+            [RUN_EV_TICK] = run_tick,
+            [RUN_EV_SLOT] = run_impossible,
+            [RUN_EV_REPORT] = run_impossible,
+            [RUN_EV_DEADLINE] = run_impossible,
+        },
+    [PROBE_RUN_QUEUED] =
+        {
+            [RUN_EV_ACTIVATE] = run_ignore,
+            [RUN_EV_DEACTIVATE] = run_deactivate,
+            [RUN_EV_LEAVE_QUEUE] = run_leave_queue,
+            [RUN_EV_TICK] = run_overlap,
+            [RUN_EV_SLOT] = run_slot,
+            [RUN_EV_REPORT] = run_impossible,
+            [RUN_EV_DEADLINE] = run_deadline,
+        },
+    [PROBE_RUN_RUNNING] =
+        {
+            [RUN_EV_ACTIVATE] = run_ignore,
+            [RUN_EV_DEACTIVATE] = run_deactivate,
+            [RUN_EV_LEAVE_QUEUE] = run_ignore,
+            [RUN_EV_TICK] = run_overlap,
+            [RUN_EV_SLOT] = run_impossible,
+            [RUN_EV_REPORT] = run_report,
+            [RUN_EV_DEADLINE] = run_deadline,
+        },
+};
+
+static void run_handle(struct probe *p, enum run_event ev,
+                       const struct run_in *in)
+{
+    run_table[p->run][ev](p, ev, in);
+}
+
+static void on_tick(EV_P_ ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    run_handle(container_of(w, struct probe, tick_w), RUN_EV_TICK,
+               &(struct run_in){0});
+}
+
+static void on_deadline(EV_P_ ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    run_handle(container_of(w, struct probe, deadline_w), RUN_EV_DEADLINE,
+               &(struct run_in){0});
+}
+
+void probe_report(struct probe *p, bool ok, const char *fmt, ...)
+{
+    char reason[PROBE_REASON_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    run_handle(p, RUN_EV_REPORT, &(struct run_in){.ok = ok, .reason = reason});
+}
+
+int probe_ttl_push(struct probe *p, bool ok, const char *reason)
+{
+    if (p->cfg->type != CFG_PROBE_TTL)
+        return -EINVAL;
+    if (!probe_is_active(p))
+        return -EAGAIN;
+    ev_timer_again(p->owner->loop, &p->tick_w);
+    record_at_once(p, ok,
+                   reason && *reason ? reason
+                   : ok              ? "pushed: pass"
+                                     : "pushed: fail");
+    return 0;
 }
 
 void prober_start(struct prober *pr)
@@ -352,20 +544,17 @@ static bool belongs(const struct probe *p, const char *service)
 void prober_service_running(struct prober *pr, const char *service,
                             bool running, double since)
 {
-    /* Leave the exec queue first: a slot freed below must not go to a
-     * probe of this very service, only to be killed at once. */
+    /* Leave the exec queue first: see run_leave_queue(). */
     for (size_t i = 0; i < pr->count && !running; i++) {
-        if (belongs(pr->probes[i], service) && pr->probes[i]->queued)
-            dequeue(pr->probes[i]);
+        if (belongs(pr->probes[i], service))
+            run_handle(pr->probes[i], RUN_EV_LEAVE_QUEUE, &(struct run_in){0});
     }
     for (size_t i = 0; i < pr->count; i++) {
         struct probe *p = pr->probes[i];
         if (!belongs(p, service))
             continue;
-        if (running)
-            activate(p, since);
-        else
-            deactivate(p);
+        run_handle(p, running ? RUN_EV_ACTIVATE : RUN_EV_DEACTIVATE,
+                   &(struct run_in){.since = since});
     }
 }
 
@@ -423,15 +612,8 @@ static void probe_free(struct probe *p)
         return;
     struct prober *pr = p->owner;
     ev_timer_stop(pr->loop, &p->tick_w);
-    ev_timer_stop(pr->loop, &p->deadline_w);
     ev_timer_stop(pr->loop, &p->start_w);
-    if (p->queued) {
-        dequeue(p);
-    } else if (p->running) {
-        p->kind->cancel(p);
-        if (is_exec(p))
-            pr->exec_running--; /* the caller refills the slots */
-    }
+    abandon_run(p, false); /* the caller refills the slots */
     p->kind->destroy(p);
     free(p);
 }

@@ -22,6 +22,20 @@
 
 enum probe_state { PROBE_UNKNOWN, PROBE_PASSING, PROBE_FAILING };
 
+/*
+ * Where a probe is in its schedule: the run's state machine, apart from
+ * the result's (enum probe_state). Every change goes through one table in
+ * probe.c.
+ */
+enum probe_run {
+    PROBE_RUN_OFF,     /* not scheduled: its service does not run */
+    PROBE_RUN_IDLE,    /* scheduled, between runs */
+    PROBE_RUN_QUEUED,  /* due: an exec probe waiting for a slot (the
+                          deadline counts) */
+    PROBE_RUN_RUNNING, /* the kind runs the check */
+    PROBE_RUNS
+};
+
 struct probe_result {
     bool ok;
     double duration; /* seconds the run took */
@@ -57,8 +71,7 @@ struct probe {
     const struct cfg_probe *cfg;
     struct prober *owner;
     enum probe_state state;
-    bool active;       /* scheduled: its service runs, or it has none */
-    bool running;      /* a run is in flight */
+    enum probe_run run;
     bool passed_once;  /* has passed at least once since activation */
     bool start_over;   /* start_period has run out since the service's
                           start (on_failure: restart only) */
@@ -78,7 +91,6 @@ struct probe {
     double run_started;  /* util_mono_now() */
     double next_due;     /* util_mono_now() the next run is scheduled for */
     double offset;       /* seconds into the period of its first run */
-    bool queued;         /* waiting for an exec slot */
     bool kept;           /* scratch of prober_commit() */
     struct probe *queue_next;
 };
@@ -174,6 +186,9 @@ int probe_ttl_push(struct probe *p, bool ok, const char *reason);
  * run out. Its failures count all the same; only the restart waits.
  */
 bool probe_restart_held(const struct probe *p);
+
+/* True while p is scheduled: its service runs, or it has none. */
+bool probe_is_active(const struct probe *p);
 
 const char *probe_state_name(enum probe_state state);
 const char *probe_importance_name(enum cfg_importance importance);

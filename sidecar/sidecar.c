@@ -20,6 +20,7 @@
 #include "proc/reaper.h"
 #include "proc/spawn.h"
 #include "sidecar/health.h"
+#include "sidecar/notify.h"
 #include "sidecar/reload.h"
 #include "sidecar/service.h"
 #include "sidecar/view.h"
@@ -39,6 +40,28 @@ struct retired_cfg {
     struct cfg_root *cfg;
     struct svc **svcs; /* as cfg->services: those stopping, else NULL */
     struct retired_cfg *next;
+};
+
+/*
+ * The supervisor's lifecycle. Every change goes through lifecycle(), whose
+ * table below names what each event does in each state.
+ */
+enum sc_state {
+    SC_STARTING, /* built; sidecar_start() not called yet */
+    SC_RUNNING,  /* supervising: starts what may start */
+    SC_DRAINING, /* readiness off; stopping begins after shutdown.drain */
+    SC_STOPPING, /* stopping every service, dependents first */
+    SC_FINISHED, /* all stopped: the loop ends */
+    SC_STATES
+};
+
+enum sc_event {
+    SC_EV_START,       /* sidecar_start() */
+    SC_EV_STOP_SIGNAL, /* SIGTERM or SIGINT */
+    SC_EV_DRAINED,     /* shutdown.drain is over */
+    SC_EV_SHUTDOWN,    /* stop now: an essential service is gone, or asked */
+    SC_EV_ALL_STOPPED, /* every service is done */
+    SC_EVENTS
 };
 
 /* Private to this file: the API sees it through sidecar/view.h only. */
@@ -66,15 +89,16 @@ struct sidecar {
     struct guard guard; /* kills the services' groups if we are SIGKILLed */
     ev_signal signal_w[SIDECAR_SIGNALS_MAX];
     size_t signals_count;
-    double started_at;     /* ev_now() of sidecar_start, for display */
-    double start_mono;     /* util_mono_now() of it, for the uptime */
-    unsigned stop_signals; /* SIGTERM/SIGINT received so far */
-    bool draining;         /* readiness off, stop not begun yet */
-    ev_timer drain_w;      /* shutdown.drain */
-    char drain_reason[64];
-    bool shutting_down;
+    double started_at; /* ev_now() of sidecar_start, for display */
+    double start_mono; /* util_mono_now() of it, for the uptime */
+    enum sc_state state;
+    unsigned stop_signals;       /* SIGTERM/SIGINT received so far */
+    ev_timer drain_w;            /* shutdown.drain */
+    char drain_reason[64];       /* set when a drain begins, else empty */
     const struct svc *exit_from; /* whose status sidecar exits with */
-    bool finished;
+    struct notify_queue changes; /* of services and probes, to handle */
+    unsigned change_depth;       /* service_changed() running now */
+    unsigned change_depth_max;
 };
 
 /* Watched even when no service takes them, so that they are logged and
@@ -154,14 +178,30 @@ static bool predecessor_busy(const struct sidecar *sc, const char *name)
     return false;
 }
 
+/* Readiness is off for good: draining, stopping, or stopped. */
+static bool winding_down(const struct sidecar *sc)
+{
+    return sc->state == SC_DRAINING || sc->state == SC_STOPPING ||
+           sc->state == SC_FINISHED;
+}
+
+/* The services are stopping, or stopped. */
+static bool stopping(const struct sidecar *sc)
+{
+    return sc->state == SC_STOPPING || sc->state == SC_FINISHED;
+}
+
 /*
- * Starts every waiting service whose dependencies are met, and gives up
- * on those whose dependencies never can be (which takes the pod down if
- * the service is essential).
+ * Starts the first waiting service whose dependencies are met, or gives
+ * up on the first whose dependencies never can be (which takes the pod
+ * down if the service is essential). One step: the service's change is
+ * handled (its notice comes back here for the next) before any other
+ * service is looked at, so what the change leads to comes first: after
+ * an essential service is given up, the shutdown stops the rest instead.
  */
 static void start_ready(struct sidecar *sc)
 {
-    if (sc->draining)
+    if (sc->state != SC_RUNNING)
         return; /* about to stop: start nothing new */
     for (size_t i = 0; i < sc->svcs_count; i++) {
         struct svc *s = sc->svcs[sc->cfg->start_order[i]];
@@ -174,13 +214,15 @@ static void start_ready(struct sidecar *sc)
                       LF_STR("dependency", dep->cfg->name),
                       LF_STR("state", svc_state_name(dep->state)));
             svc_handle(s, SVC_EV_ABANDON);
-            continue;
+        } else {
+            bool met = true;
+            for (size_t j = 0; j < s->cfg->deps_count; j++)
+                met = met && dep_met(sc, &s->cfg->deps[j]);
+            if (met)
+                svc_handle(s, SVC_EV_START);
         }
-        bool met = true;
-        for (size_t j = 0; j < s->cfg->deps_count; j++)
-            met = met && dep_met(sc, &s->cfg->deps[j]);
-        if (met)
-            svc_handle(s, SVC_EV_START);
+        if (s->state != SVC_WAITING)
+            return;
     }
 }
 
@@ -218,16 +260,24 @@ static bool dependents_alive(const struct sidecar *sc, const char *name,
     return false;
 }
 
+/* What a stop_step() did; ordered: a combination is the greatest. */
+enum stop_progress {
+    STOP_DONE,  /* every service is done */
+    STOP_BUSY,  /* some still stop; nothing changed now */
+    STOP_ACTED, /* a service changed state: its notice comes next */
+};
+
 /*
  * One step of stopping the services of svcs (indexed as cfg->services;
- * NULL slots skipped): stops every one that no live dependent (see
- * dependents_alive) still needs. True once all are done. Runs again on
- * each state change until then.
+ * NULL slots skipped): stops, dependents first, the first one that no live
+ * dependent (see dependents_alive) still needs, and returns there, as
+ * start_ready() does; the notice of its change runs the next step.
  */
-static bool stop_step(const struct sidecar *sc, struct svc *const *svcs,
-                      const struct cfg_root *cfg, bool current)
+static enum stop_progress stop_step(const struct sidecar *sc,
+                                    struct svc *const *svcs,
+                                    const struct cfg_root *cfg, bool current)
 {
-    bool all_done = true;
+    enum stop_progress progress = STOP_DONE;
     for (size_t k = cfg->services_count; k-- > 0;) {
         struct svc *s = svcs[cfg->start_order[k]];
         if (!s || svc_is_done(s))
@@ -236,45 +286,36 @@ static bool stop_step(const struct sidecar *sc, struct svc *const *svcs,
          * Nothing may (re)start now, not even after a restart that was
          * under way (STOP cancels it); live ones wait for dependents.
          */
+        enum svc_state before = s->state;
         if (!svc_has_process(s) || s->state == SVC_STOPPING ||
             !dependents_alive(sc, s->cfg->name, current))
             svc_handle(s, SVC_EV_STOP);
-        if (!svc_is_done(s))
-            all_done = false;
+        if (s->state != before)
+            return STOP_ACTED;
+        progress = STOP_BUSY;
     }
-    return all_done;
+    return progress;
 }
 
-static void finish(struct sidecar *sc)
-{
-    if (sc->finished)
-        return;
-    sc->finished = true;
-    /* Nothing left for it: it exits too, and is no leftover. */
-    guard_end(&sc->guard, 0.5);
-    int reaped = reaper_kill_children(1.0);
-    LOG_INFO("sidecar exiting", LF_INT("exit_code", sidecar_exit_code(sc)),
-             LF_INT("leftovers_reaped", reaped));
-    ev_break(sc->loop, EVBREAK_ALL);
-}
+static void lifecycle(struct sidecar *sc, enum sc_event ev, const char *reason);
 
 /* One step of the shutdown: see stop_step(); then the loop ends. */
 static void continue_shutdown(struct sidecar *sc)
 {
-    bool all_done = stop_step(sc, sc->svcs, sc->cfg, true);
-    for (struct retired_cfg *r = sc->retired; r; r = r->next)
-        all_done = stop_step(sc, r->svcs, r->cfg, true) && all_done;
-    if (all_done)
-        finish(sc);
+    enum stop_progress all = stop_step(sc, sc->svcs, sc->cfg, true);
+    for (struct retired_cfg *r = sc->retired; r && all != STOP_ACTED;
+         r = r->next) {
+        enum stop_progress one = stop_step(sc, r->svcs, r->cfg, true);
+        if (one > all)
+            all = one;
+    }
+    if (all == STOP_DONE)
+        lifecycle(sc, SC_EV_ALL_STOPPED, NULL);
 }
 
 void sidecar_shutdown(struct sidecar *sc, const char *reason)
 {
-    if (sc->shutting_down)
-        return;
-    sc->shutting_down = true;
-    LOG_INFO("shutting down", LF_STR("reason", reason));
-    continue_shutdown(sc);
+    lifecycle(sc, SC_EV_SHUTDOWN, reason);
 }
 
 /* What the front end shows changed. */
@@ -299,23 +340,36 @@ static void update_health(struct sidecar *sc, const char *cause)
     struct health_view v = health_compute(
         sc->health_probes, sc->prober->count, sc->health_services,
         sc->svcs_count, sc->health.initialised && sc->health.view.started);
-    if (sc->draining || sc->shutting_down)
+    if (winding_down(sc))
         v.ready = false;
     if (health_update(&sc->health, v, cause))
         refresh_frontend(sc);
 }
 
+/* The probes' callbacks only queue: handled from the loop (on_notice). */
 static void on_probe_change(struct probe *p, enum probe_state old, void *arg)
 {
-    (void)old;
     struct sidecar *sc = arg;
+    notify_push(&sc->changes, NOTIFY_PROBE, p, (int)old, (int)p->state);
+}
+
+static void on_probe_restart(struct probe *p, void *arg)
+{
+    struct sidecar *sc = arg;
+    notify_push(&sc->changes, NOTIFY_PROBE_RESTART, p, (int)p->state,
+                (int)p->state);
+}
+
+/* A probe's state became now. */
+static void probe_changed(struct sidecar *sc, struct probe *p,
+                          enum probe_state now)
+{
     char cause[192];
     snprintf(cause, sizeof(cause), "probe '%s' (%s) is %s", p->cfg->name,
-             probe_importance_name(p->cfg->importance),
-             probe_state_name(p->state));
+             probe_importance_name(p->cfg->importance), probe_state_name(now));
     /* First the aggregate, so that its change names this cause. */
     update_health(sc, cause);
-    if (!sc->shutting_down && p->state == PROBE_PASSING)
+    if (!stopping(sc) && now == PROBE_PASSING)
         start_ready(sc);
 }
 
@@ -325,14 +379,13 @@ static void on_probe_change(struct probe *p, enum probe_state old, void *arg)
  * liveness probes of a pod being deleted, a restart would only cut short
  * the requests the drain lets finish.
  */
-static void on_probe_restart(struct probe *p, void *arg)
+static void probe_restart_due(struct sidecar *sc, struct probe *p)
 {
-    struct sidecar *sc = arg;
     size_t idx = p->cfg->service_index;
-    if (idx == CFG_NO_INDEX || sc->shutting_down ||
+    if (idx == CFG_NO_INDEX || stopping(sc) ||
         sc->svcs[idx]->state != SVC_RUNNING)
         return;
-    if (sc->draining) {
+    if (sc->state == SC_DRAINING) {
         LOG_INFO("probe failing; no restart while draining",
                  LF_STR("probe", p->cfg->name),
                  LF_STR("service", p->cfg->service));
@@ -358,12 +411,16 @@ static bool is_current(const struct sidecar *sc, const struct svc *s)
 /*
  * Stops, in dependency order, what reloads took out of the config. Only
  * those count as dependents: a kept service that depends on a changed one
- * keeps running while that one restarts.
+ * keeps running while that one restarts. One step, as stop_step(): true
+ * when a service changed state.
  */
-static void continue_retiring(struct sidecar *sc)
+static bool continue_retiring(struct sidecar *sc)
 {
-    for (struct retired_cfg *r = sc->retired; r; r = r->next)
-        (void)stop_step(sc, r->svcs, r->cfg, false);
+    for (struct retired_cfg *r = sc->retired; r; r = r->next) {
+        if (stop_step(sc, r->svcs, r->cfg, false) == STOP_ACTED)
+            return true;
+    }
+    return false;
 }
 
 /*
@@ -379,12 +436,12 @@ static void on_retired_change(struct sidecar *sc, struct svc *s)
     }
     if (svc_is_done(s) && !ev_is_active(&sc->sweep_w))
         ev_timer_start(sc->loop, &sc->sweep_w);
-    if (sc->shutting_down) {
+    if (stopping(sc)) {
         continue_shutdown(sc);
         return;
     }
-    continue_retiring(sc);
-    start_ready(sc);
+    if (!continue_retiring(sc))
+        start_ready(sc);
 }
 
 static void on_watch_started(EV_P_ ev_timer *w, int revents);
@@ -401,6 +458,7 @@ static void on_sweep(EV_P_ ev_timer *w, int revents)
         bool left = false;
         for (size_t i = 0; i < r->cfg->services_count; i++) {
             if (r->svcs[i] && svc_is_done(r->svcs[i])) {
+                notify_forget(&sc->changes, r->svcs[i]);
                 svc_free(r->svcs[i]);
                 r->svcs[i] = NULL;
             }
@@ -417,9 +475,23 @@ static void on_sweep(EV_P_ ev_timer *w, int revents)
     }
 }
 
+/* The service's callback only queues: handled from the loop (on_notice). */
 static void on_service_change(struct svc *s, enum svc_state old, void *arg)
 {
     struct sidecar *sc = arg;
+    notify_push(&sc->changes, NOTIFY_SERVICE, s, (int)old, (int)s->state);
+}
+
+/*
+ * A service went from old to now. Each notice is one change, handled in
+ * order: what follows an edge (its probes start or stop, an essential one
+ * takes the pod down) follows each edge once, even when the service has
+ * changed again since; what reads the others (the aggregate, the
+ * dependencies) reads them as they are.
+ */
+static void service_changed(struct sidecar *sc, struct svc *s,
+                            enum svc_state old, enum svc_state now)
+{
     if (!is_current(sc, s)) {
         on_retired_change(sc, s);
         return;
@@ -427,22 +499,20 @@ static void on_service_change(struct svc *s, enum svc_state old, void *arg)
     /* First the aggregate, so that its change names this cause. */
     char cause[192];
     snprintf(cause, sizeof(cause), "service '%s' is %s", s->cfg->name,
-             svc_state_name(s->state));
+             svc_state_name(now));
     update_health(sc, cause);
     /* A service's probes run while it runs, from unknown each time. */
-    if ((old == SVC_RUNNING) != (s->state == SVC_RUNNING))
-        prober_service_running(sc->prober, s->cfg->name,
-                               s->state == SVC_RUNNING, s->start_mono);
-    if (sc->shutting_down) {
+    if ((old == SVC_RUNNING) != (now == SVC_RUNNING))
+        prober_service_running(sc->prober, s->cfg->name, now == SVC_RUNNING,
+                               s->start_mono);
+    if (stopping(sc)) {
         continue_shutdown(sc);
         return;
     }
-    if ((s->state == SVC_EXITED || s->state == SVC_FATAL) &&
-        s->cfg->essential) {
+    if ((now == SVC_EXITED || now == SVC_FATAL) && s->cfg->essential) {
         sc->exit_from = s;
-        const char *what = s->state == SVC_FATAL
-                               ? "is crash-looping"
-                               : "exited and will not restart";
+        const char *what = now == SVC_FATAL ? "is crash-looping"
+                                            : "exited and will not restart";
         /* Given up while waiting (start_ready): a dependency never can. */
         const struct svc *dep = old == SVC_WAITING ? doomed_dep(sc, s) : NULL;
         char why[128];
@@ -457,10 +527,33 @@ static void on_service_change(struct svc *s, enum svc_state old, void *arg)
         snprintf(reason, sizeof(reason), "%s service '%s' %s",
                  s->cfg->role == CFG_ROLE_MAIN ? "main" : "essential",
                  s->cfg->name, what);
-        sidecar_shutdown(sc, reason);
+        lifecycle(sc, SC_EV_SHUTDOWN, reason);
         return;
     }
     start_ready(sc);
+}
+
+/* One queued change, from the loop: never inside another's handling. */
+static void on_notice(struct notify_queue *q, const struct notice *n, void *arg)
+{
+    (void)q;
+    struct sidecar *sc = arg;
+    switch (n->kind) {
+    case NOTIFY_SERVICE:
+        sc->change_depth++;
+        if (sc->change_depth > sc->change_depth_max)
+            sc->change_depth_max = sc->change_depth;
+        service_changed(sc, n->obj, (enum svc_state)n->old,
+                        (enum svc_state)n->now);
+        sc->change_depth--;
+        break;
+    case NOTIFY_PROBE:
+        probe_changed(sc, n->obj, (enum probe_state)n->now);
+        break;
+    case NOTIFY_PROBE_RESTART:
+        probe_restart_due(sc, n->obj);
+        break;
+    }
 }
 
 /* Sends sig to every service that takes it; true when one did. */
@@ -487,7 +580,55 @@ static void on_drained(EV_P_ ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     struct sidecar *sc = container_of(w, struct sidecar, drain_w);
-    sidecar_shutdown(sc, sc->drain_reason);
+    lifecycle(sc, SC_EV_DRAINED, NULL);
+}
+
+/*
+ * The lifecycle's actions, one per kind of cell of the table below; each
+ * takes the event and its reason (a signal's name for SC_EV_STOP_SIGNAL,
+ * the cause for SC_EV_SHUTDOWN, else NULL).
+ */
+typedef void lifecycle_fn(struct sidecar *sc, enum sc_event ev,
+                          const char *reason);
+
+static const char *const sc_state_names[SC_STATES] = {
+    [SC_STARTING] = "starting", [SC_RUNNING] = "running",
+    [SC_DRAINING] = "draining", [SC_STOPPING] = "stopping",
+    [SC_FINISHED] = "finished",
+};
+
+static const char *const sc_event_names[SC_EVENTS] = {
+    [SC_EV_START] = "start",
+    [SC_EV_STOP_SIGNAL] = "stop signal",
+    [SC_EV_DRAINED] = "drained",
+    [SC_EV_SHUTDOWN] = "shutdown",
+    [SC_EV_ALL_STOPPED] = "all stopped",
+};
+
+/* A cell no path leads to: a bug, said, and nothing done. */
+static void lc_impossible(struct sidecar *sc, enum sc_event ev,
+                          const char *reason)
+{
+    (void)reason;
+    LOG_ERROR("bug: supervisor event in impossible state",
+              LF_STR("state", sc_state_names[sc->state]),
+              LF_STR("event", sc_event_names[ev]));
+}
+
+/* Nothing to do: a shutdown asked when one is under way or over, or the
+ * services' last changes seen again after the end. */
+static void lc_ignore(struct sidecar *sc, enum sc_event ev, const char *reason)
+{
+    (void)sc;
+    (void)ev;
+    (void)reason;
+}
+
+static void lc_run(struct sidecar *sc, enum sc_event ev, const char *reason)
+{
+    (void)ev;
+    (void)reason;
+    sc->state = SC_RUNNING;
 }
 
 /*
@@ -495,10 +636,12 @@ static void on_drained(EV_P_ ev_timer *w, int revents)
  * anything is stopped, so Kubernetes takes the pod out of its endpoints
  * while it still serves. Liveness holds.
  */
-static void begin_drain(struct sidecar *sc)
+static void lc_drain(struct sidecar *sc, enum sc_event ev, const char *signal)
 {
+    (void)ev;
     double drain = (double)sc->cfg->shutdown.drain_ms / 1000.0;
-    sc->draining = true;
+    snprintf(sc->drain_reason, sizeof(sc->drain_reason), "received %s", signal);
+    sc->state = SC_DRAINING;
     LOG_INFO("draining: not ready, stopping after the drain",
              LF_STR("reason", sc->drain_reason),
              LF_INT("drain_ms", sc->cfg->shutdown.drain_ms));
@@ -506,6 +649,114 @@ static void begin_drain(struct sidecar *sc)
     ev_now_update(sc->loop); /* the drain counts from now */
     ev_timer_init(&sc->drain_w, on_drained, drain, 0.);
     ev_timer_start(sc->loop, &sc->drain_w);
+}
+
+static void lc_shutdown(struct sidecar *sc, enum sc_event ev,
+                        const char *reason)
+{
+    (void)ev;
+    sc->state = SC_STOPPING;
+    ev_timer_stop(sc->loop, &sc->drain_w);
+    LOG_INFO("shutting down", LF_STR("reason", reason));
+    continue_shutdown(sc);
+}
+
+/* The drain is over, or a second stop signal cuts it short: stop now. */
+static void lc_end_drain(struct sidecar *sc, enum sc_event ev,
+                         const char *reason)
+{
+    (void)reason;
+    lc_shutdown(sc, ev, sc->drain_reason);
+}
+
+static void lc_signal_again(struct sidecar *sc, enum sc_event ev,
+                            const char *signal)
+{
+    (void)ev;
+    if (sc->stop_signals == 1) {
+        /* Stopping on its own already (an essential service is gone). */
+        LOG_INFO("already shutting down", LF_STR("signal", signal));
+        return;
+    }
+    /* Asked again while stopping: no more waiting for grace periods. */
+    LOG_WARN("stop signal during shutdown: killing every service now",
+             LF_STR("signal", signal));
+    for (size_t i = 0; i < sc->svcs_count; i++)
+        svc_handle(sc->svcs[i], SVC_EV_KILL);
+    for (struct retired_cfg *r = sc->retired; r; r = r->next) {
+        for (size_t i = 0; i < r->cfg->services_count; i++) {
+            if (r->svcs[i])
+                svc_handle(r->svcs[i], SVC_EV_KILL);
+        }
+    }
+}
+
+static void lc_finish(struct sidecar *sc, enum sc_event ev, const char *reason)
+{
+    (void)ev;
+    (void)reason;
+    sc->state = SC_FINISHED;
+    /* Nothing left for it: it exits too, and is no leftover. */
+    guard_end(&sc->guard, 0.5);
+    int reaped = reaper_kill_children(1.0);
+    LOG_INFO("sidecar exiting", LF_INT("exit_code", sidecar_exit_code(sc)),
+             LF_INT("leftovers_reaped", reaped));
+    ev_break(sc->loop, EVBREAK_ALL);
+}
+
+/*
+ * What each event does in each state. Signal watchers start with
+ * sidecar_start(), services' changes come after it, the drain timer runs
+ * only while draining, and only stopping ends in all stopped: every other
+ * cell is impossible. A stop signal may still come in the loop's last
+ * iteration, and the services' last changes be handled after the end.
+ */
+static lifecycle_fn *const lifecycle_table[SC_STATES][SC_EVENTS] = {
+    [SC_STARTING] =
+        {
+            [SC_EV_START] = lc_run,
+            [SC_EV_STOP_SIGNAL] = lc_impossible,
+            [SC_EV_DRAINED] = lc_impossible,
+            [SC_EV_SHUTDOWN] = lc_impossible,
+            [SC_EV_ALL_STOPPED] = lc_impossible,
+        },
+    [SC_RUNNING] =
+        {
+            [SC_EV_START] = lc_impossible,
+            [SC_EV_STOP_SIGNAL] = lc_drain,
+            [SC_EV_DRAINED] = lc_impossible,
+            [SC_EV_SHUTDOWN] = lc_shutdown,
+            [SC_EV_ALL_STOPPED] = lc_impossible,
+        },
+    [SC_DRAINING] =
+        {
+            [SC_EV_START] = lc_impossible,
+            [SC_EV_STOP_SIGNAL] = lc_end_drain,
+            [SC_EV_DRAINED] = lc_end_drain,
+            [SC_EV_SHUTDOWN] = lc_shutdown,
+            [SC_EV_ALL_STOPPED] = lc_impossible,
+        },
+    [SC_STOPPING] =
+        {
+            [SC_EV_START] = lc_impossible,
+            [SC_EV_STOP_SIGNAL] = lc_signal_again,
+            [SC_EV_DRAINED] = lc_impossible,
+            [SC_EV_SHUTDOWN] = lc_ignore,
+            [SC_EV_ALL_STOPPED] = lc_finish,
+        },
+    [SC_FINISHED] =
+        {
+            [SC_EV_START] = lc_impossible,
+            [SC_EV_STOP_SIGNAL] = lc_signal_again,
+            [SC_EV_DRAINED] = lc_impossible,
+            [SC_EV_SHUTDOWN] = lc_ignore,
+            [SC_EV_ALL_STOPPED] = lc_ignore,
+        },
+};
+
+static void lifecycle(struct sidecar *sc, enum sc_event ev, const char *reason)
+{
+    lifecycle_table[sc->state][ev](sc, ev, reason);
 }
 
 static void on_signal(EV_P_ ev_signal *w, int revents)
@@ -527,36 +778,8 @@ static void on_signal(EV_P_ ev_signal *w, int revents)
                      LF_STR("signal", cfg_signal_name(sig)));
         return;
     }
-    unsigned n = ++sc->stop_signals;
-    if (!sc->shutting_down && !sc->draining) {
-        snprintf(sc->drain_reason, sizeof(sc->drain_reason), "received %s",
-                 cfg_signal_name(sig));
-        begin_drain(sc);
-        return;
-    }
-    if (!sc->shutting_down) {
-        /* A second one during the drain: stop now. */
-        ev_timer_stop(sc->loop, &sc->drain_w);
-        sidecar_shutdown(sc, sc->drain_reason);
-        return;
-    }
-    if (n == 1) {
-        /* Stopping on its own already (an essential service is gone). */
-        LOG_INFO("already shutting down",
-                 LF_STR("signal", cfg_signal_name(sig)));
-        return;
-    }
-    /* Asked again while stopping: no more waiting for grace periods. */
-    LOG_WARN("stop signal during shutdown: killing every service now",
-             LF_STR("signal", cfg_signal_name(sig)));
-    for (size_t i = 0; i < sc->svcs_count; i++)
-        svc_handle(sc->svcs[i], SVC_EV_KILL);
-    for (struct retired_cfg *r = sc->retired; r; r = r->next) {
-        for (size_t i = 0; i < r->cfg->services_count; i++) {
-            if (r->svcs[i])
-                svc_handle(r->svcs[i], SVC_EV_KILL);
-        }
-    }
+    sc->stop_signals++;
+    lifecycle(sc, SC_EV_STOP_SIGNAL, cfg_signal_name(sig));
 }
 
 /* At start and at each reload: `check` says it too, but nobody may run it. */
@@ -576,6 +799,8 @@ struct sidecar *sidecar_new(struct ev_loop *loop, struct cfg_root *cfg,
     sc->loop = loop;
     sc->cfg = cfg;
     guard_init(&sc->guard);
+    if (notify_init(&sc->changes, loop, on_notice, sc) < 0)
+        goto out_free;
     ev_timer_init(&sc->sweep_w, on_sweep, 0., 0.);
     ev_timer_init(&sc->recheck_w, on_watch_started, 0., 0.);
     sc->env = spawn_env_inherited();
@@ -741,6 +966,7 @@ void sidecar_start(struct sidecar *sc)
              LF_INT("probes", sc->cfg->probes_count));
     sc->started_at = ev_now(sc->loop);
     sc->start_mono = util_mono_now();
+    lifecycle(sc, SC_EV_START, NULL);
     update_health(sc, "sidecar started");
     refresh_frontend(sc);
     prober_start(sc->prober);
@@ -764,8 +990,10 @@ static void reload_work_free(struct sidecar *sc, struct reload_work *w)
     for (size_t i = 0; w->svcs && i < w->next->services_count; i++) {
         bool kept = w->plan.svc_from && w->plan.svc_from[i] != CFG_NO_INDEX &&
                     w->plan.svc_same[i];
-        if (!kept)
+        if (!kept) {
+            notify_forget(&sc->changes, w->svcs[i]);
             svc_free(w->svcs[i]);
+        }
     }
     free(w->svcs);
     if (w->probes)
@@ -882,6 +1110,20 @@ out_nomem:
     return -1;
 }
 
+/* The probes the commit to next frees: their queued changes go first. */
+static void forget_dropped_probes(struct sidecar *sc,
+                                  const struct cfg_root *next,
+                                  const size_t *kept_from)
+{
+    for (size_t j = 0; j < sc->prober->count; j++) {
+        bool kept = false;
+        for (size_t i = 0; i < next->probes_count && !kept; i++)
+            kept = kept_from[i] == j;
+        if (!kept)
+            notify_forget(&sc->changes, sc->prober->probes[j]);
+    }
+}
+
 /* The swap: cannot fail. The current config joins the retired ones. */
 static void commit_reload(struct sidecar *sc, struct reload_work *w)
 {
@@ -913,6 +1155,7 @@ static void commit_reload(struct sidecar *sc, struct reload_work *w)
     w->retired->next = sc->retired;
     sc->retired = w->retired;
     sc->cfg = next;
+    forget_dropped_probes(sc, next, plan->probe_kept_from);
     prober_commit(sc->prober, next, plan->probe_kept_from, w->probes);
     sc->exit_from =
         next->main_index != CFG_NO_INDEX ? sc->svcs[next->main_index] : NULL;
@@ -938,7 +1181,10 @@ static void act_on_reload(struct sidecar *sc)
 {
     watch_forwarded_signals(sc);
     apply_watch(sc);
-    continue_retiring(sc);
+    /* Every stop it may begin now, before the probes and starts below:
+     * the notices of these changes go on from there. */
+    while (continue_retiring(sc))
+        ;
     /* Probes of a restarting service stop; new ones start if they may. */
     prober_service_running(sc->prober, NULL, true, sc->start_mono);
     for (size_t i = 0; i < sc->svcs_count; i++)
@@ -1014,7 +1260,7 @@ static bool watch_has_news(const struct sidecar *sc, uint64_t digest,
 
 int sidecar_reload(struct sidecar *sc, const char *trigger, struct buf *answer)
 {
-    if (sc->draining || sc->shutting_down) {
+    if (winding_down(sc)) {
         LOG_WARN("config reload refused: shutting down",
                  LF_STR("trigger", trigger));
         return put_refusal(answer, "sidecar is shutting down") < 0 ? -ENOMEM
@@ -1074,8 +1320,10 @@ struct sidecar_view sidecar_view(const struct sidecar *sc)
         .probes_count = sc->prober->count,
         .health = &sc->health.view,
         .reloads = &sc->reloads,
-        .draining = sc->draining,
-        .shutting_down = sc->shutting_down,
+        /* Since the drain began, through the stop that follows it. */
+        .draining = sc->state == SC_DRAINING ||
+                    (stopping(sc) && sc->drain_reason[0] != '\0'),
+        .shutting_down = stopping(sc),
         .watching = sc->watch != NULL,
         .started_at = sc->started_at,
         .start_mono = sc->start_mono,
@@ -1092,7 +1340,7 @@ int sidecar_service_command(struct sidecar *sc, const char *name,
     }
     if (!s)
         return -ENOENT;
-    if (sc->draining || sc->shutting_down)
+    if (winding_down(sc))
         return -EBUSY;
     bool starts =
         strcmp(action, "restart") == 0 || strcmp(action, "start") == 0;
@@ -1158,10 +1406,17 @@ int sidecar_exit_code(const struct sidecar *sc)
     return code;
 }
 
+unsigned sidecar_change_depth_max(const struct sidecar *sc)
+{
+    return sc->change_depth_max;
+}
+
 void sidecar_free(struct sidecar *sc)
 {
     if (!sc)
         return;
+    /* First: what is freed below is never handled after. */
+    notify_fini(&sc->changes);
     file_watch_free(sc->watch);
     ev_timer_stop(sc->loop, &sc->sweep_w);
     ev_timer_stop(sc->loop, &sc->recheck_w);

@@ -52,6 +52,13 @@ void sidecar_pin_log(struct sidecar *sc, bool level, bool format);
 /* The status to exit with once the loop has ended. */
 int sidecar_exit_code(const struct sidecar *sc);
 
+/*
+ * The most handlings of a service's change that ever ran nested: 1, as
+ * changes are queued and handled from the loop, one after the other (for
+ * tests).
+ */
+unsigned sidecar_change_depth_max(const struct sidecar *sc);
+
 /* Stops all watchers and frees. sidecar_free(NULL) is a no-op. */
 void sidecar_free(struct sidecar *sc);
 

@@ -158,7 +158,7 @@ static void fake_build(struct fake *f, struct input *in)
         p->owner = &f->prober;
         p->kind = kinds[c->type];
         p->state = (enum probe_state)((b2 >> 4) % 3);
-        p->active = b2 & 0x40;
+        p->run = b2 & 0x40 ? PROBE_RUN_IDLE : PROBE_RUN_OFF;
         p->passed_once = b2 & 0x80;
         p->has_result = b & 0x80;
         p->passes = take_byte(in);
