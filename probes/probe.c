@@ -80,6 +80,34 @@ static void set_state(struct probe *p, enum probe_state state)
     restart_if_due(p);
 }
 
+/*
+ * Keeps reason as p->last.reason. The buffer grows only for a longer
+ * reason than it ever held, so a probe in a steady state allocates
+ * nothing per run (a reason inline in struct probe cost 4 KiB a probe).
+ */
+static void keep_reason(struct probe *p, const char *reason)
+{
+    size_t n = strnlen(reason, PROBE_REASON_MAX - 1);
+
+    if (n >= p->reason_cap) {
+        size_t cap = (n + 64) & ~(size_t)63;
+        char *grown = realloc(p->reason_buf, cap);
+
+        if (grown != NULL) {
+            p->reason_buf = grown;
+            p->reason_cap = cap;
+        } else if (p->reason_cap == 0) {
+            p->last.reason = "(reason lost: out of memory)";
+            return;
+        } else {
+            n = p->reason_cap - 1; /* truncated into what is there */
+        }
+    }
+    memcpy(p->reason_buf, reason, n);
+    p->reason_buf[n] = '\0';
+    p->last.reason = p->reason_buf;
+}
+
 /* One result: counts toward the thresholds, may flip the state. */
 static void record(struct probe *p, bool ok, double duration,
                    const char *reason)
@@ -88,7 +116,7 @@ static void record(struct probe *p, bool ok, double duration,
     p->last.ok = ok;
     p->last.duration = duration;
     p->last.at = ev_time();
-    snprintf(p->last.reason, sizeof(p->last.reason), "%s", reason);
+    keep_reason(p, reason);
     if (ok) {
         p->passes++;
         p->failures = 0;
@@ -615,6 +643,7 @@ static void probe_free(struct probe *p)
     ev_timer_stop(pr->loop, &p->start_w);
     abandon_run(p, false); /* the caller refills the slots */
     p->kind->destroy(p);
+    free(p->reason_buf);
     free(p);
 }
 

@@ -38,9 +38,10 @@ enum probe_run {
 
 struct probe_result {
     bool ok;
-    double duration; /* seconds the run took */
-    double at;       /* wall clock (ev_time()) when it ended */
-    char reason[PROBE_REASON_MAX];
+    double duration;    /* seconds the run took */
+    double at;          /* wall clock (ev_time()) when it ended */
+    const char *reason; /* at most PROBE_REASON_MAX - 1 bytes; set with
+                           has_result */
 };
 
 struct probe;
@@ -91,7 +92,9 @@ struct probe {
     double run_started;  /* util_mono_now() */
     double next_due;     /* util_mono_now() the next run is scheduled for */
     double offset;       /* seconds into the period of its first run */
-    bool kept;           /* scratch of prober_commit() */
+    char *reason_buf;    /* last.reason when owned; grows, never shrinks */
+    size_t reason_cap;
+    bool kept; /* scratch of prober_commit() */
     struct probe *queue_next;
 };
 

@@ -167,9 +167,8 @@ static void fake_build(struct fake *f, struct input *in)
         p->last.duration = take_byte(in) / 10.0;
         p->last.at = 1700000000.5;
         p->state_since = 1700000000.25;
-        char *reason = take_string(in);
-        snprintf(p->last.reason, sizeof(p->last.reason), "%s", reason);
-        free(reason);
+        /* Freed with the probe (fake_free). */
+        p->last.reason = take_string(in);
     }
 }
 
@@ -179,8 +178,10 @@ static void fake_free(struct fake *f)
     free(f->root.path);
     for (size_t i = 0; i < f->root.services_count; i++)
         free(f->cfg_svcs[i].name);
-    for (size_t i = 0; i < f->root.probes_count; i++)
+    for (size_t i = 0; i < f->root.probes_count; i++) {
         free(f->cfg_probes[i].name);
+        free((char *)f->probes[i].last.reason);
+    }
 }
 
 static bool valid_utf8(const char *s, size_t n)

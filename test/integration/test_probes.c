@@ -389,3 +389,43 @@ T(a_ttl_probe_without_pushes_fails_after_its_ttl, 20)
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
+
+/*
+ * A probe's last reason lives in a buffer that grows only for a longer
+ * reason: a long one after a short one, then a short one after it, each
+ * shown whole and alone in /health/details (no tail of the long one).
+ */
+T(reason_grows_and_shrinks_without_leftovers, 40)
+{
+    static char body[64 * 1024];
+    static const char *const want[] = {"\"exit 1: short\"", "xxxxxxxxxxxxxxxx",
+                                       "\"exit 1: short\"", NULL};
+    h_start(&H, "http: { listen: '127.0.0.1:0' }\n"
+                "probes:\n"
+                "  flip:\n"
+                "    type: exec\n"
+                "    command: \"if [ -e @DIR@/long ]; then "
+                "head -c 6000 /dev/zero | tr '\\\\0' x; "
+                "else echo short; fi; exit 1\"\n"
+                "    period: 200ms\n"
+                "    timeout: 150ms\n");
+    for (size_t i = 0; want[i] != NULL; i++) {
+        double end = h_now() + 10;
+        bool seen = false;
+
+        if (i == 1)
+            h_touch(&H, "long");
+        if (i == 2)
+            cr_assert_eq(unlink(h_path(&H, "long")), 0);
+        while (!seen && h_now() < end) {
+            int status = h_get(&H, "/health/details", body, sizeof(body));
+
+            cr_assert_eq(status, 200);
+            seen = strstr(body, want[i]) != NULL;
+            if (!seen)
+                h_pump(&H, 0.05);
+        }
+        cr_assert(seen, "no reason with %s in %s", want[i], body);
+    }
+    cr_assert_eq(h_count_of(body, "xxxxxxxx"), 0, "leftover: %s", body);
+}
