@@ -1,6 +1,7 @@
 #include "probes/probe.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,6 +415,20 @@ static void on_start_over(EV_P_ ev_timer *w, int revents)
     restart_if_due(p);
 }
 
+/*
+ * A first run falls on a grid of PROBE_GRID_S of the monotonic clock, and
+ * the runs after it follow a period (a multiple of the grid when it is a
+ * multiple of 4 ms): probes due within a few milliseconds of each other
+ * (hundreds sharing a period) run from one wake-up of the loop, not one
+ * each. The delay from now to the first grid point at or after now + after.
+ */
+#define PROBE_GRID_S 0.004
+
+static double on_grid(double now, double after)
+{
+    return ceil((now + after) / PROBE_GRID_S) * PROBE_GRID_S - now;
+}
+
 /* Scheduled from now (since: the service's start). */
 static void run_activate(struct probe *p, enum run_event ev,
                          const struct run_in *in)
@@ -438,9 +453,11 @@ static void run_activate(struct probe *p, enum run_event ev,
         double ttl = (double)p->cfg->ttl_ms / 1000.0;
         ev_timer_set(&p->tick_w, delay + ttl, ttl);
     } else {
-        ev_timer_set(&p->tick_w, delay + p->offset,
-                     (double)p->cfg->period_ms / 1000.0);
-        p->next_due = util_mono_now() + delay + p->offset;
+        double now = util_mono_now();
+        double first = on_grid(now, delay + p->offset);
+
+        ev_timer_set(&p->tick_w, first, (double)p->cfg->period_ms / 1000.0);
+        p->next_due = now + first;
     }
     ev_timer_start(p->owner->loop, &p->tick_w);
 }
