@@ -13,7 +13,7 @@ DESTDIR ?=
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-PKGS := yaml-0.1 libcurl libmicrohttpd jansson
+PKGS := yaml-0.1 libcurl libmicrohttpd jansson libcares
 TEST_PKGS := criterion jansson yaml-0.1
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "conf/parse.h"
 #include "probes/curlm.h"
+#include "probes/resolve.h"
 
 static const char *const state_names[] = {"unknown", "passing", "failing"};
 static const char *const importance_names[] = {"critical", "high", "low"};
@@ -787,6 +788,7 @@ void prober_free(struct prober *pr)
     for (size_t i = 0; i < pr->count; i++)
         probe_free(pr->probes[i]);
     curlm_free(pr->curl);
+    resolver_free(pr->dns);
     free(pr->probes);
     free(pr);
 }

@@ -47,6 +47,7 @@ struct probe_result {
 struct probe;
 struct prober;
 struct curlm;
+struct resolver;
 
 /*
  * What a kind implements. start() begins one run and returns 0, or
@@ -107,7 +108,8 @@ struct prober {
     struct ev_loop *loop;
     struct probe **probes; /* cfg->probes_count, in config order */
     size_t count;
-    struct curlm *curl; /* shared by http and tcp probes; NULL if none */
+    struct curlm *curl;   /* shared by http probes; NULL if none */
+    struct resolver *dns; /* tcp probes' names; NULL while none has one */
     unsigned exec_running;
     unsigned exec_limit;
     char *const *env;         /* what exec probes inherit; borrowed */

@@ -1,138 +1,45 @@
 /*
- * The tcp probe kind: a TCP connect through libcurl (CURLOPT_CONNECT_ONLY),
- * so name resolution is curl's asynchronous resolver and the connect is
- * non-blocking on the prober's curlm. Passes once connected; the
- * connection is closed at once. One easy handle per probe.
+ * The tcp probe kind: a TCP connect on the loop (probes/connect.c),
+ * passing once connected; the connection is closed at once. A literal
+ * host is parsed once, at init: its runs allocate nothing. A name is
+ * looked up at each run through the prober's resolver, made by the first
+ * probe with a name. The core's deadline bounds the run and cancels it.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "probes/curlkind.h"
-#include "probes/curlm.h"
+#include "probes/connect.h"
 #include "probes/probe.h"
+#include "probes/resolve.h"
 
-/* Longest host name (253) plus brackets, ":65535" and the scheme. */
-#define TCP_URL_MAX 320
-
-/*
- * The scheme only picks curl's protocol handler: with CONNECT_ONLY curl
- * stops once connected and sends nothing, through either handler (both
- * checked on libcurl 7.88.1). telnet's has no connect step of its own;
- * http, always built in, stands in when a libcurl lacks telnet.
- */
-static const char *scheme(void)
-{
-    const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
-
-    for (size_t i = 0; info && info->protocols && info->protocols[i]; i++) {
-        if (strcmp(info->protocols[i], "telnet") == 0)
-            return "telnet";
-    }
-    return "http";
-}
+/* Longest host name (253) plus brackets and ":65535". */
+#define TCP_TARGET_MAX 272
 
 struct tcp {
     struct probe *p;
-    CURL *easy;
-    bool running;
-    char target[TCP_URL_MAX]; /* "host:port", "[v6]:port" */
-    char errbuf[CURL_ERROR_SIZE];
+    struct connector conn;
+    bool literal;
+    union resolve_sa addr;           /* a literal's */
+    char host[TCP_TARGET_MAX];       /* a name's, without brackets */
+    char target[TCP_TARGET_MAX + 8]; /* "host:port", "[v6]:port" */
 };
 
-static bool is_name(const char *s, size_t n)
+static void on_done(struct connector *c, int fd)
 {
-    static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
-                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
+    struct tcp *t = container_of(c, struct tcp, conn);
+    bool ok = fd >= 0;
 
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\0' || strchr(ok, s[i]) == NULL)
-            return false;
-    }
-    return n > 0;
-}
-
-/* An IPv6 literal (at least two colons), with an optional "%zone". */
-static bool is_ipv6(const char *s, size_t n)
-{
-    static const char ok[] = "0123456789abcdefABCDEF:.";
-    unsigned colons = 0;
-    size_t i;
-
-    for (i = 0; i < n && s[i] != '%'; i++) {
-        if (s[i] == '\0' || strchr(ok, s[i]) == NULL)
-            return false;
-        if (s[i] == ':')
-            colons++;
-    }
-    if (i < n && !is_name(s + i + 1, n - i - 1))
-        return false;
-    return colons >= 2;
-}
-
-/*
- * "host:port" for the reason into tcp->target, and the URL into url.
- * A host holding anything but a name, an IPv4 or an IPv6 literal (bare or
- * in brackets) is refused: it would change the meaning of the URL.
- */
-static int build_target(struct tcp *t, const struct cfg_probe *cfg, char *url,
-                        size_t len)
-{
-    const char *host = cfg->host;
-    size_t n = strlen(host);
-    const char *zone;
-    int w;
-
-    if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-        host++;
-        n -= 2;
-        if (!is_ipv6(host, n))
-            return -EINVAL;
-    } else if (memchr(host, ':', n) != NULL) {
-        if (!is_ipv6(host, n))
-            return -EINVAL;
-    } else if (!is_name(host, n)) {
-        return -EINVAL;
-    }
-    if (memchr(host, ':', n) == NULL) {
-        w = snprintf(t->target, sizeof(t->target), "%.*s:%u", (int)n, host,
-                     cfg->port);
-        if (w < 0 || (size_t)w >= sizeof(t->target))
-            return -EINVAL;
-        w = snprintf(url, len, "%s://%s/", scheme(), t->target);
-        return w < 0 || (size_t)w >= len ? -EINVAL : 0;
-    }
-    w = snprintf(t->target, sizeof(t->target), "[%.*s]:%u", (int)n, host,
-                 cfg->port);
-    if (w < 0 || (size_t)w >= sizeof(t->target))
-        return -EINVAL;
-    /* In a URL the zone's '%' is written "%25" (RFC 6874). */
-    zone = memchr(host, '%', n);
-    if (zone == NULL)
-        w = snprintf(url, len, "%s://%s/", scheme(), t->target);
-    else
-        w = snprintf(url, len, "%s://[%.*s%%25%.*s]:%u/", scheme(),
-                     (int)(zone - host), host,
-                     (int)(n - (size_t)(zone - host) - 1), zone + 1, cfg->port);
-    return w < 0 || (size_t)w >= len ? -EINVAL : 0;
-}
-
-static void on_done(CURL *easy, CURLcode result, void *arg)
-{
-    struct tcp *t = arg;
-    char reason[PROBE_REASON_MAX];
-    bool ok = result == CURLE_OK;
-
-    (void)easy;
-    t->running = false;
     if (ok)
-        snprintf(reason, sizeof(reason), "connected to %s", t->target);
-    else
-        curlkind_failure(reason, sizeof(reason), t->p->cfg, result, t->errbuf);
+        close(fd);
     /* Last: the core may start, cancel or destroy anything from here. */
-    probe_report(t->p, ok, "%s", reason);
+    if (ok)
+        probe_report(t->p, true, "connected to %s", t->target);
+    else
+        probe_report(t->p, false, "%s", c->error);
 }
 
 static void tcp_destroy(struct probe *p)
@@ -141,9 +48,7 @@ static void tcp_destroy(struct probe *p)
 
     if (t == NULL)
         return;
-    if (t->running && p->owner->curl)
-        curlm_remove(p->owner->curl, t->easy);
-    curl_easy_cleanup(t->easy);
+    connector_cancel(&t->conn);
     free(t);
     p->data = NULL;
 }
@@ -151,32 +56,43 @@ static void tcp_destroy(struct probe *p)
 static int tcp_init(struct probe *p)
 {
     const struct cfg_probe *cfg = p->cfg;
-    struct tcp *t = calloc(1, sizeof(*t));
-    char url[TCP_URL_MAX + 32];
-    CURLcode crc;
+    struct prober *pr = p->owner;
+    const char *host = cfg->host;
+    size_t n = strlen(host);
+    struct tcp *t;
     int rc;
+    int w;
 
+    t = calloc(1, sizeof(*t));
     if (t == NULL)
         return -ENOMEM;
     t->p = p;
-    rc = build_target(t, cfg, url, sizeof(url));
+    rc = resolve_literal(host, cfg->port, &t->addr);
     if (rc < 0)
         goto out_free;
-    rc = curlkind_easy_new(cfg, scheme(), t->errbuf, &t->easy);
-    if (rc < 0)
+    t->literal = rc == 1;
+    if (n >= 2 && host[0] == '[')
+        w = snprintf(t->target, sizeof(t->target), "%s:%u", host, cfg->port);
+    else if (strchr(host, ':') != NULL)
+        w = snprintf(t->target, sizeof(t->target), "[%s]:%u", host, cfg->port);
+    else
+        w = snprintf(t->target, sizeof(t->target), "%s:%u", host, cfg->port);
+    if (w < 0 || (size_t)w >= sizeof(t->target) || n >= sizeof(t->host)) {
+        rc = -EINVAL;
         goto out_free;
-    crc = curl_easy_setopt(t->easy, CURLOPT_URL, url);
-    if (crc == CURLE_OK)
-        crc = curl_easy_setopt(t->easy, CURLOPT_CONNECT_ONLY, 1L);
-    if (crc != CURLE_OK) {
-        rc = crc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
-        goto out_cleanup;
     }
+    memcpy(t->host, host, n + 1);
+    if (!t->literal && pr->dns == NULL) {
+        pr->dns = resolver_new(pr->loop);
+        if (pr->dns == NULL) {
+            rc = -errno;
+            goto out_free;
+        }
+    }
+    connector_init(&t->conn, pr->loop, t->target, on_done);
     p->data = t;
     return 0;
 
-out_cleanup:
-    curl_easy_cleanup(t->easy);
 out_free:
     free(t);
     return rc;
@@ -185,27 +101,18 @@ out_free:
 static int tcp_start(struct probe *p)
 {
     struct tcp *t = p->data;
-    struct curlm *m = curlkind_multi(p);
-    int rc;
 
-    if (m == NULL)
-        return -ENOMEM;
-    t->errbuf[0] = '\0';
-    rc = curlm_add(m, t->easy, on_done, t);
-    if (rc < 0)
-        return rc;
-    t->running = true;
-    return 0;
+    if (t->literal)
+        return connector_start(&t->conn, &t->addr, NULL, NULL, 0);
+    return connector_start(&t->conn, NULL, p->owner->dns, t->host,
+                           p->cfg->port);
 }
 
 static void tcp_cancel(struct probe *p)
 {
     struct tcp *t = p->data;
 
-    if (!t->running)
-        return;
-    curlm_remove(p->owner->curl, t->easy);
-    t->running = false;
+    connector_cancel(&t->conn);
 }
 
 const struct probe_kind probe_kind_tcp = {

@@ -8,7 +8,7 @@
 set -eu
 
 PACKAGES="build-essential pkg-config libev-dev libyaml-dev libcurl4-openssl-dev
-libmicrohttpd-dev libjansson-dev"
+libmicrohttpd-dev libjansson-dev libc-ares-dev"
 case "${1:-}" in
 deb | test)
     PACKAGES="$PACKAGES debhelper fakeroot lintian man-db groff-base"
