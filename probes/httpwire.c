@@ -177,7 +177,7 @@ static int check_url(const struct cfg_probe *cfg, const struct cfg_url *u,
             return refuse(-EINVAL, err, errlen,
                           "a header with a CR, LF or bad name: ", h->name);
     }
-    if (cfg->method[0] == '\0' || strpbrk(cfg->method, " \t\r\n") != NULL)
+    if (cfg->method[0] == '\0' || has_ctl(cfg->method, strlen(cfg->method)))
         return refuse(-EINVAL, err, errlen, "a bad method: ", cfg->method);
     return 0;
 }
