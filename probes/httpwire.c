@@ -149,6 +149,75 @@ static void put_default(struct out *o, const struct cfg_probe *cfg,
         put_header(o, name, value);
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Base64 written as bytes come (RFC 4648, with padding). */
+struct b64 {
+    struct out *o;
+    unsigned char group[3];
+    size_t n;
+};
+
+static void b64_flush(struct b64 *b)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                              "abcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned char *g = b->group;
+    char q[4] = {abc[g[0] >> 2], abc[((g[0] & 3) << 4) | (g[1] >> 4)],
+                 abc[((g[1] & 15) << 2) | (g[2] >> 6)], abc[g[2] & 63]};
+
+    if (b->n == 0)
+        return;
+    if (b->n < 3)
+        q[3] = '=';
+    if (b->n < 2)
+        q[2] = '=';
+    put(b->o, q, 4);
+    memset(g, 0, 3);
+    b->n = 0;
+}
+
+static void b64_byte(struct b64 *b, unsigned char c)
+{
+    b->group[b->n++] = c;
+    if (b->n == 3)
+        b64_flush(b);
+}
+
+/*
+ * curl's Authorization for credentials in the URL: Basic, of the user and
+ * the password percent-decoded and joined by ':' ("user@" is "user:").
+ */
+static void put_basic(struct out *o, const struct cfg_url *u)
+{
+    struct b64 b = {o, {0, 0, 0}, 0};
+    const char *colon = memchr(u->user, ':', u->user_len);
+
+    put(o, "Authorization: Basic ", 21);
+    for (size_t i = 0; i < u->user_len; i++) {
+        const char *c = u->user + i;
+        int hi = i + 2 < u->user_len ? hex_digit(c[1]) : -1;
+        int lo = hi >= 0 ? hex_digit(c[2]) : -1;
+
+        if (*c == '%' && lo >= 0) {
+            b64_byte(&b, (unsigned char)(hi << 4 | lo));
+            i += 2;
+        } else {
+            b64_byte(&b, (unsigned char)*c);
+        }
+    }
+    if (colon == NULL)
+        b64_byte(&b, ':');
+    b64_flush(&b);
+    put(o, "\r\n", 2);
+}
+
 static int refuse(int rc, char *err, size_t errlen, const char *why,
                   const char *what)
 {
@@ -161,9 +230,10 @@ static int check_url(const struct cfg_probe *cfg, const struct cfg_url *u,
 {
     if (u->tls)
         return refuse(-ENOTSUP, err, errlen, "https needs libcurl", "");
-    if (u->user_len > 0)
+    if (u->user_len > 0 && (memchr(u->user, '@', u->user_len) != NULL ||
+                            has_ctl(u->user, u->user_len)))
         return refuse(-ENOTSUP, err, errlen,
-                      "credentials in the URL need libcurl", "");
+                      "credentials in the URL that libcurl reads", "");
     if (memchr(u->host, '%', u->host_len) != NULL)
         return refuse(-ENOTSUP, err, errlen, "an IPv6 zone needs libcurl", "");
     if (has_ctl(u->host, u->host_len) || has_ctl(u->target, u->target_len))
@@ -219,6 +289,8 @@ int httpwire_request(const struct cfg_probe *cfg, char *buf, size_t cap,
         }
     }
     put(&o, "\r\n", 2);
+    if (u.user_len > 0 && configured(cfg, "Authorization") == NULL)
+        put_basic(&o, &u);
     put_default(&o, cfg, "User-Agent", "sidecar/" SIDECAR_VERSION);
     put_default(&o, cfg, "Accept", "*/*");
     for (size_t i = 0; i < cfg->headers_count; i++) {
@@ -492,14 +564,6 @@ static enum httpwire_result line_end(struct httpwire *r)
     }
 }
 
-static int hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* One byte of a header's name, or the colon after it. */
 static enum httpwire_result name_byte(struct httpwire *r, char c)
 {
@@ -570,10 +634,10 @@ static enum httpwire_result line_byte(struct httpwire *r, char c)
         r->name_len = 1;
         return value_byte(r, c);
     case ST_CHUNK_SIZE:
-        if (hex(c) >= 0) {
+        if (hex_digit(c) >= 0) {
             if (r->digits++ >= 16 || (r->value >> 56) != 0)
                 return fail(r, HTTPWIRE_BAD_CHUNK);
-            r->value = r->value * 16 + (uint64_t)hex(c);
+            r->value = r->value * 16 + (uint64_t)hex_digit(c);
             return HTTPWIRE_MORE;
         }
         if (c != ';' && !is_ws(c))

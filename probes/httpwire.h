@@ -24,8 +24,9 @@
  * gets its length, or the length needed when it returns -ENOBUFS (call
  * with cap 0 to size buf: an upper bound, exact once it fits). -EINVAL: the
  * URL, the method or a header cannot be sent safely (a CR, LF or other control
- * byte); -ENOTSUP: what only libcurl sends (https, credentials in the URL, an
- * IPv6 zone). A failure but -ENOBUFS words itself in err (errlen bytes).
+ * byte); -ENOTSUP: what only libcurl sends (https, an IPv6 zone, credentials
+ * with an '@' or a control byte; others are sent as curl sends them). A
+ * failure but -ENOBUFS words itself in err (errlen bytes).
  */
 int httpwire_request(const struct cfg_probe *cfg, char *buf, size_t cap,
                      size_t *len, char *err, size_t errlen) ATTR_WUR;

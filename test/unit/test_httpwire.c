@@ -97,6 +97,18 @@ static const struct golden goldens[] = {
     {"http://h/a?x=/../y", "GET",
      "GET /a?x=/../y HTTP/1.1\r\nHost: h\r\n" UA "Accept: */*\r\n"
      "Connection: close\r\n\r\n"},
+    {"http://u%40x:p%3Aq@h/", "GET",
+     "GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Basic dUB4OnA6cQ==\r\n" UA
+     "Accept: */*\r\nConnection: close\r\n\r\n"},
+    {"http://user@h/", "GET",
+     "GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Basic dXNlcjo=\r\n" UA
+     "Accept: */*\r\nConnection: close\r\n\r\n"},
+    {"http://:pw@h/", "GET",
+     "GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Basic OnB3\r\n" UA
+     "Accept: */*\r\nConnection: close\r\n\r\n"},
+    {"http://u:@h/", "GET",
+     "GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Basic dTo=\r\n" UA
+     "Accept: */*\r\nConnection: close\r\n\r\n"},
     {"http://h/", "POST",
      "POST / HTTP/1.1\r\nHost: h\r\n" UA "Accept: */*\r\nContent-Length: "
      "0\r\nContent-Type: application/x-www-form-urlencoded\r\nConnection: "
@@ -141,6 +153,19 @@ Test(httpwire, configured_headers_replace_defaults_of_their_name, .timeout = 5)
                           "Content-Length: 0\r\n\r\n");
 }
 
+Test(httpwire, a_configured_authorization_replaces_the_urls, .timeout = 5)
+{
+    struct cfg_header h[] = {{"authorization", "Bearer t"}};
+    struct cfg_probe p = probe("http://u:p@h/", "GET", h, 1);
+    char buf[1024];
+    char err[128];
+
+    cr_assert_eq(request(&p, buf, sizeof(buf), err), 0, "%s", err);
+    cr_expect_str_eq(buf, "GET / HTTP/1.1\r\nHost: h\r\n" UA "Accept: */*\r\n"
+                          "authorization: Bearer t\r\nConnection: close"
+                          "\r\n\r\n");
+}
+
 Test(httpwire, requests_that_cannot_be_sent_are_refused, .timeout = 5)
 {
     struct cfg_header crlf[] = {{"X-A", "1\r\nX-Injected: 1"}};
@@ -152,7 +177,7 @@ Test(httpwire, requests_that_cannot_be_sent_are_refused, .timeout = 5)
         const char *says;
     } cases[] = {
         {"https://h/", NULL, -ENOTSUP, "https needs libcurl"},
-        {"http://u:p@h/", NULL, -ENOTSUP, "credentials"},
+        {"http://a@b@h/", NULL, -ENOTSUP, "credentials"},
         {"http://[fe80::1%25eth0]/", NULL, -ENOTSUP, "zone"},
         {"http://h/a\r\nb", NULL, -EINVAL, "control byte"},
         {"http://h/a b", NULL, -EINVAL, "control byte"},
