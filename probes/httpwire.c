@@ -578,7 +578,8 @@ static enum httpwire_result name_byte(struct httpwire *r, char c)
             r->location_len = 0;
             r->location_cut = false;
         }
-        r->state = ST_VALUE;
+        /* a value we do not read is skipped in runs */
+        r->state = r->hdr == H_OTHER ? ST_SKIP : ST_VALUE;
         r->name_len = 0; /* now counts the value's bytes */
     } else if (r->name_len < sizeof(r->name)) {
         r->name[r->name_len++] = (char)(c | 0x20);
@@ -669,6 +670,16 @@ static enum httpwire_result body(struct httpwire *r, const char *data, size_t n)
     return HTTPWIRE_MORE;
 }
 
+/* The length of the run at data that holds no CR, LF or NUL. */
+static size_t plain_run(const char *data, size_t len)
+{
+    size_t n = 0;
+
+    while (n < len && data[n] != '\n' && data[n] != '\r' && data[n] != '\0')
+        n++;
+    return n;
+}
+
 /* Body bytes of the states that count them: how many this one takes. */
 static size_t counted(struct httpwire *r, size_t n)
 {
@@ -710,6 +721,14 @@ enum httpwire_result httpwire_feed(struct httpwire *r, const char *data,
             res = line_byte(r, data[i++]);
             break;
         default:
+            n = r->state == ST_SKIP && !r->cr ? plain_run(data + i, len - i)
+                                              : 0;
+            if (n > HTTPWIRE_HEAD_MAX - r->head_bytes)
+                return fail(r, HTTPWIRE_HEAD_TOO_BIG);
+            r->head_bytes += n;
+            i += n;
+            if (n > 0)
+                break;
             if (++r->head_bytes > HTTPWIRE_HEAD_MAX)
                 return fail(r, HTTPWIRE_HEAD_TOO_BIG);
             res = line_byte(r, data[i++]);
