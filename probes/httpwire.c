@@ -5,8 +5,9 @@
  * bytes, and adds Connection: close. The parser reads the answer one byte
  * at a time through the header (so any split gives the same verdict) and
  * in runs through the body; it is as lenient as curl where that is safe
- * (bare LF line ends, unknown or malformed header lines ignored) and
- * refuses what could make it read a body of the wrong length.
+ * (bare LF line ends, obs-fold of a header it does not read) and refuses,
+ * unlike curl 7.88, what could make it read a body of the wrong length
+ * (two Content-Length that disagree, a folded one, a bare CR).
  */
 #include "probes/httpwire.h"
 
@@ -343,6 +344,7 @@ static const char *const error_text[] = {
     [HTTPWIRE_NUL] = "a NUL byte in the answer's header",
     [HTTPWIRE_BARE_CR] = "a CR without LF in the answer's header",
     [HTTPWIRE_FOLD] = "a folded header line that cannot be read safely",
+    [HTTPWIRE_NO_COLON] = "a header line without a colon",
     [HTTPWIRE_BAD_LENGTH] = "an invalid Content-Length",
     [HTTPWIRE_TWO_LENGTHS] = "two Content-Length headers that disagree",
     [HTTPWIRE_BAD_CHUNK] = "a malformed chunk in a chunked body",
@@ -531,6 +533,7 @@ static enum httpwire_result line_end(struct httpwire *r)
     case ST_LINE:
         return header_end(r, r->trailer);
     case ST_NAME:
+        return fail(r, HTTPWIRE_NO_COLON);
     case ST_SKIP:
         r->state = ST_LINE;
         return HTTPWIRE_MORE;
@@ -583,9 +586,8 @@ static enum httpwire_result name_byte(struct httpwire *r, char c)
         r->name_len = 0; /* now counts the value's bytes */
     } else if (r->name_len < sizeof(r->name)) {
         r->name[r->name_len++] = (char)(c | 0x20);
-    } else {
-        r->state = ST_SKIP; /* longer than any name we read */
     }
+    /* a longer name is none we read: the colon is still needed */
     return HTTPWIRE_MORE;
 }
 

@@ -45,6 +45,7 @@ enum httpwire_error {
     HTTPWIRE_NUL,          /* a NUL byte in the header */
     HTTPWIRE_BARE_CR,      /* a CR not followed by LF */
     HTTPWIRE_FOLD,         /* a folded line that cannot be read safely */
+    HTTPWIRE_NO_COLON,     /* a header line without a colon, as curl */
     HTTPWIRE_BAD_LENGTH,   /* Content-Length not digits, or too large */
     HTTPWIRE_TWO_LENGTHS,  /* two Content-Length that disagree */
     HTTPWIRE_BAD_CHUNK,    /* a chunk size or its end is malformed */

@@ -354,9 +354,10 @@ static const struct shape shapes[] = {
      "HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\n"
      "Content-Length: 1\r\n\r\nx",
      false, false, HTTPWIRE_DONE, 200, "x"},
-    {"a header line without colon is ignored, as curl does",
-     "HTTP/1.1 200 OK\r\ngarbage line\r\nContent-Length: 1\r\n\r\nx", false,
-     false, HTTPWIRE_DONE, 200, "x"},
+    {"an empty or long name",
+     "HTTP/1.1 200 OK\r\n: x\r\nX-A-Rather-Long-Header"
+     "-Name: 1\r\nContent-Length: 1\r\n\r\nx",
+     false, false, HTTPWIRE_DONE, 200, "x"},
     {"location",
      "HTTP/1.1 302 Found\r\nLocation:  /next \r\n"
      "Content-Length: 0\r\n\r\n",
@@ -491,6 +492,10 @@ Test(httpwire, hostile_answers_fail_with_their_reason, .timeout = 5)
                    HTTPWIRE_FOLD, "folded");
     expect_failure("HTTP/1.1 200 OK\r\n X: 1\r\n\r\n", false, HTTPWIRE_FOLD,
                    "folded");
+    expect_failure("HTTP/1.1 200 OK\r\ngarbage line\r\n\r\n", false,
+                   HTTPWIRE_NO_COLON, "without a colon");
+    expect_failure("HTTP/1.1 200 OK\r\nX-A-Rather-Long-Header-Name\r\n\r\n",
+                   false, HTTPWIRE_NO_COLON, "without a colon");
     expect_failure("HTTP/1.1 200 OK\rX: 1\r\n\r\n", false, HTTPWIRE_BARE_CR,
                    "CR without LF");
     expect_failure("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
