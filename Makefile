@@ -87,10 +87,17 @@ asan: test-deps
 # Benchmarks print figures; they are not tests. BENCH_SECONDS=60 by default.
 bench:
 	@sh scripts/deps.sh bench
-	@$(MAKE) --no-print-directory all $(BUILD)/test/fakehttp
+	@$(MAKE) --no-print-directory all $(BUILD)/test/fakehttp \
+	    $(BUILD)/bench/httpwire
+	$(BUILD)/bench/httpwire
 	bench/probes
 	bench/http
 	bench/compare
+
+# The CPU cost of the native http probe's parser, per run (bench/httpwire.c).
+$(BUILD)/bench/httpwire: $(OBJ)/bench/httpwire.o $(BUILD)/libsidecar.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(BIN): $(OBJ)/cli/main.o $(BUILD)/libsidecar.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)

@@ -453,6 +453,67 @@ int cfg_listen_addr(const char *host, unsigned port,
     return -EINVAL;
 }
 
+int cfg_parse_url(const char *url, struct cfg_url *out)
+{
+    struct cfg_url u = {0};
+    const char *p, *end, *at, *h;
+    uint64_t port = 0;
+
+    if (strncmp(url, "http://", 7) == 0) {
+        p = url + 7;
+    } else if (strncmp(url, "https://", 8) == 0) {
+        p = url + 8;
+        u.tls = true;
+    } else {
+        return -EINVAL;
+    }
+    end = p + strcspn(p, "/?#");
+    at = NULL;
+    for (const char *c = p; c < end; c++) {
+        if (*c == '@')
+            at = c;
+    }
+    if (at != NULL) {
+        u.user = p;
+        u.user_len = (size_t)(at - p);
+        p = at + 1;
+    }
+    h = p;
+    if (*p == '[') {
+        const char *close = memchr(p, ']', (size_t)(end - p));
+
+        if (close == NULL)
+            return -EINVAL;
+        u.ipv6 = true;
+        u.host = p + 1;
+        u.host_len = (size_t)(close - p - 1);
+        p = close + 1;
+    } else {
+        while (p < end && *p != ':')
+            p++;
+        u.host = h;
+        u.host_len = (size_t)(p - h);
+    }
+    if (u.host_len == 0 || (p < end && *p != ':'))
+        return -EINVAL;
+    if (p < end) {
+        const char *digits = ++p;
+
+        if (read_digits(&p, PORT_MAX, &port) < 0)
+            return -ERANGE;
+        if (p != end)
+            return -EINVAL;
+        u.port_given = p > digits;
+        if (u.port_given && port == 0)
+            return -ERANGE;
+    }
+    u.port = u.port_given ? (unsigned)port : u.tls ? 443 : 80;
+    u.target = end;
+    u.target_len = strcspn(end, "#");
+    *out = u;
+    return 0;
+}
+
 static int parse_status(const char *s, int *code)
 {
     long long v;

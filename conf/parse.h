@@ -1,7 +1,7 @@
 /*
  * Pure parsers for the scalar types of sidecar.yaml: durations, signals,
- * sizes, integers, umasks, listen addresses, HTTP status ranges, and the
- * ${VAR} expansion applied to every value. No YAML, no I/O, no globals
+ * sizes, integers, umasks, listen addresses, URLs, HTTP status ranges, and
+ * the ${VAR} expansion applied to every value. No YAML, no I/O, no globals
  * (cfg_expand_env reads the environment); each is fuzzable on its own.
  * Return convention: 0 on success, -EINVAL for malformed input, -ERANGE
  * for well-formed input out of range; nothing is stored on failure.
@@ -9,6 +9,7 @@
 #ifndef SIDECAR_CONF_PARSE_H
 #define SIDECAR_CONF_PARSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -70,6 +71,32 @@ struct sockaddr_storage;
  */
 int cfg_listen_addr(const char *host, unsigned port,
                     struct sockaddr_storage *ss) ATTR_WUR;
+
+/*
+ * An http:// or https:// URL split in place (spans into the string, not
+ * NUL-terminated): userinfo (before the last '@' of the authority, 0 bytes
+ * if none), host (brackets of an IPv6 literal removed), port (the scheme's
+ * when not given), and target: path and query up to a '#', 0 bytes if the
+ * URL has neither. The scheme is lower case; "http://h:/" has port 80.
+ */
+struct cfg_url {
+    bool tls;
+    bool ipv6;
+    bool port_given;
+    unsigned port;
+    const char *user;
+    size_t user_len;
+    const char *host;
+    size_t host_len;
+    const char *target;
+    size_t target_len;
+};
+
+/*
+ * Splits url: 0, -EINVAL (no http:// or https://, no host, an unclosed
+ * '[', a port that is not digits) or -ERANGE (a port of 0 or > 65535).
+ */
+int cfg_parse_url(const char *url, struct cfg_url *out) ATTR_WUR;
 
 /* Parses one expect_status entry: "204" or "200-399", within 100-599. */
 int cfg_parse_status_range(const char *s,

@@ -445,22 +445,16 @@ int cfg_value_path(struct cfg_ctx *ctx, const struct cfg_key *key,
     return 0;
 }
 
-/* url [char *]: http:// or https:// and a host. */
+/* url [char *]: http:// or https://, a host, a port if any (1-65535). */
 int cfg_value_url(struct cfg_ctx *ctx, const struct cfg_key *key,
                   const struct cfg_node *val, void *field)
 {
     char **dst = field;
-    const char *rest;
+    struct cfg_url url;
 
     if (cfg_value_string(ctx, key, val, field) < 0)
         return -1;
-    if (strncmp(*dst, "http://", 7) == 0)
-        rest = *dst + 7;
-    else if (strncmp(*dst, "https://", 8) == 0)
-        rest = *dst + 8;
-    else
-        rest = NULL;
-    if (rest == NULL || rest[0] == '\0' || rest[0] == '/' ||
+    if (cfg_parse_url(*dst, &url) < 0 ||
         strpbrk(*dst, " \"<>\\^`{|}") != NULL || has_control(*dst))
         return cfg_fail_expected(ctx, "an http:// or https:// URL", key->name,
                                  val);
