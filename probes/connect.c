@@ -161,3 +161,34 @@ void connector_cancel(struct connector *c)
     c->fd = -1;
     c->busy = false;
 }
+
+int connect_target_set(struct connect_target *t, const char *host, size_t len,
+                       unsigned port)
+{
+    bool brackets = len >= 2 && host[0] == '[' && host[len - 1] == ']';
+    const char *bare = brackets ? host + 1 : host;
+    size_t n = brackets ? len - 2 : len;
+    int rc;
+    int w;
+
+    if (n == 0 || n >= sizeof(t->host) || memchr(bare, '\0', n) != NULL)
+        return -EINVAL;
+    memcpy(t->host, bare, n);
+    t->host[n] = '\0';
+    rc = resolve_literal(t->host, port, &t->addr);
+    if (rc < 0)
+        return rc;
+    t->literal = rc == 1;
+    t->port = port;
+    w = snprintf(t->label, sizeof(t->label),
+                 memchr(t->host, ':', n) ? "[%s]:%u" : "%s:%u", t->host, port);
+    return w < 0 || (size_t)w >= sizeof(t->label) ? -EINVAL : 0;
+}
+
+int connector_start_at(struct connector *c, const struct connect_target *t,
+                       struct resolver *r)
+{
+    if (t->literal)
+        return connector_start(c, &t->addr, NULL, NULL, 0);
+    return connector_start(c, NULL, r, t->host, t->port);
+}

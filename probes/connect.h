@@ -16,6 +16,28 @@
 #include "probes/resolve.h"
 
 #define CONNECT_ERROR_MAX 320
+#define CONNECT_HOST_MAX  256 /* a name (253), or an IPv6 literal and zone */
+
+/*
+ * Where a probe connects, parsed once from its config: a literal's
+ * address, or a name to look up at each run; and its "host:port" (an IPv6
+ * literal in brackets) for reasons.
+ */
+struct connect_target {
+    bool literal;
+    unsigned port;
+    union resolve_sa addr;            /* a literal's */
+    char host[CONNECT_HOST_MAX];      /* without brackets */
+    char label[CONNECT_HOST_MAX + 8]; /* "host:port", "[v6]:port" */
+};
+
+/*
+ * host (len bytes: a name, an IPv4 or an IPv6 literal, bare or in
+ * brackets, with an optional zone) and port into t: 0, or -EINVAL for a
+ * host resolve_literal() refuses or one too long.
+ */
+int connect_target_set(struct connect_target *t, const char *host, size_t len,
+                       unsigned port) ATTR_WUR;
 
 struct connector;
 
@@ -59,6 +81,10 @@ void connector_init(struct connector *c, struct ev_loop *loop,
 int connector_start(struct connector *c, const union resolve_sa *addr,
                     struct resolver *r, const char *name,
                     unsigned port) ATTR_WUR;
+
+/* connector_start() to t; r (the prober's resolver) only for a name. */
+int connector_start_at(struct connector *c, const struct connect_target *t,
+                       struct resolver *r) ATTR_WUR;
 
 /* Ends the attempt (if any): closes its socket, forgets its lookup; done
  * does not run. Leaves c ready for another start, or to be freed. */

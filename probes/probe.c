@@ -574,6 +574,15 @@ int probe_ttl_push(struct probe *p, bool ok, const char *reason)
     return 0;
 }
 
+struct resolver *probe_resolver(struct probe *p)
+{
+    struct prober *pr = p->owner;
+
+    if (pr->dns == NULL)
+        pr->dns = resolver_new(pr->loop);
+    return pr->dns;
+}
+
 void prober_start(struct prober *pr)
 {
     prober_service_running(pr, NULL, true, util_mono_now());

@@ -109,7 +109,7 @@ struct prober {
     struct probe **probes; /* cfg->probes_count, in config order */
     size_t count;
     struct curlm *curl;   /* shared by http probes; NULL if none */
-    struct resolver *dns; /* tcp probes' names; NULL while none has one */
+    struct resolver *dns; /* probes' names; NULL while none has one */
     unsigned exec_running;
     unsigned exec_limit;
     char *const *env;         /* what exec probes inherit; borrowed */
@@ -132,6 +132,12 @@ struct prober *prober_new(struct ev_loop *loop, const struct cfg_root *cfg,
                           char *const *env, probe_notify_fn *notify,
                           probe_restart_fn *restart, void *arg, char *errbuf,
                           size_t errlen) ATTR_WUR;
+
+/*
+ * The prober's resolver, made on first use by a probe that names a host:
+ * NULL and errno when c-ares cannot start.
+ */
+struct resolver *probe_resolver(struct probe *p) ATTR_WUR;
 
 /* Starts the probes that belong to no service. */
 void prober_start(struct prober *pr);
