@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "probes/curlapi.h"
 #include "probes/curlkind.h"
 #include "probes/curlm.h"
 #include "probes/probe.h"
@@ -21,13 +22,12 @@
 
 struct http {
     struct probe *p;
-    CURL *easy;
-    struct curl_slist *headers;
+    struct curlm_transfer xfer; /* the easy handle, kept across runs */
+    struct curl_slist *headers; /* built once */
     char *body;
     size_t len;
     size_t cap;
     bool truncated; /* stopped reading at HTTP_BODY_MAX (or no memory) */
-    bool running;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -154,7 +154,8 @@ static bool judge(struct http *h, CURLcode result, char *reason, size_t len)
         curlkind_failure(reason, len, cfg, result, h->errbuf);
         return false;
     }
-    if (curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+    if (curlapi.easy_getinfo(h->xfer.easy, CURLINFO_RESPONSE_CODE, &status) !=
+        CURLE_OK)
         status = 0;
     if (!status_expected(cfg, status)) {
         excerpt(h, text, sizeof(text));
@@ -181,7 +182,6 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
     bool ok;
 
     (void)easy;
-    h->running = false;
     ok = judge(h, result, reason, sizeof(reason));
     if (h->cap > HTTP_BODY_KEEP) {
         free(h->body);
@@ -208,7 +208,7 @@ static int build_headers(struct http *h, const struct cfg_probe *cfg)
             snprintf(line, n, "%s;", hd->name);
         else
             snprintf(line, n, "%s: %s", hd->name, hd->value);
-        list = curl_slist_append(h->headers, line);
+        list = curlapi.slist_append(h->headers, line);
         free(line);
         if (list == NULL)
             return -ENOMEM;
@@ -224,43 +224,44 @@ static CURLcode set_method(CURL *easy, const char *method)
     if (strcmp(method, "GET") == 0)
         return CURLE_OK;
     if (strcmp(method, "HEAD") == 0)
-        return curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+        return curlapi.easy_setopt(easy, CURLOPT_NOBODY, 1L);
     /* Requests that usually carry a body get an empty one
      * ("Content-Length: 0"), as kubelet's Go client sends. */
     if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
         strcmp(method, "PATCH") == 0) {
-        rc = curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
+        rc = curlapi.easy_setopt(easy, CURLOPT_POSTFIELDS, "");
         if (rc == CURLE_OK)
-            rc = curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
+            rc = curlapi.easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
     }
     if (rc == CURLE_OK)
-        rc = curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+        rc = curlapi.easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
     return rc;
 }
 
 static CURLcode configure(struct http *h, const struct cfg_probe *cfg)
 {
-    CURL *e = h->easy;
-    CURLcode rc = curl_easy_setopt(e, CURLOPT_URL, cfg->url);
+    CURL *e = h->xfer.easy;
+    CURLcode rc = curlapi.easy_setopt(e, CURLOPT_URL, cfg->url);
 
     if (rc == CURLE_OK)
         rc = set_method(e, cfg->method);
     if (rc == CURLE_OK && h->headers)
-        rc = curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
+        rc = curlapi.easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
     if (rc == CURLE_OK)
-        rc = curl_easy_setopt(e, CURLOPT_USERAGENT, "sidecar/" SIDECAR_VERSION);
+        rc = curlapi.easy_setopt(e, CURLOPT_USERAGENT,
+                                 "sidecar/" SIDECAR_VERSION);
     if (rc == CURLE_OK)
-        rc = curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+        rc = curlapi.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     if (rc == CURLE_OK)
-        rc = curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+        rc = curlapi.easy_setopt(e, CURLOPT_WRITEDATA, h);
     if (rc == CURLE_OK && cfg->follow_redirects)
-        rc = curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+        rc = curlapi.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     if (rc == CURLE_OK && cfg->follow_redirects)
-        rc = curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+        rc = curlapi.easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
     if (rc == CURLE_OK && cfg->insecure)
-        rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        rc = curlapi.easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     if (rc == CURLE_OK && cfg->insecure)
-        rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+        rc = curlapi.easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     return rc;
 }
 
@@ -270,10 +271,10 @@ static void http_destroy(struct probe *p)
 
     if (h == NULL)
         return;
-    if (h->running && p->owner->curl)
-        curlm_remove(p->owner->curl, h->easy);
-    curl_easy_cleanup(h->easy);
-    curl_slist_free_all(h->headers);
+    if (p->owner->curl)
+        curlm_remove(p->owner->curl, &h->xfer);
+    curlapi.easy_cleanup(h->xfer.easy);
+    curlapi.slist_free_all(h->headers);
     free(h->body);
     free(h);
     p->data = NULL;
@@ -289,9 +290,11 @@ static int http_init(struct probe *p)
     if (h == NULL)
         return -ENOMEM;
     h->p = p;
-    rc = curlkind_easy_new(cfg, "http,https", h->errbuf, &h->easy);
+    rc = curlkind_easy_new(cfg, "http,https", h->errbuf, &h->xfer.easy);
     if (rc < 0)
         goto out_free;
+    h->xfer.done = on_done;
+    h->xfer.arg = h;
     rc = build_headers(h, cfg);
     if (rc < 0)
         goto out_cleanup;
@@ -304,8 +307,8 @@ static int http_init(struct probe *p)
     return 0;
 
 out_cleanup:
-    curl_slist_free_all(h->headers);
-    curl_easy_cleanup(h->easy);
+    curlapi.slist_free_all(h->headers);
+    curlapi.easy_cleanup(h->xfer.easy);
 out_free:
     free(h);
     return rc;
@@ -315,28 +318,19 @@ static int http_start(struct probe *p)
 {
     struct http *h = p->data;
     struct curlm *m = curlkind_multi(p);
-    int rc;
-
     if (m == NULL)
         return -ENOMEM;
     h->len = 0;
     h->truncated = false;
     h->errbuf[0] = '\0';
-    rc = curlm_add(m, h->easy, on_done, h);
-    if (rc < 0)
-        return rc;
-    h->running = true;
-    return 0;
+    return curlm_add(m, &h->xfer);
 }
 
 static void http_cancel(struct probe *p)
 {
     struct http *h = p->data;
 
-    if (!h->running)
-        return;
-    curlm_remove(p->owner->curl, h->easy);
-    h->running = false;
+    curlm_remove(p->owner->curl, &h->xfer);
 }
 
 const struct probe_kind probe_kind_http = {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "probes/curlapi.h"
 #include "probes/curlkind.h"
 #include "probes/curlm.h"
 #include "probes/probe.h"
@@ -25,7 +26,7 @@
  */
 static const char *scheme(void)
 {
-    const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+    const curl_version_info_data *info = curlapi.version_info(CURLVERSION_NOW);
 
     for (size_t i = 0; info && info->protocols && info->protocols[i]; i++) {
         if (strcmp(info->protocols[i], "telnet") == 0)
@@ -36,8 +37,7 @@ static const char *scheme(void)
 
 struct tcp {
     struct probe *p;
-    CURL *easy;
-    bool running;
+    struct curlm_transfer xfer;
     char target[TCP_URL_MAX]; /* "host:port", "[v6]:port" */
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -126,7 +126,6 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
     bool ok = result == CURLE_OK;
 
     (void)easy;
-    t->running = false;
     if (ok)
         snprintf(reason, sizeof(reason), "connected to %s", t->target);
     else
@@ -141,9 +140,9 @@ static void tcp_destroy(struct probe *p)
 
     if (t == NULL)
         return;
-    if (t->running && p->owner->curl)
-        curlm_remove(p->owner->curl, t->easy);
-    curl_easy_cleanup(t->easy);
+    if (p->owner->curl)
+        curlm_remove(p->owner->curl, &t->xfer);
+    curlapi.easy_cleanup(t->xfer.easy);
     free(t);
     p->data = NULL;
 }
@@ -159,15 +158,20 @@ static int tcp_init(struct probe *p)
     if (t == NULL)
         return -ENOMEM;
     t->p = p;
+    rc = curlapi_load(); /* before scheme() asks curl */
+    if (rc < 0)
+        goto out_free;
     rc = build_target(t, cfg, url, sizeof(url));
     if (rc < 0)
         goto out_free;
-    rc = curlkind_easy_new(cfg, scheme(), t->errbuf, &t->easy);
+    rc = curlkind_easy_new(cfg, scheme(), t->errbuf, &t->xfer.easy);
     if (rc < 0)
         goto out_free;
-    crc = curl_easy_setopt(t->easy, CURLOPT_URL, url);
+    t->xfer.done = on_done;
+    t->xfer.arg = t;
+    crc = curlapi.easy_setopt(t->xfer.easy, CURLOPT_URL, url);
     if (crc == CURLE_OK)
-        crc = curl_easy_setopt(t->easy, CURLOPT_CONNECT_ONLY, 1L);
+        crc = curlapi.easy_setopt(t->xfer.easy, CURLOPT_CONNECT_ONLY, 1L);
     if (crc != CURLE_OK) {
         rc = crc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
         goto out_cleanup;
@@ -176,7 +180,7 @@ static int tcp_init(struct probe *p)
     return 0;
 
 out_cleanup:
-    curl_easy_cleanup(t->easy);
+    curlapi.easy_cleanup(t->xfer.easy);
 out_free:
     free(t);
     return rc;
@@ -186,26 +190,17 @@ static int tcp_start(struct probe *p)
 {
     struct tcp *t = p->data;
     struct curlm *m = curlkind_multi(p);
-    int rc;
-
     if (m == NULL)
         return -ENOMEM;
     t->errbuf[0] = '\0';
-    rc = curlm_add(m, t->easy, on_done, t);
-    if (rc < 0)
-        return rc;
-    t->running = true;
-    return 0;
+    return curlm_add(m, &t->xfer);
 }
 
 static void tcp_cancel(struct probe *p)
 {
     struct tcp *t = p->data;
 
-    if (!t->running)
-        return;
-    curlm_remove(p->owner->curl, t->easy);
-    t->running = false;
+    curlm_remove(p->owner->curl, &t->xfer);
 }
 
 const struct probe_kind probe_kind_tcp = {
