@@ -94,7 +94,9 @@ asan: test-deps
 # Benchmarks print figures; they are not tests. BENCH_SECONDS=60 by default.
 bench:
 	@sh scripts/deps.sh bench
-	@$(MAKE) --no-print-directory all $(BUILD)/test/fakehttp
+	@$(MAKE) --no-print-directory all $(BUILD)/test/fakehttp \
+	    $(BUILD)/bench/curlfloor
+	$(BUILD)/bench/curlfloor 50
 	bench/probes
 	bench/http
 	bench/compare
@@ -121,6 +123,11 @@ $(FAKECURL): test/fakelib/libcurl.c
 $(BUILD)/test/%: $(OBJ)/test/helpers/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^
+
+# bench/curlfloor.c: the RSS of libcurl loaded and initialised, alone.
+$(BUILD)/bench/curlfloor: bench/curlfloor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $<
 
 # The schema's rows, printed for test/packaging/check-man.
 KEYS_BIN := $(BUILD)/test/cfg-keys
