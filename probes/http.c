@@ -2,7 +2,9 @@
  * The http probe kind: one easy handle per probe, configured once from its
  * cfg_probe and run on the prober's curlm. A run passes when the status is
  * in expect_status (default 200-399) and the body, of which the first
- * 64 KiB are kept, contains expect_body. Redirects are followed only when
+ * 64 KiB are read, contains expect_body. Only a probe with expect_body
+ * keeps the body; every probe keeps the excerpt a failure quotes, built
+ * as the body arrives, in its own struct. Redirects are followed only when
  * asked; TLS is verified unless insecure.
  */
 #include <errno.h>
@@ -17,22 +19,50 @@
 #include "probes/probe.h"
 
 #define HTTP_BODY_MAX  (64 * 1024) /* body bytes kept, as kubelet's 10 KB */
-#define HTTP_BODY_KEEP 4096        /* buffer kept between runs */
+#define HTTP_BODY_KEEP 4096        /* expect_body's buffer kept between runs */
 #define HTTP_EXCERPT   200         /* body bytes quoted in a failure */
 
 struct http {
     struct probe *p;
     struct curlm_transfer xfer; /* the easy handle, kept across runs */
     struct curl_slist *headers; /* built once */
-    char *body;
-    size_t len;
+    char *body;                 /* with expect_body only */
+    size_t len;                 /* body bytes read (kept, with expect_body) */
     size_t cap;
     bool truncated; /* stopped reading at HTTP_BODY_MAX (or no memory) */
+    /* The start of the body on one line, as excerpt() words it. */
+    char head[HTTP_EXCERPT];
+    size_t head_len;
+    bool head_space; /* the last byte was a space: drop more */
+    bool head_more;  /* bytes came after head was full */
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* CURLOPT_WRITEFUNCTION: keeps the first HTTP_BODY_MAX bytes, then stops
- * the transfer (CURLE_WRITE_ERROR, read as a complete response). */
+/*
+ * Adds body bytes to h->head: control bytes (CR, LF, NUL, ...) become
+ * spaces, runs of spaces one, leading ones none, up to HTTP_EXCERPT.
+ */
+static void head_add(struct http *h, const char *data, size_t n)
+{
+    for (size_t i = 0; i < n && !h->head_more; i++) {
+        unsigned char c = (unsigned char)data[i];
+
+        if (h->head_len == HTTP_EXCERPT) {
+            h->head_more = true;
+        } else if (c < 0x20 || c == 0x7f || c == ' ') {
+            if (!h->head_space)
+                h->head[h->head_len++] = ' ';
+            h->head_space = true;
+        } else {
+            h->head[h->head_len++] = (char)c;
+            h->head_space = false;
+        }
+    }
+}
+
+/* CURLOPT_WRITEFUNCTION: reads the first HTTP_BODY_MAX bytes (keeps them
+ * for expect_body), then stops the transfer (CURLE_WRITE_ERROR, read as
+ * a complete response). */
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct http *h = userp;
@@ -41,6 +71,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 
     if (take > n)
         take = n;
+    head_add(h, data, take);
+    if (h->p->cfg->expect_body == NULL) {
+        h->len += take;
+        if (take < n)
+            h->truncated = true;
+        return take;
+    }
     if (h->len + take > h->cap) {
         size_t cap = h->cap ? h->cap : HTTP_BODY_KEEP;
         char *body;
@@ -107,29 +144,16 @@ static size_t utf8_cut(const char *out, size_t n)
 }
 
 /*
- * The start of the body on one line: control bytes (CR, LF, NUL, ...)
- * become spaces, runs of spaces one, cut at HTTP_EXCERPT bytes on a UTF-8
- * character boundary, "..." when cut.
+ * The start of the body on one line (h->head), cut at HTTP_EXCERPT bytes
+ * on a UTF-8 character boundary, "..." when cut; outlen is at least
+ * HTTP_EXCERPT + 4.
  */
 static void excerpt(const struct http *h, char *out, size_t outlen)
 {
-    size_t n = 0;
-    size_t i;
-    bool space = true; /* drops leading spaces */
+    size_t n = h->head_len;
 
-    for (i = 0; i < h->len && n < HTTP_EXCERPT && n + 1 < outlen; i++) {
-        unsigned char c = (unsigned char)h->body[i];
-
-        if (c < 0x20 || c == 0x7f || c == ' ') {
-            if (!space)
-                out[n++] = ' ';
-            space = true;
-            continue;
-        }
-        out[n++] = (char)c;
-        space = false;
-    }
-    if (i < h->len || h->truncated) {
+    memcpy(out, h->head, n);
+    if (h->head_more || h->truncated) {
         n = utf8_cut(out, n);
         if (n + 4 <= outlen) {
             memcpy(out + n, "...", 3);
@@ -322,6 +346,9 @@ static int http_start(struct probe *p)
         return -ENOMEM;
     h->len = 0;
     h->truncated = false;
+    h->head_len = 0;
+    h->head_space = true; /* drops leading spaces */
+    h->head_more = false;
     h->errbuf[0] = '\0';
     return curlm_add(m, &h->xfer);
 }
