@@ -68,18 +68,11 @@ static int wait_for(int fd, short events, long long deadline)
     }
 }
 
-/* A connected socket to host:port (one address after the other). */
-static int dial(const char *host, const char *port, long long deadline,
-                int *out)
+/* A connected socket to one of ai's addresses, tried in turn. */
+static int dial(struct addrinfo *ai, long long deadline, int *out)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *ai;
-    int rc = getaddrinfo(host, port, &hints, &ai);
+    int rc = -ECONNREFUSED;
 
-    if (rc != 0)
-        return rc == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
-    rc = -ECONNREFUSED;
     for (struct addrinfo *a = ai; a; a = a->ai_next) {
         int fd = socket(a->ai_family,
                         a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -92,7 +85,6 @@ static int dial(const char *host, const char *port, long long deadline,
         }
         if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
             *out = fd;
-            freeaddrinfo(ai);
             return 0;
         }
         rc = errno == EINPROGRESS ? wait_for(fd, POLLOUT, deadline) : -errno;
@@ -100,7 +92,6 @@ static int dial(const char *host, const char *port, long long deadline,
             err = errno;
         if (rc == 0 && err == 0) {
             *out = fd;
-            freeaddrinfo(ai);
             return 0;
         }
         if (rc == 0)
@@ -109,7 +100,6 @@ static int dial(const char *host, const char *port, long long deadline,
         if (rc == -ETIMEDOUT)
             break;
     }
-    freeaddrinfo(ai);
     return rc;
 }
 
@@ -291,8 +281,17 @@ static int fetch_plain(const char *url, struct buf *body)
                    "Accept: application/json\r\nConnection: close\r\n\r\n",
                    *path == '/' ? "" : "/", path, strchr(host, ':') ? "[" : "",
                    host, strchr(host, ':') ? "]" : "", port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(host, port, &hints, &ai);
+    if (gai != 0) {
+        buf_free(&req);
+        return failed(url, "cannot resolve %s: %s", host, gai_strerror(gai));
+    }
     if (rc == 0)
-        rc = dial(host, port, deadline, &fd);
+        rc = dial(ai, deadline, &fd);
+    freeaddrinfo(ai);
     if (rc == 0)
         rc = send_all(fd, req.data, req.len, deadline);
     if (rc == 0)
@@ -309,8 +308,6 @@ static int fetch_plain(const char *url, struct buf *body)
         return failed(url, "timed out after %lds", STATUS_TIMEOUT_MS / 1000);
     if (rc == -ENOBUFS)
         return failed(url, "%s", "the answer is larger than 4 MiB");
-    if (rc == -EHOSTUNREACH && fd < 0)
-        return failed(url, "cannot resolve %s", host);
     if (rc < 0)
         return failed(url, "%s", strerror(-rc));
     bad = parse(body, &code);
