@@ -13,7 +13,10 @@ DESTDIR ?=
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-PKGS := yaml-0.1 libcurl libmicrohttpd jansson libcares
+PKGS := yaml-0.1 libmicrohttpd jansson libcares
+# libcurl: its headers only; probes/curlapi.c dlopens it for the first http
+# probe, so a config without one never maps its dependency tree.
+CURL_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl)
 TEST_PKGS := criterion jansson yaml-0.1
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
@@ -22,7 +25,8 @@ OPT ?= -O2 -g
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 SAN ?=
 CFLAGS_ALL := -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(HARDEN) $(WARN) \
-	-I. -DSIDECAR_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(CPPFLAGS) $(CFLAGS)
+	-I. -DSIDECAR_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(CURL_CFLAGS) \
+	$(CPPFLAGS) $(CFLAGS)
 # libev ships no .pc on Debian 12: plain -lev.
 LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lev -lm
 TEST_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(TEST_PKGS))
@@ -42,6 +46,9 @@ BIN := $(BUILD)/sidecar
 STRIPPED := $(BUILD)/stripped/sidecar
 UNIT_BIN := $(BUILD)/test/unit-tests
 ITEST_BIN := $(BUILD)/test/integration-tests
+# A libcurl.so.4 without libcurl's functions: LD_LIBRARY_PATH at its folder
+# makes sidecar's dlopen of libcurl fail (test/integration/test_libcurl.c).
+FAKECURL := $(BUILD)/test/fakecurl/libcurl.so.4
 HELPER_BINS := $(HELPER_SRCS:test/helpers/%.c=$(BUILD)/test/%)
 
 # Criterion runs tests in parallel; keep the integration suite at 2 jobs.
@@ -88,8 +95,9 @@ asan: test-deps
 bench:
 	@sh scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all $(BUILD)/test/fakehttp \
-	    $(BUILD)/bench/httpwire
+	    $(BUILD)/bench/httpwire $(BUILD)/bench/curlfloor
 	$(BUILD)/bench/httpwire
+	$(BUILD)/bench/curlfloor 50
 	bench/probes
 	bench/http
 	bench/compare
@@ -110,13 +118,22 @@ $(UNIT_BIN): $(UNIT_SRCS:%.c=$(OBJ)/%.o) $(BUILD)/libsidecar.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(TEST_LIBS)
 
-$(ITEST_BIN): $(ITEST_SRCS:%.c=$(OBJ)/%.o)
+$(ITEST_BIN): $(ITEST_SRCS:%.c=$(OBJ)/%.o) | $(FAKECURL)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(TEST_LIBS)
+
+$(FAKECURL): test/fakelib/libcurl.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -o $@ $<
 
 $(BUILD)/test/%: $(OBJ)/test/helpers/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^
+
+# bench/curlfloor.c: the RSS of libcurl loaded and initialised, alone.
+$(BUILD)/bench/curlfloor: bench/curlfloor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $<
 
 # The schema's rows, printed for test/packaging/check-man.
 KEYS_BIN := $(BUILD)/test/cfg-keys

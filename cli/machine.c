@@ -2,7 +2,8 @@
  * `check`'s machine checks (see machine.h). Each one predicts a refusal
  * or a failure of `run` from the rule run follows: ids_resolve() as
  * svc_new(), cfg_listen_addr() as the server, execvp()'s PATH search and
- * chdir() as the child (proc/spawn.c).
+ * chdir() as the child (proc/spawn.c), curlapi_load() as the first http
+ * probe.
  */
 #define _DEFAULT_SOURCE /* initgroups, setgroups */
 #include "cli/machine.h"
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "conf/parse.h"
+#include "probes/curlapi.h"
 #include "sidecar/ids.h"
 
 extern char **environ;
@@ -328,6 +330,12 @@ int machine_check(const struct cfg_root *cfg, struct cfg_error *err)
     for (size_t i = 0; i < cfg->probes_count; i++) {
         const struct cfg_probe *p = &cfg->probes[i];
         char who[96];
+        if (p->type == CFG_PROBE_HTTP && curlapi_load() < 0) {
+            /* As run would: it loads libcurl for its first http probe. */
+            fail(&r, p->mark, "probe '%s' needs libcurl: %s", p->name,
+                 curlapi_error());
+            break; /* the same answer for every other */
+        }
         if (p->type != CFG_PROBE_EXEC)
             continue;
         /* Sidecar's environment and cwd (probes/exec.c). */

@@ -3,9 +3,10 @@
  * made after the config loaded: each service's user and group (resolved
  * as run resolves them, sidecar/ids.h, with its capability rule), cwd and
  * program (with the rights of the user the child runs as), each exec
- * probe's program (argv[0] in the PATH the child will get), and whether
- * http.listen's address can be bound here. Owns nothing. Its calls block
- * (NSS, stat, bind, fork): for `check`, never for run's loop.
+ * probe's program (argv[0] in the PATH the child will get), whether
+ * http.listen's address can be bound here, and, for a config with an http
+ * probe, whether libcurl loads (probes/curlapi.h). Owns nothing. Its calls
+ * block (NSS, stat, bind, fork, dlopen): for `check`, never for run's loop.
  */
 #ifndef SIDECAR_CLI_MACHINE_H
 #define SIDECAR_CLI_MACHINE_H
@@ -15,7 +16,8 @@
 #include "conf/model.h"
 
 /* What machine_check() looks at, as `check` says it. */
-#define MACHINE_CHECKS "users, groups, programs, directories, listen address"
+#define MACHINE_CHECKS                                                         \
+    "users, groups, programs, directories, listen address, libcurl"
 
 /*
  * Checks cfg on this machine. 0, or -1 with every error (they are

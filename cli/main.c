@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <ev.h>
 
 #include "api/frontend.h"
@@ -26,6 +25,7 @@
 #include "cli/machine.h"
 #include "cli/status.h"
 #include "conf/load.h"
+#include "probes/curlapi.h"
 #include "sidecar/sidecar.h"
 
 #define EXIT_USAGE          2
@@ -299,25 +299,19 @@ static int cmd_run(const struct options *o)
     }
     /* Writes to a closed pipe or socket are errors to handle, not deaths. */
     signal(SIGPIPE, SIG_IGN);
-    /* Once, before any easy handle: curl's own set-up is not lazy-safe. */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "sidecar: cannot initialise libcurl\n");
-        code = EXIT_RUNTIME;
-        goto out_free_cfg;
-    }
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     if (!loop) {
         fprintf(stderr, "sidecar: cannot initialise the event loop\n");
         code = EXIT_RUNTIME;
-        goto out_cleanup_curl;
+        goto out_cleanup;
     }
     int rc = log_open(loop, STDOUT_FILENO);
     if (rc < 0) {
         fprintf(stderr, "sidecar: cannot set up stdout: %s\n", strerror(-rc));
         code = EXIT_RUNTIME;
-        goto out_cleanup_curl;
+        goto out_cleanup;
     }
     struct sidecar *sc = sidecar_new(loop, cfg, errbuf, sizeof(errbuf));
     if (sc)
@@ -336,11 +330,11 @@ static int cmd_run(const struct options *o)
     /* Flush first, with the signal watchers still catching signals. */
     log_close(LOG_CLOSE_TIMEOUT_S);
     sidecar_free(sc);
-    goto out_cleanup_curl;
+    goto out_cleanup;
 out_close_log:
     log_close(LOG_CLOSE_TIMEOUT_S);
-out_cleanup_curl:
-    curl_global_cleanup();
+out_cleanup:
+    curlapi_cleanup(); /* libcurl, if the first http probe loaded it */
 out_free_cfg:
     cfg_free(cfg);
     return code;

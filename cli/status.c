@@ -1,53 +1,372 @@
+/*
+ * `sidecar status`'s client. The API serves plain HTTP, so an http:// URL
+ * is fetched by a small blocking HTTP/1.1 GET over a socket, under one
+ * deadline: the command never maps libcurl (about 8 MB and most of its
+ * start-up). An https:// URL (a TLS proxy in front) goes through libcurl,
+ * loaded then (probes/curlapi.h).
+ */
+#define _GNU_SOURCE /* memmem */
 #include "cli/status.h"
 
-#include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base/buf.h"
+#include "probes/curlapi.h"
 
 #define STATUS_BODY_MAX   ((size_t)4 * 1024 * 1024)
+#define STATUS_HEAD_MAX   ((size_t)64 * 1024)
 #define STATUS_TIMEOUT_MS 3000L
+#define STATUS_HOST_MAX   256
+
+static int ATTR_FMT(2, 3) failed(const char *url, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "sidecar status: %s: ", url);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return -1;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for events on fd until the deadline: 0, -ETIMEDOUT or -errno. */
+static int wait_for(int fd, short events, long long deadline)
+{
+    for (;;) {
+        long long left = deadline - now_ms();
+        struct pollfd p = {.fd = fd, .events = events};
+
+        if (left <= 0)
+            return -ETIMEDOUT;
+        int n = poll(&p, 1, (int)left);
+        if (n > 0)
+            return 0;
+        if (n == 0)
+            return -ETIMEDOUT;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+/* A connected socket to one of ai's addresses, tried in turn. */
+static int dial(struct addrinfo *ai, long long deadline, int *out)
+{
+    int rc = -ECONNREFUSED;
+
+    for (struct addrinfo *a = ai; a; a = a->ai_next) {
+        int fd = socket(a->ai_family,
+                        a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int err = 0;
+        socklen_t len = sizeof(err);
+
+        if (fd < 0) {
+            rc = -errno;
+            continue;
+        }
+        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+            *out = fd;
+            return 0;
+        }
+        rc = errno == EINPROGRESS ? wait_for(fd, POLLOUT, deadline) : -errno;
+        if (rc == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (rc == 0 && err == 0) {
+            *out = fd;
+            return 0;
+        }
+        if (rc == 0)
+            rc = -err;
+        close(fd);
+        if (rc == -ETIMEDOUT)
+            break;
+    }
+    return rc;
+}
+
+static int send_all(int fd, const char *p, size_t n, long long deadline)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+        if (w < 0 && errno == EAGAIN) {
+            int rc = wait_for(fd, POLLOUT, deadline);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        if (w < 0 && errno != EINTR)
+            return -errno;
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+/* Reads until the server closes: 0, or -ENOBUFS past the cap, -errno. */
+static int recv_all(int fd, struct buf *in, long long deadline)
+{
+    char chunk[16384];
+
+    for (;;) {
+        ssize_t r = recv(fd, chunk, sizeof(chunk), 0);
+
+        if (r == 0)
+            return 0;
+        if (r < 0 && errno == EAGAIN) {
+            int rc = wait_for(fd, POLLIN, deadline);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        if (r < 0 && errno != EINTR)
+            return -errno;
+        if (r > 0 && buf_append(in, chunk, (size_t)r) < 0)
+            return -ENOBUFS;
+    }
+}
+
+/* The value of header name in head (lines ending "\r\n"), or NULL. */
+static const char *header(const char *head, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *l = strstr(head, "\r\n"); l; l = strstr(l, "\r\n")) {
+        l += 2;
+        if (strncasecmp(l, name, n) == 0 && l[n] == ':')
+            return l + n + 1 + strspn(l + n + 1, " \t");
+    }
+    return NULL;
+}
+
+/* Decodes a chunked body in place: its length, or -1 if malformed. */
+static long long unchunk(char *body, size_t len)
+{
+    size_t in = 0;
+    size_t out = 0;
+
+    for (;;) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(body + in, &end, 16);
+        char *eol = memchr(body + in, '\n', len - in);
+
+        if (end == body + in || errno || !eol || eol[-1] != '\r')
+            return -1;
+        in = (size_t)(eol - body) + 1;
+        if (n == 0)
+            return (long long)out; /* trailers, if any, are not read */
+        if (n > len - in || len - in - n < 2 || body[in + n] != '\r')
+            return -1;
+        memmove(body + out, body + in, n);
+        out += n;
+        in += n + 2;
+    }
+}
+
+/*
+ * Splits what was read into the status code and the body, moved to the
+ * start of in: Content-Length, chunked, or up to the close.
+ */
+static const char *parse(struct buf *in, int *code)
+{
+    char *data = in->data;
+    char *end = in->len ? memmem(data, in->len, "\r\n\r\n", 4) : NULL;
+    const char *v;
+    size_t head_len;
+    size_t body_len;
+
+    if (!end || in->len < 12 || strncmp(data, "HTTP/1.", 7) != 0 ||
+        data[8] != ' ')
+        return "not an HTTP response";
+    *code = atoi(data + 9);
+    end[2] = '\0'; /* head: lines ending "\r\n", as header() reads it */
+    head_len = (size_t)(end - data) + 4;
+    body_len = in->len - head_len;
+    v = header(data, "Transfer-Encoding");
+    if (v && strncasecmp(v, "chunked", 7) == 0) {
+        long long n = unchunk(data + head_len, body_len);
+        if (n < 0)
+            return "a malformed chunked body";
+        body_len = (size_t)n;
+    } else if ((v = header(data, "Content-Length")) != NULL) {
+        char *e;
+        unsigned long long n = strtoull(v, &e, 10);
+        if (e == v || n > body_len)
+            return "the connection closed before the body's end";
+        body_len = (size_t)n;
+    }
+    memmove(data, data + head_len, body_len);
+    in->len = body_len;
+    return NULL;
+}
+
+/* Splits "http://host[:port][/path]" (host may be "[v6]"). */
+static int split_url(const char *url, char *host, char *port, const char **path)
+{
+    const char *h = url + strlen("http://");
+    const char *h_end;
+    const char *p = h + strcspn(h, "/?#");
+
+    *path = p;
+    if (*h == '[') {
+        h_end = memchr(h, ']', (size_t)(p - h));
+        if (!h_end)
+            return -1;
+        h++;
+    } else {
+        h_end = memchr(h, ':', (size_t)(p - h));
+        if (!h_end)
+            h_end = p;
+    }
+    if (h_end == h || (size_t)(h_end - h) >= STATUS_HOST_MAX)
+        return -1;
+    memcpy(host, h, (size_t)(h_end - h));
+    host[h_end - h] = '\0';
+    h_end += *h_end == ']';
+    if (h_end < p && *h_end == ':') {
+        size_t n = (size_t)(p - h_end - 1);
+        if (n == 0 || n > 5 || strspn(h_end + 1, "0123456789") < n)
+            return -1;
+        memcpy(port, h_end + 1, n);
+        port[n] = '\0';
+    } else if (h_end == p) {
+        strcpy(port, "80");
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* GET an http:// url into body; 0 or -1 (with a message on stderr). */
+static int fetch_plain(const char *url, struct buf *body)
+{
+    char host[STATUS_HOST_MAX];
+    char port[6];
+    const char *path;
+    long long deadline = now_ms() + STATUS_TIMEOUT_MS;
+    struct buf req;
+    int fd = -1;
+    int code = 0;
+    const char *bad;
+
+    if (split_url(url, host, port, &path) < 0)
+        return failed(url, "%s", "not a URL http://HOST[:PORT][/PATH]");
+    buf_init(&req, STATUS_HEAD_MAX);
+    int rc =
+        buf_printf(&req,
+                   "GET %s%s HTTP/1.1\r\nHost: %s%s%s:%s\r\n"
+                   "User-Agent: sidecar/" SIDECAR_VERSION "\r\n"
+                   "Accept: application/json\r\nConnection: close\r\n\r\n",
+                   *path == '/' ? "" : "/", path, strchr(host, ':') ? "[" : "",
+                   host, strchr(host, ':') ? "]" : "", port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(host, port, &hints, &ai);
+    if (gai != 0) {
+        buf_free(&req);
+        return failed(url, "cannot resolve %s: %s", host, gai_strerror(gai));
+    }
+    if (rc == 0)
+        rc = dial(ai, deadline, &fd);
+    freeaddrinfo(ai);
+    if (rc == 0)
+        rc = send_all(fd, req.data, req.len, deadline);
+    if (rc == 0)
+        rc = recv_all(fd, body, deadline);
+    /* A NUL after the data, for the parsers' sake. */
+    if (rc == 0 && buf_append(body, "", 1) < 0)
+        rc = -ENOBUFS;
+    if (rc == 0)
+        body->len--;
+    if (fd >= 0)
+        close(fd);
+    buf_free(&req);
+    if (rc == -ETIMEDOUT)
+        return failed(url, "timed out after %lds", STATUS_TIMEOUT_MS / 1000);
+    if (rc == -ENOBUFS)
+        return failed(url, "%s", "the answer is larger than 4 MiB");
+    if (rc < 0)
+        return failed(url, "%s", strerror(-rc));
+    bad = parse(body, &code);
+    if (bad)
+        return failed(url, "%s", bad);
+    if (code != 200)
+        return failed(url, "HTTP %d", code);
+    return 0;
+}
 
 static size_t on_data(char *p, size_t size, size_t n, void *arg)
 {
     return buf_append(arg, p, size * n) == 0 ? size * n : 0;
 }
 
-/* GET url into body; 0 or -1 (with a message on stderr). */
+/* GET an https:// url into body through libcurl; as fetch_plain. */
+static int fetch_curl(const char *url, struct buf *body)
+{
+    char err[CURL_ERROR_SIZE] = "";
+    CURL *easy;
+    CURLcode rc;
+    long code = 0;
+
+    if (curlapi_load() < 0)
+        return failed(url, "%s", curlapi_error());
+    easy = curlapi.easy_init();
+    if (!easy)
+        return failed(url, "%s", "out of memory");
+    rc = curlapi.easy_setopt(easy, CURLOPT_URL, url);
+    if (rc == CURLE_OK)
+        rc = curlapi.easy_setopt(easy, CURLOPT_TIMEOUT_MS, STATUS_TIMEOUT_MS);
+    if (rc == CURLE_OK)
+        rc = curlapi.easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    if (rc == CURLE_OK)
+        rc = curlapi.easy_setopt(easy, CURLOPT_ERRORBUFFER, err);
+    if (rc == CURLE_OK)
+        rc = curlapi.easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_data);
+    if (rc == CURLE_OK)
+        rc = curlapi.easy_setopt(easy, CURLOPT_WRITEDATA, body);
+    if (rc == CURLE_OK)
+        rc = curlapi.easy_perform(easy);
+    if (rc == CURLE_OK)
+        rc = curlapi.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+    curlapi.easy_cleanup(easy);
+    curlapi_cleanup();
+    if (rc != CURLE_OK)
+        return failed(url, "%s", err[0] ? err : curlapi.easy_strerror(rc));
+    if (code != 200)
+        return failed(url, "HTTP %ld", code);
+    return 0;
+}
+
 static int fetch(const char *url, struct buf *body)
 {
-    CURL *easy = curl_easy_init();
-    char err[CURL_ERROR_SIZE] = "";
-    if (!easy)
-        return -1;
-    CURLcode rc = curl_easy_setopt(easy, CURLOPT_URL, url);
-    if (rc == CURLE_OK)
-        rc = curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, STATUS_TIMEOUT_MS);
-    if (rc == CURLE_OK)
-        rc = curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    if (rc == CURLE_OK)
-        rc = curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, err);
-    if (rc == CURLE_OK)
-        rc = curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_data);
-    if (rc == CURLE_OK)
-        rc = curl_easy_setopt(easy, CURLOPT_WRITEDATA, body);
-    if (rc == CURLE_OK)
-        rc = curl_easy_perform(easy);
-    long code = 0;
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_cleanup(easy);
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "sidecar status: %s: %s\n", url,
-                err[0] ? err : curl_easy_strerror(rc));
-        return -1;
-    }
-    if (code != 200) {
-        fprintf(stderr, "sidecar status: %s: HTTP %ld\n", url, code);
-        return -1;
-    }
-    return 0;
+    if (strncasecmp(url, "http://", 7) == 0)
+        return fetch_plain(url, body);
+    if (strncasecmp(url, "https://", 8) == 0)
+        return fetch_curl(url, body);
+    return failed(url, "%s", "only http:// and https:// URLs");
 }
 
 static const char *str(json_t *o, const char *key)
@@ -123,11 +442,8 @@ int status_command(const char *base_url, FILE *out)
     struct buf body;
     json_error_t err;
     snprintf(url, sizeof(url), "%s/health/details", base_url);
-    buf_init(&body, STATUS_BODY_MAX);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return STATUS_EXIT_UNREACHABLE;
+    buf_init(&body, STATUS_HEAD_MAX + STATUS_BODY_MAX + 1);
     int rc = fetch(url, &body);
-    curl_global_cleanup();
     json_t *d = rc == 0 ? json_loadb(body.data, body.len, 0, &err) : NULL;
     buf_free(&body);
     if (!d) {

@@ -20,9 +20,10 @@ struct curlm *curlkind_multi(struct probe *p) ATTR_WUR;
 /*
  * A new easy handle with the options every curl probe shares: curl's own
  * timeouts from cfg->timeout_ms, a fresh connection per run, no proxy,
- * no signals, errors into errbuf (CURL_ERROR_SIZE bytes, borrowed for the
- * handle's life), only the protocols in protocols ("http,https"). 0 and
- * *out, or -errno.
+ * no signals, a 1 KiB receive buffer, errors into errbuf (CURL_ERROR_SIZE
+ * bytes, borrowed for the handle's life), only the protocols in protocols
+ * ("http,https"). Loads libcurl first (curlapi_load). 0 and *out, or -errno:
+ * -ELIBACC when libcurl cannot be loaded (curlapi_error() says why).
  */
 int curlkind_easy_new(const struct cfg_probe *cfg, const char *protocols,
                       char *errbuf, CURL **out) ATTR_WUR;

@@ -7,6 +7,8 @@
  */
 #include "probes/curlm.h"
 
+#include "probes/curlapi.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -17,12 +19,6 @@ struct sock {
     struct curlm *m;
     struct sock *prev;
     struct sock *next;
-};
-
-/* What curlm_add stores in the easy handle's CURLOPT_PRIVATE. */
-struct transfer {
-    curlm_done_fn *done;
-    void *arg;
 };
 
 struct curlm {
@@ -36,22 +32,21 @@ struct curlm {
 
 static void destroy(struct curlm *m);
 
-static struct transfer *transfer_of(CURL *easy)
+/* The struct curlm_transfer curlm_add stored in CURLOPT_PRIVATE. */
+static struct curlm_transfer *transfer_of(CURL *easy)
 {
     char *priv = NULL;
 
-    if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) != CURLE_OK)
+    if (curlapi.easy_getinfo(easy, CURLINFO_PRIVATE, &priv) != CURLE_OK)
         return NULL;
-    return (struct transfer *)(void *)priv;
+    return (struct curlm_transfer *)(void *)priv;
 }
 
-/* Detaches easy from m and from its struct transfer, which it frees. */
-static void detach(struct curlm *m, CURL *easy, struct transfer *t)
+static void detach(struct curlm *m, struct curlm_transfer *t)
 {
     /* Fails only for handles that are not in m: nothing left to undo. */
-    (void)curl_multi_remove_handle(m->multi, easy);
-    (void)curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
-    free(t);
+    (void)curlapi.multi_remove_handle(m->multi, t->easy);
+    t->added = false;
 }
 
 /*
@@ -63,7 +58,7 @@ static void dispatch_done(struct curlm *m)
 {
     while (!m->doomed) {
         int left;
-        CURLMsg *msg = curl_multi_info_read(m->multi, &left);
+        CURLMsg *msg = curlapi.multi_info_read(m->multi, &left);
 
         if (msg == NULL)
             break;
@@ -72,13 +67,14 @@ static void dispatch_done(struct curlm *m)
 
         CURL *easy = msg->easy_handle;
         CURLcode result = msg->data.result;
-        struct transfer *t = transfer_of(easy);
-        curlm_done_fn *done = t ? t->done : NULL;
-        void *arg = t ? t->arg : NULL;
+        struct curlm_transfer *t = transfer_of(easy);
 
-        detach(m, easy, t);
-        if (done)
-            done(easy, result, arg);
+        if (t == NULL) {
+            (void)curlapi.multi_remove_handle(m->multi, easy);
+            continue;
+        }
+        detach(m, t);
+        t->done(easy, result, t->arg);
     }
 }
 
@@ -90,7 +86,7 @@ static void drive(struct curlm *m, curl_socket_t fd, int ev_bitmask)
     m->depth++;
     /* A failure here is curl's internal state (out of memory); the
      * transfers concerned end through info_read or their timeouts. */
-    (void)curl_multi_socket_action(m->multi, fd, ev_bitmask, &running);
+    (void)curlapi.multi_socket_action(m->multi, fd, ev_bitmask, &running);
     dispatch_done(m);
     m->depth--;
     if (m->doomed && m->depth == 0)
@@ -152,7 +148,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
     (void)easy;
     if (what == CURL_POLL_REMOVE) {
         if (s) {
-            (void)curl_multi_assign(m->multi, fd, NULL);
+            (void)curlapi.multi_assign(m->multi, fd, NULL);
             sock_free(m, s);
         }
         return 0;
@@ -165,7 +161,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
         s = calloc(1, sizeof(*s));
         if (s == NULL)
             return 0;
-        if (curl_multi_assign(m->multi, fd, s) != CURLM_OK) {
+        if (curlapi.multi_assign(m->multi, fd, s) != CURLM_OK) {
             free(s);
             return 0;
         }
@@ -210,50 +206,39 @@ struct curlm *curlm_new(struct ev_loop *loop)
         return NULL;
     m->loop = loop;
     ev_timer_init(&m->timer_w, on_timeout, 0.0, 0.0);
-    m->multi = curl_multi_init();
+    m->multi = curlapi.multi_init();
     if (m->multi == NULL)
         goto out_free;
-    if (curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, on_socket) !=
+    if (curlapi.multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, on_socket) !=
             CURLM_OK ||
-        curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m) != CURLM_OK ||
-        curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, on_timer) !=
+        curlapi.multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m) != CURLM_OK ||
+        curlapi.multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, on_timer) !=
             CURLM_OK ||
-        curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m) != CURLM_OK)
+        curlapi.multi_setopt(m->multi, CURLMOPT_TIMERDATA, m) != CURLM_OK)
         goto out_cleanup;
     return m;
 
 out_cleanup:
-    (void)curl_multi_cleanup(m->multi);
+    (void)curlapi.multi_cleanup(m->multi);
 out_free:
     free(m);
     return NULL;
 }
 
-int curlm_add(struct curlm *m, CURL *easy, curlm_done_fn *done, void *arg)
+int curlm_add(struct curlm *m, struct curlm_transfer *t)
 {
-    struct transfer *t;
     CURLMcode rc;
 
     if (m->doomed)
         return -ESHUTDOWN;
-    /* A handle still added carries our struct: refuse before touching. */
-    if (transfer_of(easy) != NULL)
+    if (t->added)
         return -EALREADY;
-    t = calloc(1, sizeof(*t));
-    if (t == NULL)
-        return -ENOMEM;
-    t->done = done;
-    t->arg = arg;
-    if (curl_easy_setopt(easy, CURLOPT_PRIVATE, t) != CURLE_OK) {
-        free(t);
+    if (curlapi.easy_setopt(t->easy, CURLOPT_PRIVATE, t) != CURLE_OK)
         return -EINVAL;
-    }
     /* Schedules curl's timer (0 ms): the transfer starts, and can only
      * end, from the loop. */
-    rc = curl_multi_add_handle(m->multi, easy);
+    rc = curlapi.multi_add_handle(m->multi, t->easy);
     if (rc != CURLM_OK) {
-        (void)curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
-        free(t);
         switch (rc) {
         case CURLM_OUT_OF_MEMORY:
             return -ENOMEM;
@@ -263,16 +248,14 @@ int curlm_add(struct curlm *m, CURL *easy, curlm_done_fn *done, void *arg)
             return -EINVAL;
         }
     }
+    t->added = true;
     return 0;
 }
 
-void curlm_remove(struct curlm *m, CURL *easy)
+void curlm_remove(struct curlm *m, struct curlm_transfer *t)
 {
-    struct transfer *t = transfer_of(easy);
-
-    if (t == NULL)
-        return;
-    detach(m, easy, t);
+    if (t->added)
+        detach(m, t);
 }
 
 /* Frees m once nothing of it is on the stack. */
@@ -283,7 +266,7 @@ static void destroy(struct curlm *m)
      * report CURL_POLL_REMOVE for some, which frees them. */
     for (struct sock *s = m->socks; s; s = s->next)
         ev_io_stop(m->loop, &s->io_w);
-    (void)curl_multi_cleanup(m->multi);
+    (void)curlapi.multi_cleanup(m->multi);
     while (m->socks)
         sock_free(m, m->socks);
     ev_timer_stop(m->loop, &m->timer_w);

@@ -2,7 +2,9 @@
  * The http probe kind: one easy handle per probe, configured once from its
  * cfg_probe and run on the prober's curlm. A run passes when the status is
  * in expect_status (default 200-399) and the body, of which the first
- * 64 KiB are kept, contains expect_body. Redirects are followed only when
+ * 64 KiB are read, contains expect_body. Only a probe with expect_body
+ * keeps the body; every probe keeps the excerpt a failure quotes, built
+ * as the body arrives, in its own struct. Redirects are followed only when
  * asked; TLS is verified unless insecure.
  */
 #include <errno.h>
@@ -11,28 +13,56 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "probes/curlapi.h"
 #include "probes/curlkind.h"
 #include "probes/curlm.h"
 #include "probes/probe.h"
 
 #define HTTP_BODY_MAX  (64 * 1024) /* body bytes kept, as kubelet's 10 KB */
-#define HTTP_BODY_KEEP 4096        /* buffer kept between runs */
+#define HTTP_BODY_KEEP 4096        /* expect_body's buffer kept between runs */
 #define HTTP_EXCERPT   200         /* body bytes quoted in a failure */
 
 struct http {
     struct probe *p;
-    CURL *easy;
-    struct curl_slist *headers;
-    char *body;
-    size_t len;
+    struct curlm_transfer xfer; /* the easy handle, kept across runs */
+    struct curl_slist *headers; /* built once */
+    char *body;                 /* with expect_body only */
+    size_t len;                 /* body bytes read (kept, with expect_body) */
     size_t cap;
     bool truncated; /* stopped reading at HTTP_BODY_MAX (or no memory) */
-    bool running;
+    /* The start of the body on one line, as excerpt() words it. */
+    char head[HTTP_EXCERPT];
+    size_t head_len;
+    bool head_space; /* the last byte was a space: drop more */
+    bool head_more;  /* bytes came after head was full */
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* CURLOPT_WRITEFUNCTION: keeps the first HTTP_BODY_MAX bytes, then stops
- * the transfer (CURLE_WRITE_ERROR, read as a complete response). */
+/*
+ * Adds body bytes to h->head: control bytes (CR, LF, NUL, ...) become
+ * spaces, runs of spaces one, leading ones none, up to HTTP_EXCERPT.
+ */
+static void head_add(struct http *h, const char *data, size_t n)
+{
+    for (size_t i = 0; i < n && !h->head_more; i++) {
+        unsigned char c = (unsigned char)data[i];
+
+        if (h->head_len == HTTP_EXCERPT) {
+            h->head_more = true;
+        } else if (c < 0x20 || c == 0x7f || c == ' ') {
+            if (!h->head_space)
+                h->head[h->head_len++] = ' ';
+            h->head_space = true;
+        } else {
+            h->head[h->head_len++] = (char)c;
+            h->head_space = false;
+        }
+    }
+}
+
+/* CURLOPT_WRITEFUNCTION: reads the first HTTP_BODY_MAX bytes (keeps them
+ * for expect_body), then stops the transfer (CURLE_WRITE_ERROR, read as
+ * a complete response). */
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     struct http *h = userp;
@@ -41,6 +71,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 
     if (take > n)
         take = n;
+    head_add(h, data, take);
+    if (h->p->cfg->expect_body == NULL) {
+        h->len += take;
+        if (take < n)
+            h->truncated = true;
+        return take;
+    }
     if (h->len + take > h->cap) {
         size_t cap = h->cap ? h->cap : HTTP_BODY_KEEP;
         char *body;
@@ -107,29 +144,16 @@ static size_t utf8_cut(const char *out, size_t n)
 }
 
 /*
- * The start of the body on one line: control bytes (CR, LF, NUL, ...)
- * become spaces, runs of spaces one, cut at HTTP_EXCERPT bytes on a UTF-8
- * character boundary, "..." when cut.
+ * The start of the body on one line (h->head), cut at HTTP_EXCERPT bytes
+ * on a UTF-8 character boundary, "..." when cut; outlen is at least
+ * HTTP_EXCERPT + 4.
  */
 static void excerpt(const struct http *h, char *out, size_t outlen)
 {
-    size_t n = 0;
-    size_t i;
-    bool space = true; /* drops leading spaces */
+    size_t n = h->head_len;
 
-    for (i = 0; i < h->len && n < HTTP_EXCERPT && n + 1 < outlen; i++) {
-        unsigned char c = (unsigned char)h->body[i];
-
-        if (c < 0x20 || c == 0x7f || c == ' ') {
-            if (!space)
-                out[n++] = ' ';
-            space = true;
-            continue;
-        }
-        out[n++] = (char)c;
-        space = false;
-    }
-    if (i < h->len || h->truncated) {
+    memcpy(out, h->head, n);
+    if (h->head_more || h->truncated) {
         n = utf8_cut(out, n);
         if (n + 4 <= outlen) {
             memcpy(out + n, "...", 3);
@@ -154,7 +178,8 @@ static bool judge(struct http *h, CURLcode result, char *reason, size_t len)
         curlkind_failure(reason, len, cfg, result, h->errbuf);
         return false;
     }
-    if (curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+    if (curlapi.easy_getinfo(h->xfer.easy, CURLINFO_RESPONSE_CODE, &status) !=
+        CURLE_OK)
         status = 0;
     if (!status_expected(cfg, status)) {
         excerpt(h, text, sizeof(text));
@@ -181,7 +206,6 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
     bool ok;
 
     (void)easy;
-    h->running = false;
     ok = judge(h, result, reason, sizeof(reason));
     if (h->cap > HTTP_BODY_KEEP) {
         free(h->body);
@@ -208,7 +232,7 @@ static int build_headers(struct http *h, const struct cfg_probe *cfg)
             snprintf(line, n, "%s;", hd->name);
         else
             snprintf(line, n, "%s: %s", hd->name, hd->value);
-        list = curl_slist_append(h->headers, line);
+        list = curlapi.slist_append(h->headers, line);
         free(line);
         if (list == NULL)
             return -ENOMEM;
@@ -224,43 +248,44 @@ static CURLcode set_method(CURL *easy, const char *method)
     if (strcmp(method, "GET") == 0)
         return CURLE_OK;
     if (strcmp(method, "HEAD") == 0)
-        return curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+        return curlapi.easy_setopt(easy, CURLOPT_NOBODY, 1L);
     /* Requests that usually carry a body get an empty one
      * ("Content-Length: 0"), as kubelet's Go client sends. */
     if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
         strcmp(method, "PATCH") == 0) {
-        rc = curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
+        rc = curlapi.easy_setopt(easy, CURLOPT_POSTFIELDS, "");
         if (rc == CURLE_OK)
-            rc = curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
+            rc = curlapi.easy_setopt(easy, CURLOPT_POSTFIELDSIZE, 0L);
     }
     if (rc == CURLE_OK)
-        rc = curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+        rc = curlapi.easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
     return rc;
 }
 
 static CURLcode configure(struct http *h, const struct cfg_probe *cfg)
 {
-    CURL *e = h->easy;
-    CURLcode rc = curl_easy_setopt(e, CURLOPT_URL, cfg->url);
+    CURL *e = h->xfer.easy;
+    CURLcode rc = curlapi.easy_setopt(e, CURLOPT_URL, cfg->url);
 
     if (rc == CURLE_OK)
         rc = set_method(e, cfg->method);
     if (rc == CURLE_OK && h->headers)
-        rc = curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
+        rc = curlapi.easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
     if (rc == CURLE_OK)
-        rc = curl_easy_setopt(e, CURLOPT_USERAGENT, "sidecar/" SIDECAR_VERSION);
+        rc = curlapi.easy_setopt(e, CURLOPT_USERAGENT,
+                                 "sidecar/" SIDECAR_VERSION);
     if (rc == CURLE_OK)
-        rc = curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+        rc = curlapi.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     if (rc == CURLE_OK)
-        rc = curl_easy_setopt(e, CURLOPT_WRITEDATA, h);
+        rc = curlapi.easy_setopt(e, CURLOPT_WRITEDATA, h);
     if (rc == CURLE_OK && cfg->follow_redirects)
-        rc = curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+        rc = curlapi.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     if (rc == CURLE_OK && cfg->follow_redirects)
-        rc = curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+        rc = curlapi.easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
     if (rc == CURLE_OK && cfg->insecure)
-        rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        rc = curlapi.easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     if (rc == CURLE_OK && cfg->insecure)
-        rc = curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+        rc = curlapi.easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     return rc;
 }
 
@@ -270,10 +295,10 @@ static void http_destroy(struct probe *p)
 
     if (h == NULL)
         return;
-    if (h->running && p->owner->curl)
-        curlm_remove(p->owner->curl, h->easy);
-    curl_easy_cleanup(h->easy);
-    curl_slist_free_all(h->headers);
+    if (p->owner->curl)
+        curlm_remove(p->owner->curl, &h->xfer);
+    curlapi.easy_cleanup(h->xfer.easy);
+    curlapi.slist_free_all(h->headers);
     free(h->body);
     free(h);
     p->data = NULL;
@@ -289,9 +314,11 @@ static int http_init(struct probe *p)
     if (h == NULL)
         return -ENOMEM;
     h->p = p;
-    rc = curlkind_easy_new(cfg, "http,https", h->errbuf, &h->easy);
+    rc = curlkind_easy_new(cfg, "http,https", h->errbuf, &h->xfer.easy);
     if (rc < 0)
         goto out_free;
+    h->xfer.done = on_done;
+    h->xfer.arg = h;
     rc = build_headers(h, cfg);
     if (rc < 0)
         goto out_cleanup;
@@ -304,8 +331,8 @@ static int http_init(struct probe *p)
     return 0;
 
 out_cleanup:
-    curl_slist_free_all(h->headers);
-    curl_easy_cleanup(h->easy);
+    curlapi.slist_free_all(h->headers);
+    curlapi.easy_cleanup(h->xfer.easy);
 out_free:
     free(h);
     return rc;
@@ -315,28 +342,22 @@ static int http_start(struct probe *p)
 {
     struct http *h = p->data;
     struct curlm *m = curlkind_multi(p);
-    int rc;
-
     if (m == NULL)
         return -ENOMEM;
     h->len = 0;
     h->truncated = false;
+    h->head_len = 0;
+    h->head_space = true; /* drops leading spaces */
+    h->head_more = false;
     h->errbuf[0] = '\0';
-    rc = curlm_add(m, h->easy, on_done, h);
-    if (rc < 0)
-        return rc;
-    h->running = true;
-    return 0;
+    return curlm_add(m, &h->xfer);
 }
 
 static void http_cancel(struct probe *p)
 {
     struct http *h = p->data;
 
-    if (!h->running)
-        return;
-    curlm_remove(p->owner->curl, h->easy);
-    h->running = false;
+    curlm_remove(p->owner->curl, &h->xfer);
 }
 
 const struct probe_kind probe_kind_http = {

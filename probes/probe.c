@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "conf/parse.h"
+#include "probes/curlapi.h"
 #include "probes/curlm.h"
 #include "probes/resolve.h"
 
@@ -692,6 +693,12 @@ static struct probe *probe_new(struct prober *pr, const struct cfg_root *cfg,
     ev_timer_init(&p->deadline_w, on_deadline, 0., 0.);
     ev_timer_init(&p->start_w, on_start_over, 0., 0.);
     int rc = p->kind->init(p);
+    if (rc == -ELIBACC) {
+        snprintf(errbuf, errlen, "probe '%s' needs libcurl: %s", p->cfg->name,
+                 curlapi_error());
+        free(p);
+        return NULL;
+    }
     if (rc < 0) {
         snprintf(errbuf, errlen, "probe '%s': cannot set up: %s", p->cfg->name,
                  strerror(-rc));

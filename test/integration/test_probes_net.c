@@ -236,6 +236,38 @@ T(expect_status_takes_codes_and_ranges, 20)
     stop();
 }
 
+T(a_failure_quotes_the_body_on_one_line_cut_at_200_bytes, 20)
+{
+    int port = start_fake(false);
+    /* CR LF, spaces and tabs: one space, none leading; 3 + 196 bytes,
+     * then an "é" whose second byte does not fit: cut before it. */
+    char xs[197];
+    memset(xs, 'x', 196);
+    xs[196] = '\0';
+    start("probes:\n"
+          "  cut:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/body/%%0D%%0A%%20%%20a%%20%%09%%09%%20b"
+          "%s%%C3%%A9yyyy\n"
+          "    expect_status: [201]\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
+          "    failure_threshold: 1\n"
+          "  short:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/body/%%20%%20two%%0D%%0Alines%%20%%20\n"
+          "    expect_status: [201]\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
+          "    failure_threshold: 1\n",
+          port, xs, port);
+    char want[256];
+    snprintf(want, sizeof(want), "HTTP 200: a b%s...", xs);
+    expect_state("cut", "failing", want);
+    expect_state("short", "failing", "HTTP 200: two lines");
+    stop();
+}
+
 T(expect_body_must_be_in_the_body, 20)
 {
     int port = start_fake(false);
