@@ -25,6 +25,7 @@
 
 #include "conf/parse.h"
 #include "probes/curlapi.h"
+#include "probes/httpnative.h"
 #include "sidecar/ids.h"
 
 extern char **environ;
@@ -330,7 +331,8 @@ int machine_check(const struct cfg_root *cfg, struct cfg_error *err)
     for (size_t i = 0; i < cfg->probes_count; i++) {
         const struct cfg_probe *p = &cfg->probes[i];
         char who[96];
-        if (p->type == CFG_PROBE_HTTP && curlapi_load() < 0) {
+        if (p->type == CFG_PROBE_HTTP && !httpnative_fits(p) &&
+            curlapi_load() < 0) {
             /* As run would: it loads libcurl for its first http probe. */
             fail(&r, p->mark, "probe '%s' needs libcurl: %s", p->name,
                  curlapi_error());

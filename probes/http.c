@@ -16,11 +16,11 @@
 #include "probes/curlapi.h"
 #include "probes/curlkind.h"
 #include "probes/curlm.h"
+#include "probes/httpcheck.h"
 #include "probes/probe.h"
 
-#define HTTP_BODY_MAX  (64 * 1024) /* body bytes kept, as kubelet's 10 KB */
-#define HTTP_BODY_KEEP 4096        /* expect_body's buffer kept between runs */
-#define HTTP_EXCERPT   200         /* body bytes quoted in a failure */
+#define HTTP_BODY_MAX  HTTPCHECK_BODY_MAX
+#define HTTP_BODY_KEEP 4096 /* expect_body's buffer kept between runs */
 
 struct http {
     struct probe *p;
@@ -30,35 +30,9 @@ struct http {
     size_t len;                 /* body bytes read (kept, with expect_body) */
     size_t cap;
     bool truncated; /* stopped reading at HTTP_BODY_MAX (or no memory) */
-    /* The start of the body on one line, as excerpt() words it. */
-    char head[HTTP_EXCERPT];
-    size_t head_len;
-    bool head_space; /* the last byte was a space: drop more */
-    bool head_more;  /* bytes came after head was full */
+    struct httpcheck_excerpt excerpt; /* built as the body arrives */
     char errbuf[CURL_ERROR_SIZE];
 };
-
-/*
- * Adds body bytes to h->head: control bytes (CR, LF, NUL, ...) become
- * spaces, runs of spaces one, leading ones none, up to HTTP_EXCERPT.
- */
-static void head_add(struct http *h, const char *data, size_t n)
-{
-    for (size_t i = 0; i < n && !h->head_more; i++) {
-        unsigned char c = (unsigned char)data[i];
-
-        if (h->head_len == HTTP_EXCERPT) {
-            h->head_more = true;
-        } else if (c < 0x20 || c == 0x7f || c == ' ') {
-            if (!h->head_space)
-                h->head[h->head_len++] = ' ';
-            h->head_space = true;
-        } else {
-            h->head[h->head_len++] = (char)c;
-            h->head_space = false;
-        }
-    }
-}
 
 /* CURLOPT_WRITEFUNCTION: reads the first HTTP_BODY_MAX bytes (keeps them
  * for expect_body), then stops the transfer (CURLE_WRITE_ERROR, read as
@@ -71,7 +45,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 
     if (take > n)
         take = n;
-    head_add(h, data, take);
+    httpcheck_excerpt_add(&h->excerpt, data, take);
     if (h->p->cfg->expect_body == NULL) {
         h->len += take;
         if (take < n)
@@ -101,75 +75,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return take;
 }
 
-static bool status_expected(const struct cfg_probe *cfg, long status)
-{
-    for (size_t i = 0; i < cfg->expect_status_count; i++) {
-        if (status >= cfg->expect_status[i].lo &&
-            status <= cfg->expect_status[i].hi)
-            return true;
-    }
-    return false;
-}
-
-/* memmem, which C11 and POSIX lack; the body may hold NUL bytes. */
-static bool contains(const char *hay, size_t hay_len, const char *needle)
-{
-    size_t n = strlen(needle);
-
-    if (n == 0)
-        return true;
-    for (size_t i = 0; i + n <= hay_len; i++) {
-        if (hay[i] == needle[0] && memcmp(hay + i, needle, n) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* n, or less so that out[0..n) does not end inside a UTF-8 sequence. */
-static size_t utf8_cut(const char *out, size_t n)
-{
-    size_t lead = n;
-    unsigned char c;
-    size_t need;
-
-    while (lead > 0 && ((unsigned char)out[lead - 1] & 0xc0) == 0x80)
-        lead--;
-    if (lead == 0)
-        return n;
-    c = (unsigned char)out[lead - 1];
-    if ((c & 0xc0) != 0xc0)
-        return n;
-    need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-    return n - (lead - 1) < need ? lead - 1 : n;
-}
-
-/*
- * The start of the body on one line (h->head), cut at HTTP_EXCERPT bytes
- * on a UTF-8 character boundary, "..." when cut; outlen is at least
- * HTTP_EXCERPT + 4.
- */
-static void excerpt(const struct http *h, char *out, size_t outlen)
-{
-    size_t n = h->head_len;
-
-    memcpy(out, h->head, n);
-    if (h->head_more || h->truncated) {
-        n = utf8_cut(out, n);
-        if (n + 4 <= outlen) {
-            memcpy(out + n, "...", 3);
-            n += 3;
-        }
-    }
-    while (n > 0 && out[n - 1] == ' ')
-        n--;
-    out[n] = '\0';
-}
-
 /* Words the outcome of a finished transfer; true when it passes. */
 static bool judge(struct http *h, CURLcode result, char *reason, size_t len)
 {
     const struct cfg_probe *cfg = h->p->cfg;
-    char text[HTTP_EXCERPT + 8];
     long status = 0;
 
     if (result == CURLE_WRITE_ERROR && h->truncated)
@@ -181,22 +90,8 @@ static bool judge(struct http *h, CURLcode result, char *reason, size_t len)
     if (curlapi.easy_getinfo(h->xfer.easy, CURLINFO_RESPONSE_CODE, &status) !=
         CURLE_OK)
         status = 0;
-    if (!status_expected(cfg, status)) {
-        excerpt(h, text, sizeof(text));
-        if (text[0] != '\0')
-            snprintf(reason, len, "HTTP %ld: %s", status, text);
-        else
-            snprintf(reason, len, "HTTP %ld", status);
-        return false;
-    }
-    if (cfg->expect_body && !contains(h->body, h->len, cfg->expect_body)) {
-        snprintf(reason, len, "HTTP %ld but the body %sdoes not contain '%s'",
-                 status, h->truncated ? "(its first 64 KiB) " : "",
-                 cfg->expect_body);
-        return false;
-    }
-    snprintf(reason, len, "HTTP %ld", status);
-    return true;
+    return httpcheck_verdict(cfg, status, h->body, h->len, h->truncated,
+                             &h->excerpt, reason, len);
 }
 
 static void on_done(CURL *easy, CURLcode result, void *arg)
@@ -346,9 +241,7 @@ static int http_start(struct probe *p)
         return -ENOMEM;
     h->len = 0;
     h->truncated = false;
-    h->head_len = 0;
-    h->head_space = true; /* drops leading spaces */
-    h->head_more = false;
+    httpcheck_excerpt_reset(&h->excerpt);
     h->errbuf[0] = '\0';
     return curlm_add(m, &h->xfer);
 }

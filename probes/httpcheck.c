@@ -49,31 +49,42 @@ static size_t utf8_cut(const char *out, size_t n)
     return n - (lead - 1) < need ? lead - 1 : n;
 }
 
-/*
- * The start of the body on one line: control bytes (CR, LF, NUL, ...)
- * become spaces, runs of spaces one, cut at HTTPCHECK_EXCERPT bytes on a
- * UTF-8 character boundary, "..." when cut.
- */
-static void excerpt(const char *body, size_t len, bool truncated, char *out,
-                    size_t outlen)
+void httpcheck_excerpt_reset(struct httpcheck_excerpt *e)
 {
-    size_t n = 0;
-    size_t i;
-    bool space = true; /* drops leading spaces */
+    e->len = 0;
+    e->space = true; /* drops leading spaces */
+    e->more = false;
+}
 
-    for (i = 0; i < len && n < HTTPCHECK_EXCERPT && n + 1 < outlen; i++) {
-        unsigned char c = (unsigned char)body[i];
+bool httpcheck_excerpt_add(struct httpcheck_excerpt *e, const char *data,
+                           size_t n)
+{
+    for (size_t i = 0; i < n && !e->more; i++) {
+        unsigned char c = (unsigned char)data[i];
 
-        if (c < 0x20 || c == 0x7f || c == ' ') {
-            if (!space)
-                out[n++] = ' ';
-            space = true;
-            continue;
+        if (e->len == HTTPCHECK_EXCERPT) {
+            e->more = true;
+        } else if (c < 0x20 || c == 0x7f || c == ' ') {
+            if (!e->space)
+                e->text[e->len++] = ' ';
+            e->space = true;
+        } else {
+            e->text[e->len++] = (char)c;
+            e->space = false;
         }
-        out[n++] = (char)c;
-        space = false;
     }
-    if (i < len || truncated) {
+    return !e->more;
+}
+
+/* The excerpt as a reason quotes it: cut on a UTF-8 character boundary,
+ * "..." when cut, no trailing space; outlen >= HTTPCHECK_EXCERPT + 4. */
+static void excerpt(const struct httpcheck_excerpt *e, bool truncated,
+                    char *out, size_t outlen)
+{
+    size_t n = e->len;
+
+    memcpy(out, e->text, n);
+    if (e->more || truncated) {
         n = utf8_cut(out, n);
         if (n + 4 <= outlen) {
             memcpy(out + n, "...", 3);
@@ -85,14 +96,15 @@ static void excerpt(const char *body, size_t len, bool truncated, char *out,
     out[n] = '\0';
 }
 
-bool httpcheck_judge(const struct cfg_probe *cfg, long status, const char *body,
-                     size_t len, bool truncated, char *reason,
-                     size_t reason_len)
+bool httpcheck_verdict(const struct cfg_probe *cfg, long status,
+                       const char *body, size_t len, bool truncated,
+                       const struct httpcheck_excerpt *e, char *reason,
+                       size_t reason_len)
 {
     char text[HTTPCHECK_EXCERPT + 8];
 
     if (!status_expected(cfg, status)) {
-        excerpt(body, len, truncated, text, sizeof(text));
+        excerpt(e, truncated, text, sizeof(text));
         if (text[0] != '\0')
             snprintf(reason, reason_len, "HTTP %ld: %s", status, text);
         else
@@ -107,4 +119,16 @@ bool httpcheck_judge(const struct cfg_probe *cfg, long status, const char *body,
     }
     snprintf(reason, reason_len, "HTTP %ld", status);
     return true;
+}
+
+bool httpcheck_judge(const struct cfg_probe *cfg, long status, const char *body,
+                     size_t len, bool truncated, char *reason,
+                     size_t reason_len)
+{
+    struct httpcheck_excerpt e;
+
+    httpcheck_excerpt_reset(&e);
+    httpcheck_excerpt_add(&e, body, len);
+    return httpcheck_verdict(cfg, status, body, len, truncated, &e, reason,
+                             reason_len);
 }

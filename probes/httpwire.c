@@ -364,10 +364,20 @@ void httpwire_init(struct httpwire *r, char *body, size_t body_cap,
     r->head = head;
 }
 
+void httpwire_sink(struct httpwire *r, httpwire_sink_fn *sink, void *arg)
+{
+    r->sink = sink;
+    r->sink_arg = arg;
+}
+
 void httpwire_reset(struct httpwire *r)
 {
+    httpwire_sink_fn *sink = r->sink;
+    void *arg = r->sink_arg;
+
     httpwire_init(r, r->body, r->body_cap, r->location, r->location_cap,
                   r->head);
+    httpwire_sink(r, sink, arg);
 }
 
 static enum httpwire_result fail(struct httpwire *r, enum httpwire_error e)
@@ -654,17 +664,23 @@ static enum httpwire_result line_byte(struct httpwire *r, char c)
     }
 }
 
-/* Keeps body bytes; DONE once more came than the buffer holds. */
+/*
+ * Keeps body bytes and gives them to the sink; DONE once more came than
+ * the buffer holds, or, with no buffer, once the sink wants no more.
+ */
 static enum httpwire_result body(struct httpwire *r, const char *data, size_t n)
 {
     size_t room = r->body_cap - r->body_len;
     size_t take = n < room ? n : room;
+    bool more = r->sink == NULL || r->sink(r->sink_arg, data, n);
 
     if (take > 0)
         memcpy(r->body + r->body_len, data, take);
     r->body_len += take;
     r->body_seen += n;
-    if (take < n) {
+    if (r->body_cap == 0 && r->sink != NULL && more)
+        return HTTPWIRE_MORE;
+    if (take < n || (r->body_cap == 0 && !more)) {
         r->truncated = true;
         r->state = ST_DONE;
         return HTTPWIRE_DONE;

@@ -55,6 +55,12 @@ enum httpwire_error {
 };
 
 /*
+ * Body bytes as they arrive (after de-chunking), before the buffer keeps
+ * them; false once the caller wants no more of them.
+ */
+typedef bool httpwire_sink_fn(void *arg, const char *data, size_t n);
+
+/*
  * One answer's parser. Set up with httpwire_init(), reset per run with
  * httpwire_reset(); read the public fields once it says DONE.
  */
@@ -72,6 +78,8 @@ struct httpwire {
     char *location;
     size_t location_cap;
     bool head; /* the request was HEAD: no body */
+    httpwire_sink_fn *sink;
+    void *sink_arg;
     /* private: the state of one run */
     uint8_t state;
     uint8_t hdr; /* which header the current line is */
@@ -104,7 +112,14 @@ struct httpwire {
 void httpwire_init(struct httpwire *r, char *body, size_t body_cap,
                    char *location, size_t location_cap, bool head);
 
-/* Forgets the last answer: call before each run. */
+/*
+ * Gives every body byte to sink too. With a body buffer of 0 bytes the
+ * answer is DONE (truncated) once sink returns false, and the rest is
+ * never read.
+ */
+void httpwire_sink(struct httpwire *r, httpwire_sink_fn *sink, void *arg);
+
+/* Forgets the last answer (the sink stays): call before each run. */
 void httpwire_reset(struct httpwire *r);
 
 /*

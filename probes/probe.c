@@ -11,6 +11,7 @@
 #include "conf/parse.h"
 #include "probes/curlapi.h"
 #include "probes/curlm.h"
+#include "probes/httpnative.h"
 #include "probes/resolve.h"
 
 static const char *const state_names[] = {"unknown", "passing", "failing"};
@@ -641,6 +642,14 @@ static const struct probe_kind *const kinds[] = {
     [CFG_PROBE_TTL] = &probe_kind_ttl,
 };
 
+/* A plain http:// probe runs on the native transport, with no libcurl. */
+static const struct probe_kind *kind_of(const struct cfg_probe *cfg)
+{
+    if (httpnative_fits(cfg))
+        return &probe_kind_http_native;
+    return kinds[cfg->type];
+}
+
 /*
  * Where in its period the first run of cfg->probes[i] falls: probes that
  * share a period are spread evenly over it, in config order, so that they
@@ -686,7 +695,7 @@ static struct probe *probe_new(struct prober *pr, const struct cfg_root *cfg,
     }
     p->cfg = &cfg->probes[i];
     p->owner = pr;
-    p->kind = kinds[p->cfg->type];
+    p->kind = kind_of(p->cfg);
     p->state_since = ev_time();
     p->offset = offset_of(cfg, i);
     ev_timer_init(&p->tick_w, on_tick, 0., 0.);

@@ -29,10 +29,17 @@ static const char exec_only[] =
     "probes:\n"
     "  e: { type: exec, command: 'true', period: 1s, timeout: 500ms }\n";
 
+/* Following redirects needs libcurl; a plain http:// probe does not. */
 static const char with_http[] =
     "probes:\n"
     "  e: { type: exec, command: 'true', period: 1s, timeout: 500ms }\n"
     "  web: { type: http, url: 'http://127.0.0.1:1/', period: 1s,"
+    " timeout: 500ms, follow_redirects: true }\n";
+
+static const char with_plain_http[] =
+    "probes:\n"
+    "  e: { type: exec, command: 'true', period: 1s, timeout: 500ms }\n"
+    "  plain: { type: http, url: 'http://127.0.0.1:1/', period: 1s,"
     " timeout: 500ms }\n";
 
 #define NEEDS     "probe 'web' needs libcurl: cannot load libcurl.so.4: "
@@ -113,6 +120,27 @@ T(without_http_probes_no_libcurl_is_needed_and_a_reload_adding_one_is_refused,
     cr_expect_eq(status_cmd(out, sizeof(out)), 0, "%s", out);
     cr_expect_not(strstr(out, "web"), "%s", out);
     cr_expect_not(maps_libcurl(H.pid));
+}
+
+/*
+ * A plain http:// probe runs on sidecar's own HTTP/1.1 exchange: a config
+ * of them needs no libcurl, and maps none, even when none would load.
+ */
+T(plain_http_probes_need_no_libcurl, 30)
+{
+    static char out[8192];
+
+    break_libcurl();
+    h_start(&H, with_plain_http);
+    cr_assert_geq(h_wait_event(&H, 0, H_WAIT, "sidecar started", NULL), 0);
+    size_t from = 0;
+    long i = h_wait_probe_state(&H, &from, "plain", "failing", H_WAIT);
+    cr_assert_geq(i, 0);
+    cr_expect_str_eq(h_str(&H, i, "reason"),
+                     "cannot connect to 127.0.0.1:1: Connection refused");
+    cr_expect_not(maps_libcurl(H.pid));
+    const char *args[] = {"check", "-c", H.cfg_path, NULL};
+    cr_expect_eq(h_run(args, out, sizeof(out), 10), 0, "%s", out);
 }
 
 T(the_first_http_probe_loads_libcurl_and_a_reload_adding_it_too, 30)

@@ -1,0 +1,276 @@
+/*
+ * A run: connect (connect.c), send the request written at init in one
+ * send() when the socket takes it (a probe's request is a few hundred
+ * bytes), then read the answer as the socket turns readable and feed it
+ * to the parser until it says done or failed, or the server closes. The
+ * core's deadline bounds the run and cancels it. Without expect_body only
+ * the start of the body is kept, for a failure's excerpt: the read stops
+ * there, the rest is never read.
+ */
+#define _DEFAULT_SOURCE /* MSG_NOSIGNAL */
+#include "probes/httpnative.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conf/parse.h"
+#include "probes/connect.h"
+#include "probes/httpcheck.h"
+#include "probes/httpwire.h"
+
+#define HTTPNATIVE_READ 4096 /* bytes read at a time, on the stack */
+
+struct httpnative {
+    struct probe *p;
+    struct connector conn;
+    struct connect_target target;
+    ev_io io_w;
+    int fd; /* the connection of the run under way, or -1 */
+    char *req;
+    size_t req_len;
+    size_t sent;
+    struct httpwire wire;
+    char *body; /* with expect_body only: HTTPCHECK_BODY_MAX */
+    struct httpcheck_excerpt excerpt; /* built as the body arrives */
+};
+
+/* Ends the run: the connection closed first, the report last (the core may
+ * start, cancel or free anything from it). */
+static void finish(struct httpnative *n, bool ok, const char *reason)
+{
+    if (n->fd >= 0) {
+        ev_io_stop(n->p->owner->loop, &n->io_w);
+        close(n->fd);
+        n->fd = -1;
+    }
+    probe_report(n->p, ok, "%s", reason);
+}
+
+static void judge(struct httpnative *n, enum httpwire_result r)
+{
+    char reason[PROBE_REASON_MAX];
+    bool ok = false;
+
+    if (r == HTTPWIRE_DONE)
+        ok = httpcheck_verdict(n->p->cfg, n->wire.status, n->body,
+                               n->wire.body_len, n->wire.truncated, &n->excerpt,
+                               reason, sizeof(reason));
+    else
+        httpwire_reason(&n->wire, reason, sizeof(reason));
+    finish(n, ok, reason);
+}
+
+static void io_failed(struct httpnative *n, const char *doing, int err)
+{
+    char reason[CONNECT_ERROR_MAX + 64];
+
+    snprintf(reason, sizeof(reason), "%s %s: %s", doing, n->target.label,
+             strerror(err));
+    finish(n, false, reason);
+}
+
+static void watch(struct httpnative *n, int events)
+{
+    struct ev_loop *loop = n->p->owner->loop;
+
+    ev_io_stop(loop, &n->io_w);
+    ev_io_set(&n->io_w, n->fd, events);
+    ev_io_start(loop, &n->io_w);
+}
+
+/* Sends what is left of the request; then waits for the answer. */
+static void send_more(struct httpnative *n)
+{
+    while (n->sent < n->req_len) {
+        ssize_t w =
+            send(n->fd, n->req + n->sent, n->req_len - n->sent, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            watch(n, EV_WRITE);
+            return;
+        }
+        if (w < 0) {
+            io_failed(n, "cannot send to", errno);
+            return;
+        }
+        n->sent += (size_t)w;
+    }
+    watch(n, EV_READ);
+}
+
+/*
+ * Reads what has arrived. A short read means the socket is drained for
+ * now (level-triggered: the loop says when more comes), which saves the
+ * read that would only say EAGAIN.
+ */
+static void read_more(struct httpnative *n)
+{
+    char buf[HTTPNATIVE_READ];
+
+    for (;;) {
+        ssize_t got = recv(n->fd, buf, sizeof(buf), 0);
+        enum httpwire_result r;
+
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (got < 0) {
+            io_failed(n, "cannot read from", errno);
+            return;
+        }
+        r = got == 0 ? httpwire_eof(&n->wire)
+                     : httpwire_feed(&n->wire, buf, (size_t)got);
+        if (r != HTTPWIRE_MORE) {
+            judge(n, r);
+            return;
+        }
+        if ((size_t)got < sizeof(buf))
+            return;
+    }
+}
+
+/* The parser's body sink: the excerpt; false once no more is wanted. */
+static bool on_body(void *arg, const char *data, size_t n)
+{
+    struct httpnative *hn = arg;
+
+    return httpcheck_excerpt_add(&hn->excerpt, data, n);
+}
+
+static void on_io(EV_P_ ev_io *w, int revents)
+{
+    struct httpnative *n = container_of(w, struct httpnative, io_w);
+
+    (void)loop;
+    if (revents & EV_WRITE)
+        send_more(n);
+    else
+        read_more(n);
+}
+
+static void on_connected(struct connector *c, int fd)
+{
+    struct httpnative *n = container_of(c, struct httpnative, conn);
+
+    if (fd < 0) {
+        probe_report(n->p, false, "%s", c->error);
+        return;
+    }
+    n->fd = fd;
+    send_more(n);
+}
+
+static void native_cancel(struct probe *p)
+{
+    struct httpnative *n = p->data;
+
+    connector_cancel(&n->conn);
+    if (n->fd >= 0) {
+        ev_io_stop(p->owner->loop, &n->io_w);
+        close(n->fd);
+        n->fd = -1;
+    }
+}
+
+/* The URL's parts when cfg fits the native transport: 0, else -ENOTSUP. */
+static int native_url(const struct cfg_probe *cfg, struct cfg_url *u,
+                      size_t *req_len)
+{
+    char err[128];
+
+    if (cfg->follow_redirects || cfg_parse_url(cfg->url, u) < 0 || u->tls)
+        return -ENOTSUP;
+    /* Sized with cap 0: -ENOBUFS and the length when it can be sent. */
+    if (httpwire_request(cfg, NULL, 0, req_len, err, sizeof(err)) != -ENOBUFS)
+        return -ENOTSUP;
+    return 0;
+}
+
+bool httpnative_fits(const struct cfg_probe *cfg)
+{
+    struct cfg_url u;
+    size_t len;
+
+    return cfg->type == CFG_PROBE_HTTP && native_url(cfg, &u, &len) == 0;
+}
+
+static void native_destroy(struct probe *p)
+{
+    struct httpnative *n = p->data;
+
+    if (n == NULL)
+        return;
+    native_cancel(p);
+    free(n->body);
+    free(n->req);
+    free(n);
+    p->data = NULL;
+}
+
+static int native_init(struct probe *p)
+{
+    const struct cfg_probe *cfg = p->cfg;
+    struct httpnative *n;
+    struct cfg_url u;
+    char err[128];
+    size_t len = 0;
+    int rc;
+
+    rc = native_url(cfg, &u, &len);
+    if (rc < 0)
+        return rc;
+    n = calloc(1, sizeof(*n));
+    if (n == NULL)
+        return -ENOMEM;
+    n->p = p;
+    n->fd = -1;
+    p->data = n;
+    n->req = malloc(len);
+    rc = n->req
+             ? httpwire_request(cfg, n->req, len, &n->req_len, err, sizeof(err))
+             : -ENOMEM;
+    if (rc == 0)
+        rc = connect_target_set(&n->target, u.host, u.host_len, u.port);
+    if (rc == 0 && !n->target.literal && probe_resolver(p) == NULL)
+        rc = -errno;
+    /* Not zeroed: pages of it a run never writes are never resident. */
+    n->body = cfg->expect_body ? malloc(HTTPCHECK_BODY_MAX) : NULL;
+    if (rc == 0 && cfg->expect_body && n->body == NULL)
+        rc = -ENOMEM;
+    connector_init(&n->conn, p->owner->loop, n->target.label, on_connected);
+    ev_io_init(&n->io_w, on_io, -1, 0);
+    if (rc < 0) {
+        native_destroy(p);
+        return rc;
+    }
+    httpwire_init(&n->wire, n->body, n->body ? HTTPCHECK_BODY_MAX : 0, NULL, 0,
+                  strcmp(cfg->method, "HEAD") == 0);
+    httpwire_sink(&n->wire, on_body, n);
+    return 0;
+}
+
+static int native_start(struct probe *p)
+{
+    struct httpnative *n = p->data;
+
+    httpwire_reset(&n->wire);
+    httpcheck_excerpt_reset(&n->excerpt);
+    n->sent = 0;
+    return connector_start_at(&n->conn, &n->target, p->owner->dns);
+}
+
+const struct probe_kind probe_kind_http_native = {
+    .name = "http",
+    .init = native_init,
+    .start = native_start,
+    .cancel = native_cancel,
+    .destroy = native_destroy,
+};
