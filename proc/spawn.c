@@ -1,19 +1,33 @@
-#define _GNU_SOURCE /* pipe2, setgroups, close_range */
+#define _GNU_SOURCE /* pipe2, setgroups, close_range, clone, strchrnul */
 #include "proc/spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 extern char **environ;
+
+/* Code that runs in the child, in sidecar's memory: see run_child(). */
+#define CHILD_CODE __attribute__((no_sanitize("address", "undefined")))
+
+/* 32-bit ABIs: the plain calls take 16-bit ids. */
+#ifdef SYS_setgid32
+#define SYS_SETGID SYS_setgid32
+#define SYS_SETUID SYS_setuid32
+#else
+#define SYS_SETGID SYS_setgid
+#define SYS_SETUID SYS_setuid
+#endif
 
 static const char *const step_names[] = {
     [SPAWN_STEP_SETUP] = "setup", [SPAWN_STEP_STDIO] = "stdio",
@@ -46,7 +60,7 @@ int spawn_output_pipe(int *rd, int *wr)
 }
 
 /* Closes fds lo..hi, through close_range() or, before Linux 5.9, one by one. */
-static void close_between(unsigned lo, unsigned hi)
+CHILD_CODE static void close_between(unsigned lo, unsigned hi)
 {
     if (lo > hi || close_range(lo, hi, 0) == 0)
         return;
@@ -110,8 +124,66 @@ void spawn_close_from(int lowfd)
     close_between((unsigned)lowfd, ~0u);
 }
 
-/* In the child: report the failed step and die like a shell would. */
-static void __attribute__((noreturn)) child_fail(int status_fd, int step)
+/*
+ * The child runs in sidecar's own memory, as glibc's posix_spawn() runs
+ * its child: clone(CLONE_VM | CLONE_VFORK) on a stack of its own, so its
+ * cost does not grow with sidecar's size (no page table to copy, no
+ * copy-on-write fault in sidecar after). The calling thread sleeps until
+ * the child has called execve() or _exit(). Every step from here to the
+ * exec therefore keeps to these rules:
+ * - it writes no memory but its own stack, and errno: the sleeping
+ *   caller's thread-local, which spawn_process() does not read after;
+ *   what it reads (struct spawn_opts, argv, envp) nobody changes meanwhile;
+ * - it makes system calls only, and pure string functions: setgroups,
+ *   setgid and setuid go through syscall(), as glibc's wrappers would
+ *   broadcast the change to every thread of sidecar (curl's resolver);
+ *   dispositions and the mask are set with the raw calls too, which also
+ *   reach glibc's own signals 32 and 33;
+ * - it has its own signal dispositions (no CLONE_SIGHAND): resetting them
+ *   changes nothing of sidecar's, and every signal stays blocked until they
+ *   are all default, so no handler of sidecar's can run on this stack;
+ * - it is not instrumented (CHILD_CODE): the sanitizers would mark shadow
+ *   memory for frames that never return, on a stack that is then unmapped.
+ * What the child waits on, sidecar waits on: a chdir() into a dead mount
+ * holds the loop, as it would posix_spawn()'s caller.
+ */
+
+/* A kernel signal set: 64 bits, every signal glibc's sigset_t has room for. */
+typedef unsigned long long ksigset;
+
+/* What the child is given: it reads it, never writes it. */
+struct child_args {
+    const struct spawn_opts *o;
+    int status_fd;
+    pid_t parent;
+    char **sh; /* the child's own: see exec_file() */
+};
+
+CHILD_CODE static void set_mask(const ksigset *set, ksigset *old)
+{
+    (void)syscall(SYS_rt_sigprocmask, SIG_SETMASK, set, old, sizeof(*set));
+}
+
+/*
+ * Every disposition back to SIG_DFL through the raw call: glibc's
+ * sigaction() refuses 32 and 33, yet an ignored disposition of theirs is
+ * inherited across exec like any other. KILL and STOP fail: fine.
+ */
+CHILD_CODE static void reset_signals(void)
+{
+    struct {
+        void *handler;
+        unsigned long flags;
+        void *restorer;
+        ksigset mask;
+    } ksa = {0};
+    for (int sig = 1; sig < NSIG; sig++)
+        (void)syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof(ksa.mask));
+}
+
+/* Report the failed step and die like a shell would. */
+CHILD_CODE static void __attribute__((noreturn))
+child_fail(int status_fd, int step)
 {
     struct spawn_failure f = {.step = step, .err = errno};
     ssize_t unused = write(status_fd, &f, sizeof(f));
@@ -119,8 +191,8 @@ static void __attribute__((noreturn)) child_fail(int status_fd, int step)
     _exit(f.err == EACCES ? 126 : 127);
 }
 
-/* In the child: moves *fd (if one of 0-2) above them, close-on-exec. */
-static int lift(int *fd)
+/* Moves *fd (if one of 0-2) above them, close-on-exec. */
+CHILD_CODE static int lift(int *fd)
 {
     if (*fd < 0 || *fd > STDERR_FILENO)
         return 0;
@@ -131,8 +203,8 @@ static int lift(int *fd)
     return 0;
 }
 
-/* In the child: put fd on target, or /dev/null when fd is -1. */
-static int wire(int fd, int target, int flags)
+/* Puts fd on target, or /dev/null when fd is -1. */
+CHILD_CODE static int wire(int fd, int target, int flags)
 {
     int src = fd;
     if (fd < 0) {
@@ -147,38 +219,99 @@ static int wire(int fd, int target, int flags)
     return 0;
 }
 
-/*
- * glibc refuses sigaction() on the two real-time signals it keeps for
- * itself (32 and 33), yet an ignored disposition of theirs is inherited
- * across exec like any other: reset them with the raw system call.
- */
-static void reset_reserved_signals(void)
+/* The first PATH of envp, as getenv() would find it; glibc's default. */
+CHILD_CODE static const char *env_path(char *const *envp)
 {
-    struct {
-        void *handler;
-        unsigned long flags;
-        void *restorer;
-        unsigned long long mask;
-    } ksa = {0};
-    for (int sig = 32; sig < SIGRTMIN; sig++)
-        (void)syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof(ksa.mask));
+    for (; *envp != NULL; envp++) {
+        if (strncmp(*envp, "PATH=", 5) == 0)
+            return *envp + 5;
+    }
+    return "/bin:/usr/bin";
 }
 
 /*
- * The child between fork and exec: only async-signal-safe calls. Signals
- * are all blocked on entry (see spawn_process) and unblocked last, after
- * every disposition is back to default, so no handler of ours runs here.
+ * execve(), then, when the kernel knows no such format (ENOEXEC), a shell
+ * on the file, as execvp() does: /bin/sh file argv[1]... The shell's argv
+ * is built in sh, room for argv's count + 2 at the bottom of the child's
+ * stack.
  */
-static void __attribute__((noreturn))
-run_child(const struct spawn_opts *o, int status_fd, pid_t parent)
+CHILD_CODE static void exec_file(const char *file, char *const *argv,
+                                 char *const *envp, char **sh)
 {
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++)
-        (void)sigaction(sig, &dfl, NULL); /* fails for KILL/STOP: fine */
-    reset_reserved_signals();
+    (void)execve(file, argv, envp);
+    if (errno != ENOEXEC)
+        return;
+    sh[0] = "/bin/sh";
+    sh[1] = (char *)file;
+    size_t i = 1;
+    do
+        sh[i + 1] = argv[i];
+    while (argv[i++] != NULL);
+    (void)execve(sh[0], sh, envp);
+}
 
+/*
+ * execvp() over envp's PATH rather than sidecar's environ, which the
+ * child may not set: a name with a slash is run as it is; otherwise each
+ * element in turn (an empty one is the working directory), going on after
+ * the errors execvp() goes on after, and EACCES if any element gave it.
+ * Returns with errno set when nothing could be run.
+ */
+CHILD_CODE static void exec_search(char *const *argv, char *const *envp,
+                                   char **sh)
+{
+    const char *file = argv[0];
+    char path[PATH_MAX + NAME_MAX + 1];
+    bool denied = false;
+
+    if (file[0] == '\0') {
+        errno = ENOENT;
+        return;
+    }
+    if (strchr(file, '/') != NULL) {
+        exec_file(file, argv, envp, sh);
+        return;
+    }
+    size_t flen = strlen(file) + 1;
+    if (flen > NAME_MAX + 1) {
+        errno = ENAMETOOLONG;
+        return;
+    }
+    for (const char *p = env_path(envp);; p++) {
+        const char *end = strchrnul(p, ':');
+        size_t len = (size_t)(end - p);
+        if (len < PATH_MAX) { /* longer: skipped, as execvp() does */
+            memcpy(path, p, len);
+            path[len] = '/';
+            memcpy(path + len + (len > 0), file, flen);
+            exec_file(path, argv, envp, sh);
+            if (errno == EACCES)
+                denied = true;
+            else if (errno != ENOENT && errno != ESTALE && errno != ENOTDIR &&
+                     errno != ENODEV && errno != ETIMEDOUT)
+                return;
+        }
+        p = end;
+        if (*p == '\0')
+            break;
+    }
+    if (denied)
+        errno = EACCES;
+}
+
+/*
+ * From clone() to exec. Signals are all blocked on entry (see
+ * spawn_process) and unblocked last, after every disposition is back to
+ * default.
+ */
+CHILD_CODE static int run_child(void *arg)
+{
+    const struct child_args *a = arg;
+    const struct spawn_opts *o = a->o;
+    int status_fd = a->status_fd;
+    ksigset none = 0;
+
+    reset_signals();
     if (setsid() < 0)
         child_fail(status_fd, SPAWN_STEP_SETUP);
 
@@ -195,18 +328,18 @@ run_child(const struct spawn_opts *o, int status_fd, pid_t parent)
         child_fail(status_fd, SPAWN_STEP_STDIO);
     /* Keep 0-2 and the status pipe (close-on-exec); drop the rest. */
     close_between(STDERR_FILENO + 1, (unsigned)status_fd - 1);
-    spawn_close_from(status_fd + 1);
+    close_between((unsigned)status_fd + 1, ~0u);
 
     if (o->set_umask)
         umask(o->umask);
     if (o->set_ids) {
-        if (setgroups(o->groups_count, o->groups) < 0)
+        if (syscall(SYS_setgroups, o->groups_count, o->groups) < 0)
             child_fail(status_fd, SPAWN_STEP_GROUPS);
-        if (setgid(o->gid) < 0)
+        if (syscall(SYS_SETGID, o->gid) < 0)
             child_fail(status_fd, SPAWN_STEP_GID);
-        if (setuid(o->uid) < 0)
+        if (syscall(SYS_SETUID, o->uid) < 0)
             child_fail(status_fd, SPAWN_STEP_UID);
-    } else if (setgroups(0, NULL) < 0 && errno != EPERM) {
+    } else if (syscall(SYS_setgroups, 0, NULL) < 0 && errno != EPERM) {
         /* None of sidecar's supplementary groups; EPERM (no CAP_SETGID)
          * keeps them, as spawn_kept_groups() warned at start. */
         child_fail(status_fd, SPAWN_STEP_GROUPS);
@@ -217,17 +350,13 @@ run_child(const struct spawn_opts *o, int status_fd, pid_t parent)
      */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
         child_fail(status_fd, SPAWN_STEP_SETUP);
-    if (getppid() != parent)
+    if (getppid() != a->parent)
         _exit(127);
     if (o->cwd && chdir(o->cwd) < 0)
         child_fail(status_fd, SPAWN_STEP_CWD);
 
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    /* execvp() searches the PATH of the service's own environment. */
-    environ = (char **)o->envp;
-    execvp(o->argv[0], o->argv);
+    set_mask(&none, NULL);
+    exec_search(o->argv, o->envp, a->sh);
     child_fail(status_fd, SPAWN_STEP_EXEC);
 }
 
@@ -275,19 +404,20 @@ int spawn_kept_groups(gid_t **groups)
 
 pid_t spawn_fork_blocked(void)
 {
-    sigset_t all;
-    sigset_t old;
-    sigfillset(&all);
-    /* Cannot fail: SIG_SETMASK with sets of our own. */
-    (void)sigprocmask(SIG_SETMASK, &all, &old);
+    ksigset all = ~0ull;
+    ksigset old;
+    set_mask(&all, &old);
     pid_t child = fork();
     if (child != 0) {
         int err = errno;
-        (void)sigprocmask(SIG_SETMASK, &old, NULL);
+        set_mask(&old, NULL);
         errno = err;
     }
     return child;
 }
+
+/* The child's stack, over exec_search()'s path and the shell's argv. */
+#define CHILD_STACK (32 * 1024)
 
 int spawn_process(const struct spawn_opts *o, pid_t *pid, int *status_fd)
 {
@@ -295,13 +425,33 @@ int spawn_process(const struct spawn_opts *o, pid_t *pid, int *status_fd)
     if (pipe2(fds, O_CLOEXEC) < 0)
         return -errno;
 
-    pid_t parent = getpid();
-    pid_t child = spawn_fork_blocked();
-    if (child == 0) {
+    size_t argc = 0;
+    while (o->argv[argc] != NULL)
+        argc++;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t sh_size = (argc + 2) * sizeof(char *);
+    size_t size = CHILD_STACK + PATH_MAX + sh_size;
+    size = (size + page - 1) / page * page;
+    void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        int err = errno;
         close(fds[0]);
-        run_child(o, fds[1], parent);
+        close(fds[1]);
+        return -err;
     }
+
+    struct child_args a = {
+        .o = o, .status_fd = fds[1], .parent = getpid(), .sh = stack};
+    ksigset all = ~0ull;
+    ksigset old;
+    set_mask(&all, &old);
+    /* Returns once the child has exec'd or exited: its stack is free. */
+    pid_t child = clone(run_child, (char *)stack + size,
+                        CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
     int err = errno;
+    set_mask(&old, NULL);
+    munmap(stack, size);
     close(fds[1]);
     if (child < 0) {
         close(fds[0]);

@@ -16,7 +16,7 @@
 #include "base/util.h"
 
 struct spawn_opts {
-    char *const *argv; /* argv[0] is looked up in PATH */
+    char *const *argv; /* argv[0] is looked up in envp's PATH */
     char *const *envp; /* the child's whole environment */
     const char *cwd;   /* NULL: keep ours */
     int stdout_fd;     /* -1: /dev/null */
@@ -48,19 +48,24 @@ enum spawn_step {
 };
 
 /*
- * fork() with every signal blocked across it, so that none of the parent's
- * handlers runs in the child: returns as fork() does (errno kept); the
- * parent's mask is back on return, the child's stays full until it sets
- * its own.
+ * fork() with every signal blocked across it (glibc's own 32 and 33 too),
+ * so that none of the parent's handlers runs in the child: returns as
+ * fork() does (errno kept); the parent's mask is back on return, the
+ * child's stays full until it sets its own. For a child that runs on
+ * without exec (the guard); spawn_process() does not fork.
  */
 pid_t spawn_fork_blocked(void);
 
 /*
- * Forks and execs. On 0, *pid is the child (also its process group and
- * session id) and *status_fd the non-blocking read end of its status pipe:
- * EOF means exec succeeded, a struct spawn_failure means it did not (the
- * child then exits 127, or 126 for EACCES). -errno when fork or a pipe
- * failed; nothing was started then.
+ * Starts o->argv: clone(CLONE_VM | CLONE_VFORK), as posix_spawn() does, so
+ * the cost does not grow with sidecar's size; returns once the child has
+ * exec'd or failed (a chdir or exec that hangs holds the caller). argv[0]
+ * is looked up as execvp() would, in o->envp's PATH. On 0, *pid is the
+ * child (also its process group and session id) and *status_fd the
+ * non-blocking read end of its status pipe: EOF means exec succeeded, a
+ * struct spawn_failure means it did not (the child then exits 127, or 126
+ * for EACCES). -errno when the clone, its stack or a pipe failed; nothing
+ * was started then.
  */
 int spawn_process(const struct spawn_opts *o, pid_t *pid,
                   int *status_fd) ATTR_WUR;

@@ -28,7 +28,11 @@ redis-server"
     PACKAGES="$PACKAGES debootstrap"
 fi
 # The peers bench/compare measures sidecar against (`make bench` only).
-[ "${1:-}" = bench ] && PACKAGES="$PACKAGES supervisor monit tini"
+# runit brings runsvdir, runsv and sv only: its postinst starts nothing
+# (runit-init, which would be PID 1, is another package, never installed;
+# --no-install-recommends keeps it out). While a runsvdir runs, Debian's
+# init scripts ask runit about services it has in /etc/sv: none here.
+[ "${1:-}" = bench ] && PACKAGES="$PACKAGES supervisor monit tini runit s6"
 
 missing=""
 for p in $PACKAGES; do
