@@ -13,10 +13,11 @@ DESTDIR ?=
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-PKGS := yaml-0.1 libmicrohttpd jansson libcares
-# libcurl: its headers only; probes/curlapi.c dlopens it for the first http
-# probe, so a config without one never maps its dependency tree.
-CURL_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl)
+PKGS := yaml-0.1 jansson libcares
+# libcurl and libmicrohttpd: their headers only. probes/curlapi.c dlopens
+# libcurl for the first http probe, api/mhdapi.c libmicrohttpd when run
+# starts its server: status and check never map them nor their trees.
+DL_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl libmicrohttpd)
 TEST_PKGS := criterion jansson yaml-0.1
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
@@ -25,7 +26,7 @@ OPT ?= -O2 -g
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 SAN ?=
 CFLAGS_ALL := -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(HARDEN) $(WARN) \
-	-I. -DSIDECAR_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(CURL_CFLAGS) \
+	-I. -DSIDECAR_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(DL_CFLAGS) \
 	$(CPPFLAGS) $(CFLAGS)
 # libev ships no .pc on Debian 12: plain -lev.
 LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -lev -lm
@@ -49,6 +50,8 @@ ITEST_BIN := $(BUILD)/test/integration-tests
 # A libcurl.so.4 without libcurl's functions: LD_LIBRARY_PATH at its folder
 # makes sidecar's dlopen of libcurl fail (test/integration/test_libcurl.c).
 FAKECURL := $(BUILD)/test/fakecurl/libcurl.so.4
+# The same for libmicrohttpd (test/integration/test_libmicrohttpd.c).
+FAKEMHD := $(BUILD)/test/fakemhd/libmicrohttpd.so.12
 HELPER_BINS := $(HELPER_SRCS:test/helpers/%.c=$(BUILD)/test/%)
 
 # Criterion runs tests in parallel; keep the integration suite at 2 jobs.
@@ -118,11 +121,15 @@ $(UNIT_BIN): $(UNIT_SRCS:%.c=$(OBJ)/%.o) $(BUILD)/libsidecar.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(TEST_LIBS)
 
-$(ITEST_BIN): $(ITEST_SRCS:%.c=$(OBJ)/%.o) | $(FAKECURL)
+$(ITEST_BIN): $(ITEST_SRCS:%.c=$(OBJ)/%.o) | $(FAKECURL) $(FAKEMHD)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(TEST_LIBS)
 
 $(FAKECURL): test/fakelib/libcurl.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -o $@ $<
+
+$(FAKEMHD): test/fakelib/libmicrohttpd.c
 	@mkdir -p $(dir $@)
 	$(CC) -shared -fPIC -o $@ $<
 

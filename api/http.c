@@ -17,6 +17,7 @@
 #include "api/control.h"
 #include "api/details.h"
 #include "api/metrics.h"
+#include "api/mhdapi.h"
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -196,7 +197,7 @@ static void evict(struct conn *cn, const char *why)
     cn->evicted = true;
     srv->open--;
     const union MHD_ConnectionInfo *i =
-        MHD_get_connection_info(cn->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+        mhdapi.get_connection_info(cn->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (i && shutdown(i->connect_fd, SHUT_RDWR) < 0 && errno != ENOTCONN) {
         int err = errno;
         if (may_log(srv, LOG_LEVEL_DEBUG))
@@ -265,7 +266,7 @@ static void on_connection(void *cls, struct MHD_Connection *c,
 static struct conn *conn_of(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *i =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        mhdapi.get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return i ? i->socket_context : NULL;
 }
 
@@ -281,7 +282,7 @@ static void rearm(struct http_server *srv)
 {
     MHD_UNSIGNED_LONG_LONG ms;
     ev_timer_stop(srv->loop, &srv->timer_w);
-    if (MHD_get_timeout(srv->mhd, &ms) == MHD_YES) {
+    if (mhdapi.get_timeout(srv->mhd, &ms) == MHD_YES) {
         if (ms > HTTP_RUN_MAX_MS)
             ms = HTTP_RUN_MAX_MS;
         ev_timer_set(&srv->timer_w, (double)ms / 1000.0, 0.);
@@ -292,7 +293,7 @@ static void rearm(struct http_server *srv)
 static unsigned connections(struct http_server *srv)
 {
     const union MHD_DaemonInfo *i =
-        MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        mhdapi.get_daemon_info(srv->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
     return i ? i->num_connections : 0;
 }
 
@@ -305,9 +306,9 @@ static unsigned connections(struct http_server *srv)
 static void drive(struct http_server *srv)
 {
     unsigned before = connections(srv);
-    MHD_run(srv->mhd);
+    mhdapi.run(srv->mhd);
     if (connections(srv) < before)
-        MHD_run(srv->mhd);
+        mhdapi.run(srv->mhd);
     rearm(srv);
 }
 
@@ -341,15 +342,15 @@ static void on_retire_poll(EV_P_ ev_timer *w, int revents)
 
 static struct MHD_Response *make(const char *body, size_t len, const char *type)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(
+    struct MHD_Response *r = mhdapi.create_response_from_buffer(
         len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return NULL;
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) !=
+    if (mhdapi.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) !=
             MHD_YES ||
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") !=
-            MHD_YES) {
-        MHD_destroy_response(r);
+        mhdapi.add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+                                   "no-store") != MHD_YES) {
+        mhdapi.destroy_response(r);
         return NULL;
     }
     return r;
@@ -366,7 +367,7 @@ static void put(struct http_server *srv, enum cached which, unsigned status,
     }
     /* Responses are reference-counted: one being sent stays alive. */
     if (srv->responses[which])
-        MHD_destroy_response(srv->responses[which]);
+        mhdapi.destroy_response(srv->responses[which]);
     srv->responses[which] = r;
     srv->statuses[which] = status;
 }
@@ -440,9 +441,10 @@ static enum MHD_Result queue_new(struct MHD_Connection *c, int status,
     if (!r)
         return MHD_NO;
     if (challenge)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
+        mhdapi.add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                   "Bearer");
+    enum MHD_Result rc = mhdapi.queue_response(c, (unsigned)status, r);
+    mhdapi.destroy_response(r);
     return rc;
 }
 
@@ -452,7 +454,8 @@ static enum MHD_Result queue_cached(struct http_server *srv,
 {
     if (!srv->responses[which])
         return MHD_NO;
-    return MHD_queue_response(c, srv->statuses[which], srv->responses[which]);
+    return mhdapi.queue_response(c, srv->statuses[which],
+                                 srv->responses[which]);
 }
 
 /*
@@ -466,7 +469,7 @@ static enum MHD_Result answer_checks(struct http_server *srv,
     struct buf body;
     struct query q = {.verbose = false};
     buf_init(&body, HTTP_BODY_MAX);
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_argument, &q);
+    mhdapi.get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_argument, &q);
     struct sidecar_view v = sidecar_view(srv->sc);
     int status = one ? checks_render_one(&v, ep, one, &body)
                      : checks_render(&v, ep, q.verbose, q.exclude,
@@ -511,7 +514,7 @@ static enum MHD_Result answer_live(struct http_server *srv,
 static bool has_query(struct MHD_Connection *c)
 {
     struct query q = {.verbose = false};
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_argument, &q);
+    mhdapi.get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_argument, &q);
     return q.verbose || q.exclude_count;
 }
 
@@ -558,7 +561,7 @@ static void on_reload_due(EV_P_ ev_timer *w, int revents)
     /* May retire srv, which stays until its connections are answered. */
     p->reload_status = control_reload(srv->sc, &p->answer);
     p->reload_done = true;
-    MHD_resume_connection(p->conn);
+    mhdapi.resume_connection(p->conn);
     drive(srv);
 }
 
@@ -573,7 +576,7 @@ static enum MHD_Result wait_for_reload(struct http_server *srv,
     ev_timer_start(srv->loop, &p->reload_w);
     p->next = srv->reloads;
     srv->reloads = p;
-    MHD_suspend_connection(c);
+    mhdapi.suspend_connection(c);
     return MHD_YES;
 }
 
@@ -585,7 +588,7 @@ static enum MHD_Result wait_for_reload(struct http_server *srv,
  */
 static bool authorized(const struct http_server *srv, struct MHD_Connection *c)
 {
-    const char *auth = MHD_lookup_connection_value(
+    const char *auth = mhdapi.lookup_connection_value(
         c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     /* No token (a reload took it away mid-request): nothing matches. */
     if (!srv->token[0] || !auth || strncasecmp(auth, "Bearer ", 7) != 0)
@@ -698,7 +701,7 @@ static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind,
 static bool framing_ambiguous(struct MHD_Connection *c)
 {
     struct framing f = {.content_lengths = 0};
-    MHD_get_connection_values(c, MHD_HEADER_KIND, on_header, &f);
+    mhdapi.get_connection_values(c, MHD_HEADER_KIND, on_header, &f);
     return f.content_lengths > 1 || f.transfer_encodings > 1 ||
            (f.content_lengths && f.transfer_encodings) || f.unknown_coding ||
            f.spaced_name;
@@ -808,6 +811,13 @@ struct http_server *http_server_new(struct ev_loop *loop,
                                     size_t errlen)
 {
     struct sockaddr_storage ss;
+    /* Here, not at exec: only run's server needs libmicrohttpd. */
+    if (mhdapi_load() < 0) {
+        snprintf(errbuf, errlen, "the HTTP server needs libmicrohttpd: %s",
+                 mhdapi_error());
+        errno = ELIBACC;
+        return NULL;
+    }
     if (cfg_listen_addr(cfg->http.host, cfg->http.port, &ss) < 0) {
         snprintf(errbuf, errlen,
                  "http.listen: '%s' is not an IP address (or localhost)",
@@ -830,7 +840,7 @@ struct http_server *http_server_new(struct ev_loop *loop,
     unsigned flags = MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_SUSPEND_RESUME |
                      (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    srv->mhd = MHD_start_daemon(
+    srv->mhd = mhdapi.start_daemon(
         flags, (uint16_t)cfg->http.port, NULL, NULL, on_request, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
@@ -847,9 +857,9 @@ struct http_server *http_server_new(struct ev_loop *loop,
         return NULL;
     }
     const union MHD_DaemonInfo *epfd =
-        MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+        mhdapi.get_daemon_info(srv->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     const union MHD_DaemonInfo *port =
-        MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+        mhdapi.get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = port ? port->port : cfg->http.port;
     put(srv, CACHED_NOT_FOUND, MHD_HTTP_NOT_FOUND,
         "{\"error\":\"not found\"}\n", "application/json");
@@ -859,16 +869,16 @@ struct http_server *http_server_new(struct ev_loop *loop,
     put(srv, CACHED_POST_ONLY, MHD_HTTP_METHOD_NOT_ALLOWED, not_allowed,
         "application/json");
     if (srv->responses[CACHED_NOT_ALLOWED])
-        MHD_add_response_header(srv->responses[CACHED_NOT_ALLOWED],
-                                MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        mhdapi.add_response_header(srv->responses[CACHED_NOT_ALLOWED],
+                                   MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     if (srv->responses[CACHED_POST_ONLY])
-        MHD_add_response_header(srv->responses[CACHED_POST_ONLY],
-                                MHD_HTTP_HEADER_ALLOW, "POST");
+        mhdapi.add_response_header(srv->responses[CACHED_POST_ONLY],
+                                   MHD_HTTP_HEADER_ALLOW, "POST");
     put(srv, CACHED_BAD_FRAMING, MHD_HTTP_BAD_REQUEST,
         "{\"error\":\"ambiguous message length\"}\n", "application/json");
     if (srv->responses[CACHED_BAD_FRAMING])
-        MHD_add_response_header(srv->responses[CACHED_BAD_FRAMING],
-                                MHD_HTTP_HEADER_CONNECTION, "close");
+        mhdapi.add_response_header(srv->responses[CACHED_BAD_FRAMING],
+                                   MHD_HTTP_HEADER_CONNECTION, "close");
     http_server_refresh(srv);
     ev_io_init(&srv->io_w, on_io, epfd->epoll_fd, EV_READ);
     ev_io_start(loop, &srv->io_w);
@@ -898,7 +908,7 @@ void http_server_quiesce(struct http_server *srv)
     if (srv->quiesced)
         return;
     srv->quiesced = true;
-    MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
+    MHD_socket fd = mhdapi.quiesce_daemon(srv->mhd);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
 }
@@ -935,14 +945,14 @@ void http_server_free(struct http_server *srv)
         p->next = NULL;
         ev_timer_stop(srv->loop, &p->reload_w);
         p->reload_done = true; /* unanswered: closed below */
-        MHD_resume_connection(p->conn);
+        mhdapi.resume_connection(p->conn);
     }
-    MHD_stop_daemon(srv->mhd);
+    mhdapi.stop_daemon(srv->mhd);
     /* Closing the connections above re-armed it. */
     ev_timer_stop(srv->loop, &srv->deadline_w);
     for (size_t i = 0; i < CACHED_COUNT; i++) {
         if (srv->responses[i])
-            MHD_destroy_response(srv->responses[i]);
+            mhdapi.destroy_response(srv->responses[i]);
     }
     free(srv);
 }

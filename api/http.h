@@ -1,7 +1,8 @@
 /*
  * The status endpoint: libmicrohttpd in external-epoll mode on the libev
  * loop (one ev_io on MHD's epoll fd, one ev_timer from MHD_get_timeout),
- * no threads. Serves the Kubernetes checks and the aggregate from
+ * no threads; the first http_server_new() loads the library
+ * (api/mhdapi.h). Serves the Kubernetes checks and the aggregate from
  * responses rendered when health changes, never per request. Owns the
  * MHD daemon, its watchers and the cached responses; reads the
  * supervisor through sidecar/view.h only.
@@ -39,7 +40,7 @@ void http_stats_init(struct http_stats *st);
  * answers are re-rendered by http_server_refresh); with http.token, also
  * the write API (api/control.h) on sc. Counts what clients cost in stats.
  * sc and stats are borrowed. NULL with a message in errbuf and errno set
- * (EADDRINUSE, ...) on failure.
+ * (EADDRINUSE, ...; ELIBACC when libmicrohttpd cannot load) on failure.
  */
 struct http_server *http_server_new(struct ev_loop *loop,
                                     const struct cfg_root *cfg,

@@ -2,8 +2,8 @@
  * `check`'s machine checks (see machine.h). Each one predicts a refusal
  * or a failure of `run` from the rule run follows: ids_resolve() as
  * svc_new(), cfg_listen_addr() as the server, execvp()'s PATH search and
- * chdir() as the child (proc/spawn.c), curlapi_load() as the first http
- * probe.
+ * chdir() as the child (proc/spawn.c), mhdapi_load() as the server,
+ * curlapi_load() as the first http probe.
  */
 #define _DEFAULT_SOURCE /* initgroups, setgroups */
 #include "cli/machine.h"
@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "api/mhdapi.h"
 #include "conf/parse.h"
 #include "probes/curlapi.h"
 #include "probes/httpnative.h"
@@ -183,6 +184,10 @@ static bool needs_cwd(const char *prog, const char *path)
 static void check_listen(struct report *r, const struct cfg_root *cfg)
 {
     struct sockaddr_storage ss;
+    /* As run would: it loads libmicrohttpd to start its server. */
+    if (mhdapi_load() < 0)
+        fail(r, cfg->http.listen_mark,
+             "the HTTP server needs libmicrohttpd: %s", mhdapi_error());
     if (cfg_listen_addr(cfg->http.host, cfg->http.port, &ss) < 0) {
         fail(r, cfg->http.listen_mark, "http.listen: '%s' is no address",
              cfg->http.host); /* the loader refuses it first */

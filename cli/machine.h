@@ -4,9 +4,10 @@
  * as run resolves them, sidecar/ids.h, with its capability rule), cwd and
  * program (with the rights of the user the child runs as), each exec
  * probe's program (argv[0] in the PATH the child will get), whether
- * http.listen's address can be bound here, and, for a config with an http
- * probe, whether libcurl loads (probes/curlapi.h). Owns nothing. Its calls
- * block (NSS, stat, bind, fork, dlopen): for `check`, never for run's loop.
+ * http.listen's address can be bound here and libmicrohttpd loads
+ * (api/mhdapi.h), and, for a config with an http probe, whether libcurl
+ * loads (probes/curlapi.h). Owns nothing. Its calls block (NSS, stat,
+ * bind, fork, dlopen): for `check`, never for run's loop.
  */
 #ifndef SIDECAR_CLI_MACHINE_H
 #define SIDECAR_CLI_MACHINE_H
@@ -17,7 +18,8 @@
 
 /* What machine_check() looks at, as `check` says it. */
 #define MACHINE_CHECKS                                                         \
-    "users, groups, programs, directories, listen address, libcurl"
+    "users, groups, programs, directories, listen address, libmicrohttpd, "    \
+    "libcurl"
 
 /*
  * Checks cfg on this machine. 0, or -1 with every error (they are

@@ -5,11 +5,10 @@
  */
 #include "probes/curlapi.h"
 
-#include <dlfcn.h>
 #include <errno.h>
-#include <stddef.h>
 #include <stdio.h>
-#include <string.h>
+
+#include "base/dlib.h"
 
 struct curlapi curlapi;
 
@@ -21,10 +20,7 @@ static char why[512];
         "curl_" #f, offsetof(struct curlapi, f)                                \
     }
 
-static const struct {
-    const char *name;
-    size_t offset;
-} fns[] = {
+static const struct dlib_sym fns[] = {
     FN(easy_init),           FN(easy_setopt),         FN(easy_getinfo),
     FN(easy_perform),        FN(easy_cleanup),        FN(easy_strerror),
     FN(multi_init),          FN(multi_setopt),        FN(multi_add_handle),
@@ -34,38 +30,23 @@ static const struct {
     FN(global_cleanup),
 };
 
-static int fail(void *lib, const char *detail)
-{
-    snprintf(why, sizeof(why), "cannot load " CURLAPI_SONAME ": %s",
-             detail ? detail : "unknown error");
-    if (lib)
-        (void)dlclose(lib);
-    return -ELIBACC;
-}
-
 int curlapi_load(void)
 {
     struct curlapi t;
-    void *lib;
+    int rc;
 
     if (loaded)
         return 0;
-    lib = dlopen(CURLAPI_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (lib == NULL)
-        return fail(NULL, dlerror());
-    for (size_t i = 0; i < ARRAY_SIZE(fns); i++) {
-        void *sym;
-
-        (void)dlerror();
-        sym = dlsym(lib, fns[i].name);
-        if (sym == NULL)
-            return fail(lib, dlerror());
-        /* POSIX: a function's address round-trips through void *. */
-        memcpy((char *)&t + fns[i].offset, &sym, sizeof(sym));
+    rc = dlib_load(CURLAPI_SONAME, fns, ARRAY_SIZE(fns), &t, why, sizeof(why));
+    if (rc < 0)
+        return rc;
+    /* Once, before any handle: curl's own set-up is not lazy-safe. A
+     * failed one may leave state behind: the library stays mapped. */
+    if (t.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(why, sizeof(why),
+                 "cannot load " CURLAPI_SONAME ": curl_global_init failed");
+        return -ELIBACC;
     }
-    /* Once, before any handle: curl's own set-up is not lazy-safe. */
-    if (t.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return fail(lib, "curl_global_init failed");
     curlapi = t;
     loaded = true;
     return 0;

@@ -293,7 +293,8 @@ T(a_good_config_is_ok_and_names_the_machine_checks, 30)
     snprintf(ok, sizeof(ok), "%s: ok (", cfg_path);
     cr_expect(strncmp(out, ok, strlen(ok)) == 0, "%s", out);
     cr_expect(strstr(out, "; checked on this machine: users, groups, "
-                          "programs, directories, listen address, libcurl)\n"),
+                          "programs, directories, listen address, "
+                          "libmicrohttpd, libcurl)\n"),
               "%s", out);
     cr_expect_eq(h_count_of(out, "\n"), 1, "%s", out);
 }

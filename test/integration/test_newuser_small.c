@@ -214,7 +214,8 @@ static void expect_check_ok(const char *yaml, const char *counts)
                  0, "%s", out);
     snprintf(want, sizeof(want),
              "%s: ok (%s; checked on this machine: "
-             "users, groups, programs, directories, listen address, libcurl)\n",
+             "users, groups, programs, directories, listen address, "
+             "libmicrohttpd, libcurl)\n",
              path, counts);
     cr_expect_str_eq(out, want);
     unlink(path);

@@ -13,7 +13,8 @@
 #define T(name, secs) Test(review14, name, .timeout = secs)
 
 #define MACHINE_CHECKS                                                         \
-    "users, groups, programs, directories, listen address, libcurl"
+    "users, groups, programs, directories, listen address, libmicrohttpd, "    \
+    "libcurl"
 
 T(a_command_refuses_the_options_of_another, 30)
 {
