@@ -621,7 +621,8 @@ static enum httpwire_result line_byte(struct httpwire *r, char c)
     if (r->state == ST_STATUS && r->error == HTTPWIRE_NOT_HTTP)
         return not_http_byte(r, c);
     if (r->cr && c != '\n')
-        return fail(r, HTTPWIRE_BARE_CR);
+        return fail(r, r->state >= ST_CHUNK_SIZE ? HTTPWIRE_BAD_CHUNK
+                                                 : HTTPWIRE_BARE_CR);
     if (c == '\n') {
         r->cr = false;
         return line_end(r);

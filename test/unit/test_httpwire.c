@@ -498,6 +498,20 @@ Test(httpwire, not_http_is_quoted_by_its_first_bytes_at_any_split, .timeout = 5)
     }
 }
 
+/* A CR without LF in a chunk's framing is a malformed chunk: it is not
+ * in the header, as the reason said. */
+Test(httpwire, a_bare_cr_in_chunk_framing_is_a_malformed_chunk, .timeout = 5)
+{
+    expect_failure("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "5\r\nhello\rX",
+                   false, HTTPWIRE_BAD_CHUNK, "a malformed chunk");
+    expect_failure("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "5\rX",
+                   false, HTTPWIRE_BAD_CHUNK, "a malformed chunk");
+    expect_failure("HTTP/1.1 200 OK\rX", false, HTTPWIRE_BARE_CR,
+                   "a CR without LF in the answer's header");
+}
+
 Test(httpwire, hostile_answers_fail_with_their_reason, .timeout = 5)
 {
     expect_failure("SSH-2.0-OpenSSH_9.2\r\n", false, HTTPWIRE_NOT_HTTP,
