@@ -4,12 +4,15 @@
  * gave for the same answers.
  */
 #define _DEFAULT_SOURCE
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -118,6 +121,63 @@ T(an_endless_body_of_spaces_is_read_to_64_kib_only, 30)
     h_start(&H, yaml);
     expect_state("ok", "passing", "HTTP 200");
     expect_state("down", "failing", "HTTP 503: ...");
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+/*
+ * A name server that never answers. c-ares before 1.23 ignores
+ * resolv.conf's attempts: and tries 4 times (5 + 10 + 20 + 40 s): each
+ * lookup a probe gave up on stayed in flight for 75 s and sent 8 queries,
+ * where glibc (libcurl's resolver before) tries twice. Run in a mount
+ * namespace whose /etc/resolv.conf names a silent server of the test's:
+ * root only.
+ */
+T(a_silent_name_server_is_tried_twice_as_glibc_does, 60)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(53)};
+    char path[512];
+    char wrap[700];
+    const char *wrapper[] = {"unshare", "-m", "sh", "-c", wrap, "wrap", NULL};
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+    unsigned queries = 0;
+    FILE *f;
+    int fd;
+
+    if (geteuid() != 0 || system("unshare -m true 2>/dev/null") != 0)
+        cr_skip_test("needs root and unshare -m");
+    fd = socket(AF_INET, SOCK_DGRAM, 0);
+    cr_assert_geq(fd, 0);
+    inet_pton(AF_INET, "127.0.0.153", &sa.sin_addr);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    snprintf(path, sizeof(path), "/tmp/sidecar-resolv-%d", (int)getpid());
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("nameserver 127.0.0.153\n", f);
+    fclose(f);
+    snprintf(wrap, sizeof(wrap),
+             "mount --bind %s /etc/resolv.conf && exec \"$@\"", path);
+    h_start_wrapped(&H,
+                    "probes:\n"
+                    "  t:\n"
+                    "    type: tcp\n"
+                    "    host: silent.example.test\n"
+                    "    port: 9\n"
+                    "    period: 50s\n"
+                    "    timeout: 1s\n",
+                    wrapper);
+    /* One run's lookup: A and AAAA, at 0 and 5 s; none after 15 s. */
+    for (double end = h_now() + 21; h_now() < end;) {
+        char pkt[512];
+
+        if (recv(fd, pkt, sizeof(pkt), 0) > 0)
+            queries++;
+    }
+    unlink(path);
+    close(fd);
+    cr_expect_leq(queries, 4, "%u queries for one lookup", queries);
+    cr_expect_geq(queries, 2, "%u queries for one lookup", queries);
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
