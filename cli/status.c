@@ -1,11 +1,12 @@
 /*
  * `sidecar status`'s client. The API serves plain HTTP, so an http:// URL
  * is fetched by a small blocking HTTP/1.1 GET over a socket, under one
- * deadline: the command never maps libcurl (about 8 MB and most of its
- * start-up). An https:// URL (a TLS proxy in front) goes through libcurl,
- * loaded then (probes/curlapi.h).
+ * deadline, its answer read by the http probes' parser (probes/httpwire.h,
+ * which ends it at its length or last chunk): the command never maps libcurl
+ * (about 8 MB and most of its start-up). An https:// URL (a TLS proxy in front)
+ * goes through libcurl, loaded then (probes/curlapi.h).
  */
-#define _GNU_SOURCE /* memmem */
+#define _DEFAULT_SOURCE /* SOCK_NONBLOCK, SOCK_CLOEXEC */
 #include "cli/status.h"
 
 #include <errno.h>
@@ -23,9 +24,9 @@
 
 #include "base/buf.h"
 #include "probes/curlapi.h"
+#include "probes/httpwire.h"
 
 #define STATUS_BODY_MAX   ((size_t)4 * 1024 * 1024)
-#define STATUS_HEAD_MAX   ((size_t)64 * 1024)
 #define STATUS_TIMEOUT_MS 3000L
 #define STATUS_HOST_MAX   256
 
@@ -124,102 +125,44 @@ static int send_all(int fd, const char *p, size_t n, long long deadline)
     return 0;
 }
 
-/* Reads until the server closes: 0, or -ENOBUFS past the cap, -errno. */
-static int recv_all(int fd, struct buf *in, long long deadline)
+/* The parser's body sink: the body into a buf; false past its cap. */
+static bool keep_body(void *arg, const char *data, size_t n)
+{
+    return buf_append(arg, data, n) == 0;
+}
+
+/*
+ * Reads the answer into w (its body into body) until it is complete: at
+ * its length, its last chunk or the close, as libcurl read it. 0,
+ * -ENOBUFS past body's cap, -EPROTO (w says why), -ETIMEDOUT or -errno.
+ */
+static int recv_answer(int fd, struct httpwire *w, struct buf *body,
+                       long long deadline)
 {
     char chunk[16384];
 
+    httpwire_init(w, NULL, 0, NULL, 0, false);
+    httpwire_sink(w, keep_body, body);
     for (;;) {
         ssize_t r = recv(fd, chunk, sizeof(chunk), 0);
+        enum httpwire_result res;
 
-        if (r == 0)
-            return 0;
         if (r < 0 && errno == EAGAIN) {
             int rc = wait_for(fd, POLLIN, deadline);
             if (rc < 0)
                 return rc;
             continue;
         }
-        if (r < 0 && errno != EINTR)
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
             return -errno;
-        if (r > 0 && buf_append(in, chunk, (size_t)r) < 0)
-            return -ENOBUFS;
+        res = r == 0 ? httpwire_eof(w) : httpwire_feed(w, chunk, (size_t)r);
+        if (res == HTTPWIRE_DONE)
+            return w->truncated ? -ENOBUFS : 0;
+        if (res == HTTPWIRE_FAILED)
+            return -EPROTO;
     }
-}
-
-/* The value of header name in head (lines ending "\r\n"), or NULL. */
-static const char *header(const char *head, const char *name)
-{
-    size_t n = strlen(name);
-
-    for (const char *l = strstr(head, "\r\n"); l; l = strstr(l, "\r\n")) {
-        l += 2;
-        if (strncasecmp(l, name, n) == 0 && l[n] == ':')
-            return l + n + 1 + strspn(l + n + 1, " \t");
-    }
-    return NULL;
-}
-
-/* Decodes a chunked body in place: its length, or -1 if malformed. */
-static long long unchunk(char *body, size_t len)
-{
-    size_t in = 0;
-    size_t out = 0;
-
-    for (;;) {
-        char *end;
-        errno = 0;
-        unsigned long long n = strtoull(body + in, &end, 16);
-        char *eol = memchr(body + in, '\n', len - in);
-
-        if (end == body + in || errno || !eol || eol[-1] != '\r')
-            return -1;
-        in = (size_t)(eol - body) + 1;
-        if (n == 0)
-            return (long long)out; /* trailers, if any, are not read */
-        if (n > len - in || len - in - n < 2 || body[in + n] != '\r')
-            return -1;
-        memmove(body + out, body + in, n);
-        out += n;
-        in += n + 2;
-    }
-}
-
-/*
- * Splits what was read into the status code and the body, moved to the
- * start of in: Content-Length, chunked, or up to the close.
- */
-static const char *parse(struct buf *in, int *code)
-{
-    char *data = in->data;
-    char *end = in->len ? memmem(data, in->len, "\r\n\r\n", 4) : NULL;
-    const char *v;
-    size_t head_len;
-    size_t body_len;
-
-    if (!end || in->len < 12 || strncmp(data, "HTTP/1.", 7) != 0 ||
-        data[8] != ' ')
-        return "not an HTTP response";
-    *code = atoi(data + 9);
-    end[2] = '\0'; /* head: lines ending "\r\n", as header() reads it */
-    head_len = (size_t)(end - data) + 4;
-    body_len = in->len - head_len;
-    v = header(data, "Transfer-Encoding");
-    if (v && strncasecmp(v, "chunked", 7) == 0) {
-        long long n = unchunk(data + head_len, body_len);
-        if (n < 0)
-            return "a malformed chunked body";
-        body_len = (size_t)n;
-    } else if ((v = header(data, "Content-Length")) != NULL) {
-        char *e;
-        unsigned long long n = strtoull(v, &e, 10);
-        if (e == v || n > body_len)
-            return "the connection closed before the body's end";
-        body_len = (size_t)n;
-    }
-    memmove(data, data + head_len, body_len);
-    in->len = body_len;
-    return NULL;
 }
 
 /* Splits "http://host[:port][/path]" (host may be "[v6]"). */
@@ -266,14 +209,14 @@ static int fetch_plain(const char *url, struct buf *body)
     char port[6];
     const char *path;
     long long deadline = now_ms() + STATUS_TIMEOUT_MS;
+    struct httpwire wire;
+    char why[128];
     struct buf req;
     int fd = -1;
-    int code = 0;
-    const char *bad;
 
     if (split_url(url, host, port, &path) < 0)
         return failed(url, "%s", "not a URL http://HOST[:PORT][/PATH]");
-    buf_init(&req, STATUS_HEAD_MAX);
+    buf_init(&req, 4096);
     int rc =
         buf_printf(&req,
                    "GET %s%s HTTP/1.1\r\nHost: %s%s%s:%s\r\n"
@@ -295,12 +238,7 @@ static int fetch_plain(const char *url, struct buf *body)
     if (rc == 0)
         rc = send_all(fd, req.data, req.len, deadline);
     if (rc == 0)
-        rc = recv_all(fd, body, deadline);
-    /* A NUL after the data, for the parsers' sake. */
-    if (rc == 0 && buf_append(body, "", 1) < 0)
-        rc = -ENOBUFS;
-    if (rc == 0)
-        body->len--;
+        rc = recv_answer(fd, &wire, body, deadline);
     if (fd >= 0)
         close(fd);
     buf_free(&req);
@@ -308,13 +246,14 @@ static int fetch_plain(const char *url, struct buf *body)
         return failed(url, "timed out after %lds", STATUS_TIMEOUT_MS / 1000);
     if (rc == -ENOBUFS)
         return failed(url, "%s", "the answer is larger than 4 MiB");
+    if (rc == -EPROTO) {
+        httpwire_reason(&wire, why, sizeof(why));
+        return failed(url, "%s", why);
+    }
     if (rc < 0)
         return failed(url, "%s", strerror(-rc));
-    bad = parse(body, &code);
-    if (bad)
-        return failed(url, "%s", bad);
-    if (code != 200)
-        return failed(url, "HTTP %d", code);
+    if (wire.status != 200)
+        return failed(url, "HTTP %d", wire.status);
     return 0;
 }
 
@@ -442,7 +381,7 @@ int status_command(const char *base_url, FILE *out)
     struct buf body;
     json_error_t err;
     snprintf(url, sizeof(url), "%s/health/details", base_url);
-    buf_init(&body, STATUS_HEAD_MAX + STATUS_BODY_MAX + 1);
+    buf_init(&body, STATUS_BODY_MAX);
     int rc = fetch(url, &body);
     json_t *d = rc == 0 ? json_loadb(body.data, body.len, 0, &err) : NULL;
     buf_free(&body);

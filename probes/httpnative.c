@@ -38,6 +38,7 @@ struct httpnative {
     struct httpwire wire;
     char *body; /* with expect_body only: HTTPCHECK_BODY_MAX */
     struct httpcheck_excerpt excerpt; /* built as the body arrives */
+    size_t body_seen;                 /* body bytes given to on_body */
 };
 
 /* Ends the run: the connection closed first, the report last (the core may
@@ -137,12 +138,19 @@ static void read_more(struct httpnative *n)
     }
 }
 
-/* The parser's body sink: the excerpt; false once no more is wanted. */
+/*
+ * The parser's body sink: the excerpt; false once no more is wanted: the
+ * excerpt is full, or more than HTTPCHECK_BODY_MAX came (as libcurl's
+ * transport reads no further), so that a body of blanks that never fills
+ * the excerpt is not read until the deadline.
+ */
 static bool on_body(void *arg, const char *data, size_t n)
 {
     struct httpnative *hn = arg;
 
-    return httpcheck_excerpt_add(&hn->excerpt, data, n);
+    hn->body_seen += n;
+    return httpcheck_excerpt_add(&hn->excerpt, data, n) &&
+           hn->body_seen <= HTTPCHECK_BODY_MAX;
 }
 
 static void on_io(EV_P_ ev_io *w, int revents)
@@ -263,6 +271,7 @@ static int native_start(struct probe *p)
 
     httpwire_reset(&n->wire);
     httpcheck_excerpt_reset(&n->excerpt);
+    n->body_seen = 0;
     n->sent = 0;
     return connector_start_at(&n->conn, &n->target, p->owner->dns);
 }

@@ -601,11 +601,28 @@ static enum httpwire_result name_byte(struct httpwire *r, char c)
     return HTTPWIRE_MORE;
 }
 
+/*
+ * A byte of a status line known not to be HTTP (error says so, the run is
+ * not over): its first bytes are kept, up to sizeof(first) or the line's
+ * end, so that the reason quotes them whatever the split.
+ */
+static enum httpwire_result not_http_byte(struct httpwire *r, char c)
+{
+    if (c == '\r' || c == '\n')
+        return fail(r, HTTPWIRE_NOT_HTTP);
+    r->first[r->line_bytes++] = c;
+    return r->line_bytes < sizeof(r->first) ? HTTPWIRE_MORE
+                                            : fail(r, HTTPWIRE_NOT_HTTP);
+}
+
 /* One byte of the status line, a header or a chunk's lines. */
 static enum httpwire_result line_byte(struct httpwire *r, char c)
 {
+    if (r->state == ST_STATUS && r->error == HTTPWIRE_NOT_HTTP)
+        return not_http_byte(r, c);
     if (r->cr && c != '\n')
-        return fail(r, HTTPWIRE_BARE_CR);
+        return fail(r, r->state >= ST_CHUNK_SIZE ? HTTPWIRE_BAD_CHUNK
+                                                 : HTTPWIRE_BARE_CR);
     if (c == '\n') {
         r->cr = false;
         return line_end(r);
@@ -620,8 +637,11 @@ static enum httpwire_result line_byte(struct httpwire *r, char c)
     case ST_STATUS:
         if (r->line_bytes < sizeof(r->first))
             r->first[r->line_bytes] = c;
-        if (!status_byte(r, r->line_bytes++, c))
+        if (status_byte(r, r->line_bytes++, c))
+            return HTTPWIRE_MORE;
+        if (r->line_bytes >= sizeof(r->first))
             return fail(r, HTTPWIRE_NOT_HTTP);
+        r->error = HTTPWIRE_NOT_HTTP; /* the rest of first is read */
         return HTTPWIRE_MORE;
     case ST_LINE:
         if (is_ws(c)) {
@@ -768,6 +788,8 @@ enum httpwire_result httpwire_eof(struct httpwire *r)
     case ST_FAILED:
         return HTTPWIRE_FAILED;
     case ST_STATUS:
+        if (r->error == HTTPWIRE_NOT_HTTP)
+            return fail(r, HTTPWIRE_NOT_HTTP);
         return fail(r, r->head_bytes ? HTTPWIRE_CLOSED_HEAD : HTTPWIRE_EMPTY);
     case ST_BODY:
         return fail(r, HTTPWIRE_CLOSED_BODY);

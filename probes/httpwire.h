@@ -94,7 +94,7 @@ struct httpwire {
     uint8_t te_len;
     char name[18];  /* the start of a header's name, lower case */
     char te[8];     /* the last token of a Transfer-Encoding */
-    char first[12]; /* the first bytes of the answer, for "not HTTP" */
+    char first[16]; /* the first bytes of the answer, for "not HTTP" */
     size_t head_bytes;
     size_t line_bytes;
     size_t digits;

@@ -175,6 +175,8 @@ struct resolver *resolver_new(struct ev_loop *loop)
 {
     struct resolver *r = calloc(1, sizeof(*r));
     struct ares_options opts = {0};
+    int mask = ARES_OPT_SOCK_STATE_CB;
+    int version = 0;
     int rc;
 
     if (r == NULL)
@@ -186,7 +188,19 @@ struct resolver *resolver_new(struct ev_loop *loop)
     ev_timer_init(&r->timer_w, on_timeout, 0., 0.);
     opts.sock_state_cb = on_sock_state;
     opts.sock_state_cb_data = r;
-    rc = ares_init_options(&r->channel, &opts, ARES_OPT_SOCK_STATE_CB);
+    /*
+     * c-ares before 1.23 ignores resolv.conf's attempts: and tries 4 times
+     * (5 + 10 + 20 + 40 s): a lookup into a silent server outlived the
+     * probe that gave up on it by a minute and sent 8 queries. glibc's 2
+     * tries instead (RES_DFLRETRY), as the resolver libcurl used; a newer
+     * c-ares keeps what resolv.conf says.
+     */
+    (void)ares_version(&version);
+    if (version < 0x011700) {
+        opts.tries = 2;
+        mask |= ARES_OPT_TRIES;
+    }
+    rc = ares_init_options(&r->channel, &opts, mask);
     if (rc != ARES_SUCCESS)
         goto out_cleanup;
     return r;

@@ -454,12 +454,70 @@ Test(httpwire, the_body_is_cut_at_the_cap_and_the_read_stops, .timeout = 5)
     free(text);
 }
 
+/*
+ * An answer that is not HTTP is quoted by its first 16 bytes (up to its
+ * first line's end), whatever the split, so that the reason says what
+ * answered: not "S" for an SSH server, nor "HTTP/1.1 100" for a status
+ * of 1000. A TLS alert's NUL or a bare CR is part of the quote.
+ */
+Test(httpwire, not_http_is_quoted_by_its_first_bytes_at_any_split, .timeout = 5)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+        bool eof;
+        const char *says;
+    } cases[] = {
+        {"SSH-2.0-OpenSSH_9.2\r\n", 21, false, "\"SSH-2.0-OpenSSH_\""},
+        {"HTTP/1.1 1000 OK\r\n\r\n", 20, false, "\"HTTP/1.1 1000 OK\""},
+        {"hello\n", 6, false, "\"hello\""},
+        {"hi", 2, true, "\"hi\""},
+        {"\x15\x03\x01\x00\x02\x02\x32", 7, true,
+         "\"\\x15\\x03\\x01\\x00\\x02\\x022\""},
+        {"X\rY", 3, true, "\"X\""},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (size_t split = 0; split <= cases[i].len; split++) {
+            struct seen s =
+                split == cases[i].len
+                    ? run_bytes(cases[i].text, cases[i].len, cases[i].eof)
+                    : run_split(cases[i].text, cases[i].len, false, split,
+                                cases[i].eof);
+            char why[256];
+
+            cr_expect_eq(s.res, HTTPWIRE_FAILED, "case %zu split %zu", i,
+                         split);
+            cr_expect_eq(s.r.error, HTTPWIRE_NOT_HTTP, "case %zu split %zu: %d",
+                         i, split, s.r.error);
+            httpwire_reason(&s.r, why, sizeof(why));
+            cr_expect(strstr(why, cases[i].says) != NULL,
+                      "case %zu split %zu: '%s' lacks '%s'", i, split, why,
+                      cases[i].says);
+        }
+    }
+}
+
+/* A CR without LF in a chunk's framing is a malformed chunk: it is not
+ * in the header, as the reason said. */
+Test(httpwire, a_bare_cr_in_chunk_framing_is_a_malformed_chunk, .timeout = 5)
+{
+    expect_failure("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "5\r\nhello\rX",
+                   false, HTTPWIRE_BAD_CHUNK, "a malformed chunk");
+    expect_failure("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "5\rX",
+                   false, HTTPWIRE_BAD_CHUNK, "a malformed chunk");
+    expect_failure("HTTP/1.1 200 OK\rX", false, HTTPWIRE_BARE_CR,
+                   "a CR without LF in the answer's header");
+}
+
 Test(httpwire, hostile_answers_fail_with_their_reason, .timeout = 5)
 {
     expect_failure("SSH-2.0-OpenSSH_9.2\r\n", false, HTTPWIRE_NOT_HTTP,
-                   "not HTTP/1.x: the answer starts with \"S\"");
+                   "not HTTP/1.x: the answer starts with \"SSH-2.0-OpenSSH_\"");
     expect_failure("HTTP/2 200\r\n\r\n", false, HTTPWIRE_NOT_HTTP,
-                   "starts with \"HTTP/2\"");
+                   "starts with \"HTTP/2 200\"");
     expect_failure("HTTP/1.1 20\r\n\r\n", false, HTTPWIRE_NOT_HTTP, "not HTTP");
     expect_failure("HTTP/1.1 099 x\r\n\r\n", false, HTTPWIRE_NOT_HTTP,
                    "not HTTP");

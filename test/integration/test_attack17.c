@@ -1,0 +1,183 @@
+/*
+ * Issue 17's native http probe attacked by hostile servers (forked
+ * children): what the verdict and its reason must be, the same as libcurl
+ * gave for the same answers.
+ */
+#define _DEFAULT_SOURCE
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct harness H;
+static pid_t servers[4];
+static size_t nservers;
+
+static void teardown(void)
+{
+    for (size_t i = 0; i < nservers; i++) {
+        kill(servers[i], SIGKILL);
+        waitpid(servers[i], NULL, 0);
+    }
+    nservers = 0;
+    h_cleanup(&H);
+}
+
+#define T(name, secs) Test(attack17, name, .timeout = secs, .fini = teardown)
+
+/*
+ * A server in a child, one connection at a time: reads the request, sends
+ * head, then fill over and over until the client goes or 20 s pass.
+ * Returns its port.
+ */
+static int serve(const char *head, const char *fill)
+{
+    int port;
+    int fd = h_listen(&port);
+    pid_t pid;
+
+    cr_assert_geq(fd, 0);
+    cr_assert_lt(nservers, sizeof(servers) / sizeof(servers[0]));
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid > 0) {
+        servers[nservers++] = pid;
+        close(fd);
+        return port;
+    }
+    alarm(30);
+    for (;;) {
+        int c = accept(fd, NULL, NULL);
+        char req[4096];
+        size_t got = 0;
+        double end = h_now() + 20;
+
+        if (c < 0)
+            _exit(1);
+        while (got < sizeof(req) - 1) {
+            ssize_t r = read(c, req + got, sizeof(req) - 1 - got);
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+            req[got] = '\0';
+            if (strstr(req, "\r\n\r\n"))
+                break;
+        }
+        if (send(c, head, strlen(head), MSG_NOSIGNAL) >= 0) {
+            while (fill && h_now() < end &&
+                   send(c, fill, strlen(fill), MSG_NOSIGNAL) >= 0)
+                ;
+        }
+        close(c);
+    }
+}
+
+static char yaml[4096];
+
+static void expect_state(const char *probe, const char *to, const char *reason)
+{
+    size_t from = 0;
+    long i = h_wait_probe_state(&H, &from, probe, to, H_WAIT);
+
+    cr_assert_geq(i, 0, "%s never went %s", probe, to);
+    cr_expect_str_eq(h_str(&H, i, "reason"), reason, "probe %s", probe);
+}
+
+/* Without expect_body, at most 64 KiB of a body is read, as libcurl did:
+ * a body of spaces that never ends (no excerpt fills) is no timeout. */
+T(an_endless_body_of_spaces_is_read_to_64_kib_only, 30)
+{
+    static char blanks[4097];
+    int ok, down;
+
+    memset(blanks, ' ', sizeof(blanks) - 1);
+    blanks[100] = '\n';
+    ok = serve("HTTP/1.1 200 OK\r\n\r\n", blanks);
+    down =
+        serve("HTTP/1.1 503 No\r\nContent-Length: 1000000000\r\n\r\n", blanks);
+    snprintf(yaml, sizeof(yaml),
+             "probes:\n"
+             "  ok:\n"
+             "    type: http\n"
+             "    url: http://127.0.0.1:%d/\n"
+             "    period: 3s\n"
+             "    timeout: 2s\n"
+             "  down:\n"
+             "    type: http\n"
+             "    url: http://127.0.0.1:%d/\n"
+             "    period: 3s\n"
+             "    timeout: 2s\n"
+             "    failure_threshold: 1\n",
+             ok, down);
+    h_start(&H, yaml);
+    expect_state("ok", "passing", "HTTP 200");
+    expect_state("down", "failing", "HTTP 503: ...");
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+/*
+ * A name server that never answers. c-ares before 1.23 ignores
+ * resolv.conf's attempts: and tries 4 times (5 + 10 + 20 + 40 s): each
+ * lookup a probe gave up on stayed in flight for 75 s and sent 8 queries,
+ * where glibc (libcurl's resolver before) tries twice. Run in a mount
+ * namespace whose /etc/resolv.conf names a silent server of the test's:
+ * root only.
+ */
+T(a_silent_name_server_is_tried_twice_as_glibc_does, 60)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(53)};
+    char path[512];
+    char wrap[700];
+    const char *wrapper[] = {"unshare", "-m", "sh", "-c", wrap, "wrap", NULL};
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+    unsigned queries = 0;
+    FILE *f;
+    int fd;
+
+    if (geteuid() != 0 || system("unshare -m true 2>/dev/null") != 0)
+        cr_skip_test("needs root and unshare -m");
+    fd = socket(AF_INET, SOCK_DGRAM, 0);
+    cr_assert_geq(fd, 0);
+    inet_pton(AF_INET, "127.0.0.153", &sa.sin_addr);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    snprintf(path, sizeof(path), "/tmp/sidecar-resolv-%d", (int)getpid());
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("nameserver 127.0.0.153\n", f);
+    fclose(f);
+    snprintf(wrap, sizeof(wrap),
+             "mount --bind %s /etc/resolv.conf && exec \"$@\"", path);
+    h_start_wrapped(&H,
+                    "probes:\n"
+                    "  t:\n"
+                    "    type: tcp\n"
+                    "    host: silent.example.test\n"
+                    "    port: 9\n"
+                    "    period: 50s\n"
+                    "    timeout: 1s\n",
+                    wrapper);
+    /* One run's lookup: A and AAAA, at 0 and 5 s; none after 15 s. */
+    for (double end = h_now() + 21; h_now() < end;) {
+        char pkt[512];
+
+        if (recv(fd, pkt, sizeof(pkt), 0) > 0)
+            queries++;
+    }
+    unlink(path);
+    close(fd);
+    cr_expect_leq(queries, 4, "%u queries for one lookup", queries);
+    cr_expect_geq(queries, 2, "%u queries for one lookup", queries);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
