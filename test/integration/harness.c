@@ -1067,6 +1067,32 @@ int h_check_as(uid_t uid, const char *dir, const char *yaml, char *out,
     return run_captured(argv, RLIM_INFINITY, uid, out, len, timeout_s);
 }
 
+size_t h_read_request(int fd, char *req, size_t cap)
+{
+    size_t got = 0;
+
+    req[0] = '\0';
+    while (fd >= 0 && got < cap - 1) {
+        ssize_t r = read(fd, req + got, cap - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        req[got] = '\0';
+        if (strstr(req, "\r\n\r\n"))
+            break;
+    }
+    return got;
+}
+
+void h_use_fake_libs(const char *sub)
+{
+    char dir[512];
+
+    snprintf(dir, sizeof(dir), "%s/%s",
+             env_or("SIDECAR_HELPERS", "../build/test"), sub);
+    cr_assert_eq(setenv("LD_LIBRARY_PATH", dir, 1), 0);
+}
+
 size_t h_read_to_eof(int fd, char *out, size_t cap, double timeout_s, bool *eof)
 {
     size_t n = 0;

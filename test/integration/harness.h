@@ -262,6 +262,15 @@ int h_connect(int port);
 
 /* Reads fd until EOF (or a reset: *eof true) or for up to timeout_s
  * (*eof false); the bytes read into out, NUL-terminated, and their count. */
+/* Reads an HTTP request's head from fd (up to its blank line, cap - 1
+ * bytes, NUL-terminated into req); the bytes read. For fake servers. */
+size_t h_read_request(int fd, char *req, size_t cap);
+
+/* Every sidecar started from here on finds the libraries in the helpers'
+ * dir (SIDECAR_HELPERS) sub-directory sub first: a fake of one that
+ * cannot load (fakecurl, fakemhd). */
+void h_use_fake_libs(const char *sub);
+
 size_t h_read_to_eof(int fd, char *out, size_t cap, double timeout_s,
                      bool *eof);
 

@@ -58,20 +58,11 @@ static int serve(const char *head, const char *fill)
     for (;;) {
         int c = accept(fd, NULL, NULL);
         char req[4096];
-        size_t got = 0;
         double end = h_now() + 20;
 
         if (c < 0)
             _exit(1);
-        while (got < sizeof(req) - 1) {
-            ssize_t r = read(c, req + got, sizeof(req) - 1 - got);
-            if (r <= 0)
-                break;
-            got += (size_t)r;
-            req[got] = '\0';
-            if (strstr(req, "\r\n\r\n"))
-                break;
-        }
+        (void)h_read_request(c, req, sizeof(req));
         if (send(c, head, strlen(head), MSG_NOSIGNAL) >= 0) {
             while (fill && h_now() < end &&
                    send(c, fill, strlen(fill), MSG_NOSIGNAL) >= 0)

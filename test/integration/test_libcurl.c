@@ -45,15 +45,10 @@ static const char with_plain_http[] =
 #define NEEDS     "probe 'web' needs libcurl: cannot load libcurl.so.4: "
 #define UNDEFINED "libcurl.so.4: undefined symbol: curl_"
 
-/* Every sidecar from here on finds the fake libcurl.so.4 first. */
+/* Every sidecar from here on finds a fake libcurl.so.4 first. */
 static void break_libcurl(void)
 {
-    const char *helpers = getenv("SIDECAR_HELPERS");
-    char dir[512];
-
-    snprintf(dir, sizeof(dir), "%s/fakecurl",
-             helpers ? helpers : "../build/test");
-    cr_assert_eq(setenv("LD_LIBRARY_PATH", dir, 1), 0);
+    h_use_fake_libs("fakecurl");
 }
 
 static bool maps_libcurl(pid_t pid)

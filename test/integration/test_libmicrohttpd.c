@@ -35,15 +35,10 @@ static const char exec_only[] =
     "the HTTP server needs libmicrohttpd: cannot load libmicrohttpd.so.12: "
 #define UNDEFINED "libmicrohttpd.so.12: undefined symbol: MHD_"
 
-/* Every sidecar from here on finds the fake libmicrohttpd.so.12 first. */
+/* Every sidecar from here on finds a fake libmicrohttpd.so.12 first. */
 static void break_libmicrohttpd(void)
 {
-    const char *helpers = getenv("SIDECAR_HELPERS");
-    char dir[512];
-
-    snprintf(dir, sizeof(dir), "%s/fakemhd",
-             helpers ? helpers : "../build/test");
-    cr_assert_eq(setenv("LD_LIBRARY_PATH", dir, 1), 0);
+    h_use_fake_libs("fakemhd");
 }
 
 static int status_cmd(char *out, size_t len)

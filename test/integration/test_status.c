@@ -53,16 +53,7 @@ static void serve(const char *head, const char *body, size_t len)
     }
     int c = accept(fd, NULL, NULL);
     char req[4096];
-    size_t got = 0;
-    while (c >= 0 && got < sizeof(req) - 1) {
-        ssize_t r = read(c, req + got, sizeof(req) - 1 - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        req[got] = '\0';
-        if (strstr(req, "\r\n\r\n"))
-            break;
-    }
+    (void)h_read_request(c, req, sizeof(req));
     if (!head) {
         pause();
         _exit(0);
