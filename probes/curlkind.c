@@ -1,5 +1,6 @@
 /*
- * Shared by the http and tcp probe kinds: lazy creation of the prober's
+ * What a probe kind on libcurl needs (http.c today; tcp and plain http://
+ * probes no longer use libcurl): lazy creation of the prober's
  * curlm, the common easy-handle options (timeouts, one fresh connection
  * per run as kubelet does, proxies off as kubelet's prober has them), and
  * how a failed transfer reads in a probe's reason.

@@ -1,5 +1,6 @@
 /*
- * What the two probe kinds built on libcurl (http.c, tcp.c) share: the
+ * What a probe kind built on libcurl needs (http.c: https, followed
+ * redirects; tcp.c and httpnative.c use no libcurl): the
  * prober's one struct curlm, created on first use; the easy-handle
  * options every such probe gets; and the wording of a failed transfer.
  * Owns nothing: the easy handles belong to the kinds, the curlm to the

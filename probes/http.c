@@ -1,8 +1,11 @@
 /*
- * The http probe kind: one easy handle per probe, configured once from its
- * cfg_probe and run on the prober's curlm. A run passes when the status is
- * in expect_status (default 200-399) and the body, of which the first
- * 64 KiB are read, contains expect_body. Only a probe with expect_body
+ * The http probe kind on libcurl, for what the native transport
+ * (httpnative.c) does not do: https, followed redirects, an IPv6 zone,
+ * credentials holding '@' (kind_of() in probe.c picks). One easy handle
+ * per probe, configured once from its cfg_probe and run on the prober's
+ * curlm. A run passes when the status is in expect_status (default
+ * 200-399) and the body, of which the first 64 KiB are read, contains
+ * expect_body. Only a probe with expect_body
  * keeps the body; every probe keeps the excerpt a failure quotes, built
  * as the body arrives, in its own struct. Redirects are followed only when
  * asked; TLS is verified unless insecure.
