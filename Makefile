@@ -98,7 +98,7 @@ asan: test-deps
 bench:
 	@sh scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all $(BUILD)/test/fakehttp \
-	    $(BUILD)/bench/httpwire $(BUILD)/bench/curlfloor
+	    $(BUILD)/bench/httpwire $(BENCH_TOOLS)
 	$(BUILD)/bench/httpwire
 	$(BUILD)/bench/curlfloor 50
 	bench/probes
@@ -137,10 +137,14 @@ $(BUILD)/test/%: $(OBJ)/test/helpers/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^
 
-# bench/curlfloor.c: the RSS of libcurl loaded and initialised, alone.
-$(BUILD)/bench/curlfloor: bench/curlfloor.c
+# Stand-alone bench programs, each one file: curlfloor (the RSS of libcurl
+# loaded and initialised, alone), stamp (bench/compare's service),
+# checkfloor and answerfloor (the floors under the probe mix and /readyz).
+BENCH_TOOLS := $(addprefix $(BUILD)/bench/,curlfloor stamp checkfloor answerfloor)
+$(BENCH_TOOLS): $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $<
+$(BUILD)/bench/stamp: LDFLAGS_ALL += -static
 
 # The schema's rows, printed for test/packaging/check-man.
 KEYS_BIN := $(BUILD)/test/cfg-keys
