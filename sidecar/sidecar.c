@@ -138,10 +138,13 @@ static bool probes_pass(const struct sidecar *sc, size_t idx)
 static bool dep_met(const struct sidecar *sc, const struct cfg_dep *d)
 {
     const struct svc *dep = sc->svcs[d->index];
+    /* A completed task is past any condition: done, not down. */
+    if (dep->state == SVC_COMPLETED)
+        return true;
     if (d->cond == CFG_DEP_HEALTHY)
         return dep->state == SVC_RUNNING && probes_pass(sc, d->index);
     if (d->cond == CFG_DEP_COMPLETED)
-        return dep->state == SVC_COMPLETED;
+        return false;
     return dep->ever_started && dep->state != SVC_FATAL;
 }
 

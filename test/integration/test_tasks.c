@@ -242,3 +242,27 @@ T(a_reload_keeps_a_completed_task_done_and_runs_a_changed_one_again, 30)
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, H_WAIT), 0);
 }
+
+/* A task that completed is past healthy too: its dependent does not hang
+ * though its probes stopped with it. */
+T(healthy_towards_a_task_is_met_once_it_completed, 30)
+{
+    h_start(&H, "services:\n"
+                "  app:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'app', '@DIR@/log']\n"
+                "    depends_on: {seed: healthy}\n"
+                "  seed:\n"
+                "    role: task\n"
+                "    command: ['/bin/sh', '-c', 'echo seeded']\n"
+                "probes:\n"
+                "  seed-done:\n"
+                "    type: exec\n"
+                "    service: seed\n"
+                "    command: ['true']\n"
+                "    period: 2s\n");
+    long done = wait_event("service completed", "seed");
+    cr_expect_gt(wait_event("service started", "app"), done);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, H_WAIT), 0);
+}
