@@ -130,20 +130,28 @@ static void service_check(const struct sidecar_view *v, const struct svc *s,
     bool essential = s->cfg->essential;
     c->prefix = "service:";
     c->name = s->cfg->name;
+    bool started = health_service_started(&in);
     if (ep == CHECK_LIVEZ)
         c->ok = !(essential && s->state == SVC_FATAL);
     else if (ep == CHECK_READYZ)
-        c->ok = (s->ever_started || v->health->started) &&
+        c->ok = (started || v->health->started) &&
                 !(essential && health_service_down(&in));
     else
-        c->ok = s->ever_started || v->health->started;
+        c->ok = started || v->health->started;
     c->reason = svc_state_name(s->state);
+    if (s->state == SVC_COMPLETED) { /* said as it is: ok would hide it */
+        c->unwell = "";
+        snprintf(c->why, sizeof(c->why), "a task: done, not down");
+        return;
+    }
     if (!health_service_down(&in))
         return;
     c->unwell = "";
     if (ep == CHECK_STARTUPZ)
         snprintf(c->why, sizeof(c->why), "%s",
-                 s->ever_started ? "started once" : "startup is done");
+                 !started  ? "startup is done"
+                 : in.task ? "a task nothing waits for"
+                           : "started once");
     else if (essential)
         snprintf(c->why, sizeof(c->why), "essential: fails %s only when fatal",
                  endpoint_nouns[ep]);

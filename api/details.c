@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "base/json.h"
+#include "conf/keys.h"
 #include "sidecar/view.h"
 
 /* ,"key":"value" (value JSON-escaped; null when NULL). */
@@ -82,8 +83,7 @@ static int put_service(struct buf *b, const struct svc *s, double now)
     if (rc == 0)
         rc = json_put_string(b, s->cfg->name, strlen(s->cfg->name));
     if (rc == 0)
-        rc = put_str(b, "role",
-                     s->cfg->role == CFG_ROLE_MAIN ? "main" : "helper");
+        rc = put_str(b, "role", cfg_role_name(s->cfg->role));
     if (rc == 0)
         rc = put_str(b, "state", svc_state_name(s->state));
     if (rc == 0)

@@ -107,6 +107,13 @@ static int put_services(struct buf *b, const struct sidecar_view *sv)
     for (size_t i = 0; i < sv->svcs_count && rc == 0; i++)
         rc = service_sample(b, "sidecar_service_up", sv->svcs[i],
                             sv->svcs[i]->state == SVC_RUNNING);
+    /* Apart from up: a done task is not up, and not down either. */
+    if (rc == 0)
+        rc = header(b, "sidecar_service_completed", "gauge",
+                    "Whether the task has completed (1) or not (0).");
+    for (size_t i = 0; i < sv->svcs_count && rc == 0; i++)
+        rc = service_sample(b, "sidecar_service_completed", sv->svcs[i],
+                            sv->svcs[i]->state == SVC_COMPLETED);
     if (rc == 0)
         rc = header(b, "sidecar_service_start_time_seconds", "gauge",
                     "Unix time the service's latest process started.");

@@ -35,7 +35,7 @@ _Static_assert(offsetof(struct cfg_service, name) == 0, "service name");
 _Static_assert(offsetof(struct cfg_probe, name) == 0, "probe name");
 
 /* Names by enum value, as in model.h. */
-static const char *const role_names[] = {"main", "helper", NULL};
+static const char *const role_names[] = {"main", "helper", "task", NULL};
 static const char *const restart_names[] = {"always", "on-failure", "never",
                                             NULL};
 static const char *const format_names[] = {"json", "text", NULL};
@@ -45,6 +45,11 @@ static const char *const reload_names[] = {"manual", "watch", NULL};
 static const char *const type_names[] = {"http", "tcp", "exec", "ttl", NULL};
 static const char *const importance_names[] = {"critical", "high", "low", NULL};
 static const char *const on_failure_names[] = {"restart", NULL};
+
+const char *cfg_role_name(enum cfg_role role)
+{
+    return role_names[role];
+}
 
 /*
  * Where a key's value lives, and its size, which must be its kind's (see
@@ -153,7 +158,8 @@ static const struct cfg_section backoff_section = {backoff_keys,
 
 static const struct cfg_key service_keys[] = {
     {"role", CFG_ENUM, SVC(role), .names = role_names, .def = "helper",
-     .doc = "main: its exit ends sidecar; helper: supervised beside it"},
+     .doc = "main: its exit ends sidecar; helper: supervised beside it; "
+            "task: runs to completion"},
     {"command", CFG_COMMAND, cfg_value_command, SVC(command), REQUIRED,
      .doc = "what to run: an argv list, or a string"},
     {"env", CFG_LIST, cfg_value_env, SVC_N(env), .item = &env_item,
@@ -166,6 +172,7 @@ static const struct cfg_key service_keys[] = {
      .doc = "the group to run as; default: the user's primary group"},
     {"umask", CFG_UMASK, cfg_value_umask, WHOLE,
      .doc = "the file mode creation mask, octal"},
+    /* Default never for a task: see conf/load.c. */
     {"restart", CFG_ENUM, SVC(restart), .names = restart_names, .def = "always",
      .doc = "when an exit is followed by a restart"},
     {"success_exit_codes", CFG_LIST, SVC_N(success_exit_codes), .min = 1,
@@ -184,7 +191,7 @@ static const struct cfg_key service_keys[] = {
     {"essential", CFG_BOOL, SVC(essential), .def = "false",
      .doc = "its end makes sidecar DOWN; always true for the main service"},
     {"depends_on", CFG_LIST, cfg_value_deps, SVC_N(deps), .item = &dep_item,
-     .doc = "services to wait for: name: started or healthy"},
+     .doc = "services to wait for: name: started, healthy or completed"},
     /* Default SIGUSR1, SIGUSR2 for the main service: see conf/load.c. */
     {"forward_signals", CFG_LIST, SVC_N(forward_signals),
      .item = &forward_signal_item,

@@ -9,6 +9,7 @@
 #ifndef SIDECAR_CONF_KEYS_H
 #define SIDECAR_CONF_KEYS_H
 
+#include "conf/model.h"
 #include "conf/schema.h"
 
 /* The top level, with http, log, shutdown, services and probes in it. */
@@ -16,6 +17,9 @@ extern const struct cfg_section cfg_top_section;
 /* One entry of services, and of probes. */
 extern const struct cfg_section cfg_service_section;
 extern const struct cfg_section cfg_probe_section;
+
+/* "main", "helper", "task". */
+const char *cfg_role_name(enum cfg_role role);
 
 /*
  * The parsers of services and probes [T * + count]: a mapping of name to

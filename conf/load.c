@@ -92,6 +92,15 @@ static int finish_service(struct cfg_ctx *ctx, const struct cfg_pair *pair,
                         "service '%s' has role main, which is always "
                         "essential; remove 'essential: false'",
                         svc->name);
+    /* A task runs to completion: restarting one that did is no policy. */
+    if (svc->role == CFG_ROLE_TASK && svc->restart == CFG_RESTART_ALWAYS &&
+        cfg_key_seen(s, seen, "restart"))
+        return cfg_fail(ctx, cfg_node_value(pair->value, "restart"),
+                        "service '%s' has role task, which runs to "
+                        "completion; restart may be on-failure or never",
+                        svc->name);
+    if (svc->role == CFG_ROLE_TASK && !cfg_key_seen(s, seen, "restart"))
+        svc->restart = CFG_RESTART_NEVER;
     if (svc->backoff.initial_ms > svc->backoff.max_ms) {
         cfg_format_duration(svc->backoff.initial_ms, lo, sizeof(lo));
         cfg_format_duration(svc->backoff.max_ms, hi, sizeof(hi));

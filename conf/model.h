@@ -25,13 +25,13 @@ struct cfg_mark {
     unsigned col;
 };
 
-enum cfg_role { CFG_ROLE_MAIN, CFG_ROLE_HELPER };
+enum cfg_role { CFG_ROLE_MAIN, CFG_ROLE_HELPER, CFG_ROLE_TASK };
 enum cfg_restart {
     CFG_RESTART_ALWAYS,
     CFG_RESTART_ON_FAILURE,
     CFG_RESTART_NEVER
 };
-enum cfg_dep_cond { CFG_DEP_STARTED, CFG_DEP_HEALTHY };
+enum cfg_dep_cond { CFG_DEP_STARTED, CFG_DEP_HEALTHY, CFG_DEP_COMPLETED };
 enum cfg_log_format { CFG_LOG_JSON, CFG_LOG_TEXT };
 enum cfg_log_level { CFG_LOG_DEBUG, CFG_LOG_INFO, CFG_LOG_WARN, CFG_LOG_ERROR };
 enum cfg_reload { CFG_RELOAD_MANUAL, CFG_RELOAD_WATCH };
@@ -93,7 +93,7 @@ struct cfg_service {
     struct cfg_account group; /* name NULL: user's primary group, or inherit */
     bool has_umask;
     mode_t umask;
-    enum cfg_restart restart; /* default always */
+    enum cfg_restart restart; /* default always; never for a task */
     int *success_exit_codes;  /* default {0} */
     size_t success_exit_codes_count;
     struct cfg_backoff backoff;
@@ -104,6 +104,7 @@ struct cfg_service {
     bool essential;            /* always true for role main */
     struct cfg_dep *deps;      /* depends_on, file order */
     size_t deps_count;
+    bool depended_on; /* some service's depends_on names it (conf/validate) */
     int *forward_signals; /* default {SIGUSR1,SIGUSR2} for main, {} */
     size_t forward_signals_count;
 };

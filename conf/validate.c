@@ -113,6 +113,13 @@ static int resolve_dep(struct cfg_ctx *ctx, struct cfg_root *root,
                             "depends_on",
                             svc->name, dep->name);
     }
+    if (dep->cond == CFG_DEP_COMPLETED &&
+        root->services[dep->index].role != CFG_ROLE_TASK)
+        return cfg_fail(ctx, at,
+                        "service '%s' waits for '%s' to be completed, but "
+                        "only a task completes; '%s' needs 'role: task'",
+                        svc->name, dep->name, dep->name);
+    root->services[dep->index].depended_on = true;
     if (dep->cond == CFG_DEP_HEALTHY && !has_probe_for(root, dep->name))
         return cfg_fail(ctx, at,
                         "service '%s' waits for '%s' to be healthy, but no "

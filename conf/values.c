@@ -14,7 +14,8 @@
 
 #include "conf/parse.h"
 
-static const char *const cond_names[] = {"started", "healthy", NULL};
+static const char *const cond_names[] = {"started", "healthy", "completed",
+                                         NULL};
 
 /* Signals sidecar keeps for itself, with the reason users are told. */
 static const struct {
@@ -336,8 +337,8 @@ static int read_dep(struct cfg_ctx *ctx, const struct cfg_key *key,
 }
 
 /*
- * depends_on [struct cfg_dep * + count]: {name: started|healthy} or a
- * list of names (each then "started").
+ * depends_on [struct cfg_dep * + count]: {name: started|healthy|completed}
+ * or a list of names (each then "started").
  */
 int cfg_value_deps(struct cfg_ctx *ctx, const struct cfg_key *key,
                    const struct cfg_node *val, void *field)

@@ -16,16 +16,25 @@ struct health_service_in health_service_of(const struct svc *s)
         .state = s->state,
         .ever_started = s->ever_started,
         .exited_ok = s->has_exited && svc_exit_is_success(s),
+        .task = s->cfg->role == CFG_ROLE_TASK,
+        .awaited = s->cfg->depended_on,
     };
     return in;
 }
 
 bool health_service_down(const struct health_service_in *s)
 {
-    if (s->state == SVC_RUNNING)
+    if (s->state == SVC_RUNNING || s->state == SVC_COMPLETED)
         return false;
     /* A helper that did its work and exited with success is done. */
     return s->essential || s->state != SVC_EXITED || !s->exited_ok;
+}
+
+bool health_service_started(const struct health_service_in *s)
+{
+    if (s->task)
+        return !s->awaited || s->state == SVC_COMPLETED;
+    return s->ever_started;
 }
 
 static enum health_status worse(enum health_status a, enum health_status b)
@@ -48,7 +57,7 @@ struct health_view health_compute(const struct health_probe_in *probes,
                 worse(v.status, s->essential ? HEALTH_DOWN : HEALTH_DEGRADED);
         if (s->essential && s->state == SVC_FATAL)
             v.live = false;
-        if (!s->ever_started)
+        if (!health_service_started(s))
             v.started = false;
     }
     for (size_t i = 0; i < probes_count; i++) {

@@ -29,13 +29,16 @@ struct health_service_in {
     enum svc_state state;
     bool ever_started;
     bool exited_ok; /* its last exit code is one of success_exit_codes */
+    bool task;      /* role task */
+    bool awaited;   /* some service depends on it */
 };
 
 struct health_view {
     enum health_status status;
     bool live;    /* no essential service is FATAL */
     bool ready;   /* started, not DOWN, no critical probe unknown */
-    bool started; /* every service started, every critical probe passed */
+    bool started; /* every service started (an awaited task completed, one
+                     nothing awaits aside), every critical probe passed */
 };
 
 /*
@@ -51,10 +54,17 @@ struct health_view health_compute(const struct health_probe_in *probes,
 struct health_service_in health_service_of(const struct svc *s);
 
 /*
- * True when a service counts as down: anything but running, except a
- * non-essential one that exited with success (a finished one-shot).
+ * True when a service counts as down: anything but running or completed,
+ * except a non-essential one that exited with success (a finished
+ * one-shot helper).
  */
 bool health_service_down(const struct health_service_in *s);
+
+/*
+ * True when the service does not hold startup: it started once; a task
+ * once it completed, or always when nothing depends on it.
+ */
+bool health_service_started(const struct health_service_in *s);
 
 const char *health_status_name(enum health_status status);
 

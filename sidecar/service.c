@@ -21,10 +21,11 @@
 #include "sidecar/ids.h"
 
 static const char *const state_names[] = {
-    [SVC_WAITING] = "waiting",   [SVC_STARTING] = "starting",
-    [SVC_RUNNING] = "running",   [SVC_BACKOFF] = "backoff",
-    [SVC_STOPPING] = "stopping", [SVC_STOPPED] = "stopped",
-    [SVC_EXITED] = "exited",     [SVC_FATAL] = "fatal",
+    [SVC_WAITING] = "waiting",     [SVC_STARTING] = "starting",
+    [SVC_RUNNING] = "running",     [SVC_BACKOFF] = "backoff",
+    [SVC_STOPPING] = "stopping",   [SVC_STOPPED] = "stopped",
+    [SVC_EXITED] = "exited",       [SVC_FATAL] = "fatal",
+    [SVC_COMPLETED] = "completed",
 };
 
 static const char *const event_names[] = {
@@ -66,7 +67,7 @@ bool svc_has_process(const struct svc *s)
 bool svc_is_done(const struct svc *s)
 {
     return s->state == SVC_STOPPED || s->state == SVC_EXITED ||
-           s->state == SVC_FATAL;
+           s->state == SVC_FATAL || s->state == SVC_COMPLETED;
 }
 
 int svc_exit_code(const struct svc *s)
@@ -298,13 +299,21 @@ static bool note_restart(struct svc *s, double now)
 
 /*
  * After an unplanned exit (or a requested restart, forced): restart later,
- * or settle in EXITED or FATAL.
+ * or settle in COMPLETED (a task's success), EXITED or FATAL.
  */
 static void after_exit(struct svc *s, bool forced)
 {
     double now = util_mono_now();
     double uptime = now - s->start_mono;
 
+    if (!forced && s->cfg->role == CFG_ROLE_TASK && svc_exit_is_success(s)) {
+        LOG_INFO("service completed", LF_STR("service", s->cfg->name),
+                 LF_INT("exit_code", svc_exit_code(s)),
+                 LF_INT("duration_ms", (long long)(uptime * 1000.0)),
+                 LF_INT("restarts", s->restarts));
+        set_state(s, SVC_COMPLETED);
+        return;
+    }
     if (!forced && !wants_restart(s)) {
         set_state(s, SVC_EXITED);
         return;
@@ -501,7 +510,7 @@ static void stop_timer(struct svc *s)
     }
 }
 
-/* WAITING, STOPPED, EXITED, FATAL: started (first, or by hand). */
+/* WAITING, STOPPED, EXITED, FATAL, COMPLETED: started (first, or by hand). */
 static void start_fresh(struct svc *s)
 {
     /* A fresh restart budget. */
@@ -604,7 +613,7 @@ typedef void svc_action(struct svc *s);
  */
 #define IGNORE(why) ignore
 #define IMPOSSIBLE  NULL
-#define SVC_STATES  (SVC_FATAL + 1)
+#define SVC_STATES  (SVC_COMPLETED + 1)
 #define SVC_EVENTS  (SVC_EV_RESTART + 1)
 
 static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
@@ -696,6 +705,19 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
             [SVC_EV_RESTART] = IMPOSSIBLE,
         },
     [SVC_FATAL] =
+        {
+            [SVC_EV_START] = start_fresh,
+            [SVC_EV_EXEC_OK] = IMPOSSIBLE,
+            [SVC_EV_EXIT] = IMPOSSIBLE,
+            [SVC_EV_TIMER] = IMPOSSIBLE,
+            [SVC_EV_GROUP_GONE] = IMPOSSIBLE,
+            [SVC_EV_STOP] = IGNORE("nothing to stop: a `stop` by hand"),
+            [SVC_EV_KILL] =
+                IGNORE("no process to kill: KILL goes to every service"),
+            [SVC_EV_ABANDON] = IMPOSSIBLE,
+            [SVC_EV_RESTART] = IMPOSSIBLE,
+        },
+    [SVC_COMPLETED] =
         {
             [SVC_EV_START] = start_fresh,
             [SVC_EV_EXEC_OK] = IMPOSSIBLE,

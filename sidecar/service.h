@@ -28,6 +28,8 @@ enum svc_state {
     SVC_STOPPED,  /* stopped on request */
     SVC_EXITED,   /* exited and, by its restart policy, not restarted */
     SVC_FATAL,    /* crash loop: restarted too often, given up */
+    /* a task that exited with a success code: done, not down */
+    SVC_COMPLETED,
 };
 
 enum svc_event {
@@ -165,7 +167,10 @@ bool svc_exit_is_success(const struct svc *s);
  */
 bool svc_has_process(const struct svc *s);
 
-/* True when nothing will start it again by itself: STOPPED/EXITED/FATAL. */
+/*
+ * True when nothing will start it again by itself: STOPPED, EXITED,
+ * FATAL, COMPLETED.
+ */
 bool svc_is_done(const struct svc *s);
 
 /*

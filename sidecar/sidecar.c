@@ -138,16 +138,25 @@ static bool probes_pass(const struct sidecar *sc, size_t idx)
 static bool dep_met(const struct sidecar *sc, const struct cfg_dep *d)
 {
     const struct svc *dep = sc->svcs[d->index];
+    /* A completed task is past any condition: done, not down. */
+    if (dep->state == SVC_COMPLETED)
+        return true;
     if (d->cond == CFG_DEP_HEALTHY)
         return dep->state == SVC_RUNNING && probes_pass(sc, d->index);
+    if (d->cond == CFG_DEP_COMPLETED)
+        return false;
     return dep->ever_started && dep->state != SVC_FATAL;
 }
 
-/* True when the dependency can never be met: nothing will run it again. */
-static bool dep_doomed(const struct svc *dep)
+/*
+ * True when the dependency can never be met: nothing will run it again.
+ * A task awaited to complete is doomed by any failure its policy keeps.
+ */
+static bool dep_doomed(const struct svc *dep, enum cfg_dep_cond cond)
 {
     return dep->state == SVC_FATAL ||
-           (dep->state == SVC_EXITED && !dep->ever_started);
+           (dep->state == SVC_EXITED &&
+            (!dep->ever_started || cond == CFG_DEP_COMPLETED));
 }
 
 /* The first dependency of s that can never be met, or NULL. */
@@ -156,7 +165,7 @@ static const struct svc *doomed_dep(const struct sidecar *sc,
 {
     for (size_t j = 0; j < s->cfg->deps_count; j++) {
         const struct svc *dep = sc->svcs[s->cfg->deps[j].index];
-        if (dep_doomed(dep))
+        if (dep_doomed(dep, s->cfg->deps[j].cond))
             return dep;
     }
     return NULL;
@@ -515,11 +524,15 @@ static void service_changed(struct sidecar *sc, struct svc *s,
                                             : "exited and will not restart";
         /* Given up while waiting (start_ready): a dependency never can. */
         const struct svc *dep = old == SVC_WAITING ? doomed_dep(sc, s) : NULL;
-        char why[128];
+        char why[160];
         if (dep) {
+            char failed[48];
+            snprintf(failed, sizeof(failed), "failed with exit code %d",
+                     svc_exit_code(dep));
             snprintf(why, sizeof(why), "never started: its dependency '%s' %s",
                      dep->cfg->name,
                      dep->state == SVC_FATAL ? "is fatal"
+                     : dep->ever_started     ? failed
                                              : "exited without running");
             what = why;
         }

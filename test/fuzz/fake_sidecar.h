@@ -125,7 +125,7 @@ static void fake_build(struct fake *f, struct input *in)
         c->success_exit_codes = f->success_codes;
         c->success_exit_codes_count = 1;
         s->cfg = c;
-        s->state = (enum svc_state)((b >> 1) % (SVC_FATAL + 1));
+        s->state = (enum svc_state)((b >> 1) % (SVC_COMPLETED + 1));
         s->ever_started = b & 0x10;
         s->has_exited = b & 0x20;
         s->last_status = (b & 0x40) ? 9 : (take_byte(in) << 8);

@@ -627,3 +627,67 @@ Test(cfg, free_null_is_a_no_op, .timeout = 5)
 {
     cfg_free(NULL);
 }
+
+/* A task: restart never unless it says on-failure; completed awaits it. */
+Test(cfg, a_task_defaults_to_restart_never_and_may_be_awaited, .timeout = 5)
+{
+    struct cfg_root *root = ut_load_ok("services:\n"
+                                       "  app:\n"
+                                       "    role: main\n"
+                                       "    command: x\n"
+                                       "    depends_on: {migrate: completed}\n"
+                                       "  migrate: {role: task, command: m}\n"
+                                       "  warm:\n"
+                                       "    role: task\n"
+                                       "    command: w\n"
+                                       "    restart: on-failure\n");
+    const struct cfg_service *app = &root->services[0];
+    const struct cfg_service *migrate = &root->services[1];
+    const struct cfg_service *warm = &root->services[2];
+    cr_expect_eq(migrate->role, CFG_ROLE_TASK);
+    cr_expect_eq(migrate->restart, CFG_RESTART_NEVER);
+    cr_expect(migrate->depended_on);
+    cr_expect_not(migrate->essential, "a task is not essential unless said");
+    cr_expect_eq(warm->restart, CFG_RESTART_ON_FAILURE);
+    cr_expect_not(warm->depended_on);
+    cr_expect_not(app->depended_on);
+    cr_expect_eq(app->deps[0].cond, CFG_DEP_COMPLETED);
+    cr_expect_eq(root->start_order[0], 1, "the task first");
+    cfg_free(root);
+}
+
+Test(cfg, started_and_healthy_may_point_at_a_task, .timeout = 5)
+{
+    struct cfg_root *root = ut_load_ok("services:\n"
+                                       "  app:\n"
+                                       "    role: main\n"
+                                       "    command: x\n"
+                                       "    depends_on: [seed]\n"
+                                       "  seed: {role: task, command: s}\n");
+    cr_expect_eq(root->services[0].deps[0].cond, CFG_DEP_STARTED);
+    cr_expect(root->services[1].depended_on);
+    cfg_free(root);
+}
+
+Test(cfg, completed_needs_a_task_and_names_both, .timeout = 5)
+{
+    ut_expect_error("services:\n"
+                    "  app:\n"
+                    "    role: main\n"
+                    "    command: x\n"
+                    "    depends_on: {db: completed}\n"
+                    "  db: {command: d}\n",
+                    5, 18,
+                    "service 'app' waits for 'db' to be completed, but only "
+                    "a task completes; 'db' needs 'role: task'");
+}
+
+Test(cfg, a_task_may_not_restart_always, .timeout = 5)
+{
+    ut_expect_error("services:\n"
+                    "  app: {role: main, command: x}\n"
+                    "  m: {role: task, command: m, restart: always}\n",
+                    3, 40,
+                    "service 'm' has role task, which runs to completion; "
+                    "restart may be on-failure or never");
+}

@@ -67,8 +67,8 @@ Test(cfg_errors, consequences_are_not_reported, .timeout = 5)
                              "  app: {role: boss, command: x}\n"
                              "probes:\n"
                              "  p: {type: icmp, port: 1}\n"),
-                     "e.yaml:2:15: expected one of main, helper for 'role', "
-                     "found 'boss'\n"
+                     "e.yaml:2:15: expected one of main, helper, task for "
+                     "'role', found 'boss'\n"
                      "e.yaml:4:13: expected one of http, tcp, exec, ttl for "
                      "'type', found 'icmp'\n");
 }

@@ -78,7 +78,7 @@ Test(health, unknown_high_is_degraded_but_ready, .timeout = 5)
 
 Test(health, main_between_restarts_is_down_but_live, .timeout = 5)
 {
-    struct health_service_in s = {true, SVC_BACKOFF, true, false};
+    struct health_service_in s = {true, SVC_BACKOFF, true, false, false, false};
     struct health_view v = health_compute(NULL, 0, &s, 1, true);
     cr_expect_eq(v.status, HEALTH_DOWN);
     cr_expect(v.live, "sidecar is repairing it: kubelet must not fight it");
@@ -88,8 +88,8 @@ Test(health, main_between_restarts_is_down_but_live, .timeout = 5)
 Test(health, essential_fatal_is_not_live, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false},
-        {true, SVC_FATAL, true, false},
+        {true, SVC_RUNNING, true, false, false, false},
+        {true, SVC_FATAL, true, false, false, false},
     };
     struct health_view v = health_compute(NULL, 0, s, 2, true);
     cr_expect_eq(v.status, HEALTH_DOWN);
@@ -99,8 +99,8 @@ Test(health, essential_fatal_is_not_live, .timeout = 5)
 Test(health, helper_down_is_degraded, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false},
-        {false, SVC_FATAL, true, false},
+        {true, SVC_RUNNING, true, false, false, false},
+        {false, SVC_FATAL, true, false, false, false},
     };
     struct health_view v = health_compute(NULL, 0, s, 2, true);
     cr_expect_eq(v.status, HEALTH_DEGRADED);
@@ -110,17 +110,61 @@ Test(health, helper_down_is_degraded, .timeout = 5)
 Test(health, a_finished_one_shot_helper_is_not_down, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false},
-        {false, SVC_EXITED, true, true},
+        {true, SVC_RUNNING, true, false, false, false},
+        {false, SVC_EXITED, true, true, false, false},
     };
     cr_expect_eq(health_compute(NULL, 0, s, 2, false).status, HEALTH_UP);
+}
+
+/* A task runs to completion: completed is done, not down, anywhere. */
+Test(health, a_completed_task_is_up_even_essential, .timeout = 5)
+{
+    struct health_service_in s[] = {
+        {true, SVC_RUNNING, true, false, false, false},
+        {true, SVC_COMPLETED, true, true, true, true},
+    };
+    struct health_view v = health_compute(NULL, 0, s, 2, false);
+    cr_expect_eq(v.status, HEALTH_UP);
+    cr_expect(v.live && v.ready && v.started);
+}
+
+Test(health, a_failed_task_is_down_as_any_service, .timeout = 5)
+{
+    struct health_service_in s[] = {
+        {true, SVC_RUNNING, true, false, false, false},
+        {false, SVC_EXITED, true, false, true, true},
+    };
+    cr_expect_eq(health_compute(NULL, 0, s, 2, true).status, HEALTH_DEGRADED);
+    s[1].essential = true;
+    cr_expect_eq(health_compute(NULL, 0, s, 2, true).status, HEALTH_DOWN);
+}
+
+Test(health, startup_waits_for_an_awaited_task_to_complete, .timeout = 5)
+{
+    struct health_service_in s[] = {
+        {true, SVC_RUNNING, true, false, false, false},
+        {false, SVC_RUNNING, true, false, true, true},
+    };
+    cr_expect(!health_compute(NULL, 0, s, 2, false).started,
+              "a task that runs has not completed");
+    s[1].state = SVC_COMPLETED;
+    cr_expect(health_compute(NULL, 0, s, 2, false).started);
+}
+
+Test(health, a_task_nothing_awaits_does_not_hold_startup, .timeout = 5)
+{
+    struct health_service_in s[] = {
+        {true, SVC_RUNNING, true, false, false, false},
+        {false, SVC_WAITING, false, false, true, false},
+    };
+    cr_expect(health_compute(NULL, 0, s, 2, false).started);
 }
 
 Test(health, startup_waits_for_every_service_and_latches, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false},
-        {false, SVC_WAITING, false, false},
+        {true, SVC_RUNNING, true, false, false, false},
+        {false, SVC_WAITING, false, false, false, false},
     };
     struct health_view v = health_compute(NULL, 0, s, 2, false);
     cr_expect(!v.started);
@@ -132,8 +176,9 @@ Test(health, startup_waits_for_every_service_and_latches, .timeout = 5)
 
 /*
  * The table of README.md, written out again as the oracle: a service is
- * up while it runs; a non-essential one that exited with success (a
- * finished one-shot) is done, not down; anything else is down.
+ * up while it runs; a completed task, and a non-essential one that exited
+ * with success (a finished one-shot), is done, not down; anything else
+ * is down.
  */
 static enum health_status oracle(const struct health_probe_in *p, size_t np,
                                  const struct health_service_in *s, size_t ns)
@@ -142,7 +187,8 @@ static enum health_status oracle(const struct health_probe_in *p, size_t np,
     bool degraded = false;
     for (size_t i = 0; i < ns; i++) {
         bool done =
-            !s[i].essential && s[i].state == SVC_EXITED && s[i].exited_ok;
+            (!s[i].essential && s[i].state == SVC_EXITED && s[i].exited_ok) ||
+            s[i].state == SVC_COMPLETED;
         bool up = s[i].state == SVC_RUNNING || done;
         down |= !up && s[i].essential;
         degraded |= !up && !s[i].essential;
@@ -163,7 +209,8 @@ Test(health, main_not_running_yet_or_any_more_is_down, .timeout = 5)
     static const enum svc_state states[] = {SVC_WAITING, SVC_STARTING,
                                             SVC_EXITED, SVC_STOPPING};
     for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
-        struct health_service_in s = {true, states[i], true, true};
+        struct health_service_in s = {true, states[i], true,
+                                      true, false,     false};
         cr_expect_eq(health_compute(NULL, 0, &s, 1, true).status, HEALTH_DOWN,
                      "main %s", svc_state_name(states[i]));
     }
@@ -172,8 +219,8 @@ Test(health, main_not_running_yet_or_any_more_is_down, .timeout = 5)
 Test(health, a_helper_exiting_with_a_success_code_is_done, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false},
-        {false, SVC_EXITED, true, false},
+        {true, SVC_RUNNING, true, false, false, false},
+        {false, SVC_EXITED, true, false, false, false},
     };
     cr_expect_eq(health_compute(NULL, 0, s, 2, true).status, HEALTH_DEGRADED);
     s[1].exited_ok = true;
@@ -182,16 +229,20 @@ Test(health, a_helper_exiting_with_a_success_code_is_done, .timeout = 5)
 
 Test(health, every_mix_matches_the_table, .timeout = 10)
 {
-    static const enum svc_state states[] = {
-        SVC_WAITING,  SVC_STARTING, SVC_RUNNING, SVC_BACKOFF,
-        SVC_STOPPING, SVC_STOPPED,  SVC_EXITED,  SVC_FATAL,
-    };
+    static const enum svc_state
+        states[] =
+            {
+                SVC_WAITING,   SVC_STARTING, SVC_RUNNING, SVC_BACKOFF,
+                SVC_STOPPING,  SVC_STOPPED,  SVC_EXITED,  SVC_FATAL,
+                SVC_COMPLETED, /* the helper only: a task; a main is never one
+                                */
+            };
     size_t rows = 0;
     for (int c = 0; c < 3; c++)
         for (int h = 0; h < 3; h++)
             for (int l = 0; l < 3; l++)
                 for (size_t m = 0; m < 8; m++)
-                    for (size_t x = 0; x < 8; x++)
+                    for (size_t x = 0; x < 9; x++)
                         for (int ok = 0; ok < 2; ok++) {
                             struct health_probe_in p[] = {
                                 {CFG_IMPORTANCE_CRITICAL, (enum probe_state)c,
@@ -202,9 +253,10 @@ Test(health, every_mix_matches_the_table, .timeout = 10)
                                  l == 1},
                             };
                             struct health_service_in s[] = {
-                                {true, states[m], states[m] != SVC_WAITING, ok},
-                                {false, states[x], states[x] != SVC_WAITING,
-                                 ok},
+                                {true, states[m], states[m] != SVC_WAITING, ok,
+                                 false, false},
+                                {false, states[x], states[x] != SVC_WAITING, ok,
+                                 states[x] == SVC_COMPLETED, false},
                             };
                             struct health_view v =
                                 health_compute(p, 3, s, 2, false);
@@ -222,5 +274,5 @@ Test(health, every_mix_matches_the_table, .timeout = 10)
                                                       c != 0);
                             rows++;
                         }
-    cr_expect_eq(rows, 3 * 3 * 3 * 8 * 8 * 2);
+    cr_expect_eq(rows, 3 * 3 * 3 * 8 * 9 * 2);
 }

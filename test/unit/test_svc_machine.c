@@ -209,6 +209,13 @@ static struct svc *svc_in(enum svc_state state)
     case SVC_FATAL:
         svc_handle(s, SVC_EV_ABANDON);
         break;
+    case SVC_COMPLETED:
+        cfg.role = CFG_ROLE_TASK;
+        cfg.restart = CFG_RESTART_NEVER;
+        svc_handle(s, SVC_EV_START);
+        svc_handle(s, SVC_EV_EXEC_OK);
+        feed_exit(s, EXITED_WITH(0));
+        break;
     }
     cr_assert_eq(s->state, state, "%s, not %s", svc_state_name(s->state),
                  svc_state_name(state));
@@ -257,37 +264,41 @@ struct cell {
 };
 
 static const struct cell impossible[] = {
-    {SVC_WAITING, SVC_EV_EXEC_OK},  {SVC_WAITING, SVC_EV_EXIT},
-    {SVC_WAITING, SVC_EV_TIMER},    {SVC_WAITING, SVC_EV_GROUP_GONE},
-    {SVC_WAITING, SVC_EV_RESTART},  {SVC_STARTING, SVC_EV_START},
-    {SVC_STARTING, SVC_EV_TIMER},   {SVC_STARTING, SVC_EV_GROUP_GONE},
-    {SVC_STARTING, SVC_EV_ABANDON}, {SVC_RUNNING, SVC_EV_START},
-    {SVC_RUNNING, SVC_EV_TIMER},    {SVC_RUNNING, SVC_EV_GROUP_GONE},
-    {SVC_RUNNING, SVC_EV_ABANDON},  {SVC_BACKOFF, SVC_EV_EXEC_OK},
-    {SVC_BACKOFF, SVC_EV_EXIT},     {SVC_BACKOFF, SVC_EV_GROUP_GONE},
-    {SVC_BACKOFF, SVC_EV_ABANDON},  {SVC_BACKOFF, SVC_EV_RESTART},
-    {SVC_STOPPING, SVC_EV_START},   {SVC_STOPPING, SVC_EV_ABANDON},
-    {SVC_STOPPED, SVC_EV_EXEC_OK},  {SVC_STOPPED, SVC_EV_EXIT},
-    {SVC_STOPPED, SVC_EV_TIMER},    {SVC_STOPPED, SVC_EV_GROUP_GONE},
-    {SVC_STOPPED, SVC_EV_ABANDON},  {SVC_STOPPED, SVC_EV_RESTART},
-    {SVC_EXITED, SVC_EV_EXEC_OK},   {SVC_EXITED, SVC_EV_EXIT},
-    {SVC_EXITED, SVC_EV_TIMER},     {SVC_EXITED, SVC_EV_GROUP_GONE},
-    {SVC_EXITED, SVC_EV_ABANDON},   {SVC_EXITED, SVC_EV_RESTART},
-    {SVC_FATAL, SVC_EV_EXEC_OK},    {SVC_FATAL, SVC_EV_EXIT},
-    {SVC_FATAL, SVC_EV_TIMER},      {SVC_FATAL, SVC_EV_GROUP_GONE},
-    {SVC_FATAL, SVC_EV_ABANDON},    {SVC_FATAL, SVC_EV_RESTART},
+    {SVC_WAITING, SVC_EV_EXEC_OK},   {SVC_WAITING, SVC_EV_EXIT},
+    {SVC_WAITING, SVC_EV_TIMER},     {SVC_WAITING, SVC_EV_GROUP_GONE},
+    {SVC_WAITING, SVC_EV_RESTART},   {SVC_STARTING, SVC_EV_START},
+    {SVC_STARTING, SVC_EV_TIMER},    {SVC_STARTING, SVC_EV_GROUP_GONE},
+    {SVC_STARTING, SVC_EV_ABANDON},  {SVC_RUNNING, SVC_EV_START},
+    {SVC_RUNNING, SVC_EV_TIMER},     {SVC_RUNNING, SVC_EV_GROUP_GONE},
+    {SVC_RUNNING, SVC_EV_ABANDON},   {SVC_BACKOFF, SVC_EV_EXEC_OK},
+    {SVC_BACKOFF, SVC_EV_EXIT},      {SVC_BACKOFF, SVC_EV_GROUP_GONE},
+    {SVC_BACKOFF, SVC_EV_ABANDON},   {SVC_BACKOFF, SVC_EV_RESTART},
+    {SVC_STOPPING, SVC_EV_START},    {SVC_STOPPING, SVC_EV_ABANDON},
+    {SVC_STOPPED, SVC_EV_EXEC_OK},   {SVC_STOPPED, SVC_EV_EXIT},
+    {SVC_STOPPED, SVC_EV_TIMER},     {SVC_STOPPED, SVC_EV_GROUP_GONE},
+    {SVC_STOPPED, SVC_EV_ABANDON},   {SVC_STOPPED, SVC_EV_RESTART},
+    {SVC_EXITED, SVC_EV_EXEC_OK},    {SVC_EXITED, SVC_EV_EXIT},
+    {SVC_EXITED, SVC_EV_TIMER},      {SVC_EXITED, SVC_EV_GROUP_GONE},
+    {SVC_EXITED, SVC_EV_ABANDON},    {SVC_EXITED, SVC_EV_RESTART},
+    {SVC_FATAL, SVC_EV_EXEC_OK},     {SVC_FATAL, SVC_EV_EXIT},
+    {SVC_FATAL, SVC_EV_TIMER},       {SVC_FATAL, SVC_EV_GROUP_GONE},
+    {SVC_FATAL, SVC_EV_ABANDON},     {SVC_FATAL, SVC_EV_RESTART},
+    {SVC_COMPLETED, SVC_EV_EXEC_OK}, {SVC_COMPLETED, SVC_EV_EXIT},
+    {SVC_COMPLETED, SVC_EV_TIMER},   {SVC_COMPLETED, SVC_EV_GROUP_GONE},
+    {SVC_COMPLETED, SVC_EV_ABANDON}, {SVC_COMPLETED, SVC_EV_RESTART},
 };
 
 /* Legitimate: sent there, and nothing to do. */
 static const struct cell ignored[] = {
-    {SVC_WAITING, SVC_EV_KILL}, {SVC_STOPPED, SVC_EV_STOP},
-    {SVC_STOPPED, SVC_EV_KILL}, {SVC_EXITED, SVC_EV_STOP},
-    {SVC_EXITED, SVC_EV_KILL},  {SVC_FATAL, SVC_EV_STOP},
-    {SVC_FATAL, SVC_EV_KILL},
+    {SVC_WAITING, SVC_EV_KILL},   {SVC_STOPPED, SVC_EV_STOP},
+    {SVC_STOPPED, SVC_EV_KILL},   {SVC_EXITED, SVC_EV_STOP},
+    {SVC_EXITED, SVC_EV_KILL},    {SVC_FATAL, SVC_EV_STOP},
+    {SVC_FATAL, SVC_EV_KILL},     {SVC_COMPLETED, SVC_EV_STOP},
+    {SVC_COMPLETED, SVC_EV_KILL},
 };
 
 /* The cells with a handler: each has its own test below. */
-#define HANDLED_CELLS 27
+#define HANDLED_CELLS 28
 
 /* What the bug line says, in the JSON log. */
 static void bug_line(char *buf, size_t len, const struct cell *c)
@@ -326,7 +337,7 @@ static void expect_nothing(const struct cell *c, bool bug)
 
 Test(svc_machine, every_cell_is_listed_once)
 {
-    enum { STATES = SVC_FATAL + 1, EVENTS = SVC_EV_RESTART + 1 };
+    enum { STATES = SVC_COMPLETED + 1, EVENTS = SVC_EV_RESTART + 1 };
     cr_expect_eq(ARRAY_SIZE(impossible) + ARRAY_SIZE(ignored) + HANDLED_CELLS,
                  STATES * EVENTS);
     /* No cell listed twice. */
@@ -385,6 +396,11 @@ Test(svc_machine, exited_start_spawns)
 Test(svc_machine, fatal_start_spawns)
 {
     expect_start(SVC_FATAL);
+}
+
+Test(svc_machine, completed_start_runs_the_task_again)
+{
+    expect_start(SVC_COMPLETED);
 }
 
 Test(svc_machine, start_by_hand_is_a_fresh_restart_budget)
@@ -721,5 +737,80 @@ Test(svc_machine, stopping_kill_kills_once_and_cancels_a_restart)
     feed_exit(s, KILLED_BY(SIGKILL));
     cr_expect_eq(s->state, SVC_STOPPED);
     EXPECT_PATH(SVC_STOPPING, SVC_STOPPED);
+    svc_free(s);
+}
+
+/* ---- tasks: a success completes, a failure goes through the policy ---- */
+
+static struct svc *running_task(enum cfg_restart restart)
+{
+    cfg.role = CFG_ROLE_TASK;
+    cfg.restart = restart;
+    struct svc *s = svc_in(SVC_RUNNING);
+    return s;
+}
+
+Test(svc_machine, task_success_is_completed_and_said)
+{
+    struct svc *s = running_task(CFG_RESTART_NEVER);
+    feed_exit(s, EXITED_WITH(0));
+    cr_expect_eq(s->state, SVC_COMPLETED);
+    EXPECT_PATH(SVC_RUNNING, SVC_COMPLETED);
+    cr_expect(svc_is_done(s));
+    cr_expect(logged("\"msg\":\"service completed\",\"service\":\"svc\","
+                     "\"exit_code\":0,\"duration_ms\":"));
+    cr_expect_not(ev_is_active(&s->timer_w));
+    svc_free(s);
+}
+
+Test(svc_machine, task_success_code_of_its_own_is_completed)
+{
+    static int codes[] = {0, 3};
+    cfg.success_exit_codes = codes;
+    cfg.success_exit_codes_count = 2;
+    struct svc *s = running_task(CFG_RESTART_ON_FAILURE);
+    feed_exit(s, EXITED_WITH(3));
+    cr_expect_eq(s->state, SVC_COMPLETED);
+    cr_expect(logged("\"exit_code\":3"));
+    svc_free(s);
+}
+
+Test(svc_machine, task_failure_with_restart_never_is_exited)
+{
+    struct svc *s = running_task(CFG_RESTART_NEVER);
+    feed_exit(s, EXITED_WITH(1));
+    cr_expect_eq(s->state, SVC_EXITED);
+    cr_expect_not(logged("service completed"));
+    svc_free(s);
+}
+
+Test(svc_machine, task_failure_with_on_failure_backs_off)
+{
+    struct svc *s = running_task(CFG_RESTART_ON_FAILURE);
+    feed_exit(s, EXITED_WITH(1));
+    cr_expect_eq(s->state, SVC_BACKOFF);
+    svc_handle(s, SVC_EV_TIMER);
+    svc_handle(s, SVC_EV_EXEC_OK);
+    feed_exit(s, EXITED_WITH(0));
+    cr_expect_eq(s->state, SVC_COMPLETED);
+    cr_expect_eq(s->restarts, 1);
+    svc_free(s);
+}
+
+Test(svc_machine, task_killed_by_a_signal_is_no_success)
+{
+    struct svc *s = running_task(CFG_RESTART_NEVER);
+    feed_exit(s, KILLED_BY(SIGKILL));
+    cr_expect_eq(s->state, SVC_EXITED);
+    svc_free(s);
+}
+
+Test(svc_machine, helper_success_is_exited_not_completed)
+{
+    cfg.restart = CFG_RESTART_NEVER;
+    struct svc *s = svc_in(SVC_RUNNING);
+    feed_exit(s, EXITED_WITH(0));
+    cr_expect_eq(s->state, SVC_EXITED);
+    cr_expect_not(logged("service completed"));
     svc_free(s);
 }
