@@ -137,7 +137,9 @@ static void service_check(const struct sidecar_view *v, const struct svc *s,
                 !(essential && health_service_down(&in));
     else
         c->ok = s->ever_started || v->health->started;
-    c->reason = svc_state_name(s->state);
+    c->reason = s->state == SVC_RUNNING && s->not_ready
+                    ? s->not_ready
+                    : svc_state_name(s->state);
     if (!health_service_down(&in))
         return;
     c->unwell = "";

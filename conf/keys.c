@@ -29,6 +29,7 @@ INT_SIZED(cfg_log_level);
 INT_SIZED(cfg_reload);
 INT_SIZED(cfg_probe_type);
 INT_SIZED(cfg_importance);
+INT_SIZED(cfg_ready);
 
 /* CFG_ENTRIES: each entry starts with its name. */
 _Static_assert(offsetof(struct cfg_service, name) == 0, "service name");
@@ -45,6 +46,7 @@ static const char *const reload_names[] = {"manual", "watch", NULL};
 static const char *const type_names[] = {"http", "tcp", "exec", "ttl", NULL};
 static const char *const importance_names[] = {"critical", "high", "low", NULL};
 static const char *const on_failure_names[] = {"restart", NULL};
+static const char *const ready_names[] = {"exec", "notify", NULL};
 
 /*
  * Where a key's value lives, and its size, which must be its kind's (see
@@ -189,6 +191,10 @@ static const struct cfg_key service_keys[] = {
     {"forward_signals", CFG_LIST, SVC_N(forward_signals),
      .item = &forward_signal_item,
      .doc = "signals passed on to the service; main: SIGUSR1 and SIGUSR2"},
+    {"ready", CFG_ENUM, SVC(ready), .names = ready_names, .def = "exec",
+     .doc = "exec: started once executed; notify: once it sends READY=1"},
+    {"ready_timeout", CFG_DURATION, SVC(ready_timeout_ms), DURATION(1),
+     .def = "60s", .doc = "a start not ready by then fails (ready: notify)"},
 };
 const struct cfg_section cfg_service_section = {service_keys,
                                                 ARRAY_SIZE(service_keys)};

@@ -32,6 +32,8 @@ enum cfg_restart {
     CFG_RESTART_NEVER
 };
 enum cfg_dep_cond { CFG_DEP_STARTED, CFG_DEP_HEALTHY };
+/* Who says a service is ready: its exec, or the service itself. */
+enum cfg_ready { CFG_READY_EXEC, CFG_READY_NOTIFY };
 enum cfg_log_format { CFG_LOG_JSON, CFG_LOG_TEXT };
 enum cfg_log_level { CFG_LOG_DEBUG, CFG_LOG_INFO, CFG_LOG_WARN, CFG_LOG_ERROR };
 enum cfg_reload { CFG_RELOAD_MANUAL, CFG_RELOAD_WATCH };
@@ -106,6 +108,8 @@ struct cfg_service {
     size_t deps_count;
     int *forward_signals; /* default {SIGUSR1,SIGUSR2} for main, {} */
     size_t forward_signals_count;
+    enum cfg_ready ready;     /* default exec */
+    int64_t ready_timeout_ms; /* default 60000; notify only */
 };
 
 /* One entry of expect_status: a code is a range with lo == hi. */

@@ -16,6 +16,7 @@ struct health_service_in health_service_of(const struct svc *s)
         .state = s->state,
         .ever_started = s->ever_started,
         .exited_ok = s->has_exited && svc_exit_is_success(s),
+        .not_ready = s->not_ready != NULL,
     };
     return in;
 }
@@ -23,7 +24,7 @@ struct health_service_in health_service_of(const struct svc *s)
 bool health_service_down(const struct health_service_in *s)
 {
     if (s->state == SVC_RUNNING)
-        return false;
+        return s->not_ready;
     /* A helper that did its work and exited with success is done. */
     return s->essential || s->state != SVC_EXITED || !s->exited_ok;
 }

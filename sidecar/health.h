@@ -29,6 +29,7 @@ struct health_service_in {
     enum svc_state state;
     bool ever_started;
     bool exited_ok; /* its last exit code is one of success_exit_codes */
+    bool not_ready; /* running, but it said RELOADING=1 or STOPPING=1 */
 };
 
 struct health_view {
@@ -51,8 +52,9 @@ struct health_view health_compute(const struct health_probe_in *probes,
 struct health_service_in health_service_of(const struct svc *s);
 
 /*
- * True when a service counts as down: anything but running, except a
- * non-essential one that exited with success (a finished one-shot).
+ * True when a service counts as down: anything but running (and ready, when
+ * it says so itself), except a non-essential one that exited with success
+ * (a finished one-shot).
  */
 bool health_service_down(const struct health_service_in *s);
 

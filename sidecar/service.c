@@ -37,6 +37,7 @@ static const char *const event_names[] = {
     [SVC_EV_KILL] = "kill",
     [SVC_EV_ABANDON] = "abandon",
     [SVC_EV_RESTART] = "restart",
+    [SVC_EV_READY] = "ready",
 };
 
 const char *svc_state_name(enum svc_state state)
@@ -185,6 +186,61 @@ out_close_out:
 
 static void after_exit(struct svc *s, bool forced);
 
+static bool waits_for_ready(const struct svc *s)
+{
+    return s->cfg->ready == CFG_READY_NOTIFY;
+}
+
+/*
+ * envp with the variables of set ("NAME=value", n of them) first, and no
+ * other entry of their names (sidecar's own NOTIFY_SOCKET, say): a new
+ * array of borrowed strings, to free() alone. NULL on ENOMEM.
+ */
+static char **env_with(char **envp, char *const *set, size_t n)
+{
+    size_t count = 0;
+    while (envp[count])
+        count++;
+    char **out = calloc(count + n + 1, sizeof(*out));
+    if (!out)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        out[k++] = set[i];
+    for (size_t i = 0; i < count; i++) {
+        bool named = false;
+        for (size_t j = 0; j < n && !named; j++) {
+            size_t len = strcspn(set[j], "=") + 1;
+            named = strncmp(envp[i], set[j], len) == 0;
+        }
+        if (!named)
+            out[k++] = envp[i];
+    }
+    return out;
+}
+
+/*
+ * ready: notify: a fresh socket for each run (what the last run's
+ * processes send is not read), named in the run's NOTIFY_SOCKET.
+ */
+static int open_notify(struct svc *s, char **envp, char ***with)
+{
+    s->said_ready = false;
+    s->not_ready = NULL;
+    s->status_text[0] = '\0';
+    *with = NULL;
+    if (!waits_for_ready(s))
+        return 0;
+    int rc = sdnotify_open(&s->notify_sock);
+    if (rc < 0)
+        return rc;
+    snprintf(s->notify_env, sizeof(s->notify_env), "NOTIFY_SOCKET=%s",
+             s->notify_sock.addr);
+    char *set[] = {s->notify_env};
+    *with = env_with(envp, set, ARRAY_SIZE(set));
+    return *with ? 0 : -ENOMEM;
+}
+
 /* Forks the process; a failure to fork counts as a failed run. */
 static void spawn(struct svc *s)
 {
@@ -206,9 +262,14 @@ static void spawn(struct svc *s)
     s->start_mono = util_mono_now();
     /* Without sidecar's token, unless the service's own env names it. */
     char **envp = spawn_env_without(s->envp, s->env_own, s->hidden_env);
-    int rc = envp ? start_relays(s, &out_wr, &err_wr) : -ENOMEM;
+    char **with = NULL;
+    s->exec_seen = false;
+    s->failed_run = false;
+    int rc = envp ? open_notify(s, envp, &with) : -ENOMEM;
+    if (rc == 0)
+        rc = start_relays(s, &out_wr, &err_wr);
     if (rc == 0) {
-        o.envp = envp;
+        o.envp = with ? with : envp;
         o.stdout_fd = out_wr;
         o.stderr_fd = err_wr;
         rc = s->ops->spawn(&s->proc, &o);
@@ -216,7 +277,9 @@ static void spawn(struct svc *s)
         close(err_wr);
     }
     free(envp);
+    free(with);
     if (rc < 0) {
+        sdnotify_close(&s->notify_sock);
         LOG_ERROR("cannot start service", LF_STR("service", s->cfg->name),
                   LF_STR("error", strerror(-rc)));
         /*
@@ -231,12 +294,29 @@ static void spawn(struct svc *s)
     set_state(s, SVC_STARTING);
 }
 
-/* The status pipe's EOF: the program was executed, so it has started. */
-static void exec_ok(struct svc *s)
+/* The service has started: executed, and ready if it says so itself. */
+static void started(struct svc *s)
 {
     s->ever_started = true;
     LOG_INFO("service started", LF_STR("service", s->cfg->name),
              LF_INT("pid", s->proc.pid), LF_INT("restarts", s->restarts));
+}
+
+/*
+ * The status pipe's EOF: the program was executed, so it has started,
+ * unless it is to say when it is ready and has not said it yet.
+ */
+static void exec_ok(struct svc *s)
+{
+    s->exec_seen = true;
+    if (!waits_for_ready(s) || s->said_ready) {
+        started(s);
+        return;
+    }
+    LOG_INFO("service executed; waiting for it to say it is ready",
+             LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
+             LF_STR("notify_socket", s->notify_sock.addr),
+             LF_INT("ready_timeout_ms", s->cfg->ready_timeout_ms));
 }
 
 /*
@@ -269,7 +349,7 @@ static bool wants_restart(const struct svc *s)
     case CFG_RESTART_ALWAYS:
         return true;
     case CFG_RESTART_ON_FAILURE:
-        return !svc_exit_is_success(s);
+        return s->failed_run || !svc_exit_is_success(s);
     case CFG_RESTART_NEVER:
         return false;
     }
@@ -383,6 +463,7 @@ static void end_group(struct svc *s)
                  LF_STR("error", strerror(-rc)));
     if (pgid > 0)
         guard_forget(s->guard, pgid);
+    sdnotify_close(&s->notify_sock);
     relay_finish(s->out);
     relay_finish(s->err);
     s->out = s->err = NULL;
@@ -390,10 +471,16 @@ static void end_group(struct svc *s)
     s->stuck_said = false;
 }
 
-/* A stop is over, its group ended: stopped, or started again if asked. */
+/*
+ * A stop is over, its group ended: stopped, started again if asked, or,
+ * after a failed run, what the restart policy says.
+ */
 static void end_stop(struct svc *s)
 {
-    if (s->restart_requested) {
+    if (s->failed_run && !s->restart_requested) {
+        after_exit(s, false);
+        s->failed_run = false;
+    } else if (s->restart_requested) {
         s->restart_requested = false;
         after_exit(s, true);
     } else {
@@ -525,7 +612,42 @@ static void abandon(struct svc *s)
 static void exec_succeeded(struct svc *s)
 {
     exec_ok(s);
+    if (!waits_for_ready(s) || s->said_ready)
+        set_state(s, SVC_RUNNING);
+    else
+        arm_timer(s, (double)s->cfg->ready_timeout_ms / 1000.0);
+}
+
+/* STARTING: READY=1; running once its exec is confirmed too. */
+static void became_ready(struct svc *s)
+{
+    s->said_ready = true;
+    if (!s->exec_seen)
+        return; /* exec_succeeded() finishes the start */
+    ev_timer_stop(s->loop, &s->timer_w);
+    started(s);
     set_state(s, SVC_RUNNING);
+}
+
+/* RUNNING: READY=1 again, after RELOADING=1: ready again. */
+static void ready_again(struct svc *s)
+{
+    if (!s->not_ready || strcmp(s->not_ready, "reloading") != 0)
+        return;
+    s->not_ready = NULL;
+    LOG_INFO("service is ready again", LF_STR("service", s->cfg->name));
+    if (s->notify)
+        s->notify(s, s->state, s->notify_arg);
+}
+
+/* STARTING: ready_timeout is over; the run failed. */
+static void ready_timed_out(struct svc *s)
+{
+    LOG_WARN("service did not say it is ready in time; stopping it",
+             LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
+             LF_INT("ready_timeout_ms", s->cfg->ready_timeout_ms));
+    s->failed_run = true;
+    begin_stop(s);
 }
 
 /* STARTING, RUNNING: an unplanned exit; what the leader left goes now. */
@@ -564,10 +686,11 @@ static void cancel_backoff(struct svc *s)
     set_state(s, SVC_STOPPED);
 }
 
-/* STOPPING: a stop outranks a restart. */
+/* STOPPING: a stop outranks a restart, and the policy after a failed run. */
 static void cancel_restart(struct svc *s)
 {
     s->restart_requested = false;
+    s->failed_run = false;
 }
 
 static void restart_after_stop(struct svc *s)
@@ -578,6 +701,7 @@ static void restart_after_stop(struct svc *s)
 static void kill_stopping(struct svc *s)
 {
     s->restart_requested = false;
+    s->failed_run = false;
     if (!s->killed)
         kill_now(s, "killing service");
 }
@@ -600,12 +724,15 @@ typedef void svc_action(struct svc *s);
  * STOPPING only) and GROUP_GONE (STOPPING only); sidecar.c START
  * (WAITING, or by hand when idle: BACKOFF or done), STOP (any state),
  * KILL (every service, at a second stop signal), ABANDON (WAITING only)
- * and RESTART (with a process: a failing probe, or by hand).
+ * and RESTART (with a process: a failing probe, or by hand); the
+ * notification socket (ready: notify, open from spawn to the group's end)
+ * READY. TIMER in STARTING is ready_timeout (armed once a notify service
+ * is executed).
  */
 #define IGNORE(why) ignore
 #define IMPOSSIBLE  NULL
 #define SVC_STATES  (SVC_FATAL + 1)
-#define SVC_EVENTS  (SVC_EV_RESTART + 1)
+#define SVC_EVENTS  (SVC_EV_READY + 1)
 
 static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
     [SVC_WAITING] =
@@ -620,18 +747,20 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
                 IGNORE("no process to kill: KILL goes to every service"),
             [SVC_EV_ABANDON] = abandon,
             [SVC_EV_RESTART] = IMPOSSIBLE,
+            [SVC_EV_READY] = IMPOSSIBLE,
         },
     [SVC_STARTING] =
         {
             [SVC_EV_START] = IMPOSSIBLE,
             [SVC_EV_EXEC_OK] = exec_succeeded,
             [SVC_EV_EXIT] = exited,
-            [SVC_EV_TIMER] = IMPOSSIBLE,
+            [SVC_EV_TIMER] = ready_timed_out,
             [SVC_EV_GROUP_GONE] = IMPOSSIBLE,
             [SVC_EV_STOP] = begin_stop,
             [SVC_EV_KILL] = kill_live,
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = restart_live,
+            [SVC_EV_READY] = became_ready,
         },
     [SVC_RUNNING] =
         {
@@ -644,6 +773,7 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
             [SVC_EV_KILL] = kill_live,
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = restart_live,
+            [SVC_EV_READY] = ready_again,
         },
     [SVC_BACKOFF] =
         {
@@ -656,6 +786,7 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
             [SVC_EV_KILL] = cancel_backoff,
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = IMPOSSIBLE,
+            [SVC_EV_READY] = IMPOSSIBLE,
         },
     [SVC_STOPPING] =
         {
@@ -668,6 +799,7 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
             [SVC_EV_KILL] = kill_stopping,
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = restart_after_stop,
+            [SVC_EV_READY] = IGNORE("a READY=1 sent before the stop signal"),
         },
     [SVC_STOPPED] =
         {
@@ -681,6 +813,7 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
                 IGNORE("no process to kill: KILL goes to every service"),
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = IMPOSSIBLE,
+            [SVC_EV_READY] = IMPOSSIBLE,
         },
     [SVC_EXITED] =
         {
@@ -694,6 +827,7 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
                 IGNORE("no process to kill: KILL goes to every service"),
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = IMPOSSIBLE,
+            [SVC_EV_READY] = IMPOSSIBLE,
         },
     [SVC_FATAL] =
         {
@@ -707,6 +841,7 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
                 IGNORE("no process to kill: KILL goes to every service"),
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = IMPOSSIBLE,
+            [SVC_EV_READY] = IMPOSSIBLE,
         },
 };
 
@@ -761,6 +896,42 @@ static void on_status(struct child *c)
     struct svc *s = container_of(c, struct svc, proc);
     if (read_status_pipe(s) == 1)
         svc_handle(s, SVC_EV_EXEC_OK);
+}
+
+/* The service's own processes: its group, however they got there. */
+static bool notify_from_service(struct sdnotify *n, pid_t pid)
+{
+    struct svc *s = container_of(n, struct svc, notify_sock);
+    return pid == s->proc.pid ||
+           (s->proc.pgid > 0 && getpgid(pid) == s->proc.pgid);
+}
+
+/* Says what the service says of its readiness, when it changed. */
+static void said_not_ready(struct svc *s, const char *what)
+{
+    if (s->not_ready && strcmp(s->not_ready, what) == 0)
+        return;
+    s->not_ready = what;
+    LOG_INFO("service says it is not ready", LF_STR("service", s->cfg->name),
+             LF_STR("reason", what));
+    if (s->notify && s->state == SVC_RUNNING)
+        s->notify(s, s->state, s->notify_arg);
+}
+
+static void on_notification(struct sdnotify *n, const struct sdnotify_msg *m)
+{
+    struct svc *s = container_of(n, struct svc, notify_sock);
+    if (m->has_status && strcmp(s->status_text, m->status) != 0) {
+        memcpy(s->status_text, m->status, sizeof(s->status_text));
+        LOG_DEBUG("service status", LF_STR("service", s->cfg->name),
+                  LF_STR("status", s->status_text));
+    }
+    if (m->stopping)
+        said_not_ready(s, "stopping");
+    else if (m->reloading)
+        said_not_ready(s, "reloading");
+    if (m->ready && !m->stopping && !m->reloading)
+        svc_handle(s, SVC_EV_READY);
 }
 
 /* Looks up user/group now, once, so a typo fails before anything runs. */
@@ -926,6 +1097,7 @@ struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
     s->state = SVC_WAITING;
     s->state_since = ev_now(loop);
     child_init(&s->proc, loop, on_child, on_status);
+    sdnotify_init(&s->notify_sock, loop, notify_from_service, on_notification);
     ev_timer_init(&s->timer_w, on_timer, 0., 0.);
     ev_timer_init(&s->group_w, on_group_poll, SVC_GROUP_POLL_S,
                   SVC_GROUP_POLL_S);
@@ -969,6 +1141,7 @@ void svc_free(struct svc *s)
     if (!s)
         return;
     child_stop(&s->proc);
+    sdnotify_close(&s->notify_sock);
     ev_timer_stop(s->loop, &s->timer_w);
     ev_timer_stop(s->loop, &s->group_w);
     relay_finish(s->out);

@@ -27,15 +27,24 @@
  *   fakesvc partial TEXT           write TEXT without newline, exit 0
  *   fakesvc long N                 write one line of N 'x' bytes, exit 0
  *   fakesvc newlines N             write N newlines, 64 KiB a write
+ *   fakesvc notify NAME FILE STEP...
+ *                                  as run NAME FILE, then each STEP in
+ *                                  turn: @PATH waits until PATH exists;
+ *                                  else one datagram to $NOTIFY_SOCKET,
+ *                                  '|' for its newlines ("READY=1|STATUS=up")
  */
 #define _DEFAULT_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static const char *run_name;
@@ -213,6 +222,49 @@ static int family(const char *pidfile)
     return 0;
 }
 
+/* One datagram to $NOTIFY_SOCKET, as sd_notify(3) sends it. */
+static int notify(const char *text)
+{
+    const char *addr = getenv("NOTIFY_SOCKET");
+    if (!addr || (addr[0] != '@' && addr[0] != '/'))
+        return 80;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t alen = strlen(addr);
+    if (alen >= sizeof(sa.sun_path))
+        return 81;
+    memcpy(sa.sun_path, addr, alen);
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0';
+    char msg[4096];
+    size_t len = strlen(text);
+    if (len >= sizeof(msg))
+        return 82;
+    for (size_t i = 0; i < len; i++)
+        msg[i] = text[i] == '|' ? '\n' : text[i];
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (fd < 0)
+        return 83;
+    socklen_t salen =
+        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + alen);
+    ssize_t n = sendto(fd, msg, len, 0, (struct sockaddr *)&sa, salen);
+    close(fd);
+    return n == (ssize_t)len ? 0 : 84;
+}
+
+static int notify_steps(char **steps, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        if (steps[i][0] == '@') {
+            while (stat(steps[i] + 1, &st) < 0)
+                usleep(10 * 1000);
+        } else if (notify(steps[i]) != 0) {
+            return 85;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -228,6 +280,16 @@ int main(int argc, char **argv)
         if (strcmp(flag, "log-usr1") == 0)
             signal(SIGUSR1, on_usr1);
         append(run_file, "start", run_name);
+        wait_forever();
+    }
+    if (strcmp(mode, "notify") == 0 && argc >= 4) {
+        run_name = argv[2];
+        run_file = argv[3];
+        signal(SIGTERM, on_term);
+        append(run_file, "start", run_name);
+        int rc = notify_steps(argv + 4, argc - 4);
+        if (rc)
+            return rc;
         wait_forever();
     }
     if (strcmp(mode, "spam") == 0 && argc == 3)

@@ -78,7 +78,7 @@ Test(health, unknown_high_is_degraded_but_ready, .timeout = 5)
 
 Test(health, main_between_restarts_is_down_but_live, .timeout = 5)
 {
-    struct health_service_in s = {true, SVC_BACKOFF, true, false};
+    struct health_service_in s = {true, SVC_BACKOFF, true, false, false};
     struct health_view v = health_compute(NULL, 0, &s, 1, true);
     cr_expect_eq(v.status, HEALTH_DOWN);
     cr_expect(v.live, "sidecar is repairing it: kubelet must not fight it");
@@ -88,8 +88,8 @@ Test(health, main_between_restarts_is_down_but_live, .timeout = 5)
 Test(health, essential_fatal_is_not_live, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false},
-        {true, SVC_FATAL, true, false},
+        {true, SVC_RUNNING, true, false, false},
+        {true, SVC_FATAL, true, false, false},
     };
     struct health_view v = health_compute(NULL, 0, s, 2, true);
     cr_expect_eq(v.status, HEALTH_DOWN);
@@ -99,8 +99,8 @@ Test(health, essential_fatal_is_not_live, .timeout = 5)
 Test(health, helper_down_is_degraded, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false},
-        {false, SVC_FATAL, true, false},
+        {true, SVC_RUNNING, true, false, false},
+        {false, SVC_FATAL, true, false, false},
     };
     struct health_view v = health_compute(NULL, 0, s, 2, true);
     cr_expect_eq(v.status, HEALTH_DEGRADED);
@@ -110,8 +110,8 @@ Test(health, helper_down_is_degraded, .timeout = 5)
 Test(health, a_finished_one_shot_helper_is_not_down, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false},
-        {false, SVC_EXITED, true, true},
+        {true, SVC_RUNNING, true, false, false},
+        {false, SVC_EXITED, true, true, false},
     };
     cr_expect_eq(health_compute(NULL, 0, s, 2, false).status, HEALTH_UP);
 }
@@ -119,8 +119,8 @@ Test(health, a_finished_one_shot_helper_is_not_down, .timeout = 5)
 Test(health, startup_waits_for_every_service_and_latches, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false},
-        {false, SVC_WAITING, false, false},
+        {true, SVC_RUNNING, true, false, false},
+        {false, SVC_WAITING, false, false, false},
     };
     struct health_view v = health_compute(NULL, 0, s, 2, false);
     cr_expect(!v.started);
@@ -163,7 +163,7 @@ Test(health, main_not_running_yet_or_any_more_is_down, .timeout = 5)
     static const enum svc_state states[] = {SVC_WAITING, SVC_STARTING,
                                             SVC_EXITED, SVC_STOPPING};
     for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
-        struct health_service_in s = {true, states[i], true, true};
+        struct health_service_in s = {true, states[i], true, true, false};
         cr_expect_eq(health_compute(NULL, 0, &s, 1, true).status, HEALTH_DOWN,
                      "main %s", svc_state_name(states[i]));
     }
@@ -172,8 +172,8 @@ Test(health, main_not_running_yet_or_any_more_is_down, .timeout = 5)
 Test(health, a_helper_exiting_with_a_success_code_is_done, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false},
-        {false, SVC_EXITED, true, false},
+        {true, SVC_RUNNING, true, false, false},
+        {false, SVC_EXITED, true, false, false},
     };
     cr_expect_eq(health_compute(NULL, 0, s, 2, true).status, HEALTH_DEGRADED);
     s[1].exited_ok = true;
@@ -202,9 +202,10 @@ Test(health, every_mix_matches_the_table, .timeout = 10)
                                  l == 1},
                             };
                             struct health_service_in s[] = {
-                                {true, states[m], states[m] != SVC_WAITING, ok},
-                                {false, states[x], states[x] != SVC_WAITING,
-                                 ok},
+                                {true, states[m], states[m] != SVC_WAITING, ok,
+                                 false},
+                                {false, states[x], states[x] != SVC_WAITING, ok,
+                                 false},
                             };
                             struct health_view v =
                                 health_compute(p, 3, s, 2, false);
@@ -223,4 +224,22 @@ Test(health, every_mix_matches_the_table, .timeout = 10)
                             rows++;
                         }
     cr_expect_eq(rows, 3 * 3 * 3 * 8 * 8 * 2);
+}
+
+/* ready: notify: RELOADING=1 or STOPPING=1 from a running service. */
+Test(health, a_running_service_that_says_not_ready_is_down, .timeout = 5)
+{
+    struct health_service_in s[] = {
+        {true, SVC_RUNNING, true, false, true},
+        {false, SVC_RUNNING, true, false, false},
+    };
+    struct health_view v = health_compute(NULL, 0, s, 2, true);
+    cr_expect_eq(v.status, HEALTH_DOWN);
+    cr_expect(v.live);
+    cr_expect(!v.ready);
+    s[0].not_ready = false;
+    s[1].not_ready = true;
+    v = health_compute(NULL, 0, s, 2, true);
+    cr_expect_eq(v.status, HEALTH_DEGRADED, "a helper degrades it");
+    cr_expect(v.ready);
 }

@@ -1,0 +1,168 @@
+/*
+ * ready: notify (issue 18): a service says when it is ready through its
+ * NOTIFY_SOCKET, and what it says is what the endpoints, the log and the
+ * dependencies see. The services are fakesvc's notify mode, which sends
+ * datagrams as sd_notify(3) does, step by step as the test touches files.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct harness H;
+static char body[16384];
+
+static void teardown(void)
+{
+    h_cleanup(&H);
+}
+
+#define T(name, secs) Test(notify, name, .timeout = secs, .fini = teardown)
+
+T(a_dependent_waits_until_its_dependency_says_ready, 30)
+{
+    h_start(&H,
+            "services:\n"
+            "  cache:\n"
+            "    ready: notify\n"
+            "    command: ['@HELPER@', 'notify', 'cache', '@DIR@/log',\n"
+            "              '@@DIR@/go', 'READY=1|STATUS=serving 3 clients']\n"
+            "  app:\n"
+            "    role: main\n"
+            "    depends_on: { cache: started }\n"
+            "    command: ['@HELPER@', 'run', 'app', '@DIR@/log']\n");
+    long i = h_wait_event(&H, 0, H_WAIT,
+                          "service executed; waiting for it to say it is ready",
+                          "cache");
+    cr_assert_geq(i, 0);
+    cr_expect_eq(h_str(&H, i, "notify_socket")[0], '@');
+    cr_expect_eq(h_int(&H, i, "ready_timeout_ms", 0), 60000);
+    cr_assert_eq(h_get(&H, "/health/details", body, sizeof(body)), 200);
+    cr_expect(strstr(body, "\"name\":\"cache\",\"role\":\"helper\","
+                           "\"state\":\"starting\""),
+              "%s", body);
+    cr_expect(strstr(body, "\"name\":\"app\",\"role\":\"main\","
+                           "\"state\":\"waiting\""),
+              "%s", body);
+    cr_expect_eq(h_find_event(&H, 0, "service started", "cache"), -1);
+    h_touch(&H, "go");
+    long app = h_wait_event(&H, i, H_WAIT, "service started", "app");
+    cr_assert_geq(app, 0);
+    long cache = h_find_event(&H, i, "service started", "cache");
+    cr_assert_geq(cache, 0);
+    cr_expect_lt(cache, app);
+    const char *log = h_wait_text(&H, "log", "start app", H_WAIT);
+    cr_assert(log);
+    cr_expect_lt(strstr(log, "start cache"), strstr(log, "start app"));
+    cr_assert(h_wait_status(&H, "/readyz", 200, body, sizeof(body), H_WAIT));
+    cr_assert_eq(h_get(&H, "/health/details", body, sizeof(body)), 200);
+    cr_expect(strstr(body, "\"status_text\":\"serving 3 clients\""), "%s",
+              body);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", h_http_port(&H));
+    const char *args[] = {"status", "--url", url, NULL};
+    char out[8192];
+    h_run(args, out, sizeof(out), 10);
+    cr_expect(strstr(out, "status: serving 3 clients"), "%s", out);
+}
+
+T(a_start_never_ready_fails_through_the_restart_policy, 30)
+{
+    /* fakesvc exits 0 on SIGTERM: on-failure restarts it all the same. */
+    h_start(&H, "services:\n"
+                "  mute:\n"
+                "    ready: notify\n"
+                "    ready_timeout: 300ms\n"
+                "    restart: on-failure\n"
+                "    backoff: { initial: 10ms }\n"
+                "    command: ['@HELPER@', 'notify', 'mute', '@DIR@/log']\n"
+                "  app:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'app', '@DIR@/log']\n");
+    long i = h_wait_event(&H, 0, H_WAIT,
+                          "service did not say it is ready in time; stopping "
+                          "it",
+                          "mute");
+    cr_assert_geq(i, 0);
+    cr_expect_eq(h_int(&H, i, "ready_timeout_ms", 0), 300);
+    cr_assert_geq(h_wait_event(&H, i, H_WAIT, "service will restart", "mute"),
+                  0);
+    cr_expect_eq(h_find_event(&H, 0, "service started", "mute"), -1);
+}
+
+T(reloading_takes_readyz_down_until_ready_again, 30)
+{
+    h_start(&H, "services:\n"
+                "  app:\n"
+                "    role: main\n"
+                "    ready: notify\n"
+                "    command: ['@HELPER@', 'notify', 'app', '@DIR@/log',\n"
+                "              'READY=1', '@@DIR@/reload', 'RELOADING=1',\n"
+                "              '@@DIR@/done', 'READY=1|STATUS=reloaded']\n");
+    cr_assert(h_wait_status(&H, "/readyz", 200, body, sizeof(body), H_WAIT));
+    h_touch(&H, "reload");
+    cr_assert(
+        h_wait_status(&H, "/readyz?verbose", 503, body, sizeof(body), H_WAIT));
+    cr_expect(strstr(body, "service:app"), "%s", body);
+    cr_expect(strstr(body, "reloading"), "%s", body);
+    cr_expect(h_wait_status(&H, "/livez", 200, body, sizeof(body), 1));
+    h_touch(&H, "done");
+    cr_assert(h_wait_status(&H, "/readyz", 200, body, sizeof(body), H_WAIT));
+    cr_expect_geq(h_wait_event(&H, 0, H_WAIT, "service is ready again", "app"),
+                  0);
+}
+
+/* Sends text to the abstract address "@..." from this test's own pid. */
+static void send_foreign(const char *addr, const char *text)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t alen = strlen(addr);
+    memcpy(sa.sun_path, addr, alen);
+    sa.sun_path[0] = '\0';
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    cr_assert_geq(fd, 0);
+    socklen_t salen =
+        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + alen);
+    cr_expect_eq(
+        sendto(fd, text, strlen(text), 0, (struct sockaddr *)&sa, salen),
+        (ssize_t)strlen(text));
+    close(fd);
+}
+
+T(another_process_cannot_say_ready_for_a_service, 30)
+{
+    h_start(&H, "services:\n"
+                "  app:\n"
+                "    role: main\n"
+                "    ready: notify\n"
+                "    command: ['@HELPER@', 'notify', 'app', '@DIR@/log',\n"
+                "              '@@DIR@/go', 'READY=1']\n");
+    long i = h_wait_event(&H, 0, H_WAIT,
+                          "service executed; waiting for it to say it is ready",
+                          "app");
+    cr_assert_geq(i, 0);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "%s", h_str(&H, i, "notify_socket"));
+    send_foreign(addr, "READY=1");
+    send_foreign(addr, "READY=1\nMAINPID=1");
+    cr_assert(h_wait_status(&H, "/metrics", 200, body, sizeof(body), H_WAIT));
+    for (int k = 0;
+         k < 200 && h_metric(body, "sidecar_service_notify_dropped_total{"
+                                   "service=\"app\",reason=\"foreign\"}") < 2;
+         k++) {
+        usleep(20 * 1000);
+        h_get(&H, "/metrics", body, sizeof(body));
+    }
+    cr_expect_eq(h_metric(body, "sidecar_service_notify_dropped_total{"
+                                "service=\"app\",reason=\"foreign\"}"),
+                 2);
+    cr_assert_eq(h_get(&H, "/health/details", body, sizeof(body)), 200);
+    cr_expect(strstr(body, "\"state\":\"starting\""), "%s", body);
+    h_touch(&H, "go");
+    cr_expect_geq(h_wait_event(&H, i, H_WAIT, "service started", "app"), 0);
+}
