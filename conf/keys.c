@@ -46,7 +46,8 @@ static const char *const reload_names[] = {"manual", "watch", NULL};
 static const char *const type_names[] = {"http", "tcp", "exec", "ttl", NULL};
 static const char *const importance_names[] = {"critical", "high", "low", NULL};
 static const char *const on_failure_names[] = {"restart", NULL};
-static const char *const ready_names[] = {"exec", "notify", NULL};
+/* "fd" is written {fd: N}: cfg_value_ready refuses it as a word. */
+static const char *const ready_names[] = {"exec", "notify", "fd", NULL};
 
 /*
  * Where a key's value lives, and its size, which must be its kind's (see
@@ -191,10 +192,13 @@ static const struct cfg_key service_keys[] = {
     {"forward_signals", CFG_LIST, SVC_N(forward_signals),
      .item = &forward_signal_item,
      .doc = "signals passed on to the service; main: SIGUSR1 and SIGUSR2"},
-    {"ready", CFG_ENUM, SVC(ready), .names = ready_names, .def = "exec",
-     .doc = "exec: started once executed; notify: once it sends READY=1"},
+    {"ready", CFG_READY, cfg_value_ready, WHOLE, .names = ready_names,
+     .def = "exec",
+     .doc = "exec: started once executed; notify: once it sends READY=1; "
+            "{fd: N}: once it writes a newline to descriptor N"},
     {"ready_timeout", CFG_DURATION, SVC(ready_timeout_ms), DURATION(1),
-     .def = "60s", .doc = "a start not ready by then fails (ready: notify)"},
+     .def = "60s",
+     .doc = "a start not ready by then fails (ready: notify or {fd: N})"},
 };
 const struct cfg_section cfg_service_section = {service_keys,
                                                 ARRAY_SIZE(service_keys)};

@@ -322,13 +322,29 @@ CHILD_CODE static int run_child(void *arg)
         _exit(127);
     if (lift(&out) < 0 || lift(&err) < 0)
         child_fail(status_fd, SPAWN_STEP_STDIO);
+    int keep = o->keep_at > STDERR_FILENO ? o->keep_fd : -1;
+    if (lift(&keep) < 0)
+        child_fail(status_fd, SPAWN_STEP_STDIO);
     if (wire(-1, STDIN_FILENO, O_RDONLY) < 0 ||
         wire(out, STDOUT_FILENO, O_WRONLY) < 0 ||
         wire(err, STDERR_FILENO, O_WRONLY) < 0)
         child_fail(status_fd, SPAWN_STEP_STDIO);
-    /* Keep 0-2 and the status pipe (close-on-exec); drop the rest. */
-    close_between(STDERR_FILENO + 1, (unsigned)status_fd - 1);
-    close_between((unsigned)status_fd + 1, ~0u);
+    /* The status pipe moves off keep_at, which keep then takes. */
+    int at = keep >= 0 ? o->keep_at : status_fd;
+    if (keep >= 0 && status_fd == at) {
+        status_fd = fcntl(status_fd, F_DUPFD_CLOEXEC, at + 1);
+        if (status_fd < 0)
+            _exit(127);
+    }
+    if (keep >= 0 && wire(keep, at, 0) < 0)
+        child_fail(status_fd, SPAWN_STEP_STDIO);
+    /* Keep 0-2, the status pipe (close-on-exec) and at; drop the rest. */
+    unsigned lo = (unsigned)(status_fd < at ? status_fd : at);
+    unsigned hi = (unsigned)(status_fd < at ? at : status_fd);
+    close_between(STDERR_FILENO + 1, lo - 1);
+    if (hi > lo)
+        close_between(lo + 1, hi - 1);
+    close_between(hi + 1, ~0u);
 
     if (o->set_umask)
         umask(o->umask);

@@ -21,6 +21,8 @@ struct spawn_opts {
     const char *cwd;   /* NULL: keep ours */
     int stdout_fd;     /* -1: /dev/null */
     int stderr_fd;     /* -1: /dev/null */
+    int keep_fd;       /* with keep_at: given to the child as keep_at */
+    int keep_at;       /* >= 3; 0: none (ready: {fd: N}'s pipe) */
     bool set_umask;
     mode_t umask;
     bool set_ids; /* switch to uid/gid/groups below; else no groups */

@@ -188,7 +188,35 @@ static void after_exit(struct svc *s, bool forced);
 
 static bool waits_for_ready(const struct svc *s)
 {
-    return s->cfg->ready == CFG_READY_NOTIFY;
+    return s->cfg->ready != CFG_READY_EXEC;
+}
+
+static void close_ready_pipe(struct svc *s)
+{
+    if (s->ready_w.fd < 0)
+        return;
+    ev_io_stop(s->loop, &s->ready_w);
+    close(s->ready_w.fd);
+    ev_io_set(&s->ready_w, -1, EV_READ);
+}
+
+/*
+ * ready: {fd: N} (s6's notification-fd): a pipe whose write end the
+ * service gets as descriptor N. *wr: that end, or -1 for other services.
+ */
+static int open_ready_pipe(struct svc *s, int *wr)
+{
+    int fds[2];
+    *wr = -1;
+    if (s->cfg->ready != CFG_READY_FD)
+        return 0;
+    int rc = spawn_output_pipe(&fds[0], &fds[1]);
+    if (rc < 0)
+        return rc;
+    ev_io_set(&s->ready_w, fds[0], EV_READ);
+    ev_io_start(s->loop, &s->ready_w);
+    *wr = fds[1];
+    return 0;
 }
 
 /*
@@ -229,7 +257,7 @@ static int open_notify(struct svc *s, char **envp, char ***with)
     s->not_ready = NULL;
     s->status_text[0] = '\0';
     *with = NULL;
-    if (!waits_for_ready(s))
+    if (s->cfg->ready != CFG_READY_NOTIFY)
         return 0;
     int rc = sdnotify_open(&s->notify_sock);
     if (rc < 0)
@@ -263,13 +291,18 @@ static void spawn(struct svc *s)
     /* Without sidecar's token, unless the service's own env names it. */
     char **envp = spawn_env_without(s->envp, s->env_own, s->hidden_env);
     char **with = NULL;
+    int ready_wr = -1;
     s->exec_seen = false;
     s->failed_run = false;
     int rc = envp ? open_notify(s, envp, &with) : -ENOMEM;
     if (rc == 0)
+        rc = open_ready_pipe(s, &ready_wr);
+    if (rc == 0)
         rc = start_relays(s, &out_wr, &err_wr);
     if (rc == 0) {
         o.envp = with ? with : envp;
+        o.keep_fd = ready_wr;
+        o.keep_at = ready_wr >= 0 ? s->cfg->ready_fd : 0;
         o.stdout_fd = out_wr;
         o.stderr_fd = err_wr;
         rc = s->ops->spawn(&s->proc, &o);
@@ -278,8 +311,11 @@ static void spawn(struct svc *s)
     }
     free(envp);
     free(with);
+    if (ready_wr >= 0)
+        close(ready_wr);
     if (rc < 0) {
         sdnotify_close(&s->notify_sock);
+        close_ready_pipe(s);
         LOG_ERROR("cannot start service", LF_STR("service", s->cfg->name),
                   LF_STR("error", strerror(-rc)));
         /*
@@ -313,10 +349,16 @@ static void exec_ok(struct svc *s)
         started(s);
         return;
     }
-    LOG_INFO("service executed; waiting for it to say it is ready",
-             LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
-             LF_STR("notify_socket", s->notify_sock.addr),
-             LF_INT("ready_timeout_ms", s->cfg->ready_timeout_ms));
+    if (s->cfg->ready == CFG_READY_FD)
+        LOG_INFO("service executed; waiting for it to say it is ready",
+                 LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
+                 LF_INT("fd", s->cfg->ready_fd),
+                 LF_INT("ready_timeout_ms", s->cfg->ready_timeout_ms));
+    else
+        LOG_INFO("service executed; waiting for it to say it is ready",
+                 LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
+                 LF_STR("notify_socket", s->notify_sock.addr),
+                 LF_INT("ready_timeout_ms", s->cfg->ready_timeout_ms));
 }
 
 /*
@@ -464,6 +506,7 @@ static void end_group(struct svc *s)
     if (pgid > 0)
         guard_forget(s->guard, pgid);
     sdnotify_close(&s->notify_sock);
+    close_ready_pipe(s);
     relay_finish(s->out);
     relay_finish(s->err);
     s->out = s->err = NULL;
@@ -934,6 +977,35 @@ static void on_notification(struct sdnotify *n, const struct sdnotify_msg *m)
         svc_handle(s, SVC_EV_READY);
 }
 
+/*
+ * ready: {fd: N}: a newline is ready, whatever came before it. EOF before
+ * it is no failure, as in s6: the service is never ready then, and
+ * ready_timeout decides. Either way the pipe has said all it will.
+ */
+static void on_ready_pipe(EV_P_ ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct svc *s = container_of(w, struct svc, ready_w);
+    char buf[256];
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = read(w->fd, buf, sizeof(buf));
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n > 0 && !memchr(buf, '\n', (size_t)n))
+            continue;
+        if (n <= 0)
+            LOG_INFO("service closed its readiness descriptor before it was "
+                     "ready",
+                     LF_STR("service", s->cfg->name),
+                     LF_INT("fd", s->cfg->ready_fd));
+        close_ready_pipe(s);
+        if (n > 0)
+            svc_handle(s, SVC_EV_READY);
+        return;
+    }
+}
+
 /* Looks up user/group now, once, so a typo fails before anything runs. */
 static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
 {
@@ -1098,6 +1170,7 @@ struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
     s->state_since = ev_now(loop);
     child_init(&s->proc, loop, on_child, on_status);
     sdnotify_init(&s->notify_sock, loop, notify_from_service, on_notification);
+    ev_io_init(&s->ready_w, on_ready_pipe, -1, EV_READ);
     ev_timer_init(&s->timer_w, on_timer, 0., 0.);
     ev_timer_init(&s->group_w, on_group_poll, SVC_GROUP_POLL_S,
                   SVC_GROUP_POLL_S);
@@ -1142,6 +1215,7 @@ void svc_free(struct svc *s)
         return;
     child_stop(&s->proc);
     sdnotify_close(&s->notify_sock);
+    close_ready_pipe(s);
     ev_timer_stop(s->loop, &s->timer_w);
     ev_timer_stop(s->loop, &s->group_w);
     relay_finish(s->out);

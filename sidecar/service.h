@@ -5,9 +5,10 @@
  * supervisor now, probes and the status endpoint later) observe services.
  * Embeds a struct child (the process: proc/child.h), two ev_timers
  * (backoff, stop grace and ready_timeout; the poll for the end of a
- * stopping process group) and, for ready: notify, a struct sdnotify (its
- * NOTIFY_SOCKET, open while it has a process); owns the relays of the
- * child's output.
+ * stopping process group), for ready: notify, a struct sdnotify (its
+ * NOTIFY_SOCKET, open while it has a process) and, for ready: {fd: N}, an
+ * ev_io on the pipe the service writes its newline to; owns the relays of
+ * the child's output.
  */
 #ifndef SIDECAR_SIDECAR_SERVICE_H
 #define SIDECAR_SIDECAR_SERVICE_H
@@ -88,6 +89,7 @@ struct svc {
     struct ev_loop *loop;
     ev_timer timer_w;
     ev_timer group_w; /* polls a stopping group that outlived its leader */
+    ev_io ready_w;    /* ready: {fd: N}: the pipe's read end; fd -1: none */
     struct relay *out;
     struct relay *err;
     size_t max_line;

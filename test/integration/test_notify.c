@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -165,4 +166,75 @@ T(another_process_cannot_say_ready_for_a_service, 30)
     cr_expect(strstr(body, "\"state\":\"starting\""), "%s", body);
     h_touch(&H, "go");
     cr_expect_geq(h_wait_event(&H, i, H_WAIT, "service started", "app"), 0);
+}
+
+/* ---- ready: {fd: N}, s6's notification-fd ---- */
+
+T(a_newline_on_the_descriptor_is_ready, 30)
+{
+    h_start(&H, "services:\n"
+                "  s6:\n"
+                "    ready: {fd: 7}\n"
+                "    command: 'ls /proc/$$$$/fd > @DIR@/fds; until [ -e "
+                "@DIR@/go ]; do sleep 0.02; done; echo >&7; exec sleep 100'\n"
+                "  app:\n"
+                "    role: main\n"
+                "    depends_on: { s6: started }\n"
+                "    command: ['@HELPER@', 'run', 'app', '@DIR@/log']\n");
+    const char *fds = h_wait_file(&H, "fds", 4, H_WAIT);
+    cr_assert(fds);
+    /* stdio and N, nothing of sidecar's; a shell saves stdout at >= 10
+     * for the redirection. */
+    int seen7 = 0;
+    for (const char *p = fds; *p; p = strchr(p, '\n') + 1) {
+        int fd = atoi(p);
+        cr_expect(fd <= 2 || fd == 7 || fd >= 10, "fd %d: %s", fd, fds);
+        seen7 += fd == 7;
+    }
+    cr_expect_eq(seen7, 1, "%s", fds);
+    cr_assert_eq(h_get(&H, "/health/details", body, sizeof(body)), 200);
+    cr_expect(strstr(body, "\"name\":\"s6\",\"role\":\"helper\","
+                           "\"state\":\"starting\""),
+              "%s", body);
+    cr_expect_eq(h_find_event(&H, 0, "service started", "app"), -1);
+    h_touch(&H, "go");
+    long app = h_wait_event(&H, 0, H_WAIT, "service started", "app");
+    cr_assert_geq(app, 0);
+    long s6 = h_find_event(&H, 0, "service started", "s6");
+    cr_assert_geq(s6, 0);
+    cr_expect_lt(s6, app);
+}
+
+T(eof_before_ready_leaves_it_to_ready_timeout, 30)
+{
+    h_start(&H, "services:\n"
+                "  shut:\n"
+                "    ready: {fd: 3}\n"
+                "    ready_timeout: 500ms\n"
+                "    restart: never\n"
+                "    command: 'exec 3>&-; exec sleep 100'\n"
+                "  app:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'app', '@DIR@/log']\n");
+    long i = h_wait_event(&H, 0, H_WAIT,
+                          "service closed its readiness descriptor before it "
+                          "was ready",
+                          "shut");
+    cr_assert_geq(i, 0);
+    cr_expect_eq(h_int(&H, i, "fd", 0), 3);
+    long t = h_wait_event(&H, i, H_WAIT,
+                          "service did not say it is ready in time; stopping "
+                          "it",
+                          "shut");
+    cr_assert_geq(t, 0);
+    cr_expect_geq(h_ts_ms(&H, t) - h_ts_ms(&H, i), 300);
+    cr_assert(
+        h_wait_status(&H, "/health/details", 200, body, sizeof(body), H_WAIT));
+    for (int k = 0; k < 200 && !strstr(body, "\"state\":\"exited\""); k++) {
+        usleep(20 * 1000);
+        h_get(&H, "/health/details", body, sizeof(body));
+    }
+    cr_expect(strstr(body, "\"name\":\"shut\",\"role\":\"helper\","
+                           "\"state\":\"exited\""),
+              "%s", body);
 }

@@ -627,3 +627,37 @@ Test(cfg, free_null_is_a_no_op, .timeout = 5)
 {
     cfg_free(NULL);
 }
+
+/* ready: exec, notify, or s6's {fd: N} (issue 18). */
+Test(cfg, ready_is_a_word_or_a_descriptor, .timeout = 5)
+{
+    struct cfg_error err;
+    struct cfg_root *root = ut_load("services:\n  a:\n    role: main\n"
+                                    "    command: x\n    ready: {fd: 5}\n"
+                                    "  b:\n    command: x\n    ready: notify\n"
+                                    "    ready_timeout: 2s\n"
+                                    "  c:\n    command: x\n",
+                                    &err);
+    cr_assert_not_null(root, "%s", err.msg);
+    cr_expect_eq(root->services[0].ready, CFG_READY_FD);
+    cr_expect_eq(root->services[0].ready_fd, 5);
+    cr_expect_eq(root->services[1].ready, CFG_READY_NOTIFY);
+    cr_expect_eq(root->services[1].ready_timeout_ms, 2000);
+    cr_expect_eq(root->services[2].ready, CFG_READY_EXEC);
+    cr_expect_eq(root->services[2].ready_timeout_ms, 60000);
+    cfg_free(root);
+    ut_expect_error("services:\n  a:\n    role: main\n    command: x\n"
+                    "    ready: {fd: 2}\n",
+                    5, 17,
+                    "expected an integer from 3 to 1023 for 'fd', found '2'");
+    ut_expect_error("services:\n  a:\n    role: main\n    command: x\n"
+                    "    ready: fd\n",
+                    5, 12,
+                    "expected exec, notify or {fd: N} (N from 3 to 1023) for "
+                    "'ready', found 'fd'");
+    ut_expect_error("services:\n  a:\n    role: main\n    command: x\n"
+                    "    ready: {fdx: 3}\n",
+                    5, 12,
+                    "expected exec, notify or {fd: N} (N from 3 to 1023) for "
+                    "'ready', found a mapping");
+}
