@@ -194,7 +194,11 @@ static void on_readable(EV_P_ ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct sdnotify *n = container_of(w, struct sdnotify, io_w);
+    sdnotify_read_pending(container_of(w, struct sdnotify, io_w));
+}
+
+void sdnotify_read_pending(struct sdnotify *n)
+{
     /* on_msg may close n: look at it again after each datagram. */
     for (int i = 0; i < SDNOTIFY_BATCH && n->io_w.fd >= 0; i++) {
         if (!read_one(n))

@@ -77,6 +77,12 @@ void sdnotify_init(struct sdnotify *n, struct ev_loop *loop,
  */
 int sdnotify_open(struct sdnotify *n) ATTR_WUR;
 
+/*
+ * Reads what is queued now (a batch at most), as the watcher would: for an
+ * owner that must see it before it acts on another event.
+ */
+void sdnotify_read_pending(struct sdnotify *n);
+
 /* Stops the watcher and closes the socket; a no-op when closed. */
 void sdnotify_close(struct sdnotify *n);
 

@@ -15,6 +15,7 @@
 #include "conf/parse.h"
 #include "proc/child.h"
 #include "proc/guard.h"
+#include "proc/procfs.h"
 #include "proc/reaper.h"
 #include "proc/relay.h"
 #include "proc/spawn.h"
@@ -70,13 +71,17 @@ bool svc_is_done(const struct svc *s)
            s->state == SVC_FATAL;
 }
 
+/* The shell's view of a wait status. */
+static int exit_code_of(int st)
+{
+    if (WIFSIGNALED(st))
+        return 128 + WTERMSIG(st);
+    return WEXITSTATUS(st);
+}
+
 int svc_exit_code(const struct svc *s)
 {
-    if (!s->has_exited)
-        return 0;
-    if (WIFSIGNALED(s->last_status))
-        return 128 + WTERMSIG(s->last_status);
-    return WEXITSTATUS(s->last_status);
+    return s->has_exited ? exit_code_of(s->last_status) : 0;
 }
 
 double svc_backoff_delay(const struct cfg_backoff *b, unsigned step,
@@ -254,6 +259,8 @@ static char **env_with(char **envp, char *const *set, size_t n)
 static int open_notify(struct svc *s, char **envp, char ***with)
 {
     s->said_ready = false;
+    s->ready_pending = false;
+    s->main_pid = 0;
     s->not_ready = NULL;
     s->status_text[0] = '\0';
     *with = NULL;
@@ -693,9 +700,41 @@ static void ready_timed_out(struct svc *s)
     begin_stop(s);
 }
 
+/*
+ * ready: notify: the leader exited after naming another process of its
+ * with MAINPID= (a daemon that forks): that one is the service's process
+ * now, reparented to sidecar, its group the same. True when adopted. A
+ * MAINPID= still queued counts: the socket is read first.
+ */
+static bool adopt_main_pid(struct svc *s)
+{
+    if (s->cfg->ready != CFG_READY_NOTIFY)
+        return false;
+    s->draining = true;
+    sdnotify_read_pending(&s->notify_sock);
+    s->draining = false;
+    pid_t main = s->main_pid;
+    if (main <= 0 || main == s->proc.pid || kill(main, 0) < 0)
+        return false;
+    pid_t leader = reap(s);
+    s->has_exited = false; /* the service has not: its main process runs */
+    LOG_INFO("service's first process exited; supervising its MAINPID",
+             LF_STR("service", s->cfg->name), LF_INT("pid", leader),
+             LF_INT("exit_code", exit_code_of(s->last_status)),
+             LF_INT("main_pid", main));
+    child_adopt(&s->proc, main);
+    if (s->ready_pending) {
+        s->ready_pending = false;
+        svc_handle(s, SVC_EV_READY);
+    }
+    return true;
+}
+
 /* STARTING, RUNNING: an unplanned exit; what the leader left goes now. */
 static void exited(struct svc *s)
 {
+    if (adopt_main_pid(s))
+        return;
     pid_t pid = reap(s);
     end_group(s);
     log_exit(s, pid);
@@ -949,6 +988,30 @@ static bool notify_from_service(struct sdnotify *n, pid_t pid)
            (s->proc.pgid > 0 && getpgid(pid) == s->proc.pgid);
 }
 
+/*
+ * MAINPID=pid: taken when pid is of the service's process group, or a
+ * child of its leader; else refused, logged (a pid outside would make
+ * sidecar supervise, and signal, a process that is not the service's).
+ */
+static void name_main_pid(struct svc *s, pid_t pid, pid_t sender)
+{
+    struct procfs_stat st;
+    char name[24];
+    snprintf(name, sizeof(name), "%d", (int)pid);
+    bool ours = getpgid(pid) == s->proc.pgid ||
+                (procfs_read_stat(name, &st) == 0 && st.ppid == s->proc.pid);
+    if (!ours) {
+        LOG_WARN("MAINPID refused: not a process of the service",
+                 LF_STR("service", s->cfg->name), LF_INT("main_pid", pid),
+                 LF_INT("sender", sender));
+        return;
+    }
+    if (s->main_pid != pid)
+        LOG_INFO("service named its main process",
+                 LF_STR("service", s->cfg->name), LF_INT("main_pid", pid));
+    s->main_pid = pid;
+}
+
 /* Says what the service says of its readiness, when it changed. */
 static void said_not_ready(struct svc *s, const char *what)
 {
@@ -969,11 +1032,15 @@ static void on_notification(struct sdnotify *n, const struct sdnotify_msg *m)
         LOG_DEBUG("service status", LF_STR("service", s->cfg->name),
                   LF_STR("status", s->status_text));
     }
+    if (m->mainpid > 0)
+        name_main_pid(s, m->mainpid, m->sender);
     if (m->stopping)
         said_not_ready(s, "stopping");
     else if (m->reloading)
         said_not_ready(s, "reloading");
-    if (m->ready && !m->stopping && !m->reloading)
+    if (m->ready && !m->stopping && !m->reloading && s->draining)
+        s->ready_pending = true;
+    else if (m->ready && !m->stopping && !m->reloading)
         svc_handle(s, SVC_EV_READY);
 }
 

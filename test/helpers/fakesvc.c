@@ -32,6 +32,10 @@
  *                                  turn: @PATH waits until PATH exists;
  *                                  else one datagram to $NOTIFY_SOCKET,
  *                                  '|' for its newlines ("READY=1|STATUS=up")
+ *   fakesvc fork NAME FILE [bad]   a daemon that forks: the child runs as
+ *                                  run NAME FILE; the parent sends
+ *                                  "MAINPID=child|READY=1" (bad: first a
+ *                                  MAINPID of its own parent) and exits 0
  */
 #define _DEFAULT_SOURCE
 #include <errno.h>
@@ -265,6 +269,34 @@ static int notify_steps(char **steps, int n)
     return 0;
 }
 
+static int fork_daemon(bool bad)
+{
+    int ready[2];
+    char c;
+    if (pipe(ready) < 0)
+        return 95;
+    pid_t child = fork();
+    if (child < 0)
+        return 95;
+    if (child == 0) {
+        signal(SIGTERM, on_term);
+        append(run_file, "start", run_name);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(99);
+        wait_forever();
+    }
+    if (read(ready[0], &c, 1) != 1)
+        return 98;
+    char msg[64];
+    if (bad) {
+        snprintf(msg, sizeof(msg), "MAINPID=%d", (int)getppid());
+        if (notify(msg) != 0)
+            return 85;
+    }
+    snprintf(msg, sizeof(msg), "MAINPID=%d|READY=1", (int)child);
+    return notify(msg) != 0 ? 85 : 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -281,6 +313,11 @@ int main(int argc, char **argv)
             signal(SIGUSR1, on_usr1);
         append(run_file, "start", run_name);
         wait_forever();
+    }
+    if (strcmp(mode, "fork") == 0 && argc >= 4) {
+        run_name = argv[2];
+        run_file = argv[3];
+        return fork_daemon(argc > 4 && strcmp(argv[4], "bad") == 0);
     }
     if (strcmp(mode, "notify") == 0 && argc >= 4) {
         run_name = argv[2];

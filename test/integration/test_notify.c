@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,4 +238,72 @@ T(eof_before_ready_leaves_it_to_ready_timeout, 30)
     cr_expect(strstr(body, "\"name\":\"shut\",\"role\":\"helper\","
                            "\"state\":\"exited\""),
               "%s", body);
+}
+
+/* ---- MAINPID=: a daemon that forks ---- */
+
+/* The pid fakesvc wrote in its "start NAME PID" line. */
+static long started_pid(const char *log, const char *name)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "start %s ", name);
+    const char *p = strstr(log, key);
+    return p ? atol(p + strlen(key)) : -1;
+}
+
+T(a_forking_daemon_is_supervised_through_its_mainpid, 40)
+{
+    h_start(&H, "services:\n"
+                "  daemon:\n"
+                "    ready: notify\n"
+                "    backoff: { initial: 10ms }\n"
+                "    command: ['@HELPER@', 'fork', 'daemon', '@DIR@/log', "
+                "'bad']\n"
+                "  app:\n"
+                "    role: main\n"
+                "    depends_on: { daemon: started }\n"
+                "    command: ['@HELPER@', 'run', 'app', '@DIR@/log']\n");
+    long refused =
+        h_wait_event(&H, 0, H_WAIT,
+                     "MAINPID refused: not a process of the service", "daemon");
+    cr_assert_geq(refused, 0);
+    cr_expect_eq(h_int(&H, refused, "main_pid", 0), H.pid);
+    long adopted = h_wait_event(
+        &H, 0, H_WAIT,
+        "service's first process exited; supervising its MAINPID", "daemon");
+    cr_assert_geq(adopted, 0);
+    cr_expect_eq(h_int(&H, adopted, "exit_code", -1), 0);
+    const char *log = h_wait_text(&H, "log", "start app", H_WAIT);
+    cr_assert(log);
+    long main_pid = started_pid(log, "daemon");
+    cr_assert_gt(main_pid, 0);
+    cr_expect_eq(h_int(&H, adopted, "main_pid", 0), main_pid);
+    cr_expect_eq(h_parent_of((pid_t)main_pid), H.pid, "reparented to sidecar");
+    cr_assert_eq(h_get(&H, "/health/details", body, sizeof(body)), 200);
+    char want[96];
+    snprintf(want, sizeof(want),
+             "\"name\":\"daemon\",\"role\":\"helper\",\"state\":\"running\","
+             "\"essential\":false,\"pid\":%ld",
+             main_pid);
+    cr_expect(strstr(body, want), "%s", body);
+    /* Its end is the service's: logged with its pid, then restarted. */
+    size_t from = h_mark(&H);
+    cr_assert_eq(kill((pid_t)main_pid, SIGKILL), 0);
+    long ex = h_wait_event(&H, from, H_WAIT, "service exited", "daemon");
+    cr_assert_geq(ex, 0);
+    cr_expect_eq(h_int(&H, ex, "pid", 0), main_pid);
+    cr_expect_geq(
+        h_wait_event(&H, ex, H_WAIT, "service will restart", "daemon"), 0);
+    /* A stop reaches the new main process through the group. */
+    long again = h_wait_event(
+        &H, ex, H_WAIT,
+        "service's first process exited; supervising its MAINPID", "daemon");
+    cr_assert_geq(again, 0);
+    h_signal(&H, SIGTERM);
+    cr_assert_geq(h_wait_exit(&H, H_WAIT), 0);
+    char stop[64];
+    snprintf(stop, sizeof(stop), "stop daemon %lld",
+             h_int(&H, again, "main_pid", 0));
+    cr_expect(h_wait_text(&H, "log", stop, H_WAIT), "%s",
+              h_read_file(h_path(&H, "log")));
 }
