@@ -199,6 +199,9 @@ static const struct cfg_key service_keys[] = {
     {"ready_timeout", CFG_DURATION, SVC(ready_timeout_ms), DURATION(1),
      .def = "60s",
      .doc = "a start not ready by then fails (ready: notify or {fd: N})"},
+    {"watchdog", CFG_DURATION, SVC(watchdog_ms), DURATION(0), .def = "0s",
+     .doc = "ready: notify: no WATCHDOG=1 for this long aborts it; 0s: "
+            "none"},
 };
 const struct cfg_section cfg_service_section = {service_keys,
                                                 ARRAY_SIZE(service_keys)};

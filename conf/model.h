@@ -110,7 +110,8 @@ struct cfg_service {
     size_t forward_signals_count;
     enum cfg_ready ready;     /* default exec */
     int ready_fd;             /* CFG_READY_FD: the descriptor N (>= 3) */
-    int64_t ready_timeout_ms; /* default 60000; notify only */
+    int64_t ready_timeout_ms; /* default 60000; notify and fd only */
+    int64_t watchdog_ms;      /* default 0: none; ready: notify only */
 };
 
 /* One entry of expect_status: a code is a range with lo == hi. */

@@ -39,6 +39,7 @@ static const char *const event_names[] = {
     [SVC_EV_ABANDON] = "abandon",
     [SVC_EV_RESTART] = "restart",
     [SVC_EV_READY] = "ready",
+    [SVC_EV_WATCHDOG] = "watchdog",
 };
 
 const char *svc_state_name(enum svc_state state)
@@ -271,8 +272,13 @@ static int open_notify(struct svc *s, char **envp, char ***with)
         return rc;
     snprintf(s->notify_env, sizeof(s->notify_env), "NOTIFY_SOCKET=%s",
              s->notify_sock.addr);
-    char *set[] = {s->notify_env};
-    *with = env_with(envp, set, ARRAY_SIZE(set));
+    snprintf(s->watchdog_env, sizeof(s->watchdog_env), "WATCHDOG_USEC=%lld",
+             (long long)s->cfg->watchdog_ms * 1000);
+    snprintf(s->watchdog_pid_env, sizeof(s->watchdog_pid_env), "WATCHDOG_PID=");
+    char *set[] = {s->notify_env, s->watchdog_env, s->watchdog_pid_env};
+    /* Without a watchdog, neither of its variables (sidecar's own, say). */
+    *with = s->cfg->watchdog_ms > 0 ? env_with(envp, set, ARRAY_SIZE(set))
+                                    : env_with(envp, set, 1);
     return *with ? 0 : -ENOMEM;
 }
 
@@ -309,6 +315,8 @@ static void spawn(struct svc *s)
     if (rc == 0) {
         o.envp = with ? with : envp;
         o.keep_fd = ready_wr;
+        if (with && s->cfg->watchdog_ms > 0)
+            o.pid_room = s->watchdog_pid_env + strlen("WATCHDOG_PID=");
         o.keep_at = ready_wr >= 0 ? s->cfg->ready_fd : 0;
         o.stdout_fd = out_wr;
         o.stderr_fd = err_wr;
@@ -514,6 +522,7 @@ static void end_group(struct svc *s)
         guard_forget(s->guard, pgid);
     sdnotify_close(&s->notify_sock);
     close_ready_pipe(s);
+    ev_timer_stop(s->loop, &s->watchdog_w);
     relay_finish(s->out);
     relay_finish(s->err);
     s->out = s->err = NULL;
@@ -579,10 +588,11 @@ static void group_gone(struct svc *s)
     end_stop(s);
 }
 
-static void begin_stop(struct svc *s)
+/* Stops with sig (the stop_signal, or a watchdog's SIGABRT). */
+static void stop_with(struct svc *s, int sig)
 {
-    int sig = s->cfg->stop_signal;
     settle_exec(s);
+    ev_timer_stop(s->loop, &s->watchdog_w);
     s->stop_mono = util_mono_now();
     LOG_INFO("stopping service", LF_STR("service", s->cfg->name),
              LF_INT("pid", s->proc.pid), LF_STR("signal", cfg_signal_name(sig)),
@@ -593,6 +603,31 @@ static void begin_stop(struct svc *s)
         signal_group(s, SIGCONT);
     arm_timer(s, (double)s->cfg->stop_timeout_ms / 1000.0);
     set_state(s, SVC_STOPPING);
+}
+
+static void begin_stop(struct svc *s)
+{
+    stop_with(s, s->cfg->stop_signal);
+}
+
+/* A notify service enters RUNNING: its watchdog starts, if it has one. */
+static void arm_watchdog(struct svc *s)
+{
+    if (s->cfg->watchdog_ms <= 0)
+        return;
+    ev_now_update(s->loop);
+    ev_timer_set(&s->watchdog_w, 0., (double)s->cfg->watchdog_ms / 1000.0);
+    ev_timer_again(s->loop, &s->watchdog_w);
+}
+
+/* RUNNING: no WATCHDOG=1 for watchdog: aborted, a failed run. */
+static void watchdog_expired(struct svc *s)
+{
+    LOG_WARN("watchdog timeout", LF_STR("service", s->cfg->name),
+             LF_INT("pid", s->proc.pid),
+             LF_INT("watchdog_ms", s->cfg->watchdog_ms));
+    s->failed_run = true;
+    stop_with(s, SIGABRT);
 }
 
 /*
@@ -662,9 +697,11 @@ static void abandon(struct svc *s)
 static void exec_succeeded(struct svc *s)
 {
     exec_ok(s);
-    if (!waits_for_ready(s) || s->said_ready)
+    if (!waits_for_ready(s) || s->said_ready) {
+        if (s->state != SVC_RUNNING)
+            arm_watchdog(s);
         set_state(s, SVC_RUNNING);
-    else
+    } else
         arm_timer(s, (double)s->cfg->ready_timeout_ms / 1000.0);
 }
 
@@ -676,6 +713,7 @@ static void became_ready(struct svc *s)
         return; /* exec_succeeded() finishes the start */
     ev_timer_stop(s->loop, &s->timer_w);
     started(s);
+    arm_watchdog(s);
     set_state(s, SVC_RUNNING);
 }
 
@@ -749,6 +787,7 @@ static void restart_live(struct svc *s)
 
 static void kill_live(struct svc *s)
 {
+    ev_timer_stop(s->loop, &s->watchdog_w);
     s->stop_mono = util_mono_now();
     kill_now(s, "killing service");
     set_state(s, SVC_STOPPING);
@@ -808,13 +847,13 @@ typedef void svc_action(struct svc *s);
  * KILL (every service, at a second stop signal), ABANDON (WAITING only)
  * and RESTART (with a process: a failing probe, or by hand); the
  * notification socket (ready: notify, open from spawn to the group's end)
- * READY. TIMER in STARTING is ready_timeout (armed once a notify service
- * is executed).
+ * READY; the watchdog timer (armed in RUNNING only) WATCHDOG. TIMER in
+ * STARTING is ready_timeout (armed once a notify service is executed).
  */
 #define IGNORE(why) ignore
 #define IMPOSSIBLE  NULL
 #define SVC_STATES  (SVC_FATAL + 1)
-#define SVC_EVENTS  (SVC_EV_READY + 1)
+#define SVC_EVENTS  (SVC_EV_WATCHDOG + 1)
 
 static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
     [SVC_WAITING] =
@@ -830,6 +869,7 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
             [SVC_EV_ABANDON] = abandon,
             [SVC_EV_RESTART] = IMPOSSIBLE,
             [SVC_EV_READY] = IMPOSSIBLE,
+            [SVC_EV_WATCHDOG] = IMPOSSIBLE,
         },
     [SVC_STARTING] =
         {
@@ -843,6 +883,7 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = restart_live,
             [SVC_EV_READY] = became_ready,
+            [SVC_EV_WATCHDOG] = IMPOSSIBLE,
         },
     [SVC_RUNNING] =
         {
@@ -856,6 +897,7 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = restart_live,
             [SVC_EV_READY] = ready_again,
+            [SVC_EV_WATCHDOG] = watchdog_expired,
         },
     [SVC_BACKOFF] =
         {
@@ -869,6 +911,7 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = IMPOSSIBLE,
             [SVC_EV_READY] = IMPOSSIBLE,
+            [SVC_EV_WATCHDOG] = IMPOSSIBLE,
         },
     [SVC_STOPPING] =
         {
@@ -882,6 +925,7 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = restart_after_stop,
             [SVC_EV_READY] = IGNORE("a READY=1 sent before the stop signal"),
+            [SVC_EV_WATCHDOG] = IMPOSSIBLE,
         },
     [SVC_STOPPED] =
         {
@@ -896,6 +940,7 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = IMPOSSIBLE,
             [SVC_EV_READY] = IMPOSSIBLE,
+            [SVC_EV_WATCHDOG] = IMPOSSIBLE,
         },
     [SVC_EXITED] =
         {
@@ -910,6 +955,7 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = IMPOSSIBLE,
             [SVC_EV_READY] = IMPOSSIBLE,
+            [SVC_EV_WATCHDOG] = IMPOSSIBLE,
         },
     [SVC_FATAL] =
         {
@@ -924,6 +970,7 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = IMPOSSIBLE,
             [SVC_EV_READY] = IMPOSSIBLE,
+            [SVC_EV_WATCHDOG] = IMPOSSIBLE,
         },
 };
 
@@ -962,6 +1009,15 @@ static void on_timer(EV_P_ ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     svc_handle(container_of(w, struct svc, timer_w), SVC_EV_TIMER);
+}
+
+static void on_watchdog(EV_P_ ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct svc *s = container_of(w, struct svc, watchdog_w);
+    ev_timer_stop(s->loop, w);
+    svc_handle(s, SVC_EV_WATCHDOG);
 }
 
 static void on_group_poll(EV_P_ ev_timer *w, int revents)
@@ -1034,6 +1090,8 @@ static void on_notification(struct sdnotify *n, const struct sdnotify_msg *m)
     }
     if (m->mainpid > 0)
         name_main_pid(s, m->mainpid, m->sender);
+    if (m->watchdog && ev_is_active(&s->watchdog_w))
+        ev_timer_again(s->loop, &s->watchdog_w);
     if (m->stopping)
         said_not_ready(s, "stopping");
     else if (m->reloading)
@@ -1238,6 +1296,7 @@ struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
     child_init(&s->proc, loop, on_child, on_status);
     sdnotify_init(&s->notify_sock, loop, notify_from_service, on_notification);
     ev_io_init(&s->ready_w, on_ready_pipe, -1, EV_READ);
+    ev_timer_init(&s->watchdog_w, on_watchdog, 0., 0.);
     ev_timer_init(&s->timer_w, on_timer, 0., 0.);
     ev_timer_init(&s->group_w, on_group_poll, SVC_GROUP_POLL_S,
                   SVC_GROUP_POLL_S);
@@ -1283,6 +1342,7 @@ void svc_free(struct svc *s)
     child_stop(&s->proc);
     sdnotify_close(&s->notify_sock);
     close_ready_pipe(s);
+    ev_timer_stop(s->loop, &s->watchdog_w);
     ev_timer_stop(s->loop, &s->timer_w);
     ev_timer_stop(s->loop, &s->group_w);
     relay_finish(s->out);

@@ -22,6 +22,7 @@
 #include "conf/model.h"
 #include "proc/child.h"
 #include "proc/sdnotify.h"
+#include "proc/spawn.h"
 
 enum svc_state {
     SVC_WAITING,  /* not started yet: waiting for its dependencies */
@@ -46,6 +47,7 @@ enum svc_event {
     SVC_EV_ABANDON,    /* a dependency is gone for good: it can never start */
     SVC_EV_RESTART,    /* stop, then start again through the backoff */
     SVC_EV_READY,      /* ready: notify: the service sent READY=1 */
+    SVC_EV_WATCHDOG,   /* watchdog: no WATCHDOG=1 for that long */
 };
 
 struct guard;
@@ -88,8 +90,12 @@ struct svc {
     /* private */
     struct ev_loop *loop;
     ev_timer timer_w;
-    ev_timer group_w; /* polls a stopping group that outlived its leader */
-    ev_io ready_w;    /* ready: {fd: N}: the pipe's read end; fd -1: none */
+    ev_timer group_w;    /* polls a stopping group that outlived its leader */
+    ev_io ready_w;       /* ready: {fd: N}: the pipe's read end; fd -1: none */
+    ev_timer watchdog_w; /* watchdog: armed while RUNNING, WATCHDOG=1 resets */
+    char watchdog_env[48];                      /* "WATCHDOG_USEC=..." */
+    char watchdog_pid_env[SPAWN_PID_ROOM + 16]; /* "WATCHDOG_PID=", the
+                                                   child writes the rest */
     struct relay *out;
     struct relay *err;
     size_t max_line;

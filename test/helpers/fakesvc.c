@@ -30,6 +30,7 @@
  *   fakesvc notify NAME FILE STEP...
  *                                  as run NAME FILE, then each STEP in
  *                                  turn: @PATH waits until PATH exists;
+ *                                  +MS sleeps MS milliseconds;
  *                                  else one datagram to $NOTIFY_SOCKET,
  *                                  '|' for its newlines ("READY=1|STATUS=up")
  *   fakesvc fork NAME FILE [bad]   a daemon that forks: the child runs as
@@ -262,6 +263,8 @@ static int notify_steps(char **steps, int n)
         if (steps[i][0] == '@') {
             while (stat(steps[i] + 1, &st) < 0)
                 usleep(10 * 1000);
+        } else if (steps[i][0] == '+') {
+            usleep((useconds_t)atoi(steps[i] + 1) * 1000);
         } else if (notify(steps[i]) != 0) {
             return 85;
         }

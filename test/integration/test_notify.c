@@ -307,3 +307,52 @@ T(a_forking_daemon_is_supervised_through_its_mainpid, 40)
     cr_expect(h_wait_text(&H, "log", stop, H_WAIT), "%s",
               h_read_file(h_path(&H, "log")));
 }
+
+/* ---- watchdog ---- */
+
+T(a_silent_watchdog_aborts_and_restarts_the_service, 40)
+{
+    h_start(&H, "services:\n"
+                "  dog:\n"
+                "    role: main\n"
+                "    ready: notify\n"
+                "    watchdog: 400ms\n"
+                "    backoff: { initial: 10ms }\n"
+                "    command: 'echo $$WATCHDOG_USEC $$WATCHDOG_PID $$$$ >> "
+                "@DIR@/env; exec @HELPER@ notify dog @DIR@/log READY=1 +200 "
+                "WATCHDOG=1 +200 WATCHDOG=1 +200 WATCHDOG=1'\n");
+    long ready = h_wait_event(&H, 0, H_WAIT, "service started", "dog");
+    cr_assert_geq(ready, 0);
+    long t = h_wait_event(&H, ready, H_WAIT, "watchdog timeout", "dog");
+    cr_assert_geq(t, 0);
+    cr_expect_eq(h_str(&H, t, "level")[0], 'w');
+    cr_expect_eq(h_int(&H, t, "watchdog_ms", 0), 400);
+    /* Three pings 200 ms apart held it: 600 ms, then 400 ms of silence. */
+    long long after = h_ts_ms(&H, t) - h_ts_ms(&H, ready);
+    cr_expect_geq(after, 900, "fired %lld ms after ready", after);
+    long ex = h_wait_event(&H, t, H_WAIT, "service exited", "dog");
+    cr_assert_geq(ex, 0);
+    cr_expect_str_eq(h_str(&H, ex, "signal"), "SIGABRT");
+    cr_expect_geq(h_wait_event(&H, ex, H_WAIT, "service will restart", "dog"),
+                  0);
+    const char *env = h_wait_file(&H, "env", 1, H_WAIT);
+    cr_assert(env);
+    long usec = 0, pid = 0, self = 0;
+    cr_assert_eq(sscanf(env, "%ld %ld %ld", &usec, &pid, &self), 3, "%s", env);
+    cr_expect_eq(usec, 400000);
+    cr_expect_eq(pid, self, "WATCHDOG_PID is the service's pid: %s", env);
+}
+
+T(watchdog_needs_ready_notify, 10)
+{
+    const char *cfg = h_temp_file("services:\n"
+                                  "  a:\n"
+                                  "    role: main\n"
+                                  "    command: sleep 1\n"
+                                  "    watchdog: 10s\n");
+    char out[1024];
+    const char *args[] = {"check", "--no-machine", "-c", cfg, NULL};
+    cr_expect_eq(h_run(args, out, sizeof(out), 10), 2);
+    cr_expect(strstr(out, ":5:15: service 'a': watchdog needs 'ready: notify'"),
+              "%s", out);
+}

@@ -485,7 +485,7 @@ Test(cfg, env_values_are_expanded_keys_are_not, .timeout = 5)
         "of: role, command, env, cwd, user, group, umask, restart, "
         "success_exit_codes, backoff, max_restarts, restart_window, "
         "stop_signal, stop_timeout, essential, depends_on, "
-        "forward_signals, ready, ready_timeout");
+        "forward_signals, ready, ready_timeout, watchdog");
 }
 
 Test(cfg, expansion_error_points_at_value, .timeout = 5)

@@ -279,6 +279,10 @@ static const struct cell impossible[] = {
     {SVC_FATAL, SVC_EV_RESTART},       {SVC_WAITING, SVC_EV_READY},
     {SVC_BACKOFF, SVC_EV_READY},       {SVC_STOPPED, SVC_EV_READY},
     {SVC_EXITED, SVC_EV_READY},        {SVC_FATAL, SVC_EV_READY},
+    {SVC_WAITING, SVC_EV_WATCHDOG},    {SVC_STARTING, SVC_EV_WATCHDOG},
+    {SVC_BACKOFF, SVC_EV_WATCHDOG},    {SVC_STOPPING, SVC_EV_WATCHDOG},
+    {SVC_STOPPED, SVC_EV_WATCHDOG},    {SVC_EXITED, SVC_EV_WATCHDOG},
+    {SVC_FATAL, SVC_EV_WATCHDOG},
 };
 
 /* Legitimate: sent there, and nothing to do. */
@@ -290,7 +294,7 @@ static const struct cell ignored[] = {
 };
 
 /* The cells with a handler: each has its own test below. */
-#define HANDLED_CELLS 30
+#define HANDLED_CELLS 31
 
 /* What the bug line says, in the JSON log. */
 static void bug_line(char *buf, size_t len, const struct cell *c)
@@ -329,7 +333,7 @@ static void expect_nothing(const struct cell *c, bool bug)
 
 Test(svc_machine, every_cell_is_listed_once)
 {
-    enum { STATES = SVC_FATAL + 1, EVENTS = SVC_EV_READY + 1 };
+    enum { STATES = SVC_FATAL + 1, EVENTS = SVC_EV_WATCHDOG + 1 };
     cr_expect_eq(ARRAY_SIZE(impossible) + ARRAY_SIZE(ignored) + HANDLED_CELLS,
                  STATES * EVENTS);
     /* No cell listed twice. */
@@ -795,5 +799,31 @@ Test(svc_machine, running_ready_ends_a_reload)
     cr_expect_null(s->not_ready);
     EXPECT_PATH(SVC_RUNNING, SVC_RUNNING);
     cr_expect(logged("service is ready again"));
+    svc_free(s);
+}
+
+/* ---- watchdog: RUNNING x WATCHDOG ---- */
+
+Test(svc_machine, running_watchdog_aborts_a_failed_run)
+{
+    cfg.ready = CFG_READY_NOTIFY;
+    cfg.watchdog_ms = 100;
+    cfg.restart = CFG_RESTART_ON_FAILURE;
+    struct svc *s = svc_in(SVC_STARTING);
+    svc_handle(s, SVC_EV_EXEC_OK);
+    cr_expect_not(ev_is_active(&s->watchdog_w), "not before ready");
+    svc_handle(s, SVC_EV_READY);
+    cr_assert_eq(s->state, SVC_RUNNING);
+    cr_expect(ev_is_active(&s->watchdog_w), "armed at ready");
+    forget();
+    svc_handle(s, SVC_EV_WATCHDOG);
+    cr_expect_eq(s->state, SVC_STOPPING);
+    cr_expect(logged("\"msg\":\"watchdog timeout\""));
+    cr_expect_not(ev_is_active(&s->watchdog_w));
+    EXPECT_SIGNALS(SIGABRT, SIGCONT);
+    /* It caught SIGABRT and exited 0: a failed run all the same. */
+    feed_exit(s, EXITED_WITH(0));
+    cr_expect_eq(s->state, SVC_BACKOFF);
+    EXPECT_PATH(SVC_RUNNING, SVC_STOPPING, SVC_BACKOFF);
     svc_free(s);
 }
