@@ -33,6 +33,12 @@
  *                                  +MS sleeps MS milliseconds;
  *                                  else one datagram to $NOTIFY_SOCKET,
  *                                  '|' for its newlines ("READY=1|STATUS=up")
+ *   fakesvc hostile FILE N         sends $NOTIFY_SOCKET garbage, a NUL, a
+ *                                  64 KiB and a 1 MiB datagram, a pipe's
+ *                                  write end (then appends "passed-fd
+ *                                  closed" to FILE once sidecar closed
+ *                                  it), N datagrams as fast as it can,
+ *                                  then READY=1; then waits
  *   fakesvc fork NAME FILE [bad]   a daemon that forks: the child runs as
  *                                  run NAME FILE; the parent sends
  *                                  "MAINPID=child|READY=1" (bad: first a
@@ -272,6 +278,70 @@ static int notify_steps(char **steps, int n)
     return 0;
 }
 
+/* One datagram of len bytes to $NOTIFY_SOCKET, passing fd if >= 0. */
+static ssize_t notify_raw(const char *buf, size_t len, int fd)
+{
+    const char *addr = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t alen = addr ? strlen(addr) : 0;
+    if (!alen || alen >= sizeof(sa.sun_path))
+        return -1;
+    memcpy(sa.sun_path, addr, alen);
+    sa.sun_path[0] = '\0';
+    int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (s < 0)
+        return -1;
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    union {
+        struct cmsghdr align;
+        char bytes[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct msghdr mh = {
+        .msg_name = &sa,
+        .msg_namelen =
+            (socklen_t)(offsetof(struct sockaddr_un, sun_path) + alen),
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+    };
+    if (fd >= 0) {
+        mh.msg_control = control.bytes;
+        mh.msg_controllen = sizeof(control.bytes);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    ssize_t n = sendmsg(s, &mh, 0);
+    close(s);
+    return n;
+}
+
+static int hostile(const char *file, long flood)
+{
+    static char big[1 << 20];
+    memset(big, 'A', sizeof(big));
+    memcpy(big, "STATUS=", 7);
+    notify_raw("garbage without an equals sign", 30, -1);
+    notify_raw("READY=1\0STATUS=nul", 19, -1);
+    notify_raw(big, 64 * 1024, -1);
+    notify_raw(big, sizeof(big), -1); /* EMSGSIZE here: never arrives */
+    int p[2];
+    if (pipe(p) < 0)
+        return 95;
+    notify_raw("STATUS=with a descriptor", 24, p[1]);
+    close(p[1]);
+    for (long i = 0; i < flood; i++)
+        notify_raw("WATCHDOG=1", 10, -1);
+    if (notify("READY=1|STATUS=survived") != 0)
+        return 85;
+    char c;
+    if (read(p[0], &c, 1) == 0)
+        append(file, "passed-fd", "closed");
+    wait_forever();
+    return 0;
+}
+
 static int fork_daemon(bool bad)
 {
     int ready[2];
@@ -317,6 +387,8 @@ int main(int argc, char **argv)
         append(run_file, "start", run_name);
         wait_forever();
     }
+    if (strcmp(mode, "hostile") == 0 && argc == 4)
+        return hostile(argv[2], atol(argv[3]));
     if (strcmp(mode, "fork") == 0 && argc >= 4) {
         run_name = argv[2];
         run_file = argv[3];

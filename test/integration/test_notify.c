@@ -356,3 +356,75 @@ T(watchdog_needs_ready_notify, 10)
     cr_expect(strstr(out, ":5:15: service 'a': watchdog needs 'ready: notify'"),
               "%s", out);
 }
+
+/* ---- real programs, hostile senders ---- */
+
+T(redis_says_ready_before_its_dependent_starts, 40)
+{
+    if (system("command -v redis-server >/dev/null && "
+               "command -v redis-cli >/dev/null") != 0)
+        cr_skip_test("redis-server and redis-cli are not installed");
+    /* Debian's redis-server speaks sd_notify with --supervised systemd. */
+    h_start(&H, "services:\n"
+                "  cache:\n"
+                "    ready: notify\n"
+                "    cwd: @DIR@\n"
+                "    command: \"redis-server --supervised systemd --save '' "
+                "--port 0 --unixsocket @DIR@/redis.sock\"\n"
+                "  app:\n"
+                "    role: main\n"
+                "    depends_on: { cache: started }\n"
+                "    command: 'redis-cli -s @DIR@/redis.sock ping > "
+                "@DIR@/pong 2>&1; exec @HELPER@ run app @DIR@/log'\n");
+    long app = h_wait_event(&H, 0, H_WAIT, "service started", "app");
+    cr_assert_geq(app, 0);
+    long cache = h_find_event(&H, 0, "service started", "cache");
+    cr_assert_geq(cache, 0);
+    cr_expect_lt(cache, app);
+    const char *pong = h_wait_file(&H, "pong", 1, H_WAIT);
+    cr_assert(pong);
+    cr_expect_str_eq(pong, "PONG\n", "redis answered its first dependent");
+    cr_assert_eq(h_get(&H, "/health/details", body, sizeof(body)), 200);
+    cr_expect(strstr(body, "\"status_text\":\"Ready to accept connections"),
+              "%s", body);
+}
+
+T(hostile_datagrams_are_counted_and_ignored_while_serving, 60)
+{
+    h_start(&H, "services:\n"
+                "  evil:\n"
+                "    role: main\n"
+                "    ready: notify\n"
+                "    command: ['@HELPER@', 'hostile', '@DIR@/log', '20000']\n");
+    /* The loop keeps serving while the flood lasts. */
+    int served = 0;
+    double end = h_now() + H_WAIT;
+    while (h_now() < end &&
+           h_find_event(&H, 0, "service started", "evil") < 0) {
+        cr_assert_eq(h_get(&H, "/livez", body, sizeof(body)), 200);
+        served++;
+        h_pump(&H, 0.01);
+    }
+    cr_assert_geq(h_wait_event(&H, 0, H_WAIT, "service started", "evil"), 0);
+    cr_expect_gt(served, 0);
+    cr_expect(h_wait_text(&H, "log", "passed-fd closed", H_WAIT),
+              "sidecar kept a descriptor the service passed");
+    char series[160];
+    static const char *const reasons[] = {"malformed", "oversized"};
+    for (size_t r = 0; r < 2; r++) {
+        snprintf(series, sizeof(series),
+                 "sidecar_service_notify_dropped_total{service=\"evil\","
+                 "reason=\"%s\"}",
+                 reasons[r]);
+        double v = 0;
+        for (int k = 0; k < 100 && v < (r == 0 ? 2 : 1); k++) {
+            h_get(&H, "/metrics", body, sizeof(body));
+            v = h_metric(body, series);
+            usleep(20 * 1000);
+        }
+        cr_expect_eq(v, r == 0 ? 2 : 1, "%s: %g", reasons[r], v);
+    }
+    cr_assert_eq(h_get(&H, "/health/details", body, sizeof(body)), 200);
+    cr_expect(strstr(body, "\"status_text\":\"survived\""), "%s", body);
+    cr_expect_eq(h_get(&H, "/livez", body, sizeof(body)), 200);
+}
