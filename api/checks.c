@@ -138,7 +138,9 @@ static void service_check(const struct sidecar_view *v, const struct svc *s,
                 !(essential && health_service_down(&in));
     else
         c->ok = started || v->health->started;
-    c->reason = svc_state_name(s->state);
+    c->reason = s->state == SVC_RUNNING && s->not_ready
+                    ? s->not_ready
+                    : svc_state_name(s->state);
     if (s->state == SVC_COMPLETED) { /* said as it is: ok would hide it */
         c->unwell = "";
         snprintf(c->why, sizeof(c->why), "a task: done, not down");

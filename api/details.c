@@ -98,6 +98,12 @@ static int put_service(struct buf *b, const struct svc *s, double now)
         rc = buf_printf(b, ",\"uptime_s\":%.3f", now - s->start_mono);
     else if (rc == 0)
         rc = buf_puts(b, ",\"uptime_s\":null");
+    /* ready: notify: what the service says of itself. */
+    if (rc == 0)
+        rc = put_str(b, "status_text",
+                     s->status_text[0] ? s->status_text : NULL);
+    if (rc == 0)
+        rc = put_str(b, "not_ready", s->not_ready);
     return rc ? rc : buf_puts(b, "}");
 }
 

@@ -9,6 +9,7 @@
 #include "api/http.h"
 #include "base/json.h"
 #include "proc/procfs.h"
+#include "proc/sdnotify.h"
 #include "sidecar/view.h"
 
 static int header(struct buf *b, const char *name, const char *type,
@@ -94,6 +95,30 @@ static int put_probes(struct buf *b, const struct sidecar_view *sv)
     return rc;
 }
 
+/* Notification datagrams dropped, of the services with ready: notify. */
+static int put_notify_drops(struct buf *b, const struct sidecar_view *sv)
+{
+    static const char name[] = "sidecar_service_notify_dropped_total";
+    int rc = header(b, name, "counter",
+                    "Notification datagrams dropped, by reason (ready: "
+                    "notify).");
+    for (size_t i = 0; i < sv->svcs_count && rc == 0; i++) {
+        const struct svc *s = sv->svcs[i];
+        if (s->cfg->ready != CFG_READY_NOTIFY)
+            continue;
+        for (int r = 0; r < SDNOTIFY_DROPS && rc == 0; r++) {
+            rc = buf_printf(b, "%s{service=\"", name);
+            if (rc == 0)
+                rc = put_label(b, s->cfg->name);
+            if (rc == 0)
+                rc = buf_printf(b, "\",reason=\"%s\"} %llu\n",
+                                sdnotify_drop_name(r),
+                                (unsigned long long)s->notify_sock.dropped[r]);
+        }
+    }
+    return rc;
+}
+
 static int put_services(struct buf *b, const struct sidecar_view *sv)
 {
     int rc = header(b, "sidecar_service_restarts_total", "counter",
@@ -120,7 +145,7 @@ static int put_services(struct buf *b, const struct sidecar_view *sv)
     for (size_t i = 0; i < sv->svcs_count && rc == 0; i++)
         rc = service_sample(b, "sidecar_service_start_time_seconds",
                             sv->svcs[i], sv->svcs[i]->started_at);
-    return rc;
+    return rc ? rc : put_notify_drops(b, sv);
 }
 
 /* The reloads: counted by result, and how the last one went. */

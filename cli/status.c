@@ -319,6 +319,15 @@ static const char *yes(json_t *o, const char *key)
     return json_is_true(json_object_get(o, key)) ? "yes" : "no";
 }
 
+/* A service's own words: no control byte reaches the terminal. */
+static void print_status_text(const char *text, FILE *out)
+{
+    fprintf(out, "%-24s status: ", "");
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, out);
+    fputc('\n', out);
+}
+
 static void print_services(json_t *services, FILE *out)
 {
     size_t i;
@@ -343,6 +352,10 @@ static void print_services(json_t *services, FILE *out)
                 (long long)json_integer_value(json_object_get(s, "pid")),
                 (long long)json_integer_value(json_object_get(s, "restarts")),
                 exit_code, uptime);
+        /* What a ready: notify service says of itself (STATUS=). */
+        json_t *text = json_object_get(s, "status_text");
+        if (json_is_string(text))
+            print_status_text(json_string_value(text), out);
     }
 }
 

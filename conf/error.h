@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define CFG_ERROR_MSG_MAX 256
-#define CFG_ERRORS_MAX    20 /* errors kept; the rest are only counted */
+#define CFG_ERROR_MSG_MAX 384 /* room for a service's whole key list */
+#define CFG_ERRORS_MAX    20  /* errors kept; the rest are only counted */
 
 /* An error after the first: same file. */
 struct cfg_error_next {

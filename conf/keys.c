@@ -29,6 +29,7 @@ INT_SIZED(cfg_log_level);
 INT_SIZED(cfg_reload);
 INT_SIZED(cfg_probe_type);
 INT_SIZED(cfg_importance);
+INT_SIZED(cfg_ready);
 
 /* CFG_ENTRIES: each entry starts with its name. */
 _Static_assert(offsetof(struct cfg_service, name) == 0, "service name");
@@ -45,6 +46,8 @@ static const char *const reload_names[] = {"manual", "watch", NULL};
 static const char *const type_names[] = {"http", "tcp", "exec", "ttl", NULL};
 static const char *const importance_names[] = {"critical", "high", "low", NULL};
 static const char *const on_failure_names[] = {"restart", NULL};
+/* "fd" is written {fd: N}: cfg_value_ready refuses it as a word. */
+static const char *const ready_names[] = {"exec", "notify", "fd", NULL};
 
 const char *cfg_role_name(enum cfg_role role)
 {
@@ -196,6 +199,16 @@ static const struct cfg_key service_keys[] = {
     {"forward_signals", CFG_LIST, SVC_N(forward_signals),
      .item = &forward_signal_item,
      .doc = "signals passed on to the service; main: SIGUSR1 and SIGUSR2"},
+    {"ready", CFG_READY, cfg_value_ready, WHOLE, .names = ready_names,
+     .def = "exec",
+     .doc = "exec: started once executed; notify: once it sends READY=1; "
+            "{fd: N}: once it writes a newline to descriptor N"},
+    {"ready_timeout", CFG_DURATION, SVC(ready_timeout_ms), DURATION(1),
+     .def = "60s",
+     .doc = "a start not ready by then fails (ready: notify or {fd: N})"},
+    {"watchdog", CFG_DURATION, SVC(watchdog_ms), DURATION(0), .def = "0s",
+     .doc = "ready: notify: no WATCHDOG=1 for this long aborts it; 0s: "
+            "none"},
 };
 const struct cfg_section cfg_service_section = {service_keys,
                                                 ARRAY_SIZE(service_keys)};

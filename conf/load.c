@@ -109,6 +109,11 @@ static int finish_service(struct cfg_ctx *ctx, const struct cfg_pair *pair,
                         "backoff max (%s)",
                         svc->name, lo, hi);
     }
+    if (svc->watchdog_ms > 0 && svc->ready != CFG_READY_NOTIFY)
+        return cfg_fail(ctx, cfg_node_value(pair->value, "watchdog"),
+                        "service '%s': watchdog needs 'ready: notify' (the "
+                        "service pings it with WATCHDOG=1)",
+                        svc->name);
     if (svc->cwd != NULL)
         svc->cwd_mark = cfg_node_value(pair->value, "cwd")->mark;
     if (svc->role == CFG_ROLE_MAIN)

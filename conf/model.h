@@ -32,6 +32,8 @@ enum cfg_restart {
     CFG_RESTART_NEVER
 };
 enum cfg_dep_cond { CFG_DEP_STARTED, CFG_DEP_HEALTHY, CFG_DEP_COMPLETED };
+/* Who says a service is ready: its exec, or the service itself. */
+enum cfg_ready { CFG_READY_EXEC, CFG_READY_NOTIFY, CFG_READY_FD };
 enum cfg_log_format { CFG_LOG_JSON, CFG_LOG_TEXT };
 enum cfg_log_level { CFG_LOG_DEBUG, CFG_LOG_INFO, CFG_LOG_WARN, CFG_LOG_ERROR };
 enum cfg_reload { CFG_RELOAD_MANUAL, CFG_RELOAD_WATCH };
@@ -107,6 +109,10 @@ struct cfg_service {
     bool depended_on; /* some service's depends_on names it (conf/validate) */
     int *forward_signals; /* default {SIGUSR1,SIGUSR2} for main, {} */
     size_t forward_signals_count;
+    enum cfg_ready ready;     /* default exec */
+    int ready_fd;             /* CFG_READY_FD: the descriptor N (>= 3) */
+    int64_t ready_timeout_ms; /* default 60000; notify and fd only */
+    int64_t watchdog_ms;      /* default 0: none; ready: notify only */
 };
 
 /* One entry of expect_status: a code is a range with lo == hi. */

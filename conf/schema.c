@@ -456,6 +456,10 @@ static bool value_equal(const struct cfg_key *key, const void *a, const void *b)
         const struct cfg_service *sa = a, *sb = b;
         return sa->has_umask == sb->has_umask && sa->umask == sb->umask;
     }
+    case CFG_READY: {
+        const struct cfg_service *sa = a, *sb = b;
+        return sa->ready == sb->ready && sa->ready_fd == sb->ready_fd;
+    }
     }
     return false;
 }
@@ -564,6 +568,7 @@ const char *cfg_kind_name(enum cfg_kind kind)
         [CFG_DEP] = "service name",
         [CFG_STATUS] = "status",
         [CFG_UMASK] = "octal umask",
+        [CFG_READY] = "readiness",
     };
 
     return kind < ARRAY_SIZE(names) && names[kind] ? names[kind] : "?";

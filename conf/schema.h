@@ -65,6 +65,8 @@ enum cfg_kind {
     CFG_STATUS,   /* struct cfg_status_range (expect_status entries) */
     CFG_UMASK,    /* the section's whole struct cfg_service: umask and
                      has_umask */
+    CFG_READY,    /* the section's whole struct cfg_service: ready and
+                     ready_fd */
 };
 
 /* What a reload does when a key's value changes. */

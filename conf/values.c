@@ -421,6 +421,34 @@ int cfg_value_umask(struct cfg_ctx *ctx, const struct cfg_key *key,
     return rc;
 }
 
+/* The highest ready fd: a descriptor any process may have. */
+#define READY_FD_MAX 1023
+
+int cfg_value_ready(struct cfg_ctx *ctx, const struct cfg_key *key,
+                    const struct cfg_node *val, void *field)
+{
+    static const char what[] = "exec, notify or {fd: N} (N from 3 to 1023)";
+    static const struct cfg_key fd_key = {"fd", CFG_INT, .min = 3,
+                                          .max = READY_FD_MAX};
+    struct cfg_service *svc = field;
+    int ready;
+
+    if (val->kind != CFG_NODE_MAP) {
+        if (cfg_value_enum(ctx, key, val, &ready) < 0)
+            return -1;
+        svc->ready = (enum cfg_ready)ready;
+        if (svc->ready == CFG_READY_FD)
+            return cfg_fail_expected(ctx, what, key->name, val);
+        return 0;
+    }
+    if (val->count != 1 || strcmp(val->pairs[0].key->text, "fd") != 0)
+        return cfg_fail_expected(ctx, what, key->name, val);
+    if (cfg_value_int(ctx, &fd_key, val->pairs[0].value, &svc->ready_fd) < 0)
+        return -1;
+    svc->ready = CFG_READY_FD;
+    return 0;
+}
+
 /* user, group [struct cfg_account]: the name, and the text it came from. */
 int cfg_value_account(struct cfg_ctx *ctx, const struct cfg_key *key,
                       const struct cfg_node *val, void *field)

@@ -46,6 +46,10 @@ int cfg_value_listen(struct cfg_ctx *ctx, const struct cfg_key *key,
                      const struct cfg_node *val, void *field);
 
 /* [struct cfg_service] umask (always octal), also setting has_umask. */
+/* ready [the whole struct cfg_service]: exec, notify, or {fd: N}. */
+int cfg_value_ready(struct cfg_ctx *ctx, const struct cfg_key *key,
+                    const struct cfg_node *val, void *field) ATTR_WUR;
+
 int cfg_value_umask(struct cfg_ctx *ctx, const struct cfg_key *key,
                     const struct cfg_node *val, void *field);
 

@@ -53,6 +53,14 @@ int child_spawn(struct child *c, const struct spawn_opts *o)
     return 0;
 }
 
+void child_adopt(struct child *c, pid_t pid)
+{
+    ev_child_stop(c->loop, &c->exit_w);
+    c->pid = pid;
+    ev_child_set(&c->exit_w, pid, 0);
+    ev_child_start(c->loop, &c->exit_w);
+}
+
 void child_exit_later(struct child *c, int st)
 {
     c->pid = 0;

@@ -54,6 +54,13 @@ void child_init(struct child *c, struct ev_loop *loop, child_exit_fn *exit_cb,
 int child_spawn(struct child *c, const struct spawn_opts *o) ATTR_WUR;
 
 /*
+ * The leader is gone (reaped): pid, a process of its that sidecar now
+ * parents (the subreaper inherits a dead leader's children), is watched
+ * in its place, and is the one c->pid names; the group stays c->pgid.
+ */
+void child_adopt(struct child *c, pid_t pid);
+
+/*
  * For a start that failed before any process: on_exit gets st from the
  * loop, never from inside this call, with no pid.
  */

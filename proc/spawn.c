@@ -131,8 +131,10 @@ void spawn_close_from(int lowfd)
  * copy-on-write fault in sidecar after). The calling thread sleeps until
  * the child has called execve() or _exit(). Every step from here to the
  * exec therefore keeps to these rules:
- * - it writes no memory but its own stack, and errno: the sleeping
- *   caller's thread-local, which spawn_process() does not read after;
+ * - it writes no memory but its own stack, errno (the sleeping caller's
+ *   thread-local, which spawn_process() does not read after) and
+ *   o->pid_room, a buffer of this spawn's caller that nothing reads
+ *   before the exec (its pid, which only the child knows before then);
  *   what it reads (struct spawn_opts, argv, envp) nobody changes meanwhile;
  * - it makes system calls only, and pure string functions: setgroups,
  *   setgid and setuid go through syscall(), as glibc's wrappers would
@@ -189,6 +191,20 @@ child_fail(int status_fd, int step)
     ssize_t unused = write(status_fd, &f, sizeof(f));
     (void)unused;
     _exit(f.err == EACCES ? 126 : 127);
+}
+
+/* pid in decimal into room (SPAWN_PID_ROOM bytes), NUL-terminated. */
+CHILD_CODE static void put_pid(char *room, long pid)
+{
+    char digits[SPAWN_PID_ROOM];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + pid % 10);
+        pid /= 10;
+    } while (pid > 0 && n < SPAWN_PID_ROOM - 1);
+    for (int i = 0; i < n; i++)
+        room[i] = digits[n - 1 - i];
+    room[n] = '\0';
 }
 
 /* Moves *fd (if one of 0-2) above them, close-on-exec. */
@@ -314,6 +330,8 @@ CHILD_CODE static int run_child(void *arg)
     reset_signals();
     if (setsid() < 0)
         child_fail(status_fd, SPAWN_STEP_SETUP);
+    if (o->pid_room)
+        put_pid(o->pid_room, (long)syscall(SYS_getpid));
 
     /* Lift every fd we still need above 0-2 before wiring stdio. */
     int out = o->stdout_fd;
@@ -322,13 +340,29 @@ CHILD_CODE static int run_child(void *arg)
         _exit(127);
     if (lift(&out) < 0 || lift(&err) < 0)
         child_fail(status_fd, SPAWN_STEP_STDIO);
+    int keep = o->keep_at > STDERR_FILENO ? o->keep_fd : -1;
+    if (lift(&keep) < 0)
+        child_fail(status_fd, SPAWN_STEP_STDIO);
     if (wire(-1, STDIN_FILENO, O_RDONLY) < 0 ||
         wire(out, STDOUT_FILENO, O_WRONLY) < 0 ||
         wire(err, STDERR_FILENO, O_WRONLY) < 0)
         child_fail(status_fd, SPAWN_STEP_STDIO);
-    /* Keep 0-2 and the status pipe (close-on-exec); drop the rest. */
-    close_between(STDERR_FILENO + 1, (unsigned)status_fd - 1);
-    close_between((unsigned)status_fd + 1, ~0u);
+    /* The status pipe moves off keep_at, which keep then takes. */
+    int at = keep >= 0 ? o->keep_at : status_fd;
+    if (keep >= 0 && status_fd == at) {
+        status_fd = fcntl(status_fd, F_DUPFD_CLOEXEC, at + 1);
+        if (status_fd < 0)
+            _exit(127);
+    }
+    if (keep >= 0 && wire(keep, at, 0) < 0)
+        child_fail(status_fd, SPAWN_STEP_STDIO);
+    /* Keep 0-2, the status pipe (close-on-exec) and at; drop the rest. */
+    unsigned lo = (unsigned)(status_fd < at ? status_fd : at);
+    unsigned hi = (unsigned)(status_fd < at ? at : status_fd);
+    close_between(STDERR_FILENO + 1, lo - 1);
+    if (hi > lo)
+        close_between(lo + 1, hi - 1);
+    close_between(hi + 1, ~0u);
 
     if (o->set_umask)
         umask(o->umask);

@@ -15,12 +15,20 @@
 
 #include "base/util.h"
 
+/* Room for a pid in decimal and its NUL. */
+#define SPAWN_PID_ROOM 12
+
 struct spawn_opts {
     char *const *argv; /* argv[0] is looked up in envp's PATH */
     char *const *envp; /* the child's whole environment */
     const char *cwd;   /* NULL: keep ours */
     int stdout_fd;     /* -1: /dev/null */
     int stderr_fd;     /* -1: /dev/null */
+    int keep_fd;       /* with keep_at: given to the child as keep_at */
+    int keep_at;       /* >= 3; 0: none (ready: {fd: N}'s pipe) */
+    char *pid_room;    /* NULL, or SPAWN_PID_ROOM bytes inside an envp
+                          entry, where the child writes its pid (decimal,
+                          NUL-terminated): WATCHDOG_PID= */
     bool set_umask;
     mode_t umask;
     bool set_ids; /* switch to uid/gid/groups below; else no groups */

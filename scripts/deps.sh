@@ -18,8 +18,10 @@ if [ "${1:-}" = test ] || [ "${1:-}" = bench ]; then
     PACKAGES="$PACKAGES libcriterion-dev procps clang-format
 python3-prometheus-client valgrind wrk clang libclang-rt-14-dev faketime
 redis-server"
-    # redis-server: the README's redis example is stopped for real
-    # (test_newuser_stop), on a port and socket of its own.
+    # redis-server (with redis-cli, which it depends on): the README's
+    # redis example is stopped for real (test_newuser_stop), on a port and
+    # socket of its own; with --supervised systemd it is the real
+    # ready: notify helper of test_notify.
     # The Kubernetes manifest check runs on node; any node >= 18 does.
     command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
     # make image-test: Debian's container engine, unless one is installed

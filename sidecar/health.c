@@ -18,14 +18,17 @@ struct health_service_in health_service_of(const struct svc *s)
         .exited_ok = s->has_exited && svc_exit_is_success(s),
         .task = s->cfg->role == CFG_ROLE_TASK,
         .awaited = s->cfg->depended_on,
+        .not_ready = s->not_ready != NULL,
     };
     return in;
 }
 
 bool health_service_down(const struct health_service_in *s)
 {
-    if (s->state == SVC_RUNNING || s->state == SVC_COMPLETED)
+    if (s->state == SVC_COMPLETED)
         return false;
+    if (s->state == SVC_RUNNING)
+        return s->not_ready;
     /* A helper that did its work and exited with success is done. */
     return s->essential || s->state != SVC_EXITED || !s->exited_ok;
 }

@@ -31,6 +31,7 @@ struct health_service_in {
     bool exited_ok; /* its last exit code is one of success_exit_codes */
     bool task;      /* role task */
     bool awaited;   /* some service depends on it */
+    bool not_ready; /* running, but it said RELOADING=1 or STOPPING=1 */
 };
 
 struct health_view {
@@ -54,9 +55,9 @@ struct health_view health_compute(const struct health_probe_in *probes,
 struct health_service_in health_service_of(const struct svc *s);
 
 /*
- * True when a service counts as down: anything but running or completed,
- * except a non-essential one that exited with success (a finished
- * one-shot helper).
+ * True when a service counts as down: anything but running (and ready, when
+ * it says so itself) or completed, except a non-essential one that exited
+ * with success (a finished one-shot helper).
  */
 bool health_service_down(const struct health_service_in *s);
 

@@ -15,6 +15,7 @@
 #include "conf/parse.h"
 #include "proc/child.h"
 #include "proc/guard.h"
+#include "proc/procfs.h"
 #include "proc/reaper.h"
 #include "proc/relay.h"
 #include "proc/spawn.h"
@@ -38,6 +39,8 @@ static const char *const event_names[] = {
     [SVC_EV_KILL] = "kill",
     [SVC_EV_ABANDON] = "abandon",
     [SVC_EV_RESTART] = "restart",
+    [SVC_EV_READY] = "ready",
+    [SVC_EV_WATCHDOG] = "watchdog",
 };
 
 const char *svc_state_name(enum svc_state state)
@@ -70,13 +73,17 @@ bool svc_is_done(const struct svc *s)
            s->state == SVC_FATAL || s->state == SVC_COMPLETED;
 }
 
+/* The shell's view of a wait status. */
+static int exit_code_of(int st)
+{
+    if (WIFSIGNALED(st))
+        return 128 + WTERMSIG(st);
+    return WEXITSTATUS(st);
+}
+
 int svc_exit_code(const struct svc *s)
 {
-    if (!s->has_exited)
-        return 0;
-    if (WIFSIGNALED(s->last_status))
-        return 128 + WTERMSIG(s->last_status);
-    return WEXITSTATUS(s->last_status);
+    return s->has_exited ? exit_code_of(s->last_status) : 0;
 }
 
 double svc_backoff_delay(const struct cfg_backoff *b, unsigned step,
@@ -186,6 +193,96 @@ out_close_out:
 
 static void after_exit(struct svc *s, bool forced);
 
+static bool waits_for_ready(const struct svc *s)
+{
+    return s->cfg->ready != CFG_READY_EXEC;
+}
+
+static void close_ready_pipe(struct svc *s)
+{
+    if (s->ready_w.fd < 0)
+        return;
+    ev_io_stop(s->loop, &s->ready_w);
+    close(s->ready_w.fd);
+    ev_io_set(&s->ready_w, -1, EV_READ);
+}
+
+/*
+ * ready: {fd: N} (s6's notification-fd): a pipe whose write end the
+ * service gets as descriptor N. *wr: that end, or -1 for other services.
+ */
+static int open_ready_pipe(struct svc *s, int *wr)
+{
+    int fds[2];
+    *wr = -1;
+    if (s->cfg->ready != CFG_READY_FD)
+        return 0;
+    int rc = spawn_output_pipe(&fds[0], &fds[1]);
+    if (rc < 0)
+        return rc;
+    ev_io_set(&s->ready_w, fds[0], EV_READ);
+    ev_io_start(s->loop, &s->ready_w);
+    *wr = fds[1];
+    return 0;
+}
+
+/*
+ * envp with the variables of set ("NAME=value", n of them) first, and no
+ * other entry of their names (sidecar's own NOTIFY_SOCKET, say): a new
+ * array of borrowed strings, to free() alone. NULL on ENOMEM.
+ */
+static char **env_with(char **envp, char *const *set, size_t n)
+{
+    size_t count = 0;
+    while (envp[count])
+        count++;
+    char **out = calloc(count + n + 1, sizeof(*out));
+    if (!out)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        out[k++] = set[i];
+    for (size_t i = 0; i < count; i++) {
+        bool named = false;
+        for (size_t j = 0; j < n && !named; j++) {
+            size_t len = strcspn(set[j], "=") + 1;
+            named = strncmp(envp[i], set[j], len) == 0;
+        }
+        if (!named)
+            out[k++] = envp[i];
+    }
+    return out;
+}
+
+/*
+ * ready: notify: a fresh socket for each run (what the last run's
+ * processes send is not read), named in the run's NOTIFY_SOCKET.
+ */
+static int open_notify(struct svc *s, char **envp, char ***with)
+{
+    s->said_ready = false;
+    s->ready_pending = false;
+    s->main_pid = 0;
+    s->not_ready = NULL;
+    s->status_text[0] = '\0';
+    *with = NULL;
+    if (s->cfg->ready != CFG_READY_NOTIFY)
+        return 0;
+    int rc = sdnotify_open(&s->notify_sock);
+    if (rc < 0)
+        return rc;
+    snprintf(s->notify_env, sizeof(s->notify_env), "NOTIFY_SOCKET=%s",
+             s->notify_sock.addr);
+    snprintf(s->watchdog_env, sizeof(s->watchdog_env), "WATCHDOG_USEC=%lld",
+             (long long)s->cfg->watchdog_ms * 1000);
+    snprintf(s->watchdog_pid_env, sizeof(s->watchdog_pid_env), "WATCHDOG_PID=");
+    char *set[] = {s->notify_env, s->watchdog_env, s->watchdog_pid_env};
+    /* Without a watchdog, neither of its variables (sidecar's own, say). */
+    *with = s->cfg->watchdog_ms > 0 ? env_with(envp, set, ARRAY_SIZE(set))
+                                    : env_with(envp, set, 1);
+    return *with ? 0 : -ENOMEM;
+}
+
 /* Forks the process; a failure to fork counts as a failed run. */
 static void spawn(struct svc *s)
 {
@@ -207,9 +304,21 @@ static void spawn(struct svc *s)
     s->start_mono = util_mono_now();
     /* Without sidecar's token, unless the service's own env names it. */
     char **envp = spawn_env_without(s->envp, s->env_own, s->hidden_env);
-    int rc = envp ? start_relays(s, &out_wr, &err_wr) : -ENOMEM;
+    char **with = NULL;
+    int ready_wr = -1;
+    s->exec_seen = false;
+    s->failed_run = false;
+    int rc = envp ? open_notify(s, envp, &with) : -ENOMEM;
+    if (rc == 0)
+        rc = open_ready_pipe(s, &ready_wr);
+    if (rc == 0)
+        rc = start_relays(s, &out_wr, &err_wr);
     if (rc == 0) {
-        o.envp = envp;
+        o.envp = with ? with : envp;
+        o.keep_fd = ready_wr;
+        if (with && s->cfg->watchdog_ms > 0)
+            o.pid_room = s->watchdog_pid_env + strlen("WATCHDOG_PID=");
+        o.keep_at = ready_wr >= 0 ? s->cfg->ready_fd : 0;
         o.stdout_fd = out_wr;
         o.stderr_fd = err_wr;
         rc = s->ops->spawn(&s->proc, &o);
@@ -217,7 +326,12 @@ static void spawn(struct svc *s)
         close(err_wr);
     }
     free(envp);
+    free(with);
+    if (ready_wr >= 0)
+        close(ready_wr);
     if (rc < 0) {
+        sdnotify_close(&s->notify_sock);
+        close_ready_pipe(s);
         LOG_ERROR("cannot start service", LF_STR("service", s->cfg->name),
                   LF_STR("error", strerror(-rc)));
         /*
@@ -232,12 +346,35 @@ static void spawn(struct svc *s)
     set_state(s, SVC_STARTING);
 }
 
-/* The status pipe's EOF: the program was executed, so it has started. */
-static void exec_ok(struct svc *s)
+/* The service has started: executed, and ready if it says so itself. */
+static void started(struct svc *s)
 {
     s->ever_started = true;
     LOG_INFO("service started", LF_STR("service", s->cfg->name),
              LF_INT("pid", s->proc.pid), LF_INT("restarts", s->restarts));
+}
+
+/*
+ * The status pipe's EOF: the program was executed, so it has started,
+ * unless it is to say when it is ready and has not said it yet.
+ */
+static void exec_ok(struct svc *s)
+{
+    s->exec_seen = true;
+    if (!waits_for_ready(s) || s->said_ready) {
+        started(s);
+        return;
+    }
+    if (s->cfg->ready == CFG_READY_FD)
+        LOG_INFO("service executed; waiting for it to say it is ready",
+                 LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
+                 LF_INT("fd", s->cfg->ready_fd),
+                 LF_INT("ready_timeout_ms", s->cfg->ready_timeout_ms));
+    else
+        LOG_INFO("service executed; waiting for it to say it is ready",
+                 LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
+                 LF_STR("notify_socket", s->notify_sock.addr),
+                 LF_INT("ready_timeout_ms", s->cfg->ready_timeout_ms));
 }
 
 /*
@@ -270,7 +407,7 @@ static bool wants_restart(const struct svc *s)
     case CFG_RESTART_ALWAYS:
         return true;
     case CFG_RESTART_ON_FAILURE:
-        return !svc_exit_is_success(s);
+        return s->failed_run || !svc_exit_is_success(s);
     case CFG_RESTART_NEVER:
         return false;
     }
@@ -392,6 +529,9 @@ static void end_group(struct svc *s)
                  LF_STR("error", strerror(-rc)));
     if (pgid > 0)
         guard_forget(s->guard, pgid);
+    sdnotify_close(&s->notify_sock);
+    close_ready_pipe(s);
+    ev_timer_stop(s->loop, &s->watchdog_w);
     relay_finish(s->out);
     relay_finish(s->err);
     s->out = s->err = NULL;
@@ -399,10 +539,16 @@ static void end_group(struct svc *s)
     s->stuck_said = false;
 }
 
-/* A stop is over, its group ended: stopped, or started again if asked. */
+/*
+ * A stop is over, its group ended: stopped, started again if asked, or,
+ * after a failed run, what the restart policy says.
+ */
 static void end_stop(struct svc *s)
 {
-    if (s->restart_requested) {
+    if (s->failed_run && !s->restart_requested) {
+        after_exit(s, false);
+        s->failed_run = false;
+    } else if (s->restart_requested) {
         s->restart_requested = false;
         after_exit(s, true);
     } else {
@@ -451,10 +597,11 @@ static void group_gone(struct svc *s)
     end_stop(s);
 }
 
-static void begin_stop(struct svc *s)
+/* Stops with sig (the stop_signal, or a watchdog's SIGABRT). */
+static void stop_with(struct svc *s, int sig)
 {
-    int sig = s->cfg->stop_signal;
     settle_exec(s);
+    ev_timer_stop(s->loop, &s->watchdog_w);
     s->stop_mono = util_mono_now();
     LOG_INFO("stopping service", LF_STR("service", s->cfg->name),
              LF_INT("pid", s->proc.pid), LF_STR("signal", cfg_signal_name(sig)),
@@ -465,6 +612,31 @@ static void begin_stop(struct svc *s)
         signal_group(s, SIGCONT);
     arm_timer(s, (double)s->cfg->stop_timeout_ms / 1000.0);
     set_state(s, SVC_STOPPING);
+}
+
+static void begin_stop(struct svc *s)
+{
+    stop_with(s, s->cfg->stop_signal);
+}
+
+/* A notify service enters RUNNING: its watchdog starts, if it has one. */
+static void arm_watchdog(struct svc *s)
+{
+    if (s->cfg->watchdog_ms <= 0)
+        return;
+    ev_now_update(s->loop);
+    ev_timer_set(&s->watchdog_w, 0., (double)s->cfg->watchdog_ms / 1000.0);
+    ev_timer_again(s->loop, &s->watchdog_w);
+}
+
+/* RUNNING: no WATCHDOG=1 for watchdog: aborted, a failed run. */
+static void watchdog_expired(struct svc *s)
+{
+    LOG_WARN("watchdog timeout", LF_STR("service", s->cfg->name),
+             LF_INT("pid", s->proc.pid),
+             LF_INT("watchdog_ms", s->cfg->watchdog_ms));
+    s->failed_run = true;
+    stop_with(s, SIGABRT);
 }
 
 /*
@@ -534,12 +706,82 @@ static void abandon(struct svc *s)
 static void exec_succeeded(struct svc *s)
 {
     exec_ok(s);
+    if (!waits_for_ready(s) || s->said_ready) {
+        if (s->state != SVC_RUNNING)
+            arm_watchdog(s);
+        set_state(s, SVC_RUNNING);
+    } else
+        arm_timer(s, (double)s->cfg->ready_timeout_ms / 1000.0);
+}
+
+/* STARTING: READY=1; running once its exec is confirmed too. */
+static void became_ready(struct svc *s)
+{
+    s->said_ready = true;
+    if (!s->exec_seen)
+        return; /* exec_succeeded() finishes the start */
+    ev_timer_stop(s->loop, &s->timer_w);
+    started(s);
+    arm_watchdog(s);
     set_state(s, SVC_RUNNING);
+}
+
+/* RUNNING: READY=1 again, after RELOADING=1: ready again. */
+static void ready_again(struct svc *s)
+{
+    if (!s->not_ready || strcmp(s->not_ready, "reloading") != 0)
+        return;
+    s->not_ready = NULL;
+    LOG_INFO("service is ready again", LF_STR("service", s->cfg->name));
+    if (s->notify)
+        s->notify(s, s->state, s->notify_arg);
+}
+
+/* STARTING: ready_timeout is over; the run failed. */
+static void ready_timed_out(struct svc *s)
+{
+    LOG_WARN("service did not say it is ready in time; stopping it",
+             LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
+             LF_INT("ready_timeout_ms", s->cfg->ready_timeout_ms));
+    s->failed_run = true;
+    begin_stop(s);
+}
+
+/*
+ * ready: notify: the leader exited after naming another process of its
+ * with MAINPID= (a daemon that forks): that one is the service's process
+ * now, reparented to sidecar, its group the same. True when adopted. A
+ * MAINPID= still queued counts: the socket is read first.
+ */
+static bool adopt_main_pid(struct svc *s)
+{
+    if (s->cfg->ready != CFG_READY_NOTIFY)
+        return false;
+    s->draining = true;
+    sdnotify_read_pending(&s->notify_sock);
+    s->draining = false;
+    pid_t main = s->main_pid;
+    if (main <= 0 || main == s->proc.pid || kill(main, 0) < 0)
+        return false;
+    pid_t leader = reap(s);
+    s->has_exited = false; /* the service has not: its main process runs */
+    LOG_INFO("service's first process exited; supervising its MAINPID",
+             LF_STR("service", s->cfg->name), LF_INT("pid", leader),
+             LF_INT("exit_code", exit_code_of(s->last_status)),
+             LF_INT("main_pid", main));
+    child_adopt(&s->proc, main);
+    if (s->ready_pending) {
+        s->ready_pending = false;
+        svc_handle(s, SVC_EV_READY);
+    }
+    return true;
 }
 
 /* STARTING, RUNNING: an unplanned exit; what the leader left goes now. */
 static void exited(struct svc *s)
 {
+    if (adopt_main_pid(s))
+        return;
     pid_t pid = reap(s);
     end_group(s);
     log_exit(s, pid);
@@ -554,6 +796,7 @@ static void restart_live(struct svc *s)
 
 static void kill_live(struct svc *s)
 {
+    ev_timer_stop(s->loop, &s->watchdog_w);
     s->stop_mono = util_mono_now();
     kill_now(s, "killing service");
     set_state(s, SVC_STOPPING);
@@ -573,10 +816,11 @@ static void cancel_backoff(struct svc *s)
     set_state(s, SVC_STOPPED);
 }
 
-/* STOPPING: a stop outranks a restart. */
+/* STOPPING: a stop outranks a restart, and the policy after a failed run. */
 static void cancel_restart(struct svc *s)
 {
     s->restart_requested = false;
+    s->failed_run = false;
 }
 
 static void restart_after_stop(struct svc *s)
@@ -587,6 +831,7 @@ static void restart_after_stop(struct svc *s)
 static void kill_stopping(struct svc *s)
 {
     s->restart_requested = false;
+    s->failed_run = false;
     if (!s->killed)
         kill_now(s, "killing service");
 }
@@ -609,12 +854,15 @@ typedef void svc_action(struct svc *s);
  * STOPPING only) and GROUP_GONE (STOPPING only); sidecar.c START
  * (WAITING, or by hand when idle: BACKOFF or done), STOP (any state),
  * KILL (every service, at a second stop signal), ABANDON (WAITING only)
- * and RESTART (with a process: a failing probe, or by hand).
+ * and RESTART (with a process: a failing probe, or by hand); the
+ * notification socket (ready: notify, open from spawn to the group's end)
+ * READY; the watchdog timer (armed in RUNNING only) WATCHDOG. TIMER in
+ * STARTING is ready_timeout (armed once a notify service is executed).
  */
 #define IGNORE(why) ignore
 #define IMPOSSIBLE  NULL
 #define SVC_STATES  (SVC_COMPLETED + 1)
-#define SVC_EVENTS  (SVC_EV_RESTART + 1)
+#define SVC_EVENTS  (SVC_EV_WATCHDOG + 1)
 
 static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
     [SVC_WAITING] =
@@ -629,18 +877,22 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
                 IGNORE("no process to kill: KILL goes to every service"),
             [SVC_EV_ABANDON] = abandon,
             [SVC_EV_RESTART] = IMPOSSIBLE,
+            [SVC_EV_READY] = IMPOSSIBLE,
+            [SVC_EV_WATCHDOG] = IMPOSSIBLE,
         },
     [SVC_STARTING] =
         {
             [SVC_EV_START] = IMPOSSIBLE,
             [SVC_EV_EXEC_OK] = exec_succeeded,
             [SVC_EV_EXIT] = exited,
-            [SVC_EV_TIMER] = IMPOSSIBLE,
+            [SVC_EV_TIMER] = ready_timed_out,
             [SVC_EV_GROUP_GONE] = IMPOSSIBLE,
             [SVC_EV_STOP] = begin_stop,
             [SVC_EV_KILL] = kill_live,
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = restart_live,
+            [SVC_EV_READY] = became_ready,
+            [SVC_EV_WATCHDOG] = IMPOSSIBLE,
         },
     [SVC_RUNNING] =
         {
@@ -653,6 +905,8 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
             [SVC_EV_KILL] = kill_live,
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = restart_live,
+            [SVC_EV_READY] = ready_again,
+            [SVC_EV_WATCHDOG] = watchdog_expired,
         },
     [SVC_BACKOFF] =
         {
@@ -665,6 +919,8 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
             [SVC_EV_KILL] = cancel_backoff,
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = IMPOSSIBLE,
+            [SVC_EV_READY] = IMPOSSIBLE,
+            [SVC_EV_WATCHDOG] = IMPOSSIBLE,
         },
     [SVC_STOPPING] =
         {
@@ -677,6 +933,8 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
             [SVC_EV_KILL] = kill_stopping,
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = restart_after_stop,
+            [SVC_EV_READY] = IGNORE("a READY=1 sent before the stop signal"),
+            [SVC_EV_WATCHDOG] = IMPOSSIBLE,
         },
     [SVC_STOPPED] =
         {
@@ -690,6 +948,8 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
                 IGNORE("no process to kill: KILL goes to every service"),
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = IMPOSSIBLE,
+            [SVC_EV_READY] = IMPOSSIBLE,
+            [SVC_EV_WATCHDOG] = IMPOSSIBLE,
         },
     [SVC_EXITED] =
         {
@@ -703,6 +963,8 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
                 IGNORE("no process to kill: KILL goes to every service"),
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = IMPOSSIBLE,
+            [SVC_EV_READY] = IMPOSSIBLE,
+            [SVC_EV_WATCHDOG] = IMPOSSIBLE,
         },
     [SVC_FATAL] =
         {
@@ -716,6 +978,8 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
                 IGNORE("no process to kill: KILL goes to every service"),
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = IMPOSSIBLE,
+            [SVC_EV_READY] = IMPOSSIBLE,
+            [SVC_EV_WATCHDOG] = IMPOSSIBLE,
         },
     [SVC_COMPLETED] =
         {
@@ -729,6 +993,8 @@ static svc_action *const actions[SVC_STATES][SVC_EVENTS] = {
                 IGNORE("no process to kill: KILL goes to every service"),
             [SVC_EV_ABANDON] = IMPOSSIBLE,
             [SVC_EV_RESTART] = IMPOSSIBLE,
+            [SVC_EV_READY] = IMPOSSIBLE,
+            [SVC_EV_WATCHDOG] = IMPOSSIBLE,
         },
 };
 
@@ -769,6 +1035,15 @@ static void on_timer(EV_P_ ev_timer *w, int revents)
     svc_handle(container_of(w, struct svc, timer_w), SVC_EV_TIMER);
 }
 
+static void on_watchdog(EV_P_ ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct svc *s = container_of(w, struct svc, watchdog_w);
+    ev_timer_stop(s->loop, w);
+    svc_handle(s, SVC_EV_WATCHDOG);
+}
+
 static void on_group_poll(EV_P_ ev_timer *w, int revents)
 {
     (void)loop;
@@ -783,6 +1058,101 @@ static void on_status(struct child *c)
     struct svc *s = container_of(c, struct svc, proc);
     if (read_status_pipe(s) == 1)
         svc_handle(s, SVC_EV_EXEC_OK);
+}
+
+/* The service's own processes: its group, however they got there. */
+static bool notify_from_service(struct sdnotify *n, pid_t pid)
+{
+    struct svc *s = container_of(n, struct svc, notify_sock);
+    return pid == s->proc.pid ||
+           (s->proc.pgid > 0 && getpgid(pid) == s->proc.pgid);
+}
+
+/*
+ * MAINPID=pid: taken when pid is of the service's process group, or a
+ * child of its leader; else refused, logged (a pid outside would make
+ * sidecar supervise, and signal, a process that is not the service's).
+ */
+static void name_main_pid(struct svc *s, pid_t pid, pid_t sender)
+{
+    struct procfs_stat st;
+    char name[24];
+    snprintf(name, sizeof(name), "%d", (int)pid);
+    bool ours = getpgid(pid) == s->proc.pgid ||
+                (procfs_read_stat(name, &st) == 0 && st.ppid == s->proc.pid);
+    if (!ours) {
+        LOG_WARN("MAINPID refused: not a process of the service",
+                 LF_STR("service", s->cfg->name), LF_INT("main_pid", pid),
+                 LF_INT("sender", sender));
+        return;
+    }
+    if (s->main_pid != pid)
+        LOG_INFO("service named its main process",
+                 LF_STR("service", s->cfg->name), LF_INT("main_pid", pid));
+    s->main_pid = pid;
+}
+
+/* Says what the service says of its readiness, when it changed. */
+static void said_not_ready(struct svc *s, const char *what)
+{
+    if (s->not_ready && strcmp(s->not_ready, what) == 0)
+        return;
+    s->not_ready = what;
+    LOG_INFO("service says it is not ready", LF_STR("service", s->cfg->name),
+             LF_STR("reason", what));
+    if (s->notify && s->state == SVC_RUNNING)
+        s->notify(s, s->state, s->notify_arg);
+}
+
+static void on_notification(struct sdnotify *n, const struct sdnotify_msg *m)
+{
+    struct svc *s = container_of(n, struct svc, notify_sock);
+    if (m->has_status && strcmp(s->status_text, m->status) != 0) {
+        memcpy(s->status_text, m->status, sizeof(s->status_text));
+        LOG_DEBUG("service status", LF_STR("service", s->cfg->name),
+                  LF_STR("status", s->status_text));
+    }
+    if (m->mainpid > 0)
+        name_main_pid(s, m->mainpid, m->sender);
+    if (m->watchdog && ev_is_active(&s->watchdog_w))
+        ev_timer_again(s->loop, &s->watchdog_w);
+    if (m->stopping)
+        said_not_ready(s, "stopping");
+    else if (m->reloading)
+        said_not_ready(s, "reloading");
+    if (m->ready && !m->stopping && !m->reloading && s->draining)
+        s->ready_pending = true;
+    else if (m->ready && !m->stopping && !m->reloading)
+        svc_handle(s, SVC_EV_READY);
+}
+
+/*
+ * ready: {fd: N}: a newline is ready, whatever came before it. EOF before
+ * it is no failure, as in s6: the service is never ready then, and
+ * ready_timeout decides. Either way the pipe has said all it will.
+ */
+static void on_ready_pipe(EV_P_ ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct svc *s = container_of(w, struct svc, ready_w);
+    char buf[256];
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = read(w->fd, buf, sizeof(buf));
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n > 0 && !memchr(buf, '\n', (size_t)n))
+            continue;
+        if (n <= 0)
+            LOG_INFO("service closed its readiness descriptor before it was "
+                     "ready",
+                     LF_STR("service", s->cfg->name),
+                     LF_INT("fd", s->cfg->ready_fd));
+        close_ready_pipe(s);
+        if (n > 0)
+            svc_handle(s, SVC_EV_READY);
+        return;
+    }
 }
 
 /* Looks up user/group now, once, so a typo fails before anything runs. */
@@ -948,6 +1318,9 @@ struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
     s->state = SVC_WAITING;
     s->state_since = ev_now(loop);
     child_init(&s->proc, loop, on_child, on_status);
+    sdnotify_init(&s->notify_sock, loop, notify_from_service, on_notification);
+    ev_io_init(&s->ready_w, on_ready_pipe, -1, EV_READ);
+    ev_timer_init(&s->watchdog_w, on_watchdog, 0., 0.);
     ev_timer_init(&s->timer_w, on_timer, 0., 0.);
     ev_timer_init(&s->group_w, on_group_poll, SVC_GROUP_POLL_S,
                   SVC_GROUP_POLL_S);
@@ -991,6 +1364,9 @@ void svc_free(struct svc *s)
     if (!s)
         return;
     child_stop(&s->proc);
+    sdnotify_close(&s->notify_sock);
+    close_ready_pipe(s);
+    ev_timer_stop(s->loop, &s->watchdog_w);
     ev_timer_stop(s->loop, &s->timer_w);
     ev_timer_stop(s->loop, &s->group_w);
     relay_finish(s->out);

@@ -3,9 +3,12 @@
  * Every transition goes through svc_handle() and every state change is
  * reported to the owner's notify callback, the one place others (the
  * supervisor now, probes and the status endpoint later) observe services.
- * Embeds a struct child (the process: proc/child.h) and two ev_timers
- * (backoff and stop grace; the poll for the end of a stopping process
- * group); owns the relays of the child's output.
+ * Embeds a struct child (the process: proc/child.h), two ev_timers
+ * (backoff, stop grace and ready_timeout; the poll for the end of a
+ * stopping process group), for ready: notify, a struct sdnotify (its
+ * NOTIFY_SOCKET, open while it has a process) and, for ready: {fd: N}, an
+ * ev_io on the pipe the service writes its newline to; owns the relays of
+ * the child's output.
  */
 #ifndef SIDECAR_SIDECAR_SERVICE_H
 #define SIDECAR_SIDECAR_SERVICE_H
@@ -18,10 +21,13 @@
 #include "base/util.h"
 #include "conf/model.h"
 #include "proc/child.h"
+#include "proc/sdnotify.h"
+#include "proc/spawn.h"
 
 enum svc_state {
     SVC_WAITING,  /* not started yet: waiting for its dependencies */
-    SVC_STARTING, /* forked; exec not confirmed yet */
+    SVC_STARTING, /* forked; exec not confirmed yet, or (ready: notify)
+                     executed and not ready yet */
     SVC_RUNNING,  /* exec succeeded, process alive */
     SVC_BACKOFF,  /* exited; restart timer pending */
     SVC_STOPPING, /* stop signal sent; until its whole group is gone */
@@ -42,6 +48,8 @@ enum svc_event {
     SVC_EV_KILL,       /* stop now: SIGKILL the process group */
     SVC_EV_ABANDON,    /* a dependency is gone for good: it can never start */
     SVC_EV_RESTART,    /* stop, then start again through the backoff */
+    SVC_EV_READY,      /* ready: notify: the service sent READY=1 */
+    SVC_EV_WATCHDOG,   /* watchdog: no WATCHDOG=1 for that long */
 };
 
 struct guard;
@@ -69,17 +77,27 @@ struct svc {
     struct child proc;  /* pid: of the running process, else 0; pgid: its
                            process group, until all of it is gone */
     unsigned restarts;  /* automatic restarts so far */
-    bool ever_started;  /* exec succeeded at least once */
+    bool ever_started;  /* started at least once: exec succeeded, and with
+                           ready: notify, it said READY=1 */
     bool has_exited;    /* last_status is valid */
     int last_status;    /* wait status of the last exit */
     double started_at;  /* ev_now() of the last spawn, for display */
     double start_mono;  /* util_mono_now() of it, for the uptime */
     double state_since; /* ev_now() of the last state change */
+    /* ready: notify. What the running service said of itself: */
+    const char *not_ready; /* "reloading", "stopping"; NULL: as its state */
+    char status_text[SDNOTIFY_STATUS_MAX]; /* its last STATUS=; "" none */
+    struct sdnotify notify_sock;           /* its NOTIFY_SOCKET */
 
     /* private */
     struct ev_loop *loop;
     ev_timer timer_w;
-    ev_timer group_w; /* polls a stopping group that outlived its leader */
+    ev_timer group_w;    /* polls a stopping group that outlived its leader */
+    ev_io ready_w;       /* ready: {fd: N}: the pipe's read end; fd -1: none */
+    ev_timer watchdog_w; /* watchdog: armed while RUNNING, WATCHDOG=1 resets */
+    char watchdog_env[48];                      /* "WATCHDOG_USEC=..." */
+    char watchdog_pid_env[SPAWN_PID_ROOM + 16]; /* "WATCHDOG_PID=", the
+                                                   child writes the rest */
     struct relay *out;
     struct relay *err;
     size_t max_line;
@@ -87,8 +105,16 @@ struct svc {
     bool restart_requested; /* SVC_EV_RESTART: restart after this stop */
     bool killed;            /* this stop has SIGKILLed the group */
     bool stuck_said;        /* this stop said its leader outlives SIGKILL */
-    double stop_mono;       /* util_mono_now() of the stop signal */
-    double *restart_times;  /* ring of max_restarts restart times (mono) */
+    bool exec_seen;         /* this run's exec succeeded */
+    char notify_env[SDNOTIFY_ADDR_MAX + 16]; /* "NOTIFY_SOCKET=@..." */
+    bool said_ready;                         /* this run sent READY=1 */
+    bool draining;         /* reading the socket before acting on an exit */
+    bool ready_pending;    /* READY=1 read then: handled after the exit */
+    pid_t main_pid;        /* MAINPID=, checked; 0: none (the leader) */
+    bool failed_run;       /* this stop ends a failed run (ready_timeout):
+                              the restart policy applies as after a crash */
+    double stop_mono;      /* util_mono_now() of the stop signal */
+    double *restart_times; /* ring of max_restarts restart times (mono) */
     size_t restart_head;
     size_t restart_count;
     char **envp;             /* sidecar's environment and the service's env */

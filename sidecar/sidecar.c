@@ -507,8 +507,12 @@ static void service_changed(struct sidecar *sc, struct svc *s,
     }
     /* First the aggregate, so that its change names this cause. */
     char cause[192];
+    /* old == now: a running service said it is (not) ready. */
+    const char *said = now == SVC_RUNNING && s->not_ready ? s->not_ready : NULL;
     snprintf(cause, sizeof(cause), "service '%s' is %s", s->cfg->name,
-             svc_state_name(now));
+             said         ? said
+             : old == now ? "ready"
+                          : svc_state_name(now));
     update_health(sc, cause);
     /* A service's probes run while it runs, from unknown each time. */
     if ((old == SVC_RUNNING) != (now == SVC_RUNNING))

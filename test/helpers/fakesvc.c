@@ -27,15 +27,35 @@
  *   fakesvc partial TEXT           write TEXT without newline, exit 0
  *   fakesvc long N                 write one line of N 'x' bytes, exit 0
  *   fakesvc newlines N             write N newlines, 64 KiB a write
+ *   fakesvc notify NAME FILE STEP...
+ *                                  as run NAME FILE, then each STEP in
+ *                                  turn: @PATH waits until PATH exists;
+ *                                  +MS sleeps MS milliseconds;
+ *                                  else one datagram to $NOTIFY_SOCKET,
+ *                                  '|' for its newlines ("READY=1|STATUS=up")
+ *   fakesvc hostile FILE N         sends $NOTIFY_SOCKET garbage, a NUL, a
+ *                                  64 KiB and a 1 MiB datagram, a pipe's
+ *                                  write end (then appends "passed-fd
+ *                                  closed" to FILE once sidecar closed
+ *                                  it), N datagrams as fast as it can,
+ *                                  then READY=1; then waits
+ *   fakesvc fork NAME FILE [bad]   a daemon that forks: the child runs as
+ *                                  run NAME FILE; the parent sends
+ *                                  "MAINPID=child|READY=1" (bad: first a
+ *                                  MAINPID of its own parent) and exits 0
  */
 #define _DEFAULT_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static const char *run_name;
@@ -213,6 +233,143 @@ static int family(const char *pidfile)
     return 0;
 }
 
+/* One datagram to $NOTIFY_SOCKET, as sd_notify(3) sends it. */
+static int notify(const char *text)
+{
+    const char *addr = getenv("NOTIFY_SOCKET");
+    if (!addr || (addr[0] != '@' && addr[0] != '/'))
+        return 80;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t alen = strlen(addr);
+    if (alen >= sizeof(sa.sun_path))
+        return 81;
+    memcpy(sa.sun_path, addr, alen);
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0';
+    char msg[4096];
+    size_t len = strlen(text);
+    if (len >= sizeof(msg))
+        return 82;
+    for (size_t i = 0; i < len; i++)
+        msg[i] = text[i] == '|' ? '\n' : text[i];
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (fd < 0)
+        return 83;
+    socklen_t salen =
+        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + alen);
+    ssize_t n = sendto(fd, msg, len, 0, (struct sockaddr *)&sa, salen);
+    close(fd);
+    return n == (ssize_t)len ? 0 : 84;
+}
+
+static int notify_steps(char **steps, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        if (steps[i][0] == '@') {
+            while (stat(steps[i] + 1, &st) < 0)
+                usleep(10 * 1000);
+        } else if (steps[i][0] == '+') {
+            usleep((useconds_t)atoi(steps[i] + 1) * 1000);
+        } else if (notify(steps[i]) != 0) {
+            return 85;
+        }
+    }
+    return 0;
+}
+
+/* One datagram of len bytes to $NOTIFY_SOCKET, passing fd if >= 0. */
+static ssize_t notify_raw(const char *buf, size_t len, int fd)
+{
+    const char *addr = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t alen = addr ? strlen(addr) : 0;
+    if (!alen || alen >= sizeof(sa.sun_path))
+        return -1;
+    memcpy(sa.sun_path, addr, alen);
+    sa.sun_path[0] = '\0';
+    int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (s < 0)
+        return -1;
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    union {
+        struct cmsghdr align;
+        char bytes[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct msghdr mh = {
+        .msg_name = &sa,
+        .msg_namelen =
+            (socklen_t)(offsetof(struct sockaddr_un, sun_path) + alen),
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+    };
+    if (fd >= 0) {
+        mh.msg_control = control.bytes;
+        mh.msg_controllen = sizeof(control.bytes);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    ssize_t n = sendmsg(s, &mh, 0);
+    close(s);
+    return n;
+}
+
+static int hostile(const char *file, long flood)
+{
+    static char big[1 << 20];
+    memset(big, 'A', sizeof(big));
+    memcpy(big, "STATUS=", 7);
+    notify_raw("garbage without an equals sign", 30, -1);
+    notify_raw("READY=1\0STATUS=nul", 19, -1);
+    notify_raw(big, 64 * 1024, -1);
+    notify_raw(big, sizeof(big), -1); /* EMSGSIZE here: never arrives */
+    int p[2];
+    if (pipe(p) < 0)
+        return 95;
+    notify_raw("STATUS=with a descriptor", 24, p[1]);
+    close(p[1]);
+    for (long i = 0; i < flood; i++)
+        notify_raw("WATCHDOG=1", 10, -1);
+    if (notify("READY=1|STATUS=survived") != 0)
+        return 85;
+    char c;
+    if (read(p[0], &c, 1) == 0)
+        append(file, "passed-fd", "closed");
+    wait_forever();
+    return 0;
+}
+
+static int fork_daemon(bool bad)
+{
+    int ready[2];
+    char c;
+    if (pipe(ready) < 0)
+        return 95;
+    pid_t child = fork();
+    if (child < 0)
+        return 95;
+    if (child == 0) {
+        signal(SIGTERM, on_term);
+        append(run_file, "start", run_name);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(99);
+        wait_forever();
+    }
+    if (read(ready[0], &c, 1) != 1)
+        return 98;
+    char msg[64];
+    if (bad) {
+        snprintf(msg, sizeof(msg), "MAINPID=%d", (int)getppid());
+        if (notify(msg) != 0)
+            return 85;
+    }
+    snprintf(msg, sizeof(msg), "MAINPID=%d|READY=1", (int)child);
+    return notify(msg) != 0 ? 85 : 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -228,6 +385,23 @@ int main(int argc, char **argv)
         if (strcmp(flag, "log-usr1") == 0)
             signal(SIGUSR1, on_usr1);
         append(run_file, "start", run_name);
+        wait_forever();
+    }
+    if (strcmp(mode, "hostile") == 0 && argc == 4)
+        return hostile(argv[2], atol(argv[3]));
+    if (strcmp(mode, "fork") == 0 && argc >= 4) {
+        run_name = argv[2];
+        run_file = argv[3];
+        return fork_daemon(argc > 4 && strcmp(argv[4], "bad") == 0);
+    }
+    if (strcmp(mode, "notify") == 0 && argc >= 4) {
+        run_name = argv[2];
+        run_file = argv[3];
+        signal(SIGTERM, on_term);
+        append(run_file, "start", run_name);
+        int rc = notify_steps(argv + 4, argc - 4);
+        if (rc)
+            return rc;
         wait_forever();
     }
     if (strcmp(mode, "spam") == 0 && argc == 3)

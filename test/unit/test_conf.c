@@ -485,7 +485,7 @@ Test(cfg, env_values_are_expanded_keys_are_not, .timeout = 5)
         "of: role, command, env, cwd, user, group, umask, restart, "
         "success_exit_codes, backoff, max_restarts, restart_window, "
         "stop_signal, stop_timeout, essential, depends_on, "
-        "forward_signals");
+        "forward_signals, ready, ready_timeout, watchdog");
 }
 
 Test(cfg, expansion_error_points_at_value, .timeout = 5)
@@ -690,4 +690,38 @@ Test(cfg, a_task_may_not_restart_always, .timeout = 5)
                     3, 40,
                     "service 'm' has role task, which runs to completion; "
                     "restart may be on-failure or never");
+}
+
+/* ready: exec, notify, or s6's {fd: N} (issue 18). */
+Test(cfg, ready_is_a_word_or_a_descriptor, .timeout = 5)
+{
+    struct cfg_error err;
+    struct cfg_root *root = ut_load("services:\n  a:\n    role: main\n"
+                                    "    command: x\n    ready: {fd: 5}\n"
+                                    "  b:\n    command: x\n    ready: notify\n"
+                                    "    ready_timeout: 2s\n"
+                                    "  c:\n    command: x\n",
+                                    &err);
+    cr_assert_not_null(root, "%s", err.msg);
+    cr_expect_eq(root->services[0].ready, CFG_READY_FD);
+    cr_expect_eq(root->services[0].ready_fd, 5);
+    cr_expect_eq(root->services[1].ready, CFG_READY_NOTIFY);
+    cr_expect_eq(root->services[1].ready_timeout_ms, 2000);
+    cr_expect_eq(root->services[2].ready, CFG_READY_EXEC);
+    cr_expect_eq(root->services[2].ready_timeout_ms, 60000);
+    cfg_free(root);
+    ut_expect_error("services:\n  a:\n    role: main\n    command: x\n"
+                    "    ready: {fd: 2}\n",
+                    5, 17,
+                    "expected an integer from 3 to 1023 for 'fd', found '2'");
+    ut_expect_error("services:\n  a:\n    role: main\n    command: x\n"
+                    "    ready: fd\n",
+                    5, 12,
+                    "expected exec, notify or {fd: N} (N from 3 to 1023) for "
+                    "'ready', found 'fd'");
+    ut_expect_error("services:\n  a:\n    role: main\n    command: x\n"
+                    "    ready: {fdx: 3}\n",
+                    5, 12,
+                    "expected exec, notify or {fd: N} (N from 3 to 1023) for "
+                    "'ready', found a mapping");
 }

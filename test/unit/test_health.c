@@ -78,7 +78,8 @@ Test(health, unknown_high_is_degraded_but_ready, .timeout = 5)
 
 Test(health, main_between_restarts_is_down_but_live, .timeout = 5)
 {
-    struct health_service_in s = {true, SVC_BACKOFF, true, false, false, false};
+    struct health_service_in s = {true,  SVC_BACKOFF, true, false,
+                                  false, false,       false};
     struct health_view v = health_compute(NULL, 0, &s, 1, true);
     cr_expect_eq(v.status, HEALTH_DOWN);
     cr_expect(v.live, "sidecar is repairing it: kubelet must not fight it");
@@ -88,8 +89,8 @@ Test(health, main_between_restarts_is_down_but_live, .timeout = 5)
 Test(health, essential_fatal_is_not_live, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false, false, false},
-        {true, SVC_FATAL, true, false, false, false},
+        {true, SVC_RUNNING, true, false, false, false, false},
+        {true, SVC_FATAL, true, false, false, false, false},
     };
     struct health_view v = health_compute(NULL, 0, s, 2, true);
     cr_expect_eq(v.status, HEALTH_DOWN);
@@ -99,8 +100,8 @@ Test(health, essential_fatal_is_not_live, .timeout = 5)
 Test(health, helper_down_is_degraded, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false, false, false},
-        {false, SVC_FATAL, true, false, false, false},
+        {true, SVC_RUNNING, true, false, false, false, false},
+        {false, SVC_FATAL, true, false, false, false, false},
     };
     struct health_view v = health_compute(NULL, 0, s, 2, true);
     cr_expect_eq(v.status, HEALTH_DEGRADED);
@@ -110,8 +111,8 @@ Test(health, helper_down_is_degraded, .timeout = 5)
 Test(health, a_finished_one_shot_helper_is_not_down, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false, false, false},
-        {false, SVC_EXITED, true, true, false, false},
+        {true, SVC_RUNNING, true, false, false, false, false},
+        {false, SVC_EXITED, true, true, false, false, false},
     };
     cr_expect_eq(health_compute(NULL, 0, s, 2, false).status, HEALTH_UP);
 }
@@ -120,8 +121,8 @@ Test(health, a_finished_one_shot_helper_is_not_down, .timeout = 5)
 Test(health, a_completed_task_is_up_even_essential, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false, false, false},
-        {true, SVC_COMPLETED, true, true, true, true},
+        {true, SVC_RUNNING, true, false, false, false, false},
+        {true, SVC_COMPLETED, true, true, true, true, false},
     };
     struct health_view v = health_compute(NULL, 0, s, 2, false);
     cr_expect_eq(v.status, HEALTH_UP);
@@ -131,8 +132,8 @@ Test(health, a_completed_task_is_up_even_essential, .timeout = 5)
 Test(health, a_failed_task_is_down_as_any_service, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false, false, false},
-        {false, SVC_EXITED, true, false, true, true},
+        {true, SVC_RUNNING, true, false, false, false, false},
+        {false, SVC_EXITED, true, false, true, true, false},
     };
     cr_expect_eq(health_compute(NULL, 0, s, 2, true).status, HEALTH_DEGRADED);
     s[1].essential = true;
@@ -142,8 +143,8 @@ Test(health, a_failed_task_is_down_as_any_service, .timeout = 5)
 Test(health, startup_waits_for_an_awaited_task_to_complete, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false, false, false},
-        {false, SVC_RUNNING, true, false, true, true},
+        {true, SVC_RUNNING, true, false, false, false, false},
+        {false, SVC_RUNNING, true, false, true, true, false},
     };
     cr_expect(!health_compute(NULL, 0, s, 2, false).started,
               "a task that runs has not completed");
@@ -154,8 +155,8 @@ Test(health, startup_waits_for_an_awaited_task_to_complete, .timeout = 5)
 Test(health, a_task_nothing_awaits_does_not_hold_startup, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false, false, false},
-        {false, SVC_WAITING, false, false, true, false},
+        {true, SVC_RUNNING, true, false, false, false, false},
+        {false, SVC_WAITING, false, false, true, false, false},
     };
     cr_expect(health_compute(NULL, 0, s, 2, false).started);
 }
@@ -163,8 +164,8 @@ Test(health, a_task_nothing_awaits_does_not_hold_startup, .timeout = 5)
 Test(health, startup_waits_for_every_service_and_latches, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false, false, false},
-        {false, SVC_WAITING, false, false, false, false},
+        {true, SVC_RUNNING, true, false, false, false, false},
+        {false, SVC_WAITING, false, false, false, false, false},
     };
     struct health_view v = health_compute(NULL, 0, s, 2, false);
     cr_expect(!v.started);
@@ -209,8 +210,8 @@ Test(health, main_not_running_yet_or_any_more_is_down, .timeout = 5)
     static const enum svc_state states[] = {SVC_WAITING, SVC_STARTING,
                                             SVC_EXITED, SVC_STOPPING};
     for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
-        struct health_service_in s = {true, states[i], true,
-                                      true, false,     false};
+        struct health_service_in s = {true,  states[i], true, true,
+                                      false, false,     false};
         cr_expect_eq(health_compute(NULL, 0, &s, 1, true).status, HEALTH_DOWN,
                      "main %s", svc_state_name(states[i]));
     }
@@ -219,8 +220,8 @@ Test(health, main_not_running_yet_or_any_more_is_down, .timeout = 5)
 Test(health, a_helper_exiting_with_a_success_code_is_done, .timeout = 5)
 {
     struct health_service_in s[] = {
-        {true, SVC_RUNNING, true, false, false, false},
-        {false, SVC_EXITED, true, false, false, false},
+        {true, SVC_RUNNING, true, false, false, false, false},
+        {false, SVC_EXITED, true, false, false, false, false},
     };
     cr_expect_eq(health_compute(NULL, 0, s, 2, true).status, HEALTH_DEGRADED);
     s[1].exited_ok = true;
@@ -254,9 +255,9 @@ Test(health, every_mix_matches_the_table, .timeout = 10)
                             };
                             struct health_service_in s[] = {
                                 {true, states[m], states[m] != SVC_WAITING, ok,
-                                 false, false},
+                                 false, false, false},
                                 {false, states[x], states[x] != SVC_WAITING, ok,
-                                 states[x] == SVC_COMPLETED, false},
+                                 states[x] == SVC_COMPLETED, false, false},
                             };
                             struct health_view v =
                                 health_compute(p, 3, s, 2, false);
@@ -275,4 +276,22 @@ Test(health, every_mix_matches_the_table, .timeout = 10)
                             rows++;
                         }
     cr_expect_eq(rows, 3 * 3 * 3 * 8 * 9 * 2);
+}
+
+/* ready: notify: RELOADING=1 or STOPPING=1 from a running service. */
+Test(health, a_running_service_that_says_not_ready_is_down, .timeout = 5)
+{
+    struct health_service_in s[] = {
+        {true, SVC_RUNNING, true, false, false, false, true},
+        {false, SVC_RUNNING, true, false, false, false, false},
+    };
+    struct health_view v = health_compute(NULL, 0, s, 2, true);
+    cr_expect_eq(v.status, HEALTH_DOWN);
+    cr_expect(v.live);
+    cr_expect(!v.ready);
+    s[0].not_ready = false;
+    s[1].not_ready = true;
+    v = health_compute(NULL, 0, s, 2, true);
+    cr_expect_eq(v.status, HEALTH_DEGRADED, "a helper degrades it");
+    cr_expect(v.ready);
 }

@@ -188,6 +188,7 @@ static struct svc *svc_in(enum svc_state state)
         svc_handle(s, SVC_EV_EXEC_OK);
         break;
     case SVC_BACKOFF:
+        cfg.restart = CFG_RESTART_ALWAYS; /* whatever an earlier cell set */
         svc_handle(s, SVC_EV_START);
         svc_handle(s, SVC_EV_EXEC_OK);
         feed_exit(s, EXITED_WITH(1));
@@ -264,28 +265,35 @@ struct cell {
 };
 
 static const struct cell impossible[] = {
-    {SVC_WAITING, SVC_EV_EXEC_OK},   {SVC_WAITING, SVC_EV_EXIT},
-    {SVC_WAITING, SVC_EV_TIMER},     {SVC_WAITING, SVC_EV_GROUP_GONE},
-    {SVC_WAITING, SVC_EV_RESTART},   {SVC_STARTING, SVC_EV_START},
-    {SVC_STARTING, SVC_EV_TIMER},    {SVC_STARTING, SVC_EV_GROUP_GONE},
-    {SVC_STARTING, SVC_EV_ABANDON},  {SVC_RUNNING, SVC_EV_START},
-    {SVC_RUNNING, SVC_EV_TIMER},     {SVC_RUNNING, SVC_EV_GROUP_GONE},
-    {SVC_RUNNING, SVC_EV_ABANDON},   {SVC_BACKOFF, SVC_EV_EXEC_OK},
-    {SVC_BACKOFF, SVC_EV_EXIT},      {SVC_BACKOFF, SVC_EV_GROUP_GONE},
-    {SVC_BACKOFF, SVC_EV_ABANDON},   {SVC_BACKOFF, SVC_EV_RESTART},
-    {SVC_STOPPING, SVC_EV_START},    {SVC_STOPPING, SVC_EV_ABANDON},
-    {SVC_STOPPED, SVC_EV_EXEC_OK},   {SVC_STOPPED, SVC_EV_EXIT},
-    {SVC_STOPPED, SVC_EV_TIMER},     {SVC_STOPPED, SVC_EV_GROUP_GONE},
-    {SVC_STOPPED, SVC_EV_ABANDON},   {SVC_STOPPED, SVC_EV_RESTART},
-    {SVC_EXITED, SVC_EV_EXEC_OK},    {SVC_EXITED, SVC_EV_EXIT},
-    {SVC_EXITED, SVC_EV_TIMER},      {SVC_EXITED, SVC_EV_GROUP_GONE},
-    {SVC_EXITED, SVC_EV_ABANDON},    {SVC_EXITED, SVC_EV_RESTART},
-    {SVC_FATAL, SVC_EV_EXEC_OK},     {SVC_FATAL, SVC_EV_EXIT},
-    {SVC_FATAL, SVC_EV_TIMER},       {SVC_FATAL, SVC_EV_GROUP_GONE},
-    {SVC_FATAL, SVC_EV_ABANDON},     {SVC_FATAL, SVC_EV_RESTART},
-    {SVC_COMPLETED, SVC_EV_EXEC_OK}, {SVC_COMPLETED, SVC_EV_EXIT},
-    {SVC_COMPLETED, SVC_EV_TIMER},   {SVC_COMPLETED, SVC_EV_GROUP_GONE},
-    {SVC_COMPLETED, SVC_EV_ABANDON}, {SVC_COMPLETED, SVC_EV_RESTART},
+    {SVC_WAITING, SVC_EV_EXEC_OK},      {SVC_WAITING, SVC_EV_EXIT},
+    {SVC_WAITING, SVC_EV_TIMER},        {SVC_WAITING, SVC_EV_GROUP_GONE},
+    {SVC_WAITING, SVC_EV_RESTART},      {SVC_STARTING, SVC_EV_START},
+    {SVC_STARTING, SVC_EV_GROUP_GONE},  {SVC_STARTING, SVC_EV_ABANDON},
+    {SVC_RUNNING, SVC_EV_START},        {SVC_RUNNING, SVC_EV_TIMER},
+    {SVC_RUNNING, SVC_EV_GROUP_GONE},   {SVC_RUNNING, SVC_EV_ABANDON},
+    {SVC_BACKOFF, SVC_EV_EXEC_OK},      {SVC_BACKOFF, SVC_EV_EXIT},
+    {SVC_BACKOFF, SVC_EV_GROUP_GONE},   {SVC_BACKOFF, SVC_EV_ABANDON},
+    {SVC_BACKOFF, SVC_EV_RESTART},      {SVC_STOPPING, SVC_EV_START},
+    {SVC_STOPPING, SVC_EV_ABANDON},     {SVC_STOPPED, SVC_EV_EXEC_OK},
+    {SVC_STOPPED, SVC_EV_EXIT},         {SVC_STOPPED, SVC_EV_TIMER},
+    {SVC_STOPPED, SVC_EV_GROUP_GONE},   {SVC_STOPPED, SVC_EV_ABANDON},
+    {SVC_STOPPED, SVC_EV_RESTART},      {SVC_EXITED, SVC_EV_EXEC_OK},
+    {SVC_EXITED, SVC_EV_EXIT},          {SVC_EXITED, SVC_EV_TIMER},
+    {SVC_EXITED, SVC_EV_GROUP_GONE},    {SVC_EXITED, SVC_EV_ABANDON},
+    {SVC_EXITED, SVC_EV_RESTART},       {SVC_FATAL, SVC_EV_EXEC_OK},
+    {SVC_FATAL, SVC_EV_EXIT},           {SVC_FATAL, SVC_EV_TIMER},
+    {SVC_FATAL, SVC_EV_GROUP_GONE},     {SVC_FATAL, SVC_EV_ABANDON},
+    {SVC_FATAL, SVC_EV_RESTART},        {SVC_WAITING, SVC_EV_READY},
+    {SVC_BACKOFF, SVC_EV_READY},        {SVC_STOPPED, SVC_EV_READY},
+    {SVC_EXITED, SVC_EV_READY},         {SVC_FATAL, SVC_EV_READY},
+    {SVC_WAITING, SVC_EV_WATCHDOG},     {SVC_STARTING, SVC_EV_WATCHDOG},
+    {SVC_BACKOFF, SVC_EV_WATCHDOG},     {SVC_STOPPING, SVC_EV_WATCHDOG},
+    {SVC_STOPPED, SVC_EV_WATCHDOG},     {SVC_EXITED, SVC_EV_WATCHDOG},
+    {SVC_FATAL, SVC_EV_WATCHDOG},       {SVC_COMPLETED, SVC_EV_EXEC_OK},
+    {SVC_COMPLETED, SVC_EV_EXIT},       {SVC_COMPLETED, SVC_EV_TIMER},
+    {SVC_COMPLETED, SVC_EV_GROUP_GONE}, {SVC_COMPLETED, SVC_EV_ABANDON},
+    {SVC_COMPLETED, SVC_EV_RESTART},    {SVC_COMPLETED, SVC_EV_READY},
+    {SVC_COMPLETED, SVC_EV_WATCHDOG},
 };
 
 /* Legitimate: sent there, and nothing to do. */
@@ -293,12 +301,12 @@ static const struct cell ignored[] = {
     {SVC_WAITING, SVC_EV_KILL},   {SVC_STOPPED, SVC_EV_STOP},
     {SVC_STOPPED, SVC_EV_KILL},   {SVC_EXITED, SVC_EV_STOP},
     {SVC_EXITED, SVC_EV_KILL},    {SVC_FATAL, SVC_EV_STOP},
-    {SVC_FATAL, SVC_EV_KILL},     {SVC_COMPLETED, SVC_EV_STOP},
-    {SVC_COMPLETED, SVC_EV_KILL},
+    {SVC_FATAL, SVC_EV_KILL},     {SVC_STOPPING, SVC_EV_READY},
+    {SVC_COMPLETED, SVC_EV_STOP}, {SVC_COMPLETED, SVC_EV_KILL},
 };
 
 /* The cells with a handler: each has its own test below. */
-#define HANDLED_CELLS 28
+#define HANDLED_CELLS 32
 
 /* What the bug line says, in the JSON log. */
 static void bug_line(char *buf, size_t len, const struct cell *c)
@@ -337,7 +345,7 @@ static void expect_nothing(const struct cell *c, bool bug)
 
 Test(svc_machine, every_cell_is_listed_once)
 {
-    enum { STATES = SVC_COMPLETED + 1, EVENTS = SVC_EV_RESTART + 1 };
+    enum { STATES = SVC_COMPLETED + 1, EVENTS = SVC_EV_WATCHDOG + 1 };
     cr_expect_eq(ARRAY_SIZE(impossible) + ARRAY_SIZE(ignored) + HANDLED_CELLS,
                  STATES * EVENTS);
     /* No cell listed twice. */
@@ -812,5 +820,102 @@ Test(svc_machine, helper_success_is_exited_not_completed)
     feed_exit(s, EXITED_WITH(0));
     cr_expect_eq(s->state, SVC_EXITED);
     cr_expect_not(logged("service completed"));
+    svc_free(s);
+}
+
+/* ---- ready: notify: STARTING until READY=1 ---- */
+
+Test(svc_machine, notify_exec_ok_waits_for_ready)
+{
+    cfg.ready = CFG_READY_NOTIFY;
+    struct svc *s = svc_in(SVC_STARTING);
+    cr_expect_eq(s->notify_sock.addr[0], '@', "a socket for the run");
+    svc_handle(s, SVC_EV_EXEC_OK);
+    cr_expect_eq(s->state, SVC_STARTING);
+    cr_expect_not(s->ever_started);
+    cr_expect_eq(told.count, 0);
+    cr_expect(logged("service executed; waiting for it to say it is ready"));
+    cr_expect_not(logged("\"service started\""));
+    svc_handle(s, SVC_EV_READY);
+    cr_expect_eq(s->state, SVC_RUNNING);
+    cr_expect(s->ever_started);
+    cr_expect(logged("\"service started\""));
+    EXPECT_PATH(SVC_STARTING, SVC_RUNNING);
+    svc_free(s);
+}
+
+Test(svc_machine, notify_ready_before_exec_ok_runs_at_exec_ok)
+{
+    cfg.ready = CFG_READY_NOTIFY;
+    struct svc *s = svc_in(SVC_STARTING);
+    svc_handle(s, SVC_EV_READY);
+    cr_expect_eq(s->state, SVC_STARTING);
+    cr_expect_eq(told.count, 0);
+    svc_handle(s, SVC_EV_EXEC_OK);
+    cr_expect_eq(s->state, SVC_RUNNING);
+    cr_expect(s->ever_started);
+    EXPECT_PATH(SVC_STARTING, SVC_RUNNING);
+    svc_free(s);
+}
+
+Test(svc_machine, starting_timer_is_ready_timeout_through_the_policy)
+{
+    cfg.ready = CFG_READY_NOTIFY;
+    cfg.restart = CFG_RESTART_ON_FAILURE;
+    struct svc *s = svc_in(SVC_STARTING);
+    svc_handle(s, SVC_EV_EXEC_OK);
+    svc_handle(s, SVC_EV_TIMER);
+    cr_expect_eq(s->state, SVC_STOPPING);
+    cr_expect(logged("service did not say it is ready in time"));
+    EXPECT_SIGNALS(SIGTERM, SIGCONT);
+    /* It exits 0 on SIGTERM: still a failed run, so on-failure restarts. */
+    feed_exit(s, EXITED_WITH(0));
+    cr_expect_eq(s->state, SVC_BACKOFF);
+    cr_expect_eq(s->notify_sock.addr[0], '\0', "closed with the group");
+    EXPECT_PATH(SVC_STARTING, SVC_STOPPING, SVC_BACKOFF);
+    svc_free(s);
+}
+
+Test(svc_machine, running_ready_ends_a_reload)
+{
+    cfg.ready = CFG_READY_NOTIFY;
+    struct svc *s = svc_in(SVC_STARTING);
+    svc_handle(s, SVC_EV_EXEC_OK);
+    svc_handle(s, SVC_EV_READY);
+    forget();
+    svc_handle(s, SVC_EV_READY);
+    cr_expect_eq(told.count, 0, "ready already: nothing to tell");
+    s->not_ready = "reloading";
+    svc_handle(s, SVC_EV_READY);
+    cr_expect_eq(s->state, SVC_RUNNING);
+    cr_expect_null(s->not_ready);
+    EXPECT_PATH(SVC_RUNNING, SVC_RUNNING);
+    cr_expect(logged("service is ready again"));
+    svc_free(s);
+}
+
+/* ---- watchdog: RUNNING x WATCHDOG ---- */
+
+Test(svc_machine, running_watchdog_aborts_a_failed_run)
+{
+    cfg.ready = CFG_READY_NOTIFY;
+    cfg.watchdog_ms = 100;
+    cfg.restart = CFG_RESTART_ON_FAILURE;
+    struct svc *s = svc_in(SVC_STARTING);
+    svc_handle(s, SVC_EV_EXEC_OK);
+    cr_expect_not(ev_is_active(&s->watchdog_w), "not before ready");
+    svc_handle(s, SVC_EV_READY);
+    cr_assert_eq(s->state, SVC_RUNNING);
+    cr_expect(ev_is_active(&s->watchdog_w), "armed at ready");
+    forget();
+    svc_handle(s, SVC_EV_WATCHDOG);
+    cr_expect_eq(s->state, SVC_STOPPING);
+    cr_expect(logged("\"msg\":\"watchdog timeout\""));
+    cr_expect_not(ev_is_active(&s->watchdog_w));
+    EXPECT_SIGNALS(SIGABRT, SIGCONT);
+    /* It caught SIGABRT and exited 0: a failed run all the same. */
+    feed_exit(s, EXITED_WITH(0));
+    cr_expect_eq(s->state, SVC_BACKOFF);
+    EXPECT_PATH(SVC_RUNNING, SVC_STOPPING, SVC_BACKOFF);
     svc_free(s);
 }
