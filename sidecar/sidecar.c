@@ -341,10 +341,9 @@ static void update_health(struct sidecar *sc, const char *cause)
         sc->health_services[i] = health_service_of(sc->svcs[i]);
     for (size_t i = 0; i < sc->prober->count; i++) {
         const struct probe *p = sc->prober->probes[i];
-        struct health_probe_in *in = &sc->health_probes[i];
-        in->importance = p->cfg->importance;
-        in->state = p->state;
-        in->passed_once = p->passed_once;
+        size_t idx = p->cfg->service_index;
+        sc->health_probes[i] =
+            health_probe_of(p, idx == CFG_NO_INDEX ? NULL : sc->svcs[idx]);
     }
     struct health_view v = health_compute(
         sc->health_probes, sc->prober->count, sc->health_services,
