@@ -150,13 +150,14 @@ static bool dep_met(const struct sidecar *sc, const struct cfg_dep *d)
 
 /*
  * True when the dependency can never be met: nothing will run it again.
- * A task awaited to complete is doomed by any failure its policy keeps.
+ * An exited one met started if it ever ran; it can never be healthy, nor
+ * (a task) complete.
  */
 static bool dep_doomed(const struct svc *dep, enum cfg_dep_cond cond)
 {
     return dep->state == SVC_FATAL ||
            (dep->state == SVC_EXITED &&
-            (!dep->ever_started || cond == CFG_DEP_COMPLETED));
+            (!dep->ever_started || cond != CFG_DEP_STARTED));
 }
 
 /* The first dependency of s that can never be met, or NULL. */
@@ -526,7 +527,8 @@ static void service_changed(struct sidecar *sc, struct svc *s,
         char why[160];
         if (dep) {
             char failed[48];
-            snprintf(failed, sizeof(failed), "failed with exit code %d",
+            snprintf(failed, sizeof(failed), "%s with exit code %d",
+                     svc_exit_is_success(dep) ? "exited" : "failed",
                      svc_exit_code(dep));
             snprintf(why, sizeof(why), "never started: its dependency '%s' %s",
                      dep->cfg->name,

@@ -304,3 +304,32 @@ T(the_probes_of_a_completed_task_count_no_more, 30)
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, H_WAIT), 0);
 }
+
+/*
+ * healthy towards a task that failed for good: it will not run again, so
+ * it can never be healthy. The app is given up as with completed; it
+ * once waited for ever, sidecar neither ready nor gone.
+ */
+T(healthy_towards_a_task_that_failed_for_good_gives_the_app_up, 30)
+{
+    h_start(&H, "services:\n"
+                "  app:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'app', '@DIR@/log']\n"
+                "    depends_on: {seed: healthy}\n"
+                "  seed:\n"
+                "    role: task\n"
+                "    command: ['/bin/sh', '-c', 'exit 3']\n"
+                "probes:\n"
+                "  seed-up:\n"
+                "    type: exec\n"
+                "    service: seed\n"
+                "    command: ['true']\n");
+    cr_expect_eq(h_wait_exit(&H, H_WAIT), 1);
+    long down = h_find_event(&H, 0, "shutting down", NULL);
+    cr_assert_geq(down, 0);
+    cr_expect_str_eq(h_str(&H, down, "reason"),
+                     "main service 'app' never started: its dependency "
+                     "'seed' failed with exit code 3");
+    cr_expect_lt(h_find_event(&H, 0, "service started", "app"), 0);
+}
