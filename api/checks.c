@@ -99,11 +99,16 @@ static int put_verdict(struct buf *b, const struct check *c)
 static void probe_check(const struct sidecar_view *v, const struct probe *p,
                         enum check_endpoint ep, struct check *c)
 {
+    size_t idx = p->cfg->service_index;
+    struct health_probe_in in =
+        health_probe_of(p, idx == CFG_NO_INDEX ? NULL : v->svcs[idx]);
     bool critical = p->cfg->importance == CFG_IMPORTANCE_CRITICAL;
     c->prefix = "";
     c->name = p->cfg->name;
     c->ok = true;
-    if (ep == CHECK_READYZ)
+    if (in.done)
+        ; /* see health_compute() */
+    else if (ep == CHECK_READYZ)
         c->ok = !critical || p->state == PROBE_PASSING;
     else if (ep == CHECK_STARTUPZ)
         c->ok = !critical || p->passed_once || v->health->started;
@@ -115,7 +120,10 @@ static void probe_check(const struct sidecar_view *v, const struct probe *p,
     if (p->state == PROBE_PASSING)
         return;
     c->unwell = p->state == PROBE_FAILING ? "failing: " : "";
-    if (ep == CHECK_STARTUPZ && critical)
+    if (in.done)
+        snprintf(c->why, sizeof(c->why),
+                 "its task completed: does not affect %s", endpoint_nouns[ep]);
+    else if (ep == CHECK_STARTUPZ && critical)
         snprintf(c->why, sizeof(c->why), "%s",
                  p->passed_once ? "critical: passed once" : "startup is done");
     else

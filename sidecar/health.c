@@ -9,6 +9,18 @@ const char *health_status_name(enum health_status status)
     return status_names[status];
 }
 
+struct health_probe_in health_probe_of(const struct probe *p,
+                                       const struct svc *owner)
+{
+    struct health_probe_in in = {
+        .importance = p->cfg->importance,
+        .state = p->state,
+        .passed_once = p->passed_once,
+        .done = owner && owner->state == SVC_COMPLETED,
+    };
+    return in;
+}
+
 struct health_service_in health_service_of(const struct svc *s)
 {
     struct health_service_in in = {
@@ -65,8 +77,10 @@ struct health_view health_compute(const struct health_probe_in *probes,
     }
     for (size_t i = 0; i < probes_count; i++) {
         const struct health_probe_in *p = &probes[i];
-        if (p->importance == CFG_IMPORTANCE_LOW)
-            continue; /* reported, never counted */
+        /* Low: reported, never counted. A completed task's: stopped
+         * with it, which is done, not down. */
+        if (p->importance == CFG_IMPORTANCE_LOW || p->done)
+            continue;
         bool critical = p->importance == CFG_IMPORTANCE_CRITICAL;
         if (p->state == PROBE_FAILING)
             v.status =

@@ -22,6 +22,7 @@ struct health_probe_in {
     enum cfg_importance importance;
     enum probe_state state;
     bool passed_once;
+    bool done; /* its service is a task that completed: done with it */
 };
 
 struct health_service_in {
@@ -50,6 +51,13 @@ struct health_view health_compute(const struct health_probe_in *probes,
                                   size_t probes_count,
                                   const struct health_service_in *services,
                                   size_t services_count, bool started_before);
+
+/*
+ * What the aggregate needs to know of a probe; owner: its service (NULL
+ * for a probe of none).
+ */
+struct health_probe_in health_probe_of(const struct probe *p,
+                                       const struct svc *owner);
 
 /* What the aggregate needs to know of a service. */
 struct health_service_in health_service_of(const struct svc *s);

@@ -150,13 +150,14 @@ static bool dep_met(const struct sidecar *sc, const struct cfg_dep *d)
 
 /*
  * True when the dependency can never be met: nothing will run it again.
- * A task awaited to complete is doomed by any failure its policy keeps.
+ * An exited one met started if it ever ran; it can never be healthy, nor
+ * (a task) complete.
  */
 static bool dep_doomed(const struct svc *dep, enum cfg_dep_cond cond)
 {
     return dep->state == SVC_FATAL ||
            (dep->state == SVC_EXITED &&
-            (!dep->ever_started || cond == CFG_DEP_COMPLETED));
+            (!dep->ever_started || cond != CFG_DEP_STARTED));
 }
 
 /* The first dependency of s that can never be met, or NULL. */
@@ -341,10 +342,9 @@ static void update_health(struct sidecar *sc, const char *cause)
         sc->health_services[i] = health_service_of(sc->svcs[i]);
     for (size_t i = 0; i < sc->prober->count; i++) {
         const struct probe *p = sc->prober->probes[i];
-        struct health_probe_in *in = &sc->health_probes[i];
-        in->importance = p->cfg->importance;
-        in->state = p->state;
-        in->passed_once = p->passed_once;
+        size_t idx = p->cfg->service_index;
+        sc->health_probes[i] =
+            health_probe_of(p, idx == CFG_NO_INDEX ? NULL : sc->svcs[idx]);
     }
     struct health_view v = health_compute(
         sc->health_probes, sc->prober->count, sc->health_services,
@@ -531,7 +531,8 @@ static void service_changed(struct sidecar *sc, struct svc *s,
         char why[160];
         if (dep) {
             char failed[48];
-            snprintf(failed, sizeof(failed), "failed with exit code %d",
+            snprintf(failed, sizeof(failed), "%s with exit code %d",
+                     svc_exit_is_success(dep) ? "exited" : "failed",
                      svc_exit_code(dep));
             snprintf(why, sizeof(why), "never started: its dependency '%s' %s",
                      dep->cfg->name,

@@ -266,3 +266,70 @@ T(healthy_towards_a_task_is_met_once_it_completed, 30)
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, H_WAIT), 0);
 }
+
+/*
+ * The probes of a task stop when it completes, and are done with it: a
+ * critical one (that never had the time to pass, here) holds neither the
+ * aggregate, nor readiness, nor startup. It once kept /readyz 503 and the
+ * pod DEGRADED for good.
+ */
+T(the_probes_of_a_completed_task_count_no_more, 30)
+{
+    h_start(&H, "services:\n"
+                "  app:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'app', '@DIR@/log']\n"
+                "    depends_on: {seed: completed}\n"
+                "  seed:\n"
+                "    role: task\n"
+                "    command: ['/bin/sh', '-c', 'echo seeded']\n"
+                "probes:\n"
+                "  seed-check:\n"
+                "    type: exec\n"
+                "    service: seed\n"
+                "    command: ['false']\n"
+                "    importance: critical\n"
+                "    period: 30s\n");
+    wait_event("service started", "app");
+    cr_assert(h_wait_status(&H, "/readyz", 200, body, sizeof(body), H_WAIT),
+              "%s", body);
+    cr_expect_eq(h_get(&H, "/startupz", body, sizeof(body)), 200, "%s", body);
+    cr_expect_eq(h_get(&H, "/readyz?verbose", body, sizeof(body)), 200);
+    cr_expect(strstr(body, "[+]seed-check "), "%s", body);
+    cr_expect(strstr(body, " (its task completed: does not affect "
+                           "readiness)\n"),
+              "%s", body);
+    cr_expect_eq(h_get(&H, "/health", body, sizeof(body)), 200);
+    cr_expect(strstr(body, "\"status\":\"UP\""), "%s", body);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, H_WAIT), 0);
+}
+
+/*
+ * healthy towards a task that failed for good: it will not run again, so
+ * it can never be healthy. The app is given up as with completed; it
+ * once waited for ever, sidecar neither ready nor gone.
+ */
+T(healthy_towards_a_task_that_failed_for_good_gives_the_app_up, 30)
+{
+    h_start(&H, "services:\n"
+                "  app:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'app', '@DIR@/log']\n"
+                "    depends_on: {seed: healthy}\n"
+                "  seed:\n"
+                "    role: task\n"
+                "    command: ['/bin/sh', '-c', 'exit 3']\n"
+                "probes:\n"
+                "  seed-up:\n"
+                "    type: exec\n"
+                "    service: seed\n"
+                "    command: ['true']\n");
+    cr_expect_eq(h_wait_exit(&H, H_WAIT), 1);
+    long down = h_find_event(&H, 0, "shutting down", NULL);
+    cr_assert_geq(down, 0);
+    cr_expect_str_eq(h_str(&H, down, "reason"),
+                     "main service 'app' never started: its dependency "
+                     "'seed' failed with exit code 3");
+    cr_expect_lt(h_find_event(&H, 0, "service started", "app"), 0);
+}

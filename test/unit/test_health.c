@@ -32,7 +32,7 @@ Test(health, all_passing_is_up_live_ready_started, .timeout = 5)
 Test(health, failing_critical_is_down_not_ready_still_live, .timeout = 5)
 {
     struct health_probe_in p[] = {
-        {CFG_IMPORTANCE_CRITICAL, PROBE_FAILING, true},
+        {CFG_IMPORTANCE_CRITICAL, PROBE_FAILING, true, false},
     };
     struct health_view v = health_compute(p, 1, &running_main, 1, true);
     cr_expect_eq(v.status, HEALTH_DOWN);
@@ -43,8 +43,8 @@ Test(health, failing_critical_is_down_not_ready_still_live, .timeout = 5)
 Test(health, failing_high_is_degraded_and_stays_ready, .timeout = 5)
 {
     struct health_probe_in p[] = {
-        {CFG_IMPORTANCE_CRITICAL, PROBE_PASSING, true},
-        {CFG_IMPORTANCE_HIGH, PROBE_FAILING, false},
+        {CFG_IMPORTANCE_CRITICAL, PROBE_PASSING, true, false},
+        {CFG_IMPORTANCE_HIGH, PROBE_FAILING, false, false},
     };
     struct health_view v = health_compute(p, 2, &running_main, 1, false);
     cr_expect_eq(v.status, HEALTH_DEGRADED);
@@ -170,7 +170,8 @@ Test(health, startup_waits_for_every_service_and_latches, .timeout = 5)
     struct health_view v = health_compute(NULL, 0, s, 2, false);
     cr_expect(!v.started);
     cr_expect(!v.ready);
-    struct health_probe_in p = {CFG_IMPORTANCE_CRITICAL, PROBE_UNKNOWN, false};
+    struct health_probe_in p = {CFG_IMPORTANCE_CRITICAL, PROBE_UNKNOWN, false,
+                                false};
     v = health_compute(&p, 1, s, 1, true);
     cr_expect(v.started, "startup stays done after a restart");
 }
@@ -247,11 +248,11 @@ Test(health, every_mix_matches_the_table, .timeout = 10)
                         for (int ok = 0; ok < 2; ok++) {
                             struct health_probe_in p[] = {
                                 {CFG_IMPORTANCE_CRITICAL, (enum probe_state)c,
-                                 c == 1},
+                                 c == 1, false},
                                 {CFG_IMPORTANCE_HIGH, (enum probe_state)h,
-                                 h == 1},
+                                 h == 1, false},
                                 {CFG_IMPORTANCE_LOW, (enum probe_state)l,
-                                 l == 1},
+                                 l == 1, false},
                             };
                             struct health_service_in s[] = {
                                 {true, states[m], states[m] != SVC_WAITING, ok,
@@ -294,4 +295,20 @@ Test(health, a_running_service_that_says_not_ready_is_down, .timeout = 5)
     v = health_compute(NULL, 0, s, 2, true);
     cr_expect_eq(v.status, HEALTH_DEGRADED, "a helper degrades it");
     cr_expect(v.ready);
+}
+
+/* A completed task's probes stopped with it: done, not down. */
+Test(health, the_probes_of_a_completed_task_are_not_counted, .timeout = 5)
+{
+    struct health_service_in s[] = {
+        {true, SVC_RUNNING, true, false, false, false, false},
+        {false, SVC_COMPLETED, true, true, true, true, false},
+    };
+    struct health_probe_in p[] = {
+        {CFG_IMPORTANCE_CRITICAL, PROBE_UNKNOWN, false, true},
+        {CFG_IMPORTANCE_HIGH, PROBE_FAILING, false, true},
+    };
+    struct health_view v = health_compute(p, 2, s, 2, false);
+    cr_expect_eq(v.status, HEALTH_UP);
+    cr_expect(v.started && v.ready && v.live);
 }
