@@ -228,7 +228,7 @@ static int open_ready_pipe(struct svc *s, int *wr)
 
 /*
  * envp with the variables of set ("NAME=value", n of them) first, and no
- * other entry of their names (sidecar's own NOTIFY_SOCKET, say): a new
+ * other entry of their names (the service's env's NOTIFY_SOCKET, say): a new
  * array of borrowed strings, to free() alone. NULL on ENOMEM.
  */
 static char **env_with(char **envp, char *const *set, size_t n)
@@ -277,7 +277,7 @@ static int open_notify(struct svc *s, char **envp, char ***with)
              (long long)s->cfg->watchdog_ms * 1000);
     snprintf(s->watchdog_pid_env, sizeof(s->watchdog_pid_env), "WATCHDOG_PID=");
     char *set[] = {s->notify_env, s->watchdog_env, s->watchdog_pid_env};
-    /* Without a watchdog, neither of its variables (sidecar's own, say). */
+    /* Without a watchdog, its variables are the service's env's, if any. */
     *with = s->cfg->watchdog_ms > 0 ? env_with(envp, set, ARRAY_SIZE(set))
                                     : env_with(envp, set, 1);
     return *with ? 0 : -ENOMEM;
