@@ -714,9 +714,19 @@ static void exec_succeeded(struct svc *s)
         arm_timer(s, (double)s->cfg->ready_timeout_ms / 1000.0);
 }
 
+/* READY=1 ends a RELOADING=1, said before or after the first READY=1. */
+static bool ends_reloading(struct svc *s)
+{
+    if (!s->not_ready || strcmp(s->not_ready, "reloading") != 0)
+        return false;
+    s->not_ready = NULL;
+    return true;
+}
+
 /* STARTING: READY=1; running once its exec is confirmed too. */
 static void became_ready(struct svc *s)
 {
+    ends_reloading(s);
     s->said_ready = true;
     if (!s->exec_seen)
         return; /* exec_succeeded() finishes the start */
@@ -729,9 +739,8 @@ static void became_ready(struct svc *s)
 /* RUNNING: READY=1 again, after RELOADING=1: ready again. */
 static void ready_again(struct svc *s)
 {
-    if (!s->not_ready || strcmp(s->not_ready, "reloading") != 0)
+    if (!ends_reloading(s))
         return;
-    s->not_ready = NULL;
     LOG_INFO("service is ready again", LF_STR("service", s->cfg->name));
     if (s->notify)
         s->notify(s, s->state, s->notify_arg);

@@ -11,6 +11,7 @@
 #include "harness.h"
 
 static struct harness H;
+static char body[16384];
 
 static void teardown(void)
 {
@@ -47,4 +48,24 @@ T(sidecars_own_notify_socket_is_not_passed_on, 30)
     const char *told = h_wait_file(&H, "told", 1, H_WAIT);
     cr_assert(told);
     cr_expect(strstr(told, "[@mine]"), "%s", told);
+}
+
+/* RELOADING=1 before the first READY=1: that READY=1 ends it too. */
+T(reloading_before_the_first_ready_does_not_outlive_it, 30)
+{
+    h_start(&H, "services:\n"
+                "  app:\n"
+                "    role: main\n"
+                "    ready: notify\n"
+                "    command: ['@HELPER@', 'notify', 'app', '@DIR@/log',\n"
+                "              'RELOADING=1', '@@DIR@/go', 'READY=1']\n");
+    cr_assert_geq(
+        h_wait_event(&H, 0, H_WAIT, "service says it is not ready", "app"), 0);
+    h_touch(&H, "go");
+    cr_assert_geq(h_wait_event(&H, 0, H_WAIT, "service started", "app"), 0);
+    cr_expect(
+        h_wait_status(&H, "/readyz?verbose", 200, body, sizeof(body), H_WAIT),
+        "%s", body);
+    cr_assert_eq(h_get(&H, "/health/details", body, sizeof(body)), 200);
+    cr_expect(strstr(body, "\"not_ready\":null"), "%s", body);
 }
