@@ -757,6 +757,26 @@ static void ready_timed_out(struct svc *s)
 }
 
 /*
+ * The leader is dead: MAINPID's process, if still there (a zombie too),
+ * must be sidecar's child now (the leader's, reparented), or its end
+ * would never be told to sidecar, and a stop would wait for it for good.
+ */
+static bool main_pid_is_ours(struct svc *s, pid_t pid)
+{
+    struct procfs_stat st;
+    char name[24];
+    snprintf(name, sizeof(name), "%d", (int)pid);
+    if (procfs_read_stat(name, &st) < 0)
+        return false;
+    if (st.ppid == getpid())
+        return true;
+    LOG_WARN("MAINPID refused: sidecar cannot wait for it",
+             LF_STR("service", s->cfg->name), LF_INT("main_pid", pid),
+             LF_INT("parent", st.ppid));
+    return false;
+}
+
+/*
  * ready: notify: the leader exited after naming another process of its
  * with MAINPID= (a daemon that forks): that one is the service's process
  * now, reparented to sidecar, its group the same. True when adopted. A
@@ -770,7 +790,7 @@ static bool adopt_main_pid(struct svc *s)
     sdnotify_read_pending(&s->notify_sock);
     s->draining = false;
     pid_t main = s->main_pid;
-    if (main <= 0 || main == s->proc.pid || kill(main, 0) < 0)
+    if (main <= 0 || main == s->proc.pid || !main_pid_is_ours(s, main))
         return false;
     pid_t leader = reap(s);
     s->has_exited = false; /* the service has not: its main process runs */

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,4 +69,45 @@ T(reloading_before_the_first_ready_does_not_outlive_it, 30)
         "%s", body);
     cr_assert_eq(h_get(&H, "/health/details", body, sizeof(body)), 200);
     cr_expect(strstr(body, "\"not_ready\":null"), "%s", body);
+}
+
+/*
+ * MAINPID= names a process of the group whose own parent still runs (a
+ * grandchild of the first process): it is never sidecar's child, so its
+ * exit could not be seen, and a stop would wait for it forever ("stuck in
+ * the kernel"). Refused when the first process exits: the run ends then.
+ */
+T(a_mainpid_sidecar_cannot_wait_for_is_refused, 30)
+{
+    h_start(&H, "services:\n"
+                "  d:\n"
+                "    ready: notify\n"
+                "    restart: never\n"
+                "    command: ['sh', '-c', '(sleep 30 & echo $$! > @DIR@/main;"
+                " wait) & until [ -s @DIR@/main ]; do sleep 0.02; done;"
+                " @HELPER@ notify n @DIR@/log"
+                " \"MAINPID=$$(cat @DIR@/main)|READY=1\" &"
+                " until [ -e @DIR@/go ]; do sleep 0.02; done']\n"
+                "  app:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'app', '@DIR@/log']\n");
+    long named =
+        h_wait_event(&H, 0, H_WAIT, "service named its main process", "d");
+    cr_assert_geq(named, 0);
+    cr_assert_geq(h_wait_event(&H, named, H_WAIT, "service started", "d"), 0);
+    h_touch(&H, "go");
+    long ex = h_wait_event(&H, named, H_WAIT, "service exited", "d");
+    cr_assert_geq(ex, 0, "its end was never seen");
+    cr_expect_eq(h_find_event(&H, named,
+                              "service's first process exited; supervising "
+                              "its MAINPID",
+                              "d"),
+                 -1);
+    long refused = h_find_event(
+        &H, named, "MAINPID refused: sidecar cannot wait for it", "d");
+    cr_expect_geq(refused, 0);
+    cr_expect_eq(h_int(&H, refused, "main_pid", 0),
+                 h_int(&H, named, "main_pid", -1));
+    h_signal(&H, SIGTERM);
+    cr_expect_geq(h_wait_exit(&H, H_WAIT), 0);
 }
