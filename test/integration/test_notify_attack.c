@@ -111,3 +111,40 @@ T(a_mainpid_sidecar_cannot_wait_for_is_refused, 30)
     h_signal(&H, SIGTERM);
     cr_expect_geq(h_wait_exit(&H, H_WAIT), 0);
 }
+
+/*
+ * MAINPID= names a child of the first process that left its group with
+ * setsid (a daemon's usual fork): a stop signals the group, and must
+ * reach that process too, not leave it to SIGKILL after stop_timeout.
+ */
+T(a_stop_reaches_a_mainpid_outside_the_group, 30)
+{
+    h_start(&H, "services:\n"
+                "  d:\n"
+                "    ready: notify\n"
+                "    restart: never\n"
+                "    stop_timeout: 3s\n"
+                "    command: ['sh', '-c', 'setsid sleep 300 & m=$$!;"
+                " @HELPER@ notify n @DIR@/log \"MAINPID=$$m|READY=1\" &"
+                " until [ -e @DIR@/go ]; do sleep 0.02; done']\n"
+                "  app:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'app', '@DIR@/log']\n");
+    long named =
+        h_wait_event(&H, 0, H_WAIT, "service named its main process", "d");
+    cr_assert_geq(named, 0);
+    h_touch(&H, "go");
+    long adopted = h_wait_event(
+        &H, named, H_WAIT,
+        "service's first process exited; supervising its MAINPID", "d");
+    cr_assert_geq(adopted, 0);
+    h_signal(&H, SIGTERM);
+    long ex = h_wait_event(&H, adopted, H_WAIT, "service exited", "d");
+    cr_assert_geq(ex, 0);
+    cr_expect_eq(h_int(&H, ex, "pid", 0), h_int(&H, named, "main_pid", -1));
+    cr_expect_str_eq(h_str(&H, ex, "signal"), "SIGTERM");
+    cr_expect_eq(h_find_event(&H, adopted,
+                              "service did not stop in time; killing it", "d"),
+                 -1);
+    cr_expect_geq(h_wait_exit(&H, H_WAIT), 0);
+}
