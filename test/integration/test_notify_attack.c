@@ -148,3 +148,27 @@ T(a_stop_reaches_a_mainpid_outside_the_group, 30)
                  -1);
     cr_expect_geq(h_wait_exit(&H, H_WAIT), 0);
 }
+
+/*
+ * STATUS= is the service's own text: `sidecar status` prints it to a
+ * terminal, where U+009B (CSI, a C1 control: bytes C2 9B) starts an escape
+ * sequence as ESC [ does in xterm and others.
+ */
+T(sidecar_status_prints_no_c1_control_of_a_status, 30)
+{
+    h_start(&H,
+            "services:\n"
+            "  app:\n"
+            "    role: main\n"
+            "    ready: notify\n"
+            "    command: ['@HELPER@', 'notify', 'app', '@DIR@/log',\n"
+            "              \"STATUS=a\\u009b2Jb\\u0085c\\u00e9|READY=1\"]\n");
+    cr_assert_geq(h_wait_event(&H, 0, H_WAIT, "service started", "app"), 0);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", h_http_port(&H));
+    const char *args[] = {"status", "--url", url, NULL};
+    char out[8192];
+    h_run(args, out, sizeof(out), 10);
+    cr_expect(strstr(out, "status: a?2Jb?c\xc3\xa9\n"), "%s", out);
+    cr_expect_null(strstr(out, "\xc2\x9b"), "%s", out);
+}
