@@ -746,9 +746,20 @@ static void ready_again(struct svc *s)
         s->notify(s, s->state, s->notify_arg);
 }
 
+static void on_ready_pipe(EV_P_ ev_io *w, int revents);
+
 /* STARTING: ready_timeout is over; the run failed. */
 static void ready_timed_out(struct svc *s)
 {
+    /*
+     * What the service said in time may be queued still (sidecar starved
+     * of CPU): libev runs the expired timer before the readable socket.
+     */
+    sdnotify_read_pending(&s->notify_sock);
+    if (s->ready_w.fd >= 0)
+        on_ready_pipe(s->loop, &s->ready_w, EV_READ);
+    if (s->state != SVC_STARTING)
+        return;
     LOG_WARN("service did not say it is ready in time; stopping it",
              LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
              LF_INT("ready_timeout_ms", s->cfg->ready_timeout_ms));
