@@ -319,12 +319,18 @@ static const char *yes(json_t *o, const char *key)
     return json_is_true(json_object_get(o, key)) ? "yes" : "no";
 }
 
-/* A service's own words: no control byte reaches the terminal. */
+/*
+ * A service's own words: no control reaches the terminal, C0, DEL or C1
+ * (U+0080-U+009F, bytes C2 80-9F: U+009B is CSI to xterm and others).
+ */
 static void print_status_text(const char *text, FILE *out)
 {
     fprintf(out, "%-24s status: ", "");
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
-        fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, out);
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        bool c1 = p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+        fputc(*p < 0x20 || *p == 0x7f || c1 ? '?' : *p, out);
+        p += c1;
+    }
     fputc('\n', out);
 }
 

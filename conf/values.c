@@ -431,15 +431,23 @@ int cfg_value_ready(struct cfg_ctx *ctx, const struct cfg_key *key,
     static const struct cfg_key fd_key = {"fd", CFG_INT, .min = 3,
                                           .max = READY_FD_MAX};
     struct cfg_service *svc = field;
-    int ready;
 
     if (val->kind != CFG_NODE_MAP) {
-        if (cfg_value_enum(ctx, key, val, &ready) < 0)
+        /* The words before "fd", which is a word only in the docs. */
+        char *text;
+        int rc = -1;
+        if (cfg_read_text(ctx, what, key->name, val, &text) < 0)
             return -1;
-        svc->ready = (enum cfg_ready)ready;
-        if (svc->ready == CFG_READY_FD)
-            return cfg_fail_expected(ctx, what, key->name, val);
-        return 0;
+        for (int i = 0; i < CFG_READY_FD && rc < 0; i++) {
+            if (strcmp(text, key->names[i]) == 0) {
+                svc->ready = (enum cfg_ready)i;
+                rc = 0;
+            }
+        }
+        if (rc < 0)
+            cfg_fail_expected(ctx, what, key->name, val);
+        free(text);
+        return rc;
     }
     if (val->count != 1 || strcmp(val->pairs[0].key->text, "fd") != 0)
         return cfg_fail_expected(ctx, what, key->name, val);

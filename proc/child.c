@@ -1,3 +1,4 @@
+#define _DEFAULT_SOURCE /* getpgid */
 #include "proc/child.h"
 
 #include <errno.h>
@@ -107,11 +108,13 @@ int child_signal(struct child *c, int sig)
 {
     if (c->pgid <= 0)
         return -ESRCH;
-    if (kill(-c->pgid, sig) == 0)
-        return 0;
-    if (errno == ESRCH && c->pid > 0 && kill(c->pid, sig) == 0)
-        return 0;
-    return -errno;
+    int rc = kill(-c->pgid, sig) == 0 ? 0 : -errno;
+    /* The leader when the group is gone; an adopted MAINPID that left the
+     * group (a daemon's setsid) always: it is the service's process. */
+    if (c->pid > 0 && (rc == -ESRCH || getpgid(c->pid) != c->pgid) &&
+        kill(c->pid, sig) == 0)
+        rc = 0;
+    return rc;
 }
 
 bool child_group_alive(const struct child *c)

@@ -80,8 +80,9 @@ void child_exec_forget(struct child *c);
 pid_t child_reap(struct child *c);
 
 /*
- * Sends sig to the group, or to the leader when the group does not exist
- * yet (before the child's setsid()): 0, or -errno (-ESRCH: nothing left).
+ * Sends sig to the group, and to the leader when the group does not exist
+ * yet (before the child's setsid()) or the leader is not in it (an adopted
+ * MAINPID that left it): 0, or -errno (-ESRCH: nothing left).
  */
 int child_signal(struct child *c, int sig);
 

@@ -113,10 +113,13 @@ static bool names_cwd(const char *pwd)
 
 char **spawn_env_inherited(void)
 {
-    static char *const pwd[] = {"PWD", NULL};
+    /* sidecar's own supervisor's channel (systemd, podman --sdnotify). */
+    static char *const hidden[] = {"PWD", "NOTIFY_SOCKET", "WATCHDOG_USEC",
+                                   "WATCHDOG_PID", NULL};
     const char *dir = getenv("PWD");
 
-    return spawn_env_without(environ, 0, dir && !names_cwd(dir) ? pwd : NULL);
+    return spawn_env_without(environ, 0,
+                             dir && !names_cwd(dir) ? hidden : hidden + 1);
 }
 
 void spawn_close_from(int lowfd)

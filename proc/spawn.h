@@ -109,7 +109,8 @@ char **spawn_env_without(char *const *envp, size_t keep,
 
 /*
  * What children inherit: our environment less a PWD that does not name our
- * working directory (where a child without cwd starts), as
+ * working directory (where a child without cwd starts) and less
+ * NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID (they are sidecar's), as
  * spawn_env_without() returns it. It stat()s PWD, which may hang on a dead
  * mount: call it once at start, not from the loop (neither PWD nor our cwd
  * changes later).

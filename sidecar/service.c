@@ -228,7 +228,7 @@ static int open_ready_pipe(struct svc *s, int *wr)
 
 /*
  * envp with the variables of set ("NAME=value", n of them) first, and no
- * other entry of their names (sidecar's own NOTIFY_SOCKET, say): a new
+ * other entry of their names (the service's env's NOTIFY_SOCKET, say): a new
  * array of borrowed strings, to free() alone. NULL on ENOMEM.
  */
 static char **env_with(char **envp, char *const *set, size_t n)
@@ -277,7 +277,7 @@ static int open_notify(struct svc *s, char **envp, char ***with)
              (long long)s->cfg->watchdog_ms * 1000);
     snprintf(s->watchdog_pid_env, sizeof(s->watchdog_pid_env), "WATCHDOG_PID=");
     char *set[] = {s->notify_env, s->watchdog_env, s->watchdog_pid_env};
-    /* Without a watchdog, neither of its variables (sidecar's own, say). */
+    /* Without a watchdog, its variables are the service's env's, if any. */
     *with = s->cfg->watchdog_ms > 0 ? env_with(envp, set, ARRAY_SIZE(set))
                                     : env_with(envp, set, 1);
     return *with ? 0 : -ENOMEM;
@@ -714,9 +714,19 @@ static void exec_succeeded(struct svc *s)
         arm_timer(s, (double)s->cfg->ready_timeout_ms / 1000.0);
 }
 
+/* READY=1 ends a RELOADING=1, said before or after the first READY=1. */
+static bool ends_reloading(struct svc *s)
+{
+    if (!s->not_ready || strcmp(s->not_ready, "reloading") != 0)
+        return false;
+    s->not_ready = NULL;
+    return true;
+}
+
 /* STARTING: READY=1; running once its exec is confirmed too. */
 static void became_ready(struct svc *s)
 {
+    ends_reloading(s);
     s->said_ready = true;
     if (!s->exec_seen)
         return; /* exec_succeeded() finishes the start */
@@ -729,22 +739,52 @@ static void became_ready(struct svc *s)
 /* RUNNING: READY=1 again, after RELOADING=1: ready again. */
 static void ready_again(struct svc *s)
 {
-    if (!s->not_ready || strcmp(s->not_ready, "reloading") != 0)
+    if (!ends_reloading(s))
         return;
-    s->not_ready = NULL;
     LOG_INFO("service is ready again", LF_STR("service", s->cfg->name));
     if (s->notify)
         s->notify(s, s->state, s->notify_arg);
 }
 
+static void on_ready_pipe(EV_P_ ev_io *w, int revents);
+
 /* STARTING: ready_timeout is over; the run failed. */
 static void ready_timed_out(struct svc *s)
 {
+    /*
+     * What the service said in time may be queued still (sidecar starved
+     * of CPU): libev runs the expired timer before the readable socket.
+     */
+    sdnotify_read_pending(&s->notify_sock);
+    if (s->ready_w.fd >= 0)
+        on_ready_pipe(s->loop, &s->ready_w, EV_READ);
+    if (s->state != SVC_STARTING)
+        return;
     LOG_WARN("service did not say it is ready in time; stopping it",
              LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
              LF_INT("ready_timeout_ms", s->cfg->ready_timeout_ms));
     s->failed_run = true;
     begin_stop(s);
+}
+
+/*
+ * The leader is dead: MAINPID's process, if still there (a zombie too),
+ * must be sidecar's child now (the leader's, reparented), or its end
+ * would never be told to sidecar, and a stop would wait for it for good.
+ */
+static bool main_pid_is_ours(struct svc *s, pid_t pid)
+{
+    struct procfs_stat st;
+    char name[24];
+    snprintf(name, sizeof(name), "%d", (int)pid);
+    if (procfs_read_stat(name, &st) < 0)
+        return false;
+    if (st.ppid == getpid())
+        return true;
+    LOG_WARN("MAINPID refused: sidecar cannot wait for it",
+             LF_STR("service", s->cfg->name), LF_INT("main_pid", pid),
+             LF_INT("parent", st.ppid));
+    return false;
 }
 
 /*
@@ -761,7 +801,7 @@ static bool adopt_main_pid(struct svc *s)
     sdnotify_read_pending(&s->notify_sock);
     s->draining = false;
     pid_t main = s->main_pid;
-    if (main <= 0 || main == s->proc.pid || kill(main, 0) < 0)
+    if (main <= 0 || main == s->proc.pid || !main_pid_is_ours(s, main))
         return false;
     pid_t leader = reap(s);
     s->has_exited = false; /* the service has not: its main process runs */

@@ -31,6 +31,7 @@
  *                                  as run NAME FILE, then each STEP in
  *                                  turn: @PATH waits until PATH exists;
  *                                  +MS sleeps MS milliseconds;
+ *                                  >PATH appends "sent NAME PID" to PATH;
  *                                  else one datagram to $NOTIFY_SOCKET,
  *                                  '|' for its newlines ("READY=1|STATUS=up")
  *   fakesvc hostile FILE N         sends $NOTIFY_SOCKET garbage, a NUL, a
@@ -271,6 +272,8 @@ static int notify_steps(char **steps, int n)
                 usleep(10 * 1000);
         } else if (steps[i][0] == '+') {
             usleep((useconds_t)atoi(steps[i] + 1) * 1000);
+        } else if (steps[i][0] == '>') {
+            append(steps[i] + 1, "sent", run_name);
         } else if (notify(steps[i]) != 0) {
             return 85;
         }

@@ -59,6 +59,18 @@ Test(cfg_errors, every_bad_value_and_key_is_reported, .timeout = 5)
 }
 
 /* What follows from an error is not another: one entry, one error. */
+/* ready's words are exec and notify: "fd" is no word to suggest. */
+Test(cfg_errors, an_unknown_ready_word_names_what_is_accepted, .timeout = 5)
+{
+    cr_expect_str_eq(printed("services:\n"
+                             "  app:\n"
+                             "    role: main\n"
+                             "    command: x\n"
+                             "    ready: NOTIFY\n"),
+                     "e.yaml:5:12: expected exec, notify or {fd: N} (N from "
+                     "3 to 1023) for 'ready', found 'NOTIFY'\n");
+}
+
 Test(cfg_errors, consequences_are_not_reported, .timeout = 5)
 {
     /* Without its role, no service is main; without its type, the probe
