@@ -768,7 +768,8 @@ static void ready_timed_out(struct svc *s)
 }
 
 /*
- * The leader is dead: MAINPID's process, if still there (a zombie too),
+ * The leader is dead: MAINPID's process, if still there (a zombie too)
+ * and still the one named (its start time, read when it was named),
  * must be sidecar's child now (the leader's, reparented), or its end
  * would never be told to sidecar, and a stop would wait for it for good.
  */
@@ -779,6 +780,12 @@ static bool main_pid_is_ours(struct svc *s, pid_t pid)
     snprintf(name, sizeof(name), "%d", (int)pid);
     if (procfs_read_stat(name, &st) < 0)
         return false;
+    if (st.start != s->main_pid_start) {
+        /* It died, and its pid was given to another process since. */
+        LOG_WARN("MAINPID refused: that process is gone, its pid reused",
+                 LF_STR("service", s->cfg->name), LF_INT("main_pid", pid));
+        return false;
+    }
     if (st.ppid == getpid())
         return true;
     LOG_WARN("MAINPID refused: sidecar cannot wait for it",
@@ -1118,8 +1125,8 @@ static void name_main_pid(struct svc *s, pid_t pid, pid_t sender)
     struct procfs_stat st;
     char name[24];
     snprintf(name, sizeof(name), "%d", (int)pid);
-    bool ours = getpgid(pid) == s->proc.pgid ||
-                (procfs_read_stat(name, &st) == 0 && st.ppid == s->proc.pid);
+    bool ours = procfs_read_stat(name, &st) == 0 &&
+                (st.pgrp == s->proc.pgid || st.ppid == s->proc.pid);
     if (!ours) {
         LOG_WARN("MAINPID refused: not a process of the service",
                  LF_STR("service", s->cfg->name), LF_INT("main_pid", pid),
@@ -1130,6 +1137,7 @@ static void name_main_pid(struct svc *s, pid_t pid, pid_t sender)
         LOG_INFO("service named its main process",
                  LF_STR("service", s->cfg->name), LF_INT("main_pid", pid));
     s->main_pid = pid;
+    s->main_pid_start = st.start;
 }
 
 /* Says what the service says of its readiness, when it changed. */

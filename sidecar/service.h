@@ -108,9 +108,10 @@ struct svc {
     bool exec_seen;         /* this run's exec succeeded */
     char notify_env[SDNOTIFY_ADDR_MAX + 16]; /* "NOTIFY_SOCKET=@..." */
     bool said_ready;                         /* this run sent READY=1 */
-    bool draining;         /* reading the socket before acting on an exit */
-    bool ready_pending;    /* READY=1 read then: handled after the exit */
-    pid_t main_pid;        /* MAINPID=, checked; 0: none (the leader) */
+    bool draining;      /* reading the socket before acting on an exit */
+    bool ready_pending; /* READY=1 read then: handled after the exit */
+    pid_t main_pid;     /* MAINPID=, checked; 0: none (the leader) */
+    unsigned long long main_pid_start; /* its start time: a reused pid */
     bool failed_run;       /* this stop ends a failed run (ready_timeout):
                               the restart policy applies as after a crash */
     double stop_mono;      /* util_mono_now() of the stop signal */

@@ -233,3 +233,51 @@ T(a_ready_newline_written_in_time_is_read_before_the_timeout_acts, 30)
                               "app"),
                  -1);
 }
+
+/*
+ * MAINPID= names a process that dies, and its pid goes to another process
+ * that is sidecar's child when the leader exits (set up here through
+ * ns_last_pid): that is not the process the service named, and adopting
+ * it would supervise, and signal, a stranger.
+ */
+T(a_mainpid_whose_pid_was_reused_is_refused, 30)
+{
+    if (geteuid() != 0 || access("/proc/sys/kernel/ns_last_pid", W_OK) != 0)
+        cr_skip_test("needs root to set ns_last_pid");
+    h_start(&H, "services:\n"
+                "  d:\n"
+                "    ready: notify\n"
+                "    restart: never\n"
+                "    command: ['sh', '-c', 'sleep 30 & c=$$!;"
+                " @HELPER@ notify n @DIR@/log \"MAINPID=$$c|READY=1\" &"
+                " until [ -e @DIR@/go ]; do sleep 0.02; done;"
+                " kill $$c; wait $$c; i=0; while [ $$i -lt 200 ]; do"
+                " echo $$((c - 1)) > /proc/sys/kernel/ns_last_pid;"
+                " sleep 30 & d=$$!; [ $$d = $$c ] && break; kill $$d;"
+                " i=$$((i + 1)); done;"
+                " [ $$d = $$c ] && touch @DIR@/reused']\n"
+                "  app:\n"
+                "    role: main\n"
+                "    command: ['@HELPER@', 'run', 'app', '@DIR@/log']\n");
+    long named =
+        h_wait_event(&H, 0, H_WAIT, "service named its main process", "d");
+    cr_assert_geq(named, 0);
+    cr_assert_geq(h_wait_event(&H, named, H_WAIT, "service started", "d"), 0);
+    h_touch(&H, "go");
+    long ex = h_wait_event(&H, named, H_WAIT, "service exited", "d");
+    cr_assert_geq(ex, 0, "its end was never seen");
+    if (access(h_path(&H, "reused"), F_OK) != 0)
+        cr_skip_test("the pid could not be given again in 200 tries");
+    cr_expect_eq(h_find_event(&H, named,
+                              "service's first process exited; supervising "
+                              "its MAINPID",
+                              "d"),
+                 -1, "a stranger with the named pid was adopted");
+    cr_expect_geq(h_find_event(&H, named,
+                               "MAINPID refused: that process is gone, its "
+                               "pid reused",
+                               "d"),
+                  0);
+    h_signal(&H, SIGTERM);
+    cr_expect_geq(h_wait_exit(&H, H_WAIT), 0);
+}
