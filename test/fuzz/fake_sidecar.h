@@ -122,6 +122,7 @@ static void fake_build(struct fake *f, struct input *in)
         c->name = take_name(in, "svc", i);
         c->role = i == 0 ? CFG_ROLE_MAIN : CFG_ROLE_HELPER;
         c->essential = i == 0 || (b & 1);
+        c->ready = (b & 0x80) ? CFG_READY_NOTIFY : CFG_READY_EXEC;
         c->success_exit_codes = f->success_codes;
         c->success_exit_codes_count = 1;
         s->cfg = c;
@@ -332,7 +333,31 @@ static void parse_sample(const char *line, size_t n, const char *family,
     CHECK(*end == '\0', "value '%s'", value);
 }
 
-/* A probe or service family ends with one sample for each. */
+/* The one service family with a sample for each reason, of some services. */
+static bool notify_family(const char *family)
+{
+    return !strcmp(family, "sidecar_service_notify_dropped_total");
+}
+
+/*
+ * The service of a service family's sample number index: the index-th
+ * service, or for the notify drops, one of SDNOTIFY_DROPS samples of each
+ * service with ready: notify. NULL past the last.
+ */
+static const struct svc *sample_service(const struct fake *f,
+                                        const char *family, size_t index)
+{
+    if (!notify_family(family))
+        return index < f->view.svcs_count ? &f->svcs[index] : NULL;
+    size_t n = index / SDNOTIFY_DROPS;
+    for (size_t i = 0; i < f->view.svcs_count; i++) {
+        if (f->svcs[i].cfg->ready == CFG_READY_NOTIFY && n-- == 0)
+            return &f->svcs[i];
+    }
+    return NULL;
+}
+
+/* A probe or service family ends with its samples, one for each. */
 static void check_family_done(const struct fake *f, const char *family,
                               size_t samples)
 {
@@ -340,8 +365,10 @@ static void check_family_done(const struct fake *f, const char *family,
         CHECK(samples == f->view.probes_count, "%zu samples of %s", samples,
               family);
     if (!strncmp(family, "sidecar_service_", 16))
-        CHECK(samples == f->view.svcs_count, "%zu samples of %s", samples,
-              family);
+        CHECK(!sample_service(f, family, samples) &&
+                  (samples == 0 || sample_service(f, family, samples - 1)) &&
+                  (!notify_family(family) || samples % SDNOTIFY_DROPS == 0),
+              "%zu samples of %s", samples, family);
 }
 
 /*
@@ -379,11 +406,12 @@ static void check_metrics(const struct fake *f, const char *body, size_t len)
                                : "",
                          probe || svc ? &label : NULL);
             if (probe || svc) {
-                CHECK(index <
-                          (probe ? f->view.probes_count : f->view.svcs_count),
+                const struct svc *s =
+                    svc ? sample_service(f, family, index) : NULL;
+                CHECK(probe ? index < f->view.probes_count : s != NULL,
                       "too many samples of %s", family);
-                const char *name = probe ? f->probes[index].cfg->name
-                                         : f->svcs[index].cfg->name;
+                const char *name =
+                    probe ? f->probes[index].cfg->name : s->cfg->name;
                 char *want = expected_text(name);
                 CHECK(label && strcmp(label, want) == 0,
                       "%s sample %zu: label '%s', name '%s'", family, index,
