@@ -443,7 +443,10 @@ static void after_exit(struct svc *s, bool forced)
     double now = util_mono_now();
     double uptime = now - s->start_mono;
 
-    if (!forced && s->cfg->role == CFG_ROLE_TASK && svc_exit_is_success(s)) {
+    /* A run failed by sidecar (ready_timeout, watchdog) is no success,
+     * whatever the task's exit code after the stop signal. */
+    if (!forced && !s->failed_run && s->cfg->role == CFG_ROLE_TASK &&
+        svc_exit_is_success(s)) {
         LOG_INFO("service completed", LF_STR("service", s->cfg->name),
                  LF_INT("exit_code", svc_exit_code(s)),
                  LF_INT("duration_ms", (long long)(uptime * 1000.0)),

@@ -876,6 +876,22 @@ Test(svc_machine, starting_timer_is_ready_timeout_through_the_policy)
     svc_free(s);
 }
 
+Test(svc_machine, task_ready_timeout_then_exit_0_is_no_completion)
+{
+    cfg.ready = CFG_READY_NOTIFY;
+    cfg.role = CFG_ROLE_TASK;
+    cfg.restart = CFG_RESTART_NEVER;
+    struct svc *s = svc_in(SVC_STARTING);
+    svc_handle(s, SVC_EV_EXEC_OK);
+    svc_handle(s, SVC_EV_TIMER);
+    cr_assert_eq(s->state, SVC_STOPPING);
+    /* It exits 0 on SIGTERM: a failed run, not a completed task. */
+    feed_exit(s, EXITED_WITH(0));
+    cr_expect_eq(s->state, SVC_EXITED);
+    cr_expect_not(logged("service completed"));
+    svc_free(s);
+}
+
 Test(svc_machine, running_ready_ends_a_reload)
 {
     cfg.ready = CFG_READY_NOTIFY;
