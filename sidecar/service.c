@@ -706,15 +706,24 @@ static void abandon(struct svc *s)
     set_state(s, SVC_FATAL);
 }
 
-static void exec_succeeded(struct svc *s)
+/*
+ * STARTING, its exec just confirmed: running when ready (or when it does
+ * not say it itself), else waiting for ready_timeout.
+ */
+static void finish_start(struct svc *s)
 {
-    exec_ok(s);
     if (!waits_for_ready(s) || s->said_ready) {
         if (s->state != SVC_RUNNING)
             arm_watchdog(s);
         set_state(s, SVC_RUNNING);
     } else
         arm_timer(s, (double)s->cfg->ready_timeout_ms / 1000.0);
+}
+
+static void exec_succeeded(struct svc *s)
+{
+    exec_ok(s);
+    finish_start(s);
 }
 
 /* READY=1 ends a RELOADING=1, said before or after the first READY=1. */
@@ -813,6 +822,7 @@ static bool adopt_main_pid(struct svc *s)
     pid_t main = s->main_pid;
     if (main <= 0 || main == s->proc.pid || !main_pid_is_ours(s, main))
         return false;
+    bool exec_seen = s->exec_seen;
     pid_t leader = reap(s);
     s->has_exited = false; /* the service has not: its main process runs */
     LOG_INFO("service's first process exited; supervising its MAINPID",
@@ -820,6 +830,9 @@ static bool adopt_main_pid(struct svc *s)
              LF_INT("exit_code", exit_code_of(s->last_status)),
              LF_INT("main_pid", main));
     child_adopt(&s->proc, main);
+    /* The reap read the exec's EOF, and closed its pipe: no EXEC_OK comes. */
+    if (!exec_seen && s->exec_seen && s->state == SVC_STARTING)
+        finish_start(s);
     if (s->ready_pending) {
         s->ready_pending = false;
         svc_handle(s, SVC_EV_READY);
