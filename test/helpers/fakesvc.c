@@ -59,6 +59,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "test/helpers/dgram.h"
+
 static const char *run_name;
 static const char *run_file;
 
@@ -240,26 +242,15 @@ static int notify(const char *text)
     const char *addr = getenv("NOTIFY_SOCKET");
     if (!addr || (addr[0] != '@' && addr[0] != '/'))
         return 80;
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    size_t alen = strlen(addr);
-    if (alen >= sizeof(sa.sun_path))
-        return 81;
-    memcpy(sa.sun_path, addr, alen);
-    if (sa.sun_path[0] == '@')
-        sa.sun_path[0] = '\0';
     char msg[4096];
     size_t len = strlen(text);
     if (len >= sizeof(msg))
         return 82;
     for (size_t i = 0; i < len; i++)
         msg[i] = text[i] == '|' ? '\n' : text[i];
-    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
-    if (fd < 0)
-        return 83;
-    socklen_t salen =
-        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + alen);
-    ssize_t n = sendto(fd, msg, len, 0, (struct sockaddr *)&sa, salen);
-    close(fd);
+    ssize_t n = dgram_send(addr, msg, len, -1, 0);
+    if (n < 0 && errno == EINVAL)
+        return 81; /* too long an address */
     return n == (ssize_t)len ? 0 : 84;
 }
 
@@ -284,40 +275,7 @@ static int notify_steps(char **steps, int n)
 /* One datagram of len bytes to $NOTIFY_SOCKET, passing fd if >= 0. */
 static ssize_t notify_raw(const char *buf, size_t len, int fd)
 {
-    const char *addr = getenv("NOTIFY_SOCKET");
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    size_t alen = addr ? strlen(addr) : 0;
-    if (!alen || alen >= sizeof(sa.sun_path))
-        return -1;
-    memcpy(sa.sun_path, addr, alen);
-    sa.sun_path[0] = '\0';
-    int s = socket(AF_UNIX, SOCK_DGRAM, 0);
-    if (s < 0)
-        return -1;
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-    union {
-        struct cmsghdr align;
-        char bytes[CMSG_SPACE(sizeof(int))];
-    } control;
-    struct msghdr mh = {
-        .msg_name = &sa,
-        .msg_namelen =
-            (socklen_t)(offsetof(struct sockaddr_un, sun_path) + alen),
-        .msg_iov = &iov,
-        .msg_iovlen = 1,
-    };
-    if (fd >= 0) {
-        mh.msg_control = control.bytes;
-        mh.msg_controllen = sizeof(control.bytes);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
-    ssize_t n = sendmsg(s, &mh, 0);
-    close(s);
-    return n;
+    return dgram_send(getenv("NOTIFY_SOCKET"), buf, len, fd, 0);
 }
 
 static int hostile(const char *file, long flood)

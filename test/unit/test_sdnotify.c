@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "proc/sdnotify.h"
+#include "test/helpers/dgram.h"
 
 static struct sdnotify_msg last;
 static int msgs;
@@ -93,38 +94,7 @@ Test(sdnotify, cuts_a_long_status_at_a_character, .timeout = 5)
 static ssize_t send_to(const struct sdnotify *n, const void *buf, size_t len,
                        int fd)
 {
-    int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    cr_assert_geq(s, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    size_t alen = strlen(n->addr);
-    memcpy(sa.sun_path, n->addr, alen);
-    sa.sun_path[0] = '\0';
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-    union {
-        struct cmsghdr align;
-        char bytes[CMSG_SPACE(sizeof(int))];
-    } control;
-    struct msghdr mh = {
-        .msg_name = &sa,
-        .msg_namelen =
-            (socklen_t)(offsetof(struct sockaddr_un, sun_path) + alen),
-        .msg_iov = &iov,
-        .msg_iovlen = 1,
-    };
-    if (fd >= 0) {
-        mh.msg_control = control.bytes;
-        mh.msg_controllen = sizeof(control.bytes);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
-    ssize_t rc = sendmsg(s, &mh, MSG_DONTWAIT);
-    int err = errno;
-    close(s);
-    errno = err;
-    return rc;
+    return dgram_send(n->addr, buf, len, fd, MSG_DONTWAIT);
 }
 
 /* Runs loop until cond holds, or 3 s. */
