@@ -336,9 +336,10 @@ int machine_check(const struct cfg_root *cfg, struct cfg_error *err)
     for (size_t i = 0; i < cfg->probes_count; i++) {
         const struct cfg_probe *p = &cfg->probes[i];
         char who[96];
-        if (p->type == CFG_PROBE_HTTP && !httpnative_fits(p) &&
+        if (((p->type == CFG_PROBE_HTTP && !httpnative_fits(p)) ||
+             p->type == CFG_PROBE_GRPC) &&
             curlapi_load() < 0) {
-            /* As run would: it loads libcurl for its first http probe. */
+            /* As run would: it loads libcurl for its first such probe. */
             fail(&r, p->mark, "probe '%s' needs libcurl: %s", p->name,
                  curlapi_error());
             break; /* the same answer for every other */

@@ -43,7 +43,8 @@ static const char *const format_names[] = {"json", "text", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error",
                                           NULL};
 static const char *const reload_names[] = {"manual", "watch", NULL};
-static const char *const type_names[] = {"http", "tcp", "exec", "ttl", NULL};
+static const char *const type_names[] = {"http", "tcp",  "exec",
+                                         "ttl",  "grpc", NULL};
 static const char *const importance_names[] = {"critical", "high", "low", NULL};
 static const char *const on_failure_names[] = {"restart", NULL};
 /* "fd" is written {fd: N}: cfg_value_ready refuses it as a word. */
@@ -75,6 +76,7 @@ const char *cfg_role_name(enum cfg_role role)
 
 #define DURATION(lo) .min = (lo), .max = DURATION_MAX
 #define ONLY(type)   .types = CFG_PROBE_BIT(type)
+#define ONLY2(a, b)  .types = CFG_PROBE_BIT(a) | CFG_PROBE_BIT(b)
 #define REQUIRED     .flags = CFG_KEY_REQUIRED
 #define APPLY        .change = CFG_CHANGE_APPLY
 #define NO_CHANGE    .change = CFG_CHANGE_NONE
@@ -216,7 +218,7 @@ const struct cfg_section cfg_service_section = {service_keys,
 /* A probe: any change replaces it. Type first: it tells which keys apply. */
 static const struct cfg_key probe_keys[] = {
     {"type", CFG_ENUM, PROBE(type), .names = type_names, REQUIRED,
-     .doc = "the kind of check: http, tcp, exec or ttl"},
+     .doc = "the kind of check: http, tcp, exec, ttl or grpc"},
     {"service", CFG_STRING, PROBE(service), .min = 1,
      .doc = "the service it checks, which it runs with"},
     {"importance", CFG_ENUM, PROBE(importance), .names = importance_names,
@@ -253,15 +255,23 @@ static const struct cfg_key probe_keys[] = {
      .doc = "the statuses that pass: codes and ranges"},
     {"expect_body", CFG_STRING, PROBE(expect_body), .min = 1,
      ONLY(CFG_PROBE_HTTP), .doc = "text the body must contain"},
-    {"insecure", CFG_BOOL, PROBE(insecure), ONLY(CFG_PROBE_HTTP),
-     .def = "false", .doc = "true: skip the TLS certificate check"},
+    {"insecure", CFG_BOOL, PROBE(insecure),
+     ONLY2(CFG_PROBE_HTTP, CFG_PROBE_GRPC), .def = "false",
+     .doc = "true: skip the TLS certificate check"},
     {"follow_redirects", CFG_BOOL, PROBE(follow_redirects),
      ONLY(CFG_PROBE_HTTP), .def = "false",
      .doc = "true: follow up to 10 redirects"},
-    {"host", CFG_STRING, PROBE(host), .min = 1, ONLY(CFG_PROBE_TCP),
-     .def = "127.0.0.1", .doc = "the host to connect to"},
-    {"port", CFG_UINT, PROBE(port), .min = 1, .max = 65535, ONLY(CFG_PROBE_TCP),
-     REQUIRED, .doc = "the port to connect to"},
+    {"host", CFG_STRING, PROBE(host), .min = 1,
+     ONLY2(CFG_PROBE_TCP, CFG_PROBE_GRPC), .def = "127.0.0.1",
+     .doc = "the host to connect to"},
+    {"port", CFG_UINT, PROBE(port), .min = 1, .max = 65535,
+     ONLY2(CFG_PROBE_TCP, CFG_PROBE_GRPC), REQUIRED,
+     .doc = "the port to connect to"},
+    {"grpc_service", CFG_STRING, cfg_value_grpc_service, PROBE(grpc_service),
+     .max = 1024, ONLY(CFG_PROBE_GRPC), .def = "",
+     .doc = "the service name the health check asks about; \"\": the server"},
+    {"tls", CFG_BOOL, PROBE(tls), ONLY(CFG_PROBE_GRPC), .def = "false",
+     .doc = "true: TLS (verified unless insecure), HTTP/2 by ALPN"},
     {"command", CFG_COMMAND, cfg_value_command, PROBE(command),
      ONLY(CFG_PROBE_EXEC), REQUIRED,
      .doc = "what to run; exit status 0 passes"},

@@ -30,7 +30,8 @@
 #define TOKEN_FILE_MAX 4096          /* bytes of http.token_file */
 
 static const char *const probe_kinds[] = {"an http probe", "a tcp probe",
-                                          "an exec probe", "a ttl probe"};
+                                          "an exec probe", "a ttl probe",
+                                          "a grpc probe"};
 
 /* Not SIGHUP: it reloads sidecar (a service may still list it). */
 static const int main_forward_signals[] = {SIGUSR1, SIGUSR2};
@@ -174,7 +175,7 @@ static int probe_type(struct cfg_ctx *ctx, const struct cfg_pair *pair,
     if (type == NULL || cfg_node_is_null(type))
         return cfg_fail(ctx, pair->key,
                         "probe '%s' has no type; expected one of http, tcp, "
-                        "exec, ttl",
+                        "exec, ttl, grpc",
                         probe->name);
     assert(strcmp(key->name, "type") == 0);
     return cfg_value_enum(ctx, key, type, &probe->type);
@@ -217,9 +218,15 @@ static int finish_probe(struct cfg_ctx *ctx, const struct cfg_pair *pair,
                         "(%s)",
                         probe->name, lo, hi);
     }
-    if (probe->type == CFG_PROBE_TCP && !host_valid(probe->host))
+    if ((probe->type == CFG_PROBE_TCP || probe->type == CFG_PROBE_GRPC) &&
+        !host_valid(probe->host))
         return cfg_fail_expected(ctx, "a host name or an IP address", "host",
                                  cfg_node_value(pair->value, "host"));
+    if (probe->type == CFG_PROBE_GRPC && probe->insecure && !probe->tls)
+        return cfg_fail(ctx, cfg_node_value(pair->value, "insecure"),
+                        "probe '%s': insecure only skips the check of TLS, "
+                        "which needs tls: true",
+                        probe->name);
     if (probe->restart_on_failure && probe->service == NULL)
         return cfg_fail(ctx, cfg_node_value(pair->value, "on_failure"),
                         "probe '%s': on_failure: restart needs 'service', the "

@@ -41,7 +41,8 @@ enum cfg_probe_type {
     CFG_PROBE_HTTP,
     CFG_PROBE_TCP,
     CFG_PROBE_EXEC,
-    CFG_PROBE_TTL
+    CFG_PROBE_TTL,
+    CFG_PROBE_GRPC
 };
 enum cfg_importance {
     CFG_IMPORTANCE_CRITICAL,
@@ -152,12 +153,16 @@ struct cfg_probe {
     struct cfg_status_range *expect_status; /* default {200-399} */
     size_t expect_status_count;
     char *expect_body; /* NULL: any body */
-    bool insecure;
+    bool insecure;     /* http and grpc */
     bool follow_redirects;
 
-    /* type tcp */
+    /* type tcp and grpc */
     char *host;
     unsigned port;
+
+    /* type grpc */
+    char *grpc_service; /* the name asked about; default "" */
+    bool tls;
 
     /* type exec */
     struct cfg_command command;

@@ -512,6 +512,21 @@ int cfg_value_method(struct cfg_ctx *ctx, const struct cfg_key *key,
     return 0;
 }
 
+/* grpc_service [char *]: up to key->max bytes, no control byte. */
+int cfg_value_grpc_service(struct cfg_ctx *ctx, const struct cfg_key *key,
+                           const struct cfg_node *val, void *field)
+{
+    char **dst = field;
+
+    if (cfg_value_string(ctx, key, val, field) < 0)
+        return -1;
+    if (strlen(*dst) > (uint64_t)key->max || has_control(*dst))
+        return cfg_fail_expected(
+            ctx, "a gRPC service name of up to 1024 printable bytes", key->name,
+            val);
+    return 0;
+}
+
 /* on_failure [bool]: "restart" is the only action. */
 int cfg_value_on_failure(struct cfg_ctx *ctx, const struct cfg_key *key,
                          const struct cfg_node *val, void *field)

@@ -72,6 +72,10 @@ int cfg_value_url(struct cfg_ctx *ctx, const struct cfg_key *key,
 int cfg_value_method(struct cfg_ctx *ctx, const struct cfg_key *key,
                      const struct cfg_node *val, void *field);
 
+/* [char *] a gRPC service name: printable, at most key->max bytes. */
+int cfg_value_grpc_service(struct cfg_ctx *ctx, const struct cfg_key *key,
+                           const struct cfg_node *val, void *field);
+
 /* [bool] on_failure: one of key->names, all meaning "restart". */
 int cfg_value_on_failure(struct cfg_ctx *ctx, const struct cfg_key *key,
                          const struct cfg_node *val, void *field);

@@ -640,6 +640,8 @@ static const struct probe_kind *const kinds[] = {
     [CFG_PROBE_TCP] = &probe_kind_tcp,
     [CFG_PROBE_EXEC] = &probe_kind_exec,
     [CFG_PROBE_TTL] = &probe_kind_ttl,
+    /* HTTP/2 on libcurl, as http.c */
+    [CFG_PROBE_GRPC] = &probe_kind_grpc,
 };
 
 /* A plain http:// probe runs on the native transport, with no libcurl. */

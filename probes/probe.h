@@ -4,8 +4,8 @@
  * delay, period with the first runs spread over it, a timeout that always
  * holds), thresholds, the state machine unknown/passing/failing, the
  * bulkhead for exec probes, service binding, and when on_failure: restart
- * may act. Each kind (probes/http.c, tcp.c, exec.c) only runs one check and
- * reports; ttl probes are fed by pushes instead of runs. Embeds three
+ * may act. Each kind (probes/http.c, tcp.c, exec.c, grpc.c) only runs one
+ * check and reports; ttl probes are fed by pushes instead of runs. Embeds three
  * ev_timers per probe.
  */
 #ifndef SIDECAR_PROBES_PROBE_H
@@ -67,6 +67,7 @@ struct probe_kind {
 extern const struct probe_kind probe_kind_http;
 extern const struct probe_kind probe_kind_tcp;
 extern const struct probe_kind probe_kind_exec;
+extern const struct probe_kind probe_kind_grpc;
 
 struct probe {
     /* read-only outside probes/ */

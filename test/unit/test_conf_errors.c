@@ -81,8 +81,8 @@ Test(cfg_errors, consequences_are_not_reported, .timeout = 5)
                              "  p: {type: icmp, port: 1}\n"),
                      "e.yaml:2:15: expected one of main, helper, task for "
                      "'role', found 'boss'\n"
-                     "e.yaml:4:13: expected one of http, tcp, exec, ttl for "
-                     "'type', found 'icmp'\n");
+                     "e.yaml:4:13: expected one of http, tcp, exec, ttl, "
+                     "grpc for 'type', found 'icmp'\n");
 }
 
 Test(cfg_errors, independent_checks_across_entries_are_all_reported,
