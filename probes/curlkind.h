@@ -1,6 +1,6 @@
 /*
  * What a probe kind built on libcurl needs (http.c: https, followed
- * redirects; tcp.c and httpnative.c use no libcurl): the
+ * redirects; grpc.c: HTTP/2; tcp.c and httpnative.c use no libcurl): the
  * prober's one struct curlm, created on first use; the easy-handle
  * options every such probe gets; and the wording of a failed transfer.
  * Owns nothing: the easy handles belong to the kinds, the curlm to the

@@ -2,8 +2,9 @@
  * The one libcurl multi handle of sidecar, driven by the libev loop
  * through the multi-socket API: CURLMOPT_SOCKETFUNCTION keeps one ev_io
  * per socket curl asks for, CURLMOPT_TIMERFUNCTION one ev_timer. Shared
- * by every probe on libcurl (http.c). Owns the CURLM, its watchers and the
- * per-socket state; never the easy handles nor their transfers.
+ * by every probe on libcurl (http.c, grpc.c). Owns the CURLM, its
+ * watchers and the per-socket state; never the easy handles nor their
+ * transfers.
  */
 #ifndef SIDECAR_PROBES_CURLM_H
 #define SIDECAR_PROBES_CURLM_H
