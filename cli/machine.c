@@ -26,6 +26,7 @@
 #include "api/mhdapi.h"
 #include "conf/parse.h"
 #include "probes/curlapi.h"
+#include "probes/curlkind.h"
 #include "probes/httpnative.h"
 #include "sidecar/ids.h"
 
@@ -344,6 +345,8 @@ int machine_check(const struct cfg_root *cfg, struct cfg_error *err)
                  curlapi_error());
             break; /* the same answer for every other */
         }
+        if (p->type == CFG_PROBE_GRPC && !curlkind_http2())
+            fail(&r, p->mark, "probe '%s' needs libcurl with HTTP/2", p->name);
         if (p->type != CFG_PROBE_EXEC)
             continue;
         /* Sidecar's environment and cwd (probes/exec.c). */

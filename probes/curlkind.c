@@ -74,6 +74,12 @@ int curlkind_easy_new(const struct cfg_probe *cfg, const char *protocols,
     return 0;
 }
 
+bool curlkind_http2(void)
+{
+    return (curlapi.version_info(CURLVERSION_NOW)->features &
+            CURL_VERSION_HTTP2) != 0;
+}
+
 void curlkind_failure(char *buf, size_t len, const struct cfg_probe *cfg,
                       CURLcode result, const char *errbuf)
 {

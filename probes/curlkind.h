@@ -10,6 +10,7 @@
 #define SIDECAR_PROBES_CURLKIND_H
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/util.h"
@@ -28,6 +29,9 @@ struct curlm *curlkind_multi(struct probe *p) ATTR_WUR;
  */
 int curlkind_easy_new(const struct cfg_probe *cfg, const char *protocols,
                       char *errbuf, CURL **out) ATTR_WUR;
+
+/* Whether the loaded libcurl speaks HTTP/2 (Debian's, with nghttp2). */
+bool curlkind_http2(void);
 
 /*
  * Words a failed transfer into buf: "timed out after 1s" for curl's

@@ -211,8 +211,7 @@ static int grpc_init(struct probe *p)
     if (rc < 0)
         goto out_free;
     /* Debian's libcurl has nghttp2; another build may not. */
-    if (!(curlapi.version_info(CURLVERSION_NOW)->features &
-          CURL_VERSION_HTTP2)) {
+    if (!curlkind_http2()) {
         rc = -EPROTONOSUPPORT;
         goto out_cleanup;
     }

@@ -710,6 +710,12 @@ static struct probe *probe_new(struct prober *pr, const struct cfg_root *cfg,
         free(p);
         return NULL;
     }
+    if (rc == -EPROTONOSUPPORT) {
+        snprintf(errbuf, errlen, "probe '%s' needs libcurl with HTTP/2",
+                 p->cfg->name);
+        free(p);
+        return NULL;
+    }
     if (rc < 0) {
         snprintf(errbuf, errlen, "probe '%s': cannot set up: %s", p->cfg->name,
                  strerror(-rc));

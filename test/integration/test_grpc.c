@@ -329,3 +329,28 @@ T(details_metrics_and_status_show_the_probe, 30)
                  0, "%s", out);
     cr_expect(strstr(out, "SERVING"), "%s", out);
 }
+
+/* check and run load libcurl for a grpc probe, as for an https one. */
+T(check_and_run_need_libcurl_for_a_grpc_probe, 30)
+{
+    static char out[8192];
+    const char *cfg = h_temp_file("probes:\n"
+                                  "  g: {type: grpc, port: 1, tls: true}\n");
+
+    cr_expect_eq(h_run((const char *[]){"check", "-c", cfg, NULL}, out,
+                       sizeof(out), H_WAIT),
+                 0, "%s", out);
+    cr_expect(strstr(out, "libcurl"), "check loads libcurl: %s", out);
+    h_use_fake_libs("fakecurl");
+    cr_expect_eq(h_run((const char *[]){"check", "-c", cfg, NULL}, out,
+                       sizeof(out), H_WAIT),
+                 2, "%s", out);
+    cr_expect(strstr(out, "probe 'g' needs libcurl: cannot load libcurl.so.4"),
+              "%s", out);
+    cr_expect_eq(h_run((const char *[]){"run", "-c", cfg, NULL}, out,
+                       sizeof(out), H_WAIT),
+                 2, "%s", out);
+    cr_expect(strstr(out, "probe 'g' needs libcurl: cannot load libcurl.so.4"),
+              "%s", out);
+    unlink(cfg);
+}
