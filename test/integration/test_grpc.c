@@ -247,18 +247,26 @@ T(a_server_that_is_not_grpc_says_so, 30)
     cr_expect(strstr(r, " (no HTTP/2 answer: not a gRPC server?)"), "%s", r);
 }
 
+/* An IPv6 literal goes into the URL in brackets: curl connects to it. */
 T(a_refused_connection_gives_curls_reason, 30)
 {
     int port = h_reserve_port();
     char want[96];
     size_t from = 0;
 
-    start("probes:\n  g: {type: grpc, port: %d, " FAST "}\n", port);
+    start("probes:\n"
+          "  g: {type: grpc, port: %d, " FAST "}\n"
+          "  v6: {type: grpc, host: \"::1\", port: %d, " FAST "}\n",
+          port, port);
     snprintf(want, sizeof(want), "Failed to connect to 127.0.0.1 port %d ",
              port);
     const char *r = next_state(&from, "g", "failing");
     cr_expect_eq(strncmp(r, want, strlen(want)), 0, "%s", r);
     cr_expect(strstr(r, "Couldn't connect to server"), "%s", r);
+    from = 0;
+    snprintf(want, sizeof(want), "Failed to connect to ::1 port %d ", port);
+    r = next_state(&from, "v6", "failing");
+    cr_expect_eq(strncmp(r, want, strlen(want)), 0, "%s", r);
 }
 
 /* A self-signed certificate for 127.0.0.1, by openssl(1). */
