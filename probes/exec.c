@@ -18,8 +18,6 @@
 #include "proc/child.h"
 #include "proc/spawn.h"
 
-#define PROBE_OUTPUT_MAX 4096
-
 struct exec_run {
     struct probe *p;
     struct child proc;

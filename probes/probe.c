@@ -91,7 +91,7 @@ static void set_state(struct probe *p, enum probe_state state)
  */
 static void keep_reason(struct probe *p, const char *reason)
 {
-    size_t n = strnlen(reason, PROBE_REASON_MAX - 1);
+    size_t n = strnlen(reason, PROBE_REPORT_MAX - 1);
 
     if (n >= p->reason_cap) {
         size_t cap = (n + 64) & ~(size_t)63;
@@ -554,7 +554,7 @@ static void on_deadline(EV_P_ ev_timer *w, int revents)
 
 void probe_report(struct probe *p, bool ok, const char *fmt, ...)
 {
-    char reason[PROBE_REASON_MAX];
+    char reason[PROBE_REPORT_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);

@@ -18,7 +18,13 @@
 #include "base/util.h"
 #include "conf/model.h"
 
-#define PROBE_REASON_MAX 4096 /* exec output kept, and other reasons */
+/* Bytes of an exec probe's output its reason keeps, after "exit N: ". */
+#define PROBE_OUTPUT_MAX 4096
+/* Other reasons (http, a push) are cut to this, NUL included. */
+#define PROBE_REASON_MAX 4096
+/* What probe_report() keeps, NUL included: the output and its prefix
+ * ("killed by SIGRTMIN+15: ", "cannot run: ..." is shorter). */
+#define PROBE_REPORT_MAX (PROBE_OUTPUT_MAX + 64)
 
 enum probe_state { PROBE_UNKNOWN, PROBE_PASSING, PROBE_FAILING };
 
@@ -40,7 +46,7 @@ struct probe_result {
     bool ok;
     double duration;    /* seconds the run took */
     double at;          /* wall clock (ev_time()) when it ended */
-    const char *reason; /* at most PROBE_REASON_MAX - 1 bytes; set with
+    const char *reason; /* at most PROBE_REPORT_MAX - 1 bytes; set with
                            has_result */
 };
 
