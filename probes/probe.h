@@ -52,6 +52,7 @@ struct probe_result {
 
 struct probe;
 struct prober;
+struct runas;
 struct curlm;
 struct resolver;
 
@@ -99,6 +100,8 @@ struct probe {
     double run_started;  /* util_mono_now() */
     double next_due;     /* util_mono_now() the next run is scheduled for */
     double offset;       /* seconds into the period of its first run */
+    struct runas *as;    /* exec: who its runs run as (conf/runas.h), its
+                            service's with its own keys; else NULL */
     char *reason_buf;    /* last.reason when owned; grows, never shrinks */
     size_t reason_cap;
     bool kept; /* scratch of prober_commit() */
@@ -132,7 +135,8 @@ struct prober {
  * state change, after it the probe's restart when due (from the state
  * change or later, when start_period runs out). NULL with a message in
  * errbuf on failure. cfg and env (what exec probes inherit, less cfg's
- * token variables) are borrowed and must outlive the prober.
+ * token variables) are borrowed and must outlive the prober. An exec probe
+ * resolves who it runs as here, once (NSS lookups: never per run).
  */
 struct prober *prober_new(struct ev_loop *loop, const struct cfg_root *cfg,
                           char *const *env, probe_notify_fn *notify,

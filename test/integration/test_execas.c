@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -92,4 +93,148 @@ T(a_long_output_keeps_exactly_4096_bytes_after_its_prefix, 20)
     cr_expect_str_eq(details_reason("wide"), want);
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+/* A file only root may read: its path (static); the caller unlinks it. */
+static const char *root_only_file(void)
+{
+    static char path[256];
+    snprintf(path, sizeof(path), "%s", h_temp_file("top secret\n"));
+    cr_assert_eq(chmod(path, 0600), 0);
+    return path;
+}
+
+T(a_probe_runs_as_its_service_or_its_own_keys_and_never_gets_the_token, 30)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root");
+    const char *secret = root_only_file();
+    cr_assert_eq(setenv("EXECAS_TOKEN", "tok-execas-0123456789", 1), 0);
+    static char yaml[4096];
+    snprintf(yaml, sizeof(yaml),
+             "http:\n"
+             "  listen: 127.0.0.1:0\n"
+             "  token: ${EXECAS_TOKEN}\n"
+             "services:\n"
+             "  app:\n"
+             "    role: main\n"
+             "    user: nobody\n"
+             "    cwd: /tmp\n"
+             "    env: {APP_MODE: blue, SHARED: svc}\n"
+             "    command: 'trap \"exit 0\" TERM; while :; do sleep 0.05; "
+             "done'\n"
+             "probes:\n"
+             "  asapp:\n"
+             "    type: exec\n"
+             "    service: app\n"
+             "    command: 'id -u; id -G; pwd; echo $$APP_MODE $$SHARED "
+             "$$HOME $$USER $${EXECAS_TOKEN-none}; cat %s'\n"
+             "    period: 2s\n"
+             "    failure_threshold: 1\n"
+             "  asroot:\n"
+             "    type: exec\n"
+             "    service: app\n"
+             "    user: root\n"
+             "    cwd: /\n"
+             "    env: {SHARED: probe}\n"
+             "    command: 'id -u; id -G; pwd; echo $$APP_MODE $$SHARED "
+             "$$HOME $${EXECAS_TOKEN-none}; cat %s'\n"
+             "    period: 2s\n"
+             "  alone:\n"
+             "    type: exec\n"
+             "    command: 'id -u; echo $${APP_MODE-none} "
+             "$${EXECAS_TOKEN-none}'\n"
+             "    period: 2s\n",
+             secret, secret);
+    h_start(&H, yaml);
+    char want[512];
+    snprintf(want, sizeof(want),
+             "exit 1: 65534\n65534\n/tmp\nblue svc /nonexistent nobody "
+             "none\ncat: %s: Permission denied",
+             secret);
+    cr_expect_str_eq(reason_of("asapp", "failing"), want);
+    cr_expect_str_eq(reason_of("asroot", "passing"),
+                     "0\n0\n/\nblue probe /root none\ntop secret");
+    /* No service: sidecar's ids, none of a service's env, no token. */
+    cr_expect_str_eq(reason_of("alone", "passing"), "0\nnone none");
+    unlink(secret);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+T(a_reload_that_changes_the_service_changes_its_exec_probe, 30)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root");
+    static const char before[] = "services:\n"
+                                 "  app:\n"
+                                 "    role: main\n"
+                                 "    user: nobody\n"
+                                 "    env: {MODE: one}\n"
+                                 "    command: 'trap \"exit 0\" TERM; "
+                                 "while :; do sleep 0.05; done'\n"
+                                 "probes:\n"
+                                 "  who:\n"
+                                 "    type: exec\n"
+                                 "    service: app\n"
+                                 "    command: 'echo $$(id -u) $$MODE'\n"
+                                 "    period: 200ms\n"
+                                 "    timeout: 150ms\n";
+    static const char after[] = "services:\n"
+                                "  app:\n"
+                                "    role: main\n"
+                                "    user: daemon\n"
+                                "    env: {MODE: two}\n"
+                                "    command: 'trap \"exit 0\" TERM; "
+                                "while :; do sleep 0.05; done'\n"
+                                "probes:\n"
+                                "  who:\n"
+                                "    type: exec\n"
+                                "    service: app\n"
+                                "    command: 'echo $$(id -u) $$MODE'\n"
+                                "    period: 200ms\n"
+                                "    timeout: 150ms\n";
+    h_start(&H, before);
+    cr_expect_str_eq(reason_of("who", "passing"), "65534 one");
+    h_write_config(&H, H.cfg_path, NULL, after, true);
+    long at = h_sighup(&H, "config reloaded");
+    cr_assert_geq(at, 0);
+    size_t from = (size_t)at;
+    long i = h_wait_probe_state(&H, &from, "who", "passing", H_WAIT);
+    cr_assert_geq(i, 0);
+    cr_expect_str_eq(h_str(&H, i, "reason"), "1 two");
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+T(a_probe_user_sidecar_cannot_switch_to_is_refused, 20)
+{
+    h_start_as(&H,
+               "probes:\n"
+               "  disk:\n"
+               "    type: exec\n"
+               "    user: nobody\n"
+               "    command: 'true'\n",
+               &(struct h_creds){.uid = 64125});
+    cr_expect_eq(h_wait_exit(&H, 10), 2, "a set-up error");
+    const char *err = h_read_file(H.err_path);
+    cr_expect(strstr(err, "probe 'disk': cannot run as nobody"), "%s", err);
+    cr_expect(strstr(err, "without CAP_SETUID and CAP_SETGID"), "%s", err);
+}
+
+T(check_refuses_a_probe_user_that_does_not_exist, 20)
+{
+    const char *path = h_temp_file("probes:\n"
+                                   "  disk:\n"
+                                   "    type: exec\n"
+                                   "    user: no-such-user-19\n"
+                                   "    command: 'true'\n");
+    char out[4096];
+    int rc = h_run((const char *[]){"check", "-c", path, NULL}, out,
+                   sizeof(out), 10);
+    unlink(path);
+    cr_expect_eq(rc, 2, "%s", out);
+    cr_expect(strstr(out, ":4:11: probe 'disk': user 'no-such-user-19' does "
+                          "not exist"),
+              "%s", out);
 }
