@@ -220,25 +220,21 @@ static int add_own(const struct runas_cfg *c, char **envp, size_t *n)
     return 0;
 }
 
-/* See runas_resolve(): the made entries first, then inherit's. */
-static int build_env(const struct runas_cfg *c, char *const *inherit,
-                     struct runas *out)
+/* See runas_resolve(): what the child gets besides inherit's. */
+static int build_own(const struct runas_cfg *c, struct runas *out)
 {
-    size_t inherited = 0;
-    while (inherit[inherited])
-        inherited++;
     /* + PWD, HOME, USER, LOGNAME and the NULL at the end */
-    size_t cap = inherited + c->env_count[0] + c->env_count[1] + 5;
-    char **envp = calloc(cap, sizeof(char *));
-    if (!envp)
+    size_t cap = c->env_count[0] + c->env_count[1] + 5;
+    char **own = calloc(cap, sizeof(char *));
+    if (!own)
         return -ENOMEM;
     size_t n = 0;
     size_t configured;
-    if (add_own(c, envp, &n) < 0)
+    if (add_own(c, own, &n) < 0)
         goto out_free;
     configured = n;
-    if (c->cwd && !env_has(envp, n, "PWD", 3) && !has_dot_component(c->cwd) &&
-        env_add(envp, &n, "PWD", 3, c->cwd) < 0)
+    if (c->cwd && !env_has(own, n, "PWD", 3) && !has_dot_component(c->cwd) &&
+        env_add(own, &n, "PWD", 3, c->cwd) < 0)
         goto out_free;
     if (c->user->name) {
         struct passwd *pw = getpwnam(c->user->name);
@@ -248,31 +244,18 @@ static int build_env(const struct runas_cfg *c, char *const *inherit,
         for (size_t i = 0; i < ARRAY_SIZE(values); i++) {
             const char *var = user_vars[i];
             size_t len = strlen(var) - 1; /* without the '=' */
-            if (!env_has(envp, configured, var, len) &&
-                env_add(envp, &n, var, len, values[i]) < 0)
+            if (!env_has(own, configured, var, len) &&
+                env_add(own, &n, var, len, values[i]) < 0)
                 goto out_free;
         }
     }
-    out->env_own = n;
-    for (size_t i = 0; i < inherited; i++) {
-        const char *name = inherit[i];
-        const char *eq = strchr(name, '=');
-        if (!eq)
-            continue;
-        size_t len = (size_t)(eq - name);
-        if (env_has(envp, configured, name, len) ||
-            (c->cwd && env_has(pwd_var, 1, name, len)) ||
-            (c->user->name &&
-             env_has(user_vars, ARRAY_SIZE(user_vars), name, len)))
-            continue;
-        envp[n++] = inherit[i];
-    }
-    out->envp = envp;
+    out->own = own;
+    out->own_count = n;
     return 0;
 out_free:
     for (size_t i = 0; i < n; i++)
-        free(envp[i]);
-    free(envp);
+        free(own[i]);
+    free(own);
     return -ENOMEM;
 }
 
@@ -296,8 +279,10 @@ int runas_resolve(const struct runas_cfg *c, char *const *inherit,
         out->gid = ids.gid;
         rc = resolve_groups(c, &ids, out);
     }
+    out->inherit = inherit;
+    out->new_pwd = c->cwd != NULL;
     if (rc == 0)
-        rc = build_env(c, inherit, out);
+        rc = build_own(c, out);
     if (rc < 0) {
         snprintf(errbuf, errlen, "%s '%s': out of memory", c->kind, c->name);
         runas_free(out);
@@ -309,9 +294,9 @@ void runas_free(struct runas *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; r->envp && i < r->env_own; i++)
-        free(r->envp[i]);
-    free(r->envp);
+    for (size_t i = 0; i < r->own_count; i++)
+        free(r->own[i]);
+    free(r->own);
     free(r->groups);
     free(r->cwd);
     *r = (struct runas){0};
@@ -319,7 +304,25 @@ void runas_free(struct runas *r)
 
 char **runas_env(const struct runas *r, char *const *hidden)
 {
-    return spawn_env_without(r->envp, r->env_own, hidden);
+    size_t n = 0;
+    while (r->inherit[n])
+        n++;
+    char **out = calloc(r->own_count + n + 1, sizeof(*out));
+    if (!out)
+        return NULL;
+    size_t k = r->own_count;
+    if (k)
+        memcpy(out, r->own, k * sizeof(*out));
+    for (size_t i = 0; i < n; i++) {
+        const char *kv = r->inherit[i];
+        size_t len = strcspn(kv, "=");
+        if (!kv[len] || env_has(r->own, r->own_count, kv, len) ||
+            (r->new_pwd && env_has(pwd_var, 1, kv, len)) ||
+            spawn_env_hidden(kv, hidden))
+            continue;
+        out[k++] = r->inherit[i];
+    }
+    return out;
 }
 
 void runas_apply(const struct runas *r, struct spawn_opts *o)

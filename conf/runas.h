@@ -67,17 +67,20 @@ struct runas {
     gid_t gid;
     gid_t *groups;
     size_t groups_count;
-    char *cwd;   /* a copy (a kept entry outlives its model); NULL:
-                    sidecar's */
-    char **envp; /* envp[0..env_own) made here: env, PWD, HOME, USER,
-                    LOGNAME; the rest borrowed from inherit */
-    size_t env_own;
+    char *cwd;  /* a copy (a kept entry outlives its model); NULL:
+                   sidecar's */
+    char **own; /* made here: env, PWD, HOME, USER, LOGNAME */
+    size_t own_count;
+    char *const *inherit; /* borrowed: what else the child gets, less what
+                             own sets (and PWD with a cwd), put together
+                             at each spawn rather than held by each child */
+    bool new_pwd;
 };
 
 /*
- * Resolves c (ids_resolve(), then the user's groups) and builds the
- * environment: inherit (NULL-terminated; its strings must outlive out)
- * less what c's env sets, with c's env; with a cwd, PWD is that unless
+ * Resolves c (ids_resolve(), then the user's groups) and the environment:
+ * inherit (NULL-terminated; it must outlive out) less what c's env sets,
+ * with c's env; with a cwd, PWD is that unless
  * env sets it (none if it has "." or ".."); with a user, HOME, USER and
  * LOGNAME are that user's unless env sets them. 0, or -errno with a
  * message in errbuf and nothing to free.
@@ -89,9 +92,9 @@ int runas_resolve(const struct runas_cfg *c, char *const *inherit,
 void runas_free(struct runas *r);
 
 /*
- * The environment to spawn with: r's less every variable named in hidden
- * (NULL-terminated, or NULL), unless r's own entries set it. A new array
- * of r's strings, to free() alone; NULL on ENOMEM.
+ * The environment to spawn with: r's own entries, then inherit's less
+ * those and less every variable named in hidden (NULL-terminated, or
+ * NULL). A new array of borrowed strings, to free() alone; NULL on ENOMEM.
  */
 char **runas_env(const struct runas *r, char *const *hidden) ATTR_WUR;
 

@@ -129,7 +129,7 @@ struct svc {
 
 /*
  * Creates a service in SVC_WAITING. Resolves user/group and builds the
- * environment now, from inherit (NULL-terminated; its strings must outlive
+ * environment now, from inherit (NULL-terminated; it must outlive
  * the service, conf/runas.h)
  * and cfg's env, so a bad user fails before anything starts: NULL with a
  * message in errbuf then. Each process gets that environment less the
