@@ -1,9 +1,9 @@
 /*
  * `check`'s machine checks (see machine.h). Each one predicts a refusal
  * or a failure of `run` from the rule run follows: ids_resolve() as
- * svc_new(), cfg_listen_addr() as the server, execvp()'s PATH search and
- * chdir() as the child (proc/spawn.c), mhdapi_load() as the server,
- * curlapi_load() as the first http probe.
+ * svc_new() and the exec probes, cfg_listen_addr() as the server,
+ * execvp()'s PATH search and chdir() as the child (proc/spawn.c),
+ * mhdapi_load() as the server, curlapi_load() as the first http probe.
  */
 #define _DEFAULT_SOURCE /* initgroups, setgroups */
 #include "cli/machine.h"
@@ -25,10 +25,10 @@
 
 #include "api/mhdapi.h"
 #include "conf/parse.h"
+#include "conf/runas.h"
 #include "probes/curlapi.h"
 #include "probes/curlkind.h"
 #include "probes/httpnative.h"
-#include "sidecar/ids.h"
 
 extern char **environ;
 
@@ -214,17 +214,17 @@ static void check_listen(struct report *r, const struct cfg_root *cfg)
 
 /* chdir() as the child will, with no more rights than sidecar's. */
 static bool check_cwd(struct report *r, const char *who,
-                      const struct cfg_service *svc)
+                      const struct runas_cfg *as)
 {
     struct stat st;
     const char *why = NULL;
-    if (stat(svc->cwd, &st) < 0 ||
-        (S_ISDIR(st.st_mode) && access(svc->cwd, X_OK) < 0))
+    if (stat(as->cwd, &st) < 0 ||
+        (S_ISDIR(st.st_mode) && access(as->cwd, X_OK) < 0))
         why = strerror(errno);
     else if (!S_ISDIR(st.st_mode))
         why = "not a directory";
     if (why)
-        fail(r, svc->cwd_mark, "%s: cwd '%s': %s", who, svc->cwd, why);
+        fail(r, as->cwd_mark, "%s: cwd '%s': %s", who, as->cwd, why);
     return !why;
 }
 
@@ -238,18 +238,21 @@ static void check_program(struct report *r, const char *who,
         fail(r, cmd->mark, "%s: cannot run '%s': %s", who, cmd->argv[0], why);
 }
 
-/* The service's cwd, then its program, with the rights of this process. */
+/* The child's cwd, then its program, with the rights of this process. */
 static void check_files(struct report *r, const char *who,
-                        const struct cfg_service *svc)
+                        const struct runas_cfg *as,
+                        const struct cfg_command *cmd)
 {
-    bool cwd_ok = !svc->cwd || check_cwd(r, who, svc);
-    /* The child's PATH: its env's, else sidecar's (sidecar/service.c). */
-    const char *path = path_in(svc->env, svc->env_count);
+    bool cwd_ok = !as->cwd || check_cwd(r, who, as);
+    /* The child's PATH: its env's, else sidecar's (conf/runas.c). */
+    const char *path = path_in(as->env[1], as->env_count[1]);
+    if (!path)
+        path = path_in(as->env[0], as->env_count[0]);
     if (!path)
         path = path_in(environ, SIZE_MAX);
     /* Not from a cwd already reported: that error is its cause. */
-    if (cwd_ok || !needs_cwd(svc->command.argv[0], path))
-        check_program(r, who, &svc->command, path, svc->cwd);
+    if (cwd_ok || !needs_cwd(cmd->argv[0], path))
+        check_program(r, who, cmd, path, as->cwd);
 }
 
 static int read_all(int fd, void *buf, size_t len)
@@ -272,7 +275,8 @@ static int read_all(int fd, void *buf, size_t len)
  * that cannot be done (the caller checks with its own rights).
  */
 static int check_files_as(struct report *r, const char *who,
-                          const struct cfg_service *svc, const struct ids *ids)
+                          const struct runas_cfg *as,
+                          const struct cfg_command *cmd, const struct ids *ids)
 {
     int fds[2];
     if (pipe(fds) < 0)
@@ -280,11 +284,11 @@ static int check_files_as(struct report *r, const char *who,
     pid_t pid = fork();
     if (pid == 0) {
         close(fds[0]);
-        int rc = ids->user_groups ? initgroups(svc->user.name, ids->gid)
+        int rc = ids->user_groups ? initgroups(as->user->name, ids->gid)
                                   : setgroups(1, &ids->gid);
         if (rc < 0 || setgid(ids->gid) < 0 || setuid(ids->uid) < 0)
             _exit(1);
-        check_files(r, who, svc);
+        check_files(r, who, as, cmd);
         bool sent =
             write(fds[1], r->err, sizeof(*r->err)) ==
                 (ssize_t)sizeof(*r->err) &&
@@ -307,36 +311,41 @@ static int check_files_as(struct report *r, const char *who,
     return 0;
 }
 
-static void check_service(struct report *r, const struct cfg_service *svc)
+/* A service or an exec probe: its ids, then its files as its user. */
+static void check_child(struct report *r, const struct runas_cfg *as,
+                        const struct cfg_command *cmd)
 {
+    static const struct cfg_account nobody;
     char who[96];
     char why[CFG_ERROR_MSG_MAX];
     struct cfg_mark at;
     struct ids ids;
-    snprintf(who, sizeof(who), "service '%s'", svc->name);
-    int rc = ids_resolve(svc, &ids, &at, why, sizeof(why));
+    snprintf(who, sizeof(who), "%s '%s'", as->kind, as->name);
+    int rc = ids_resolve(as, &ids, &at, why, sizeof(why));
     if (rc < 0)
         fail(r, at, "%s", why);
-    if (rc == 0 && ids.set && check_files_as(r, who, svc, &ids) == 0)
+    if (rc == 0 && ids.set && check_files_as(r, who, as, cmd, &ids) == 0)
         return;
     /* A missing user hid the group: look it up on its own too. */
-    struct cfg_service group_only = *svc;
-    group_only.user.name = NULL;
-    if (rc == -ENOENT && svc->user.name && svc->group.name &&
+    struct runas_cfg group_only = *as;
+    group_only.user = &nobody;
+    if (rc == -ENOENT && as->user->name && as->group->name &&
         ids_resolve(&group_only, &ids, &at, why, sizeof(why)) == -ENOENT)
         fail(r, at, "%s", why);
-    check_files(r, who, svc);
+    check_files(r, who, as, cmd);
 }
 
 int machine_check(const struct cfg_root *cfg, struct cfg_error *err)
 {
     struct report r = {cfg->path, err, 0};
     check_listen(&r, cfg);
-    for (size_t i = 0; i < cfg->services_count; i++)
-        check_service(&r, &cfg->services[i]);
+    struct runas_cfg as;
+    for (size_t i = 0; i < cfg->services_count; i++) {
+        runas_of_service(&cfg->services[i], &as);
+        check_child(&r, &as, &cfg->services[i].command);
+    }
     for (size_t i = 0; i < cfg->probes_count; i++) {
         const struct cfg_probe *p = &cfg->probes[i];
-        char who[96];
         if (((p->type == CFG_PROBE_HTTP && !httpnative_fits(p)) ||
              p->type == CFG_PROBE_GRPC) &&
             curlapi_load() < 0) {
@@ -349,9 +358,8 @@ int machine_check(const struct cfg_root *cfg, struct cfg_error *err)
             fail(&r, p->mark, "probe '%s' needs libcurl with HTTP/2", p->name);
         if (p->type != CFG_PROBE_EXEC)
             continue;
-        /* Sidecar's environment and cwd (probes/exec.c). */
-        snprintf(who, sizeof(who), "probe '%s'", p->name);
-        check_program(&r, who, &p->command, path_in(environ, SIZE_MAX), NULL);
+        runas_of_probe(cfg, p, &as);
+        check_child(&r, &as, &p->command);
     }
     return r.rc;
 }

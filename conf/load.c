@@ -232,6 +232,8 @@ static int finish_probe(struct cfg_ctx *ctx, const struct cfg_pair *pair,
                         "probe '%s': on_failure: restart needs 'service', the "
                         "service to restart",
                         probe->name);
+    if (probe->cwd != NULL)
+        probe->cwd_mark = cfg_node_value(pair->value, "cwd")->mark;
     if (!probe->restart_on_failure && cfg_key_seen(s, seen, "start_period"))
         return cfg_fail(ctx, cfg_node_value(pair->value, "start_period"),
                         "probe '%s': start_period only holds back "

@@ -75,7 +75,7 @@ struct cfg_backoff {
     int64_t reset_after_ms; /* default 30000 */
 };
 
-/* A service's user or group. */
+/* A service's or an exec probe's user or group. */
 struct cfg_account {
     char *name;    /* expanded; NULL: not set */
     char *written; /* as in the file, ${VAR} unexpanded: what errors quote */
@@ -164,8 +164,15 @@ struct cfg_probe {
     char *grpc_service; /* the name asked about; default "" */
     bool tls;
 
-    /* type exec */
+    /* type exec: with a service, user, group and cwd replace the
+     * service's and env is added over the service's (conf/runas.h) */
     struct cfg_command command;
+    char **env; /* "NAME=value" strings, file order */
+    size_t env_count;
+    char *cwd;                /* NULL: the service's, or sidecar's */
+    struct cfg_mark cwd_mark; /* of its value */
+    struct cfg_account user;  /* name NULL: the service's, or sidecar's */
+    struct cfg_account group; /* name NULL: the service's, or as a service's */
 
     /* type ttl */
     int64_t ttl_ms;

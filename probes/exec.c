@@ -1,6 +1,8 @@
 /*
  * exec probes: runs the command in its own session and process group
- * (proc/spawn.c: no descriptor of ours, default signal state), keeps
+ * (proc/spawn.c: no descriptor of ours, default signal state), as its
+ * service runs (its ids, groups, env and cwd, with the probe's own keys
+ * over them: p->as, resolved by probe.c), keeps
  * the first PROBE_OUTPUT_MAX bytes of its stdout+stderr as the reason,
  * passes on exit 0. Cancelling SIGKILLs the whole group; libev reaps it.
  * Owns, per run, a pipe, an ev_io and a struct child (proc/child.h).
@@ -14,11 +16,10 @@
 
 #include "base/buf.h"
 #include "conf/parse.h"
+#include "conf/runas.h"
 #include "probes/probe.h"
 #include "proc/child.h"
 #include "proc/spawn.h"
-
-#define PROBE_OUTPUT_MAX 4096
 
 struct exec_run {
     struct probe *p;
@@ -126,14 +127,15 @@ static int exec_start(struct probe *p)
     int rc = spawn_output_pipe(&rd, &wr);
     if (rc < 0)
         return rc;
-    /* sidecar's environment less its token: a probe has no env to ask. */
-    char **envp = spawn_env_without(p->owner->env, 0, p->owner->hidden_env);
+    /* Less the token's variables, unless its (service's) env sets them. */
+    char **envp = runas_env(p->as, p->owner->hidden_env);
     struct spawn_opts o = {
         .argv = p->cfg->command.argv,
         .envp = envp,
         .stdout_fd = wr,
         .stderr_fd = wr,
     };
+    runas_apply(p->as, &o);
     rc = envp ? child_spawn(&r->proc, &o) : -ENOMEM;
     free(envp);
     close(wr);

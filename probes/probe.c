@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "conf/parse.h"
+#include "conf/runas.h"
 #include "probes/curlapi.h"
 #include "probes/curlm.h"
 #include "probes/httpnative.h"
@@ -91,7 +92,7 @@ static void set_state(struct probe *p, enum probe_state state)
  */
 static void keep_reason(struct probe *p, const char *reason)
 {
-    size_t n = strnlen(reason, PROBE_REASON_MAX - 1);
+    size_t n = strnlen(reason, PROBE_REPORT_MAX - 1);
 
     if (n >= p->reason_cap) {
         size_t cap = (n + 64) & ~(size_t)63;
@@ -554,7 +555,7 @@ static void on_deadline(EV_P_ ev_timer *w, int revents)
 
 void probe_report(struct probe *p, bool ok, const char *fmt, ...)
 {
-    char reason[PROBE_REASON_MAX];
+    char reason[PROBE_REPORT_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
@@ -682,8 +683,32 @@ static void probe_free(struct probe *p)
     ev_timer_stop(pr->loop, &p->start_w);
     abandon_run(p, false); /* the caller refills the slots */
     p->kind->destroy(p);
+    runas_free(p->as);
+    free(p->as);
     free(p->reason_buf);
     free(p);
+}
+
+/*
+ * An exec probe runs as its service, with its own keys over it: resolved
+ * now, so a bad user fails the config (or the reload) before anything
+ * runs. True on failure, with errbuf.
+ */
+static bool resolve_runas(struct probe *p, const struct cfg_root *cfg,
+                          char *errbuf, size_t errlen)
+{
+    struct runas_cfg c;
+    runas_of_probe(cfg, p->cfg, &c);
+    p->as = calloc(1, sizeof(*p->as));
+    if (!p->as) {
+        snprintf(errbuf, errlen, "out of memory");
+        return true;
+    }
+    if (runas_resolve(&c, p->owner->env, p->as, errbuf, errlen) == 0)
+        return false;
+    free(p->as);
+    p->as = NULL;
+    return true;
 }
 
 /* A new probe for cfg->probes[i], not running. NULL with errbuf. */
@@ -703,12 +728,13 @@ static struct probe *probe_new(struct prober *pr, const struct cfg_root *cfg,
     ev_timer_init(&p->tick_w, on_tick, 0., 0.);
     ev_timer_init(&p->deadline_w, on_deadline, 0., 0.);
     ev_timer_init(&p->start_w, on_start_over, 0., 0.);
+    if (p->cfg->type == CFG_PROBE_EXEC && resolve_runas(p, cfg, errbuf, errlen))
+        goto out_free;
     int rc = p->kind->init(p);
     if (rc == -ELIBACC) {
         snprintf(errbuf, errlen, "probe '%s' needs libcurl: %s", p->cfg->name,
                  curlapi_error());
-        free(p);
-        return NULL;
+        goto out_free;
     }
     if (rc == -EPROTONOSUPPORT) {
         snprintf(errbuf, errlen, "probe '%s' needs libcurl with HTTP/2",
@@ -719,10 +745,14 @@ static struct probe *probe_new(struct prober *pr, const struct cfg_root *cfg,
     if (rc < 0) {
         snprintf(errbuf, errlen, "probe '%s': cannot set up: %s", p->cfg->name,
                  strerror(-rc));
-        free(p);
-        return NULL;
+        goto out_free;
     }
     return p;
+out_free:
+    runas_free(p->as);
+    free(p->as);
+    free(p);
+    return NULL;
 }
 
 struct prober *prober_new(struct ev_loop *loop, const struct cfg_root *cfg,

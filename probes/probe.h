@@ -18,7 +18,13 @@
 #include "base/util.h"
 #include "conf/model.h"
 
-#define PROBE_REASON_MAX 4096 /* exec output kept, and other reasons */
+/* Bytes of an exec probe's output its reason keeps, after "exit N: ". */
+#define PROBE_OUTPUT_MAX 4096
+/* Other reasons (http, a push) are cut to this, NUL included. */
+#define PROBE_REASON_MAX 4096
+/* What probe_report() keeps, NUL included: the output and its prefix
+ * ("killed by SIGRTMIN+15: ", "cannot run: ..." is shorter). */
+#define PROBE_REPORT_MAX (PROBE_OUTPUT_MAX + 64)
 
 enum probe_state { PROBE_UNKNOWN, PROBE_PASSING, PROBE_FAILING };
 
@@ -40,12 +46,13 @@ struct probe_result {
     bool ok;
     double duration;    /* seconds the run took */
     double at;          /* wall clock (ev_time()) when it ended */
-    const char *reason; /* at most PROBE_REASON_MAX - 1 bytes; set with
+    const char *reason; /* at most PROBE_REPORT_MAX - 1 bytes; set with
                            has_result */
 };
 
 struct probe;
 struct prober;
+struct runas;
 struct curlm;
 struct resolver;
 
@@ -94,6 +101,8 @@ struct probe {
     double run_started;  /* util_mono_now() */
     double next_due;     /* util_mono_now() the next run is scheduled for */
     double offset;       /* seconds into the period of its first run */
+    struct runas *as;    /* exec: who its runs run as (conf/runas.h), its
+                            service's with its own keys; else NULL */
     char *reason_buf;    /* last.reason when owned; grows, never shrinks */
     size_t reason_cap;
     bool kept; /* scratch of prober_commit() */
@@ -127,7 +136,8 @@ struct prober {
  * state change, after it the probe's restart when due (from the state
  * change or later, when start_period runs out). NULL with a message in
  * errbuf on failure. cfg and env (what exec probes inherit, less cfg's
- * token variables) are borrowed and must outlive the prober.
+ * token variables) are borrowed and must outlive the prober. An exec probe
+ * resolves who it runs as here, once (NSS lookups: never per run).
  */
 struct prober *prober_new(struct ev_loop *loop, const struct cfg_root *cfg,
                           char *const *env, probe_notify_fn *notify,

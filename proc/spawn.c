@@ -71,8 +71,7 @@ CHILD_CODE static void close_between(unsigned lo, unsigned hi)
         close((int)fd);
 }
 
-/* True when entry ("NAME=value") sets one of the names in hidden. */
-static bool env_hidden(const char *entry, char *const *hidden)
+bool spawn_env_hidden(const char *entry, char *const *hidden)
 {
     size_t len = strcspn(entry, "=");
 
@@ -95,7 +94,7 @@ char **spawn_env_without(char *const *envp, size_t keep, char *const *hidden)
     if (copy == NULL)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (i < keep || !env_hidden(envp[i], hidden))
+        if (i < keep || !spawn_env_hidden(envp[i], hidden))
             copy[out++] = envp[i];
     }
     return copy;

@@ -99,6 +99,10 @@ const char *spawn_step_name(int step);
 /* Makes a pipe for a child's output: *rd non-blocking, both close-on-exec. */
 int spawn_output_pipe(int *rd, int *wr) ATTR_WUR;
 
+/* True when entry ("NAME=value") sets one of the names in hidden
+ * (NULL-terminated; NULL hides nothing). */
+bool spawn_env_hidden(const char *entry, char *const *hidden);
+
 /*
  * envp less every "NAME=..." whose NAME is in hidden (NULL-terminated; NULL
  * hides nothing), except in envp's first keep entries: a new array of

@@ -78,8 +78,11 @@ static int diff_probes(struct reload_plan *plan, const struct cfg_root *cur,
     for (size_t i = 0; i < next->probes_count && rc == 0; i++) {
         const struct cfg_probe *p = &next->probes[i];
         size_t from = cfg_find_probe(cur, p->name);
+        /* An exec probe runs as its service: a changed one changes it. */
         bool same =
-            from != CFG_NO_INDEX && cfg_probe_equal(&cur->probes[from], p);
+            from != CFG_NO_INDEX && cfg_probe_equal(&cur->probes[from], p) &&
+            !(p->type == CFG_PROBE_EXEC && p->service_index != CFG_NO_INDEX &&
+              !plan->svc_same[p->service_index]);
         plan->probe_kept_from[i] = same ? from : CFG_NO_INDEX;
         struct reload_names *l = from == CFG_NO_INDEX ? &plan->added
                                  : same               ? &plan->kept

@@ -1,9 +1,7 @@
-#define _DEFAULT_SOURCE /* random, getgrouplist */
+#define _DEFAULT_SOURCE /* random */
 #include "sidecar/service.h"
 
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,13 +11,13 @@
 
 #include "base/log.h"
 #include "conf/parse.h"
+#include "conf/runas.h"
 #include "proc/child.h"
 #include "proc/guard.h"
 #include "proc/procfs.h"
 #include "proc/reaper.h"
 #include "proc/relay.h"
 #include "proc/spawn.h"
-#include "sidecar/ids.h"
 
 static const char *const state_names[] = {
     [SVC_WAITING] = "waiting",     [SVC_STARTING] = "starting",
@@ -290,20 +288,15 @@ static void spawn(struct svc *s)
     int err_wr;
     struct spawn_opts o = {
         .argv = s->cfg->command.argv,
-        .cwd = s->cfg->cwd,
         .set_umask = s->cfg->has_umask,
         .umask = s->cfg->umask,
-        .set_ids = s->set_ids,
-        .uid = s->uid,
-        .gid = s->gid,
-        .groups = s->groups,
-        .groups_count = s->groups_count,
     };
+    runas_apply(&s->runas, &o);
 
     s->started_at = ev_now(s->loop);
     s->start_mono = util_mono_now();
     /* Without sidecar's token, unless the service's own env names it. */
-    char **envp = spawn_env_without(s->envp, s->env_own, s->hidden_env);
+    char **envp = runas_env(&s->runas, s->hidden_env);
     char **with = NULL;
     int ready_wr = -1;
     s->exec_seen = false;
@@ -1219,149 +1212,6 @@ static void on_ready_pipe(EV_P_ ev_io *w, int revents)
     }
 }
 
-/* Looks up user/group now, once, so a typo fails before anything runs. */
-static int resolve_ids(struct svc *s, char *errbuf, size_t errlen)
-{
-    const struct cfg_service *c = s->cfg;
-    struct cfg_mark at;
-    struct ids ids;
-    int rc = ids_resolve(c, &ids, &at, errbuf, errlen);
-
-    if (rc < 0 || !ids.set)
-        return rc;
-    s->set_ids = true;
-    s->uid = ids.uid;
-    s->gid = ids.gid;
-    bool user_groups = ids.user_groups;
-    /* A first call with no room asks how many groups there are. */
-    int n = 0;
-    if (!user_groups || getgrouplist(c->user.name, s->gid, NULL, &n) >= 0 ||
-        n < 1)
-        n = 1;
-    s->groups = calloc((size_t)n, sizeof(gid_t));
-    if (!s->groups) {
-        snprintf(errbuf, errlen, "service '%s': out of memory", c->name);
-        return -ENOMEM;
-    }
-    s->groups[0] = s->gid;
-    s->groups_count = 1;
-    if (user_groups && getgrouplist(c->user.name, s->gid, s->groups, &n) >= 0)
-        s->groups_count = (size_t)n;
-    return 0;
-}
-
-/* True when one of env[0..n) sets the variable name[0..len). */
-static bool env_has(char *const *env, size_t n, const char *name, size_t len)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (strncmp(env[i], name, len) == 0 && env[i][len] == '=')
-            return true;
-    }
-    return false;
-}
-
-/* Appends "NAME=val" where var is "NAME=" and len its name's length. */
-static int env_add(char **envp, size_t *n, const char *var, size_t len,
-                   const char *val)
-{
-    size_t size = len + strlen(val) + 2;
-    char *kv = malloc(size);
-    if (!kv)
-        return -ENOMEM;
-    snprintf(kv, size, "%.*s=%s", (int)len, var, val);
-    envp[(*n)++] = kv;
-    return 0;
-}
-
-/* Set for a service with a user, unless its env sets them. */
-static char *const user_vars[] = {"HOME=", "USER=", "LOGNAME="};
-
-/* Never inherited by a service with a cwd: it names another directory. */
-static char *const pwd_var[] = {"PWD="};
-
-/*
- * True when path has a "." or ".." component. PWD may have none (POSIX):
- * a shell folds "link/.." by hand, into a directory the kernel's ".."
- * (the link target's parent) is not.
- */
-static bool has_dot_component(const char *path)
-{
-    while (*path) {
-        path += strspn(path, "/");
-        size_t len = strcspn(path, "/");
-        if (len && len <= 2 && strncmp(path, "..", len) == 0)
-            return true;
-        path += len;
-    }
-    return false;
-}
-
-/*
- * The child's environment: inherited, overridden by the service's env;
- * with a cwd, PWD is that unless env sets it (none if it has "." or
- * ".."); with a user, HOME/USER/LOGNAME are that user's unless env sets
- * them.
- */
-static int build_env(struct svc *s, char *const *inherit)
-{
-    const struct cfg_service *c = s->cfg;
-    size_t inherited = 0;
-    while (inherit[inherited])
-        inherited++;
-    /* + PWD, HOME, USER, LOGNAME and the NULL at the end */
-    size_t cap = inherited + c->env_count + 5;
-    char **envp = calloc(cap, sizeof(char *));
-    if (!envp)
-        return -ENOMEM;
-    size_t n = 0;
-    for (size_t i = 0; i < c->env_count; i++) {
-        envp[n] = strdup(c->env[i]);
-        if (!envp[n])
-            goto out_free;
-        n++;
-    }
-    if (c->cwd && !env_has(envp, n, "PWD", 3) && !has_dot_component(c->cwd) &&
-        env_add(envp, &n, "PWD", 3, c->cwd) < 0)
-        goto out_free;
-    s->env_own = n;
-    for (size_t i = 0; i < inherited; i++) {
-        const char *name = inherit[i];
-        const char *eq = strchr(name, '=');
-        if (!eq)
-            continue;
-        size_t len = (size_t)(eq - name);
-        if (env_has(envp, s->env_own, name, len) ||
-            (c->cwd && env_has(pwd_var, 1, name, len)) ||
-            (c->user.name &&
-             env_has(user_vars, ARRAY_SIZE(user_vars), name, len)))
-            continue;
-        envp[n] = strdup(inherit[i]);
-        if (!envp[n])
-            goto out_free;
-        n++;
-    }
-    if (c->user.name) {
-        struct passwd *pw = getpwnam(c->user.name);
-        const char *home = pw ? pw->pw_dir : "/";
-        const char *user = pw ? pw->pw_name : c->user.name;
-        const char *values[] = {home, user, user};
-        for (size_t i = 0; i < ARRAY_SIZE(values); i++) {
-            const char *var = user_vars[i];
-            size_t len = strlen(var) - 1; /* without the '=' */
-            if (!env_has(envp, n, var, len) &&
-                env_add(envp, &n, var, len, values[i]) < 0)
-                goto out_free;
-        }
-    }
-    s->envp = envp;
-    return 0;
-out_free:
-    for (size_t i = 0; i < n; i++)
-        free(envp[i]);
-    free(envp);
-    return -ENOMEM;
-}
-
 struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
                     char *const *inherit, char *const *hidden_env,
                     size_t max_line, svc_notify_fn *notify, void *arg,
@@ -1388,15 +1238,15 @@ struct svc *svc_new(struct ev_loop *loop, const struct cfg_service *cfg,
     ev_timer_init(&s->timer_w, on_timer, 0., 0.);
     ev_timer_init(&s->group_w, on_group_poll, SVC_GROUP_POLL_S,
                   SVC_GROUP_POLL_S);
-    if (resolve_ids(s, errbuf, errlen) < 0)
+    struct runas_cfg as;
+    runas_of_service(cfg, &as);
+    if (runas_resolve(&as, inherit, &s->runas, errbuf, errlen) < 0)
         goto out_free;
     if (cfg->max_restarts) {
         s->restart_times = calloc(cfg->max_restarts, sizeof(double));
         if (!s->restart_times)
             goto out_nomem;
     }
-    if (build_env(s, inherit) < 0)
-        goto out_nomem;
     return s;
 out_nomem:
     snprintf(errbuf, errlen, "service '%s': out of memory", cfg->name);
@@ -1435,12 +1285,7 @@ void svc_free(struct svc *s)
     ev_timer_stop(s->loop, &s->group_w);
     relay_finish(s->out);
     relay_finish(s->err);
-    if (s->envp) {
-        for (char **e = s->envp; *e; e++)
-            free(*e);
-        free(s->envp);
-    }
-    free(s->groups);
+    runas_free(&s->runas);
     free(s->restart_times);
     free(s);
 }

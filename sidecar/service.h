@@ -20,6 +20,7 @@
 
 #include "base/util.h"
 #include "conf/model.h"
+#include "conf/runas.h"
 #include "proc/child.h"
 #include "proc/sdnotify.h"
 #include "proc/spawn.h"
@@ -118,14 +119,8 @@ struct svc {
     double *restart_times; /* ring of max_restarts restart times (mono) */
     size_t restart_head;
     size_t restart_count;
-    char **envp;             /* sidecar's environment and the service's env */
-    size_t env_own;          /* envp[0..env_own): the service's env, PWD */
-    char *const *hidden_env; /* names left out of envp at spawn; borrowed */
-    bool set_ids;
-    uid_t uid;
-    gid_t gid;
-    gid_t *groups;
-    size_t groups_count;
+    struct runas runas;      /* its ids, groups, cwd and environment */
+    char *const *hidden_env; /* names left out of its env at spawn; borrowed */
     svc_notify_fn *notify;
     void *notify_arg;
     const struct svc_proc_ops *ops;
@@ -134,7 +129,8 @@ struct svc {
 
 /*
  * Creates a service in SVC_WAITING. Resolves user/group and builds the
- * environment now, from inherit (NULL-terminated, read in this call only)
+ * environment now, from inherit (NULL-terminated; it must outlive
+ * the service, conf/runas.h)
  * and cfg's env, so a bad user fails before anything starts: NULL with a
  * message in errbuf then. Each process gets that environment less the
  * variables named in hidden_env (NULL-terminated, or NULL: none), unless
