@@ -35,10 +35,11 @@ struct runas_cfg {
 void runas_of_service(const struct cfg_service *s, struct runas_cfg *out);
 
 /*
- * An exec probe's: its service's (in root, the probe's config), each of
- * user, group and cwd replaced by the probe's own when it has one, and
- * the probe's env over the service's; a probe of no service has its own
- * keys only.
+ * An exec probe's: its service's (in root, the probe's config), with the
+ * probe's own user (and its group, else that user's, as for a service),
+ * group or cwd in place of the service's when it has one, and the
+ * probe's env over the service's; a probe of no service has its own keys
+ * only.
  */
 void runas_of_probe(const struct cfg_root *root, const struct cfg_probe *p,
                     struct runas_cfg *out);

@@ -125,6 +125,11 @@ Test(runas, a_probe_of_a_service_takes_its_keys_with_its_own_over_them,
                                         "    user: root\n"
                                         "    cwd: /\n"
                                         "    env: {SHARED: probe}\n"
+                                        "  own-group:\n"
+                                        "    type: exec\n"
+                                        "    service: app\n"
+                                        "    command: 'true'\n"
+                                        "    group: root\n"
                                         "  alone:\n"
                                         "    type: exec\n"
                                         "    command: 'true'\n"
@@ -143,13 +148,19 @@ Test(runas, a_probe_of_a_service_takes_its_keys_with_its_own_over_them,
     cr_expect_eq(c.env_count[0], 2);
     cr_expect_eq(c.env_count[1], 0);
 
-    /* Each key replaced alone: the service's group stays. */
+    /* A user of its own comes with its own group (none here: that
+     * user's), as a service's would; cwd and env apart. */
     runas_of_probe(r, probe(r, "own"), &c);
     cr_expect_str_eq(c.user->name, "root");
-    cr_expect_eq(c.group, &app->group);
+    cr_expect_null(c.group->name);
     cr_expect_str_eq(c.cwd, "/");
     cr_expect_eq(c.env_count[0], 2);
     cr_expect_eq(c.env_count[1], 1);
+
+    /* A group alone: the service's user with that group. */
+    runas_of_probe(r, probe(r, "own-group"), &c);
+    cr_expect_eq(c.user, &app->user);
+    cr_expect_str_eq(c.group->name, "root");
 
     runas_of_probe(r, probe(r, "alone"), &c);
     cr_expect_null(c.user->name);
