@@ -176,9 +176,9 @@ static CURLcode configure(struct http *h, const struct cfg_probe *cfg)
         rc = curlapi.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     if (rc == CURLE_OK)
         rc = curlapi.easy_setopt(e, CURLOPT_WRITEDATA, h);
-    if (rc == CURLE_OK && cfg->follow_redirects)
+    if (rc == CURLE_OK && cfg->follow_redirects == CFG_REDIRECTS_ALL)
         rc = curlapi.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    if (rc == CURLE_OK && cfg->follow_redirects)
+    if (rc == CURLE_OK && cfg->follow_redirects == CFG_REDIRECTS_ALL)
         rc = curlapi.easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
     if (rc == CURLE_OK && cfg->insecure)
         rc = curlapi.easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);

@@ -194,7 +194,8 @@ static int native_url(const struct cfg_probe *cfg, struct cfg_url *u,
 {
     char err[128];
 
-    if (cfg->follow_redirects || cfg_parse_url(cfg->url, u) < 0 || u->tls)
+    if (cfg->follow_redirects == CFG_REDIRECTS_ALL ||
+        cfg_parse_url(cfg->url, u) < 0 || u->tls)
         return -ENOTSUP;
     /* Sized with cap 0: -ENOBUFS and the length when it can be sent. */
     if (httpwire_request(cfg, NULL, 0, req_len, err, sizeof(err)) != -ENOBUFS)
