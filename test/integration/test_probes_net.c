@@ -313,33 +313,117 @@ T(a_hanging_target_fails_at_the_timeout, 20)
     stop();
 }
 
-T(redirects_are_not_followed_unless_asked, 20)
+/* One probe of the redirect tests: every 500 ms, failing at once. */
+#define REDIRECT_PROBE(name, path, extra)                                      \
+    "  " name ":\n"                                                            \
+    "    type: http\n"                                                         \
+    "    url: http://127.0.0.1:%d" path "\n"                                   \
+    "    period: 500ms\n"                                                      \
+    "    timeout: 450ms\n"                                                     \
+    "    failure_threshold: 1\n" extra
+
+/*
+ * kubelet's rule by default: a redirect to the same host name (any port)
+ * is followed and the last answer judged; one to another host passes,
+ * saying so; false judges the 302 itself; true follows any host.
+ */
+T(redirects_follow_the_same_host_as_kubelet, 20)
+{
+    int port = start_fake(false);
+    int other = start_fake(false);
+    start("probes:\n" REDIRECT_PROBE("same", "/to/%%2Fstatus%%2F500", "")
+              REDIRECT_PROBE("relative", "/to/..%%2Fstatus%%2F204", "")
+                  REDIRECT_PROBE("port",
+                                 "/to/http:%%2F%%2F127.0.0.1:%d"
+                                 "%%2Fstatus%%2F503",
+                                 "")
+                      REDIRECT_PROBE("elsewhere",
+                                     "/to/http:%%2F%%2Flocalhost:"
+                                     "%d%%2Fstatus%%2F500",
+                                     "")
+                          REDIRECT_PROBE(
+                              "anywhere",
+                              "/to/http:%%2F%%2Flocalhost:%d%%2Fstatus%%2F500",
+                              "    follow_redirects: true\n")
+                              REDIRECT_PROBE("never", "/to/%%2Fstatus%%2F500",
+                                             "    follow_redirects: false\n"
+                                             "    expect_status: [200]\n"),
+          port, port, port, other, port, port, port, port, port);
+    expect_state("same", "failing", "HTTP 500: status 500");
+    expect_state("relative", "passing", "HTTP 204");
+    expect_state("port", "failing", "HTTP 503: status 503");
+    char want[160];
+    snprintf(want, sizeof(want),
+             "HTTP 302: redirect to another host (http://localhost:%d/status/"
+             "500) not followed, as kubelet",
+             port);
+    expect_state("elsewhere", "passing", want);
+    expect_state("anywhere", "failing", "HTTP 500: status 500");
+    expect_state("never", "failing", "HTTP 302: moved");
+    stop();
+}
+
+/* At most 10 redirects: the 11th fails the run. */
+T(ten_redirects_are_followed_and_an_eleventh_fails, 20)
+{
+    int port = start_fake(false);
+    start("probes:\n" REDIRECT_PROBE("ten", "/hops/10", "")
+              REDIRECT_PROBE("eleven", "/hops/11", ""),
+          port, port);
+    expect_state("ten", "passing", "HTTP 200");
+    expect_state("eleven", "failing", "HTTP 302: stopped after 10 redirects");
+    stop();
+}
+
+/*
+ * A redirect to https:// leaves the native transport: the probe moves to
+ * libcurl (said once), where the run starts over; here the target speaks
+ * no TLS, so curl's error is the reason.
+ */
+T(a_redirect_to_https_moves_the_probe_to_libcurl, 20)
+{
+    int port = start_fake(false);
+    start("probes:\n" REDIRECT_PROBE(
+              "tls", "/to/https:%%2F%%2F127.0.0.1:%d%%2Fhealthz", ""),
+          port, port);
+    size_t from = 0;
+    long i = wait_state(&from, "tls", "failing", H_WAIT);
+    cr_assert_geq(i, 0);
+    const char *reason = h_str(&H, i, "reason");
+    cr_log_info("reason: %s", reason);
+    cr_expect(reason && strstr(reason, "HTTP") == NULL, "%s", reason);
+    long moved = h_find_event(&H, 0, "probe moves to libcurl", NULL);
+    cr_assert_geq(moved, 0);
+    char want[96];
+    snprintf(want, sizeof(want), "https://127.0.0.1:%d/healthz", port);
+    cr_expect_str_eq(h_str(&H, moved, "redirect"), want);
+    cr_expect_eq(h_count_events(&H, 0, "probe moves to libcurl", NULL), 1);
+    stop();
+}
+
+/*
+ * The request as kubelet sends it: Connection: close, and a header with an
+ * empty value not sent, removing sidecar's default of that name.
+ */
+T(an_empty_header_removes_the_default_and_connection_is_close, 20)
 {
     int port = start_fake(false);
     start("probes:\n"
-          "  default:\n"
+          "  bare:\n"
           "    type: http\n"
-          "    url: http://127.0.0.1:%d/redirect\n"
-          "    period: 500ms\n"
-          "    timeout: 450ms\n"
-          "  strict:\n"
-          "    type: http\n"
-          "    url: http://127.0.0.1:%d/redirect\n"
-          "    expect_status: [200]\n"
-          "    period: 500ms\n"
-          "    timeout: 450ms\n"
-          "    failure_threshold: 1\n"
-          "  follow:\n"
-          "    type: http\n"
-          "    url: http://127.0.0.1:%d/redirect\n"
-          "    expect_status: [200]\n"
-          "    follow_redirects: true\n"
+          "    url: http://127.0.0.1:%d/record/bare\n"
+          "    headers: { User-Agent: \"\", Accept: \"\", X-Empty: \"\","
+          " X-Set: one }\n"
           "    period: 500ms\n"
           "    timeout: 450ms\n",
-          port, port, port);
-    expect_state("default", "passing", "HTTP 302");
-    expect_state("strict", "failing", "HTTP 302: redirect");
-    expect_state("follow", "passing", "HTTP 200");
+          port);
+    expect_state("bare", "passing", "HTTP 200");
+    char want[256];
+    snprintf(want, sizeof(want),
+             "GET /record/bare HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+             "X-Set: one\r\nConnection: close\r\n\r\n",
+             port);
+    cr_expect_str_eq(h_read_file(fake_path("bare")), want);
     stop();
 }
 
