@@ -57,22 +57,11 @@ static const char *fake_path(const char *name)
     return path;
 }
 
-/* Starts fakehttp (tcp_only: a listener that accepts and closes) and
- * returns its port once it has written it. */
-static int start_fake(bool tcp_only)
+/* Runs argv (argv[0] a path) as a fake target writing its port to
+ * portfile, and returns the port once it has written it. */
+static int run_fake(const char *const *argv, const char *portfile)
 {
-    const char *dir = getenv("SIDECAR_HELPERS");
-    char bin[512];
-    char portfile[128];
-
     cr_assert_lt(nfakes, FAKES_MAX);
-    if (!fake_dir[0]) {
-        snprintf(fake_dir, sizeof(fake_dir), "/tmp/sidecar-fake-XXXXXX");
-        cr_assert(mkdtemp(fake_dir), "mkdtemp: %s", strerror(errno));
-    }
-    snprintf(bin, sizeof(bin), "%s/fakehttp",
-             dir && *dir ? dir : "../build/test");
-    snprintf(portfile, sizeof(portfile), "%s/port%zu", fake_dir, nfakes);
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
@@ -81,10 +70,7 @@ static int start_fake(bool tcp_only)
             _exit(120);
         dup2(null, 0);
         dup2(null, 1);
-        if (tcp_only)
-            execl(bin, "fakehttp", "--tcp-only", portfile, (char *)NULL);
-        else
-            execl(bin, "fakehttp", portfile, (char *)NULL);
+        execv(argv[0], (char *const *)argv);
         _exit(127);
     }
     fakes[nfakes++] = pid;
@@ -99,10 +85,52 @@ static int start_fake(bool tcp_only)
         }
         if (port > 0)
             return port;
-        cr_assert_lt(h_now(), deadline, "fakehttp wrote no port");
-        cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "fakehttp died");
+        cr_assert_lt(h_now(), deadline, "%s wrote no port", argv[0]);
+        cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "%s died", argv[0]);
         usleep(5000);
     }
+}
+
+/* The next port file in fake_dir, made on first use. */
+static const char *next_portfile(void)
+{
+    static char portfile[128];
+
+    if (!fake_dir[0]) {
+        snprintf(fake_dir, sizeof(fake_dir), "/tmp/sidecar-fake-XXXXXX");
+        cr_assert(mkdtemp(fake_dir), "mkdtemp: %s", strerror(errno));
+    }
+    snprintf(portfile, sizeof(portfile), "%s/port%zu", fake_dir, nfakes);
+    return portfile;
+}
+
+/* Starts fakehttp (tcp_only: a listener that accepts and closes) and
+ * returns its port once it has written it. */
+static int start_fake(bool tcp_only)
+{
+    const char *dir = getenv("SIDECAR_HELPERS");
+    const char *portfile = next_portfile();
+    char bin[512];
+
+    snprintf(bin, sizeof(bin), "%s/fakehttp",
+             dir && *dir ? dir : "../build/test");
+    if (tcp_only)
+        return run_fake((const char *[]){bin, "--tcp-only", portfile, NULL},
+                        portfile);
+    return run_fake((const char *[]){bin, portfile, NULL}, portfile);
+}
+
+/* Starts fakehttps.py (a self-signed certificate); its port. */
+static int start_fake_https(void)
+{
+    const char *src = getenv("SIDECAR_SRC");
+    const char *portfile = next_portfile();
+    char script[512];
+
+    snprintf(script, sizeof(script), "%s/test/helpers/fakehttps.py",
+             src && *src ? src : "..");
+    return run_fake(
+        (const char *[]){"/usr/bin/python3", script, portfile, NULL}, portfile);
 }
 
 /* The config, printf-style (ports go in), then sidecar with debug logs. */
@@ -422,6 +450,72 @@ T(an_empty_header_removes_the_default_and_connection_is_close, 20)
     snprintf(want, sizeof(want),
              "GET /record/bare HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
              "X-Set: one\r\nConnection: close\r\n\r\n",
+             port);
+    cr_expect_str_eq(h_read_file(fake_path("bare")), want);
+    stop();
+}
+
+/*
+ * On libcurl (https): a failed verification says how to skip it; with
+ * insecure, the same-host rule and the request's headers are those of
+ * the native transport (httpcheck.c), followed by hand on the curlm.
+ */
+T(https_probes_verify_follow_and_send_as_kubelet, 30)
+{
+    int port = start_fake_https();
+    start("probes:\n"
+          "  verified:\n"
+          "    type: http\n"
+          "    url: https://127.0.0.1:%d/status/200\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
+          "    failure_threshold: 1\n"
+          "  same:\n"
+          "    type: http\n"
+          "    url: https://127.0.0.1:%d/to/%%2Fstatus%%2F500\n"
+          "    insecure: true\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
+          "    failure_threshold: 1\n"
+          "  elsewhere:\n"
+          "    type: http\n"
+          "    url: https://127.0.0.1:%d/to/https:%%2F%%2Flocalhost%%2Fx\n"
+          "    insecure: true\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
+          "  eleven:\n"
+          "    type: http\n"
+          "    url: https://127.0.0.1:%d/hops/11\n"
+          "    insecure: true\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
+          "    failure_threshold: 1\n"
+          "  bare:\n"
+          "    type: http\n"
+          "    url: https://127.0.0.1:%d/record/bare\n"
+          "    insecure: true\n"
+          "    headers: { User-Agent: \"\", Accept: \"\", X-Set: one }\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n",
+          port, port, port, port, port);
+    size_t from = 0;
+    long i = wait_state(&from, "verified", "failing", H_WAIT);
+    cr_assert_geq(i, 0);
+    const char *reason = h_str(&H, i, "reason");
+    cr_expect(reason && strstr(reason, "; set insecure: true to skip "
+                                       "verification (kubelet does not "
+                                       "verify)") != NULL,
+              "%s", reason);
+    expect_state("same", "failing", "HTTP 500: status 500");
+    expect_state("elsewhere", "passing",
+                 "HTTP 302: redirect to another host (https://localhost/x) "
+                 "not followed, as kubelet");
+    expect_state("eleven", "failing", "HTTP 302: stopped after 10 redirects");
+    expect_state("bare", "passing", "HTTP 200");
+    char want[256];
+    snprintf(want, sizeof(want),
+             "GET /record/bare HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+             "X-Set: one\r\nConnection: close\r\n",
              port);
     cr_expect_str_eq(h_read_file(fake_path("bare")), want);
     stop();
