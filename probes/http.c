@@ -32,7 +32,7 @@ struct http {
     struct probe *p;
     struct curlm_transfer xfer; /* the easy handle, kept across runs */
     struct curl_slist *headers; /* built once */
-    bool headers_lost;          /* no memory for one */
+    struct curl_slist *foreign; /* to another host: built at the first */
     char *body;                 /* with expect_body only */
     size_t len;                 /* body bytes read (kept, with expect_body) */
     size_t cap;
@@ -104,6 +104,63 @@ static bool judge(struct http *h, CURLcode result, char *reason, size_t len)
                              &h->excerpt, reason, len);
 }
 
+/* One header of httpcheck_headers() into the list; "Name:" (an empty
+ * value) removes curl's own header of that name and sends nothing. */
+struct slist_out {
+    struct curl_slist *list;
+    bool lost; /* no memory for one */
+};
+
+static void add_header(void *arg, const char *name, const char *value)
+{
+    struct slist_out *out = arg;
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *line = malloc(n);
+    struct curl_slist *list = NULL;
+
+    if (line != NULL) {
+        snprintf(line, n, "%s:%s%s", name, value[0] ? " " : "", value);
+        list = curlapi.slist_append(out->list, line);
+        free(line);
+    }
+    if (list == NULL)
+        out->lost = true;
+    else
+        out->list = list;
+}
+
+/* cfg's headers into *list: 0, or -ENOMEM (*list then freed, NULL). */
+static int build_headers(const struct cfg_probe *cfg, struct curl_slist **list)
+{
+    struct slist_out out = {NULL, false};
+
+    httpcheck_headers(cfg, add_header, &out);
+    if (out.lost) {
+        curlapi.slist_free_all(out.list);
+        out.list = NULL;
+    }
+    *list = out.list;
+    return out.lost ? -ENOMEM : 0;
+}
+
+/* The headers for another host, without credentials, built once. */
+static struct curl_slist *foreign_headers(struct http *h)
+{
+    const struct cfg_probe *cfg = h->p->cfg;
+    struct cfg_probe less = *cfg;
+
+    if (h->foreign != NULL || cfg->headers_count == 0)
+        return h->foreign ? h->foreign : h->headers;
+    less.headers = calloc(cfg->headers_count, sizeof(*less.headers));
+    if (less.headers == NULL)
+        return NULL;
+    less.headers_count = httpcheck_foreign_headers(cfg, less.headers);
+    if (build_headers(&less, &h->foreign) < 0)
+        h->foreign = NULL;
+    free(less.headers);
+    return h->foreign;
+}
+
 static int http_send(struct http *h);
 
 /*
@@ -117,8 +174,15 @@ static int follow(struct http *h, const char *target, const char *method,
     CURLcode rc;
     int err;
 
+    struct curl_slist *headers = h->headers;
+
+    if (httpcheck_foreign(h->p->cfg, target))
+        headers = foreign_headers(h);
     h->moved = true;
-    rc = curlapi.easy_setopt(e, CURLOPT_URL, target);
+    rc = headers ? curlapi.easy_setopt(e, CURLOPT_URL, target)
+                 : CURLE_OUT_OF_MEMORY;
+    if (rc == CURLE_OK)
+        rc = curlapi.easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     if (rc == CURLE_OK && method != h->method)
         rc = curlapi.easy_setopt(e, CURLOPT_HTTPGET, 1L);
     if (rc == CURLE_OK && method != h->method)
@@ -168,32 +232,6 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
     h->len = 0;
     /* Last: the core may start, cancel or destroy anything from here. */
     probe_report(h->p, ok, "%s", reason);
-}
-
-/* One header of httpcheck_headers() into the list; "Name:" (an empty
- * value) removes curl's own header of that name and sends nothing. */
-static void add_header(void *arg, const char *name, const char *value)
-{
-    struct http *h = arg;
-    size_t n = strlen(name) + strlen(value) + 3;
-    char *line = malloc(n);
-    struct curl_slist *list = NULL;
-
-    if (line != NULL) {
-        snprintf(line, n, "%s:%s%s", name, value[0] ? " " : "", value);
-        list = curlapi.slist_append(h->headers, line);
-        free(line);
-    }
-    if (list == NULL)
-        h->headers_lost = true;
-    else
-        h->headers = list;
-}
-
-static int build_headers(struct http *h, const struct cfg_probe *cfg)
-{
-    httpcheck_headers(cfg, add_header, h);
-    return h->headers_lost ? -ENOMEM : 0;
 }
 
 static CURLcode set_method(CURL *easy, const char *method)
@@ -247,6 +285,7 @@ static void http_destroy(struct probe *p)
         curlm_remove(p->owner->curl, &h->xfer);
     curlapi.easy_cleanup(h->xfer.easy);
     curlapi.slist_free_all(h->headers);
+    curlapi.slist_free_all(h->foreign);
     free(h->body);
     free(h);
     p->data = NULL;
@@ -267,7 +306,7 @@ static int http_init(struct probe *p)
         goto out_free;
     h->xfer.done = on_done;
     h->xfer.arg = h;
-    rc = build_headers(h, cfg);
+    rc = build_headers(cfg, &h->headers);
     if (rc < 0)
         goto out_cleanup;
     crc = configure(h, cfg);
@@ -308,6 +347,9 @@ static int http_start(struct probe *p)
 
     if (h->moved) {
         rc = curlapi.easy_setopt(h->xfer.easy, CURLOPT_URL, cfg->url);
+        if (rc == CURLE_OK)
+            rc = curlapi.easy_setopt(h->xfer.easy, CURLOPT_HTTPHEADER,
+                                     h->headers);
         if (rc == CURLE_OK)
             rc = set_method(h->xfer.easy, cfg->method);
         if (rc != CURLE_OK)

@@ -198,17 +198,52 @@ static bool same_host(const struct cfg_url *a, const struct cfg_url *b)
     return true;
 }
 
+bool httpcheck_foreign(const struct cfg_probe *cfg, const char *url)
+{
+    struct cfg_url to, from;
+
+    if (cfg_parse_url(url, &to) < 0 || cfg_parse_url(cfg->url, &from) < 0)
+        return true;
+    return !same_host(&to, &from);
+}
+
+static bool is_credential(const char *name)
+{
+    static const char *const names[] = {"Authorization", "Cookie", "Cookie2",
+                                        "WWW-Authenticate"};
+    struct cfg_header one = {(char *)name, ""};
+    struct cfg_probe only = {.headers = &one, .headers_count = 1};
+
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        if (httpcheck_header(&only, names[i]) != NULL)
+            return true;
+    }
+    return false;
+}
+
+size_t httpcheck_foreign_headers(const struct cfg_probe *cfg,
+                                 struct cfg_header *out)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < cfg->headers_count; i++) {
+        if (!is_credential(cfg->headers[i].name))
+            out[n++] = cfg->headers[i];
+    }
+    return n;
+}
+
 enum httpcheck_next httpcheck_redirect(const struct cfg_probe *cfg, long status,
                                        const char *target, unsigned *hops,
                                        const char **method, char *reason,
                                        size_t reason_len)
 {
-    struct cfg_url to, from;
+    struct cfg_url to;
 
     if (cfg->follow_redirects == CFG_REDIRECTS_NONE || !is_redirect(status) ||
         target == NULL)
         return HTTPCHECK_JUDGE;
-    if (cfg_parse_url(target, &to) < 0 || cfg_parse_url(cfg->url, &from) < 0) {
+    if (cfg_parse_url(target, &to) < 0) {
         snprintf(reason, reason_len,
                  "HTTP %ld: a redirect to %s, which is no http:// or "
                  "https:// URL",
@@ -216,7 +251,7 @@ enum httpcheck_next httpcheck_redirect(const struct cfg_probe *cfg, long status,
         return HTTPCHECK_FAIL;
     }
     if (cfg->follow_redirects == CFG_REDIRECTS_SAME_HOST &&
-        !same_host(&to, &from)) {
+        httpcheck_foreign(cfg, target)) {
         snprintf(reason, reason_len,
                  "HTTP %ld: redirect to another host (%s) not followed, as "
                  "kubelet",

@@ -78,6 +78,22 @@ const struct cfg_header *httpcheck_header(const struct cfg_probe *cfg,
 void httpcheck_headers(const struct cfg_probe *cfg, httpcheck_header_fn *fn,
                        void *arg);
 
+/*
+ * True when url (absolute) names another host than cfg->url (the name, in
+ * any case, ports aside): a redirect there follows only with
+ * follow_redirects: true, and without credentials.
+ */
+bool httpcheck_foreign(const struct cfg_probe *cfg, const char *url);
+
+/*
+ * The configured headers that may go to another host, copied (borrowed
+ * strings) into out (cfg->headers_count entries): all but Authorization,
+ * Cookie, Cookie2 and WWW-Authenticate, as Go's client drops them on a
+ * redirect to another domain (libcurl too, for Authorization). Their count.
+ */
+size_t httpcheck_foreign_headers(const struct cfg_probe *cfg,
+                                 struct cfg_header *out);
+
 /* What an answer leads to, by httpcheck_redirect(). */
 enum httpcheck_next {
     HTTPCHECK_JUDGE,  /* the answer is the run's: httpcheck_verdict() */

@@ -39,6 +39,7 @@ struct hop {
     struct connect_target target;
     char *req;
     size_t req_cap;
+    struct cfg_header *headers; /* those sent to another host */
 };
 
 struct httpnative {
@@ -126,6 +127,17 @@ static void follow(struct httpnative *n, const char *target, const char *method)
     snprintf(hop->url, sizeof(hop->url), "%s", target);
     next.url = hop->url;
     next.method = (char *)method;
+    if (next.headers_count > 0 && httpcheck_foreign(n->p->cfg, hop->url)) {
+        if (hop->headers == NULL)
+            hop->headers = calloc(next.headers_count, sizeof(*hop->headers));
+        if (hop->headers == NULL) {
+            probe_report(n->p, false, "cannot follow the redirect to %s: %s",
+                         hop->url, strerror(ENOMEM));
+            return;
+        }
+        next.headers_count = httpcheck_foreign_headers(n->p->cfg, hop->headers);
+        next.headers = hop->headers;
+    }
     rc = httpwire_request(&next, NULL, 0, &len, err, sizeof(err));
     if (rc == -ENOTSUP) {
         move_to_curl(n, hop->url);
@@ -356,8 +368,10 @@ static void native_destroy(struct probe *p)
     if (n == NULL)
         return;
     native_cancel(p);
-    if (n->hop)
+    if (n->hop) {
         free(n->hop->req);
+        free(n->hop->headers);
+    }
     free(n->hop);
     free(n->body);
     free(n->req);

@@ -521,6 +521,57 @@ T(https_probes_verify_follow_and_send_as_kubelet, 30)
     stop();
 }
 
+/*
+ * follow_redirects: true to another host sends no credentials
+ * (Authorization, Cookie), as Go's client; the same host gets them. Both
+ * transports.
+ */
+T(credentials_do_not_follow_to_another_host, 30)
+{
+    int port = start_fake(false);
+    int tls = start_fake_https();
+    start("probes:\n"
+          "  far:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/to/http:%%2F%%2Flocalhost:%d"
+          "%%2Frecord%%2Ffar\n"
+          "    follow_redirects: true\n"
+          "    headers: { Authorization: Bearer t, cookie: c, X-Set: one }\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
+          "  near:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/to/%%2Frecord%%2Fnear\n"
+          "    follow_redirects: true\n"
+          "    headers: { Authorization: Bearer t, X-Set: one }\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
+          "  tlsfar:\n"
+          "    type: http\n"
+          "    url: https://127.0.0.1:%d/to/https:%%2F%%2Flocalhost:%d"
+          "%%2Frecord%%2Ftlsfar\n"
+          "    follow_redirects: true\n"
+          "    insecure: true\n"
+          "    headers: { Authorization: Bearer t, cookie: c, X-Set: one }\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n",
+          port, port, port, tls, tls);
+    expect_state("far", "passing", "HTTP 200");
+    expect_state("near", "passing", "HTTP 200");
+    expect_state("tlsfar", "passing", "HTTP 200");
+    static const char *const names[] = {"far", "tlsfar"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *req = h_read_file(fake_path(names[i]));
+        cr_expect(strstr(req, "Host: localhost:") != NULL, "%s", req);
+        cr_expect(strstr(req, "X-Set: one\r\n") != NULL, "%s", req);
+        cr_expect(strstr(req, "Authorization") == NULL, "%s", req);
+        cr_expect(strstr(req, "ookie") == NULL, "%s", req);
+    }
+    const char *near = h_read_file(fake_path("near"));
+    cr_expect(strstr(near, "Authorization: Bearer t\r\n") != NULL, "%s", near);
+    stop();
+}
+
 T(head_and_post_methods, 20)
 {
     int port = start_fake(false);
