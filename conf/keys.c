@@ -29,6 +29,7 @@ INT_SIZED(cfg_log_level);
 INT_SIZED(cfg_reload);
 INT_SIZED(cfg_probe_type);
 INT_SIZED(cfg_importance);
+INT_SIZED(cfg_redirects);
 INT_SIZED(cfg_ready);
 
 /* CFG_ENTRIES: each entry starts with its name. */
@@ -46,6 +47,9 @@ static const char *const reload_names[] = {"manual", "watch", NULL};
 static const char *const type_names[] = {"http", "tcp",  "exec",
                                          "ttl",  "grpc", NULL};
 static const char *const importance_names[] = {"critical", "high", "low", NULL};
+/* YAML's true and false stay valid: as words, like same-host. */
+static const char *const redirects_names[] = {"same-host", "true", "false",
+                                              NULL};
 static const char *const on_failure_names[] = {"restart", NULL};
 /* "fd" is written {fd: N}: cfg_value_ready refuses it as a word. */
 static const char *const ready_names[] = {"exec", "notify", "fd", NULL};
@@ -226,7 +230,7 @@ static const struct cfg_key probe_keys[] = {
     {"period", CFG_DURATION, PROBE(period_ms), DURATION(PROBE_PERIOD_MIN),
      .def = "10s", .doc = "one run every period"},
     {"timeout", CFG_DURATION, PROBE(timeout_ms), DURATION(1), .def = "1s",
-     .doc = "a run fails at this time; shorter than period"},
+     .doc = "a run fails at this time; may be longer than period"},
     {"initial_delay", CFG_DURATION, PROBE(initial_delay_ms), DURATION(0),
      .def = "0s", .doc = "the wait before the first run"},
     {"failure_threshold", CFG_UINT, PROBE(failure_threshold), .min = 1,
@@ -258,9 +262,10 @@ static const struct cfg_key probe_keys[] = {
     {"insecure", CFG_BOOL, PROBE(insecure),
      ONLY2(CFG_PROBE_HTTP, CFG_PROBE_GRPC), .def = "false",
      .doc = "true: skip the TLS certificate check"},
-    {"follow_redirects", CFG_BOOL, PROBE(follow_redirects),
-     ONLY(CFG_PROBE_HTTP), .def = "false",
-     .doc = "true: follow up to 10 redirects"},
+    {"follow_redirects", CFG_ENUM, PROBE(follow_redirects),
+     .names = redirects_names, ONLY(CFG_PROBE_HTTP), .def = "same-host",
+     .doc = "follow up to 10 redirects: same-host (as kubelet), true (any "
+            "host) or false"},
     {"host", CFG_STRING, PROBE(host), .min = 1,
      ONLY2(CFG_PROBE_TCP, CFG_PROBE_GRPC), .def = "127.0.0.1",
      .doc = "the host to connect to"},

@@ -201,23 +201,10 @@ static int finish_probe(struct cfg_ctx *ctx, const struct cfg_pair *pair,
 {
     const struct cfg_section *s = &cfg_probe_section;
     const struct cfg_key *missing = cfg_keys_missing(ctx, s, seen);
-    const struct cfg_node *timing;
-    char lo[CFG_DURATION_STR_MAX], hi[CFG_DURATION_STR_MAX];
 
     if (missing != NULL)
         return cfg_fail(ctx, pair->key, "probe '%s' has no '%s'; %s needs one",
                         probe->name, missing->name, ctx->probe_kind);
-    if (probe->timeout_ms >= probe->period_ms) {
-        timing = cfg_node_value(pair->value, "timeout");
-        if (!cfg_key_seen(s, seen, "timeout"))
-            timing = cfg_node_value(pair->value, "period");
-        cfg_format_duration(probe->timeout_ms, lo, sizeof(lo));
-        cfg_format_duration(probe->period_ms, hi, sizeof(hi));
-        return cfg_fail(ctx, timing,
-                        "probe '%s': timeout (%s) must be shorter than period "
-                        "(%s)",
-                        probe->name, lo, hi);
-    }
     if ((probe->type == CFG_PROBE_TCP || probe->type == CFG_PROBE_GRPC) &&
         !host_valid(probe->host))
         return cfg_fail_expected(ctx, "a host name or an IP address", "host",

@@ -44,6 +44,12 @@ enum cfg_probe_type {
     CFG_PROBE_TTL,
     CFG_PROBE_GRPC
 };
+/* follow_redirects: kubelet's rule by default. */
+enum cfg_redirects {
+    CFG_REDIRECTS_SAME_HOST, /* "same-host": while the host name is the URL's */
+    CFG_REDIRECTS_ALL,       /* true: to any host */
+    CFG_REDIRECTS_NONE       /* false: a 3xx is the answer */
+};
 enum cfg_importance {
     CFG_IMPORTANCE_CRITICAL,
     CFG_IMPORTANCE_HIGH,
@@ -136,7 +142,7 @@ struct cfg_probe {
     size_t service_index; /* into cfg_root.services, or CFG_NO_INDEX */
     enum cfg_importance importance; /* default critical */
     int64_t period_ms;              /* default 10000 */
-    int64_t timeout_ms;             /* default 1000; < period */
+    int64_t timeout_ms;             /* default 1000; may exceed period */
     int64_t initial_delay_ms;       /* default 0 */
     unsigned failure_threshold;     /* default 3, >= 1 */
     unsigned success_threshold;     /* default 1, >= 1 */
@@ -153,8 +159,8 @@ struct cfg_probe {
     struct cfg_status_range *expect_status; /* default {200-399} */
     size_t expect_status_count;
     char *expect_body; /* NULL: any body */
-    bool insecure;     /* http and grpc */
-    bool follow_redirects;
+    bool insecure; /* http and grpc */
+    enum cfg_redirects follow_redirects; /* default same-host; at most 10 */
 
     /* type tcp and grpc */
     char *host;

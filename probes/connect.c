@@ -205,6 +205,7 @@ int connect_target_set(struct connect_target *t, const char *host, size_t len,
 int connector_start_at(struct connector *c, const struct connect_target *t,
                        struct resolver *r)
 {
+    c->label = t->label; /* a redirect may connect elsewhere */
     if (t->literal)
         return connector_start(c, &t->addr, NULL, NULL, 0);
     return connector_start(c, NULL, r, t->host, t->port);

@@ -82,7 +82,8 @@ int connector_start(struct connector *c, const union resolve_sa *addr,
                     struct resolver *r, const char *name,
                     unsigned port) ATTR_WUR;
 
-/* connector_start() to t; r (the prober's resolver) only for a name. */
+/* connector_start() to t; r (the prober's resolver) only for a name. Errors
+ * then name t's label (t is borrowed until done or cancel). */
 int connector_start_at(struct connector *c, const struct connect_target *t,
                        struct resolver *r) ATTR_WUR;
 

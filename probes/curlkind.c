@@ -8,6 +8,7 @@
 #include "probes/curlkind.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "conf/parse.h"
@@ -80,17 +81,29 @@ bool curlkind_http2(void)
             CURL_VERSION_HTTP2) != 0;
 }
 
+/* A certificate that failed verification, which insecure would skip. */
+static bool verify_failed(CURLcode result)
+{
+    return result == CURLE_PEER_FAILED_VERIFICATION ||
+           result == CURLE_SSL_ISSUER_ERROR ||
+           result == CURLE_SSL_INVALIDCERTSTATUS;
+}
+
 void curlkind_failure(char *buf, size_t len, const struct cfg_probe *cfg,
                       CURLcode result, const char *errbuf)
 {
     char limit[CFG_DURATION_STR_MAX];
+    const char *hint = "";
 
+    if (!cfg->insecure && verify_failed(result))
+        hint = "; set insecure: true to skip verification (kubelet does not "
+               "verify)";
     if (result == CURLE_OPERATION_TIMEDOUT) {
         cfg_format_duration(cfg->timeout_ms, limit, sizeof(limit));
         snprintf(buf, len, "timed out after %s", limit);
     } else if (errbuf[0] != '\0') {
-        snprintf(buf, len, "%s", errbuf);
+        snprintf(buf, len, "%s%s", errbuf, hint);
     } else {
-        snprintf(buf, len, "%s", curlapi.easy_strerror(result));
+        snprintf(buf, len, "%s%s", curlapi.easy_strerror(result), hint);
     }
 }

@@ -1,6 +1,6 @@
 /*
- * What a probe kind built on libcurl needs (http.c: https, followed
- * redirects; grpc.c: HTTP/2; tcp.c and httpnative.c use no libcurl): the
+ * What a probe kind built on libcurl needs (http.c: https; grpc.c:
+ * HTTP/2; tcp.c and httpnative.c use no libcurl): the
  * prober's one struct curlm, created on first use; the easy-handle
  * options every such probe gets; and the wording of a failed transfer.
  * Owns nothing: the easy handles belong to the kinds, the curlm to the
@@ -35,7 +35,9 @@ bool curlkind_http2(void);
 
 /*
  * Words a failed transfer into buf: "timed out after 1s" for curl's
- * timeout, else curl's error buffer, else curl_easy_strerror(result).
+ * timeout, else curl's error buffer, else curl_easy_strerror(result); a
+ * certificate that failed verification (without insecure) adds "; set
+ * insecure: true to skip verification (kubelet does not verify)".
  */
 void curlkind_failure(char *buf, size_t len, const struct cfg_probe *cfg,
                       CURLcode result, const char *errbuf);

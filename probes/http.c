@@ -1,14 +1,17 @@
 /*
  * The http probe kind on libcurl, for what the native transport
- * (httpnative.c) does not do: https, followed redirects, an IPv6 zone,
- * credentials holding '@' (kind_of() in probe.c picks). One easy handle
+ * (httpnative.c) does not do: https, an IPv6 zone, credentials holding
+ * '@' (kind_of() in probe.c picks; or probe_rekind(), for a plain probe
+ * redirected to https). One easy handle
  * per probe, configured once from its cfg_probe and run on the prober's
  * curlm. A run passes when the status is in expect_status (default
  * 200-399) and the body, of which the first 64 KiB are read, contains
  * expect_body. Only a probe with expect_body
  * keeps the body; every probe keeps the excerpt a failure quotes, built
- * as the body arrives, in its own struct. Redirects are followed only when
- * asked; TLS is verified unless insecure.
+ * as the body arrives, in its own struct. Redirects are followed by hand,
+ * by httpcheck_redirect()'s rule (curl's FOLLOWLOCATION knows no
+ * same-host): the handle runs again with the next URL on the same curlm,
+ * under the run's one deadline. TLS is verified unless insecure.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -29,10 +32,14 @@ struct http {
     struct probe *p;
     struct curlm_transfer xfer; /* the easy handle, kept across runs */
     struct curl_slist *headers; /* built once */
+    struct curl_slist *foreign; /* to another host: built at the first */
     char *body;                 /* with expect_body only */
     size_t len;                 /* body bytes read (kept, with expect_body) */
     size_t cap;
-    bool truncated; /* stopped reading at HTTP_BODY_MAX (or no memory) */
+    bool truncated;     /* stopped reading at HTTP_BODY_MAX (or no memory) */
+    bool moved;         /* the handle holds a redirect's URL or method */
+    unsigned hops;      /* redirects this run followed */
+    const char *method; /* of the request under way */
     struct httpcheck_excerpt excerpt; /* built as the body arrives */
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -97,14 +104,126 @@ static bool judge(struct http *h, CURLcode result, char *reason, size_t len)
                              &h->excerpt, reason, len);
 }
 
+/* One header of httpcheck_headers() into the list; "Name:" (an empty
+ * value) removes curl's own header of that name and sends nothing. */
+struct slist_out {
+    struct curl_slist *list;
+    bool lost; /* no memory for one */
+};
+
+static void add_header(void *arg, const char *name, const char *value)
+{
+    struct slist_out *out = arg;
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *line = malloc(n);
+    struct curl_slist *list = NULL;
+
+    if (line != NULL) {
+        snprintf(line, n, "%s:%s%s", name, value[0] ? " " : "", value);
+        list = curlapi.slist_append(out->list, line);
+        free(line);
+    }
+    if (list == NULL)
+        out->lost = true;
+    else
+        out->list = list;
+}
+
+/* cfg's headers into *list: 0, or -ENOMEM (*list then freed, NULL). */
+static int build_headers(const struct cfg_probe *cfg, struct curl_slist **list)
+{
+    struct slist_out out = {NULL, false};
+
+    httpcheck_headers(cfg, add_header, &out);
+    if (out.lost) {
+        curlapi.slist_free_all(out.list);
+        out.list = NULL;
+    }
+    *list = out.list;
+    return out.lost ? -ENOMEM : 0;
+}
+
+/* The headers for another host, without credentials, built once. */
+static struct curl_slist *foreign_headers(struct http *h)
+{
+    const struct cfg_probe *cfg = h->p->cfg;
+    struct cfg_probe less = *cfg;
+
+    if (h->foreign != NULL || cfg->headers_count == 0)
+        return h->foreign ? h->foreign : h->headers;
+    less.headers = calloc(cfg->headers_count, sizeof(*less.headers));
+    if (less.headers == NULL)
+        return NULL;
+    less.headers_count = httpcheck_foreign_headers(cfg, less.headers);
+    if (build_headers(&less, &h->foreign) < 0)
+        h->foreign = NULL;
+    free(less.headers);
+    return h->foreign;
+}
+
+static int http_send(struct http *h);
+
+/*
+ * A redirect httpcheck_redirect() says to follow: the same handle again,
+ * with curl's resolved Location. 0, or -errno with reason set.
+ */
+static int follow(struct http *h, const char *target, const char *method,
+                  char *reason, size_t len)
+{
+    CURL *e = h->xfer.easy;
+    CURLcode rc;
+    int err;
+
+    struct curl_slist *headers = h->headers;
+
+    if (httpcheck_foreign(h->p->cfg, target))
+        headers = foreign_headers(h);
+    h->moved = true;
+    rc = headers ? curlapi.easy_setopt(e, CURLOPT_URL, target)
+                 : CURLE_OUT_OF_MEMORY;
+    if (rc == CURLE_OK)
+        rc = curlapi.easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    if (rc == CURLE_OK && method != h->method)
+        rc = curlapi.easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    if (rc == CURLE_OK && method != h->method)
+        rc = curlapi.easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+    h->method = method;
+    err = rc == CURLE_OK ? http_send(h) : -ENOMEM;
+    if (err < 0)
+        snprintf(reason, len, "cannot follow the redirect to %s: %s", target,
+                 strerror(-err));
+    return err;
+}
+
 static void on_done(CURL *easy, CURLcode result, void *arg)
 {
     struct http *h = arg;
     char reason[PROBE_REASON_MAX];
-    bool ok;
+    const char *method = h->method;
+    char *target = NULL;
+    long status = 0;
+    bool ok = false;
 
-    (void)easy;
-    ok = judge(h, result, reason, sizeof(reason));
+    if (result == CURLE_OK &&
+        curlapi.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status) ==
+            CURLE_OK &&
+        curlapi.easy_getinfo(easy, CURLINFO_REDIRECT_URL, &target) != CURLE_OK)
+        target = NULL;
+    switch (httpcheck_redirect(h->p->cfg, status, target, &h->hops, &method,
+                               reason, sizeof(reason))) {
+    case HTTPCHECK_FOLLOW:
+        if (follow(h, target, method, reason, sizeof(reason)) == 0)
+            return;
+        break;
+    case HTTPCHECK_PASS:
+        ok = true;
+        break;
+    case HTTPCHECK_FAIL:
+        break;
+    case HTTPCHECK_JUDGE:
+        ok = judge(h, result, reason, sizeof(reason));
+        break;
+    }
     if (h->cap > HTTP_BODY_KEEP) {
         free(h->body);
         h->body = NULL;
@@ -113,30 +232,6 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
     h->len = 0;
     /* Last: the core may start, cancel or destroy anything from here. */
     probe_report(h->p, ok, "%s", reason);
-}
-
-static int build_headers(struct http *h, const struct cfg_probe *cfg)
-{
-    for (size_t i = 0; i < cfg->headers_count; i++) {
-        const struct cfg_header *hd = &cfg->headers[i];
-        size_t n = strlen(hd->name) + strlen(hd->value) + 3;
-        char *line = malloc(n);
-        struct curl_slist *list;
-
-        if (line == NULL)
-            return -ENOMEM;
-        /* "Name;" sends an empty header; "Name:" would remove it. */
-        if (hd->value[0] == '\0')
-            snprintf(line, n, "%s;", hd->name);
-        else
-            snprintf(line, n, "%s: %s", hd->name, hd->value);
-        list = curlapi.slist_append(h->headers, line);
-        free(line);
-        if (list == NULL)
-            return -ENOMEM;
-        h->headers = list;
-    }
-    return 0;
 }
 
 static CURLcode set_method(CURL *easy, const char *method)
@@ -170,16 +265,9 @@ static CURLcode configure(struct http *h, const struct cfg_probe *cfg)
     if (rc == CURLE_OK && h->headers)
         rc = curlapi.easy_setopt(e, CURLOPT_HTTPHEADER, h->headers);
     if (rc == CURLE_OK)
-        rc = curlapi.easy_setopt(e, CURLOPT_USERAGENT,
-                                 "sidecar/" SIDECAR_VERSION);
-    if (rc == CURLE_OK)
         rc = curlapi.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     if (rc == CURLE_OK)
         rc = curlapi.easy_setopt(e, CURLOPT_WRITEDATA, h);
-    if (rc == CURLE_OK && cfg->follow_redirects)
-        rc = curlapi.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-    if (rc == CURLE_OK && cfg->follow_redirects)
-        rc = curlapi.easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
     if (rc == CURLE_OK && cfg->insecure)
         rc = curlapi.easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     if (rc == CURLE_OK && cfg->insecure)
@@ -197,6 +285,7 @@ static void http_destroy(struct probe *p)
         curlm_remove(p->owner->curl, &h->xfer);
     curlapi.easy_cleanup(h->xfer.easy);
     curlapi.slist_free_all(h->headers);
+    curlapi.slist_free_all(h->foreign);
     free(h->body);
     free(h);
     p->data = NULL;
@@ -217,7 +306,7 @@ static int http_init(struct probe *p)
         goto out_free;
     h->xfer.done = on_done;
     h->xfer.arg = h;
-    rc = build_headers(h, cfg);
+    rc = build_headers(cfg, &h->headers);
     if (rc < 0)
         goto out_cleanup;
     crc = configure(h, cfg);
@@ -236,10 +325,11 @@ out_free:
     return rc;
 }
 
-static int http_start(struct probe *p)
+/* One request of the run: the first, or a redirect's. */
+static int http_send(struct http *h)
 {
-    struct http *h = p->data;
-    struct curlm *m = curlkind_multi(p);
+    struct curlm *m = curlkind_multi(h->p);
+
     if (m == NULL)
         return -ENOMEM;
     h->len = 0;
@@ -247,6 +337,28 @@ static int http_start(struct probe *p)
     httpcheck_excerpt_reset(&h->excerpt);
     h->errbuf[0] = '\0';
     return curlm_add(m, &h->xfer);
+}
+
+static int http_start(struct probe *p)
+{
+    struct http *h = p->data;
+    const struct cfg_probe *cfg = p->cfg;
+    CURLcode rc = CURLE_OK;
+
+    if (h->moved) {
+        rc = curlapi.easy_setopt(h->xfer.easy, CURLOPT_URL, cfg->url);
+        if (rc == CURLE_OK)
+            rc = curlapi.easy_setopt(h->xfer.easy, CURLOPT_HTTPHEADER,
+                                     h->headers);
+        if (rc == CURLE_OK)
+            rc = set_method(h->xfer.easy, cfg->method);
+        if (rc != CURLE_OK)
+            return -ENOMEM;
+        h->moved = false;
+    }
+    h->hops = 0;
+    h->method = cfg->method;
+    return http_send(h);
 }
 
 static void http_cancel(struct probe *p)

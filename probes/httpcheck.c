@@ -4,8 +4,12 @@
  */
 #include "probes/httpcheck.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "conf/parse.h"
 
 static bool status_expected(const struct cfg_probe *cfg, long status)
 {
@@ -131,4 +135,192 @@ bool httpcheck_judge(const struct cfg_probe *cfg, long status, const char *body,
     httpcheck_excerpt_add(&e, body, len);
     return httpcheck_verdict(cfg, status, body, len, truncated, &e, reason,
                              reason_len);
+}
+
+const struct cfg_header *httpcheck_header(const struct cfg_probe *cfg,
+                                          const char *name)
+{
+    size_t n = strlen(name);
+
+    for (size_t i = 0; i < cfg->headers_count; i++) {
+        const char *h = cfg->headers[i].name;
+        size_t k = 0;
+
+        while (k < n &&
+               tolower((unsigned char)h[k]) == tolower((unsigned char)name[k]))
+            k++;
+        if (k == n && h[k] == '\0')
+            return &cfg->headers[i];
+    }
+    return NULL;
+}
+
+static void put_default(const struct cfg_probe *cfg, httpcheck_header_fn *fn,
+                        void *arg, const char *name, const char *value)
+{
+    if (httpcheck_header(cfg, name) == NULL)
+        fn(arg, name, value);
+}
+
+void httpcheck_headers(const struct cfg_probe *cfg, httpcheck_header_fn *fn,
+                       void *arg)
+{
+    const struct cfg_header *host = httpcheck_header(cfg, "Host");
+
+    put_default(cfg, fn, arg, "User-Agent", "sidecar/" SIDECAR_VERSION);
+    put_default(cfg, fn, arg, "Accept", "*/*");
+    for (size_t i = 0; i < cfg->headers_count; i++) {
+        const struct cfg_header *h = &cfg->headers[i];
+
+        /* an empty Host would remove the one HTTP/1.1 needs */
+        if (h != host || h->value[0] != '\0')
+            fn(arg, h->name, h->value);
+    }
+    put_default(cfg, fn, arg, "Connection", "close");
+}
+
+static bool is_redirect(long status)
+{
+    return status == 301 || status == 302 || status == 303 || status == 307 ||
+           status == 308;
+}
+
+/* Host names equal in any case, ports aside (kubelet's Hostname()). */
+static bool same_host(const struct cfg_url *a, const struct cfg_url *b)
+{
+    if (a->host_len != b->host_len)
+        return false;
+    for (size_t i = 0; i < a->host_len; i++) {
+        if (tolower((unsigned char)a->host[i]) !=
+            tolower((unsigned char)b->host[i]))
+            return false;
+    }
+    return true;
+}
+
+bool httpcheck_foreign(const struct cfg_probe *cfg, const char *url)
+{
+    struct cfg_url to, from;
+
+    if (cfg_parse_url(url, &to) < 0 || cfg_parse_url(cfg->url, &from) < 0)
+        return true;
+    return !same_host(&to, &from);
+}
+
+static bool is_credential(const char *name)
+{
+    static const char *const names[] = {"Authorization", "Cookie", "Cookie2",
+                                        "WWW-Authenticate"};
+    struct cfg_header one = {(char *)name, ""};
+    struct cfg_probe only = {.headers = &one, .headers_count = 1};
+
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        if (httpcheck_header(&only, names[i]) != NULL)
+            return true;
+    }
+    return false;
+}
+
+size_t httpcheck_foreign_headers(const struct cfg_probe *cfg,
+                                 struct cfg_header *out)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < cfg->headers_count; i++) {
+        if (!is_credential(cfg->headers[i].name))
+            out[n++] = cfg->headers[i];
+    }
+    return n;
+}
+
+enum httpcheck_next httpcheck_redirect(const struct cfg_probe *cfg, long status,
+                                       const char *target, unsigned *hops,
+                                       const char **method, char *reason,
+                                       size_t reason_len)
+{
+    struct cfg_url to;
+
+    if (cfg->follow_redirects == CFG_REDIRECTS_NONE || !is_redirect(status) ||
+        target == NULL)
+        return HTTPCHECK_JUDGE;
+    if (cfg_parse_url(target, &to) < 0) {
+        snprintf(reason, reason_len,
+                 "HTTP %ld: a redirect to %s, which is no http:// or "
+                 "https:// URL",
+                 status, target);
+        return HTTPCHECK_FAIL;
+    }
+    if (cfg->follow_redirects == CFG_REDIRECTS_SAME_HOST &&
+        httpcheck_foreign(cfg, target)) {
+        snprintf(reason, reason_len,
+                 "HTTP %ld: redirect to another host (%s) not followed, as "
+                 "kubelet",
+                 status, target);
+        return HTTPCHECK_PASS;
+    }
+    if (*hops >= HTTPCHECK_HOPS_MAX) {
+        snprintf(reason, reason_len, "HTTP %ld: stopped after %d redirects",
+                 status, HTTPCHECK_HOPS_MAX);
+        return HTTPCHECK_FAIL;
+    }
+    if (status <= 303 && strcmp(*method, "GET") != 0 &&
+        strcmp(*method, "HEAD") != 0)
+        *method = "GET";
+    ++*hops;
+    return HTTPCHECK_FOLLOW;
+}
+
+/* A scheme ("http:") starts loc: letters, digits, + - . then ':'. */
+static size_t scheme_len(const char *loc, size_t len)
+{
+    size_t i = 0;
+
+    if (len == 0 || !isalpha((unsigned char)loc[0]))
+        return 0;
+    while (i < len && (isalnum((unsigned char)loc[i]) || loc[i] == '+' ||
+                       loc[i] == '-' || loc[i] == '.'))
+        i++;
+    return i < len && loc[i] == ':' ? i + 1 : 0;
+}
+
+int httpcheck_resolve(const char *base, const char *loc, size_t len, char *out,
+                      size_t cap)
+{
+    size_t scheme = scheme_len(loc, len);
+    size_t keep; /* bytes of base kept before loc */
+    size_t frag = strcspn(loc, "#") < len ? strcspn(loc, "#") : len;
+    const char *path, *slash;
+    struct cfg_url u;
+    int n;
+
+    if (cfg_parse_url(base, &u) < 0)
+        return -EINVAL;
+    len = frag;
+    path = u.target;
+    if (scheme > 0) {
+        keep = 0;
+    } else if (len >= 2 && loc[0] == '/' && loc[1] == '/') {
+        keep = (size_t)(strchr(base, ':') - base) + 1;
+    } else if (len > 0 && loc[0] == '/') {
+        keep = (size_t)(path - base);
+    } else if (len == 0 || loc[0] == '?') {
+        keep = (size_t)(path - base) + strcspn(path, len ? "?#" : "#");
+    } else {
+        slash = NULL;
+        for (const char *c = path; *c && *c != '?' && *c != '#'; c++) {
+            if (*c == '/')
+                slash = c;
+        }
+        keep = slash ? (size_t)(slash - base) + 1 : (size_t)(path - base);
+        if (slash == NULL) {
+            n = snprintf(out, cap, "%.*s/%.*s", (int)keep, base, (int)len, loc);
+            return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+        }
+    }
+    n = snprintf(out, cap, "%.*s%.*s", (int)keep, base, (int)len, loc);
+    if (n < 0 || (size_t)n >= cap)
+        return -ENAMETOOLONG;
+    for (size_t i = 0; i < scheme; i++)
+        out[i] = (char)tolower((unsigned char)out[i]);
+    return 0;
 }

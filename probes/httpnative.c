@@ -5,7 +5,11 @@
  * to the parser until it says done or failed, or the server closes. The
  * core's deadline bounds the run and cancels it. Without expect_body only
  * the start of the body is kept, for a failure's excerpt: the read stops
- * there, the rest is never read.
+ * there, the rest is never read. A redirect that httpcheck_redirect() says
+ * to follow is a new request on a new connection (a probe allocates its
+ * redirect state at its first Location); one to what only libcurl does
+ * (https) moves the probe to libcurl for good (probe_rekind()), where the
+ * run starts over: a server that redirects there once does each time.
  */
 #define _DEFAULT_SOURCE /* MSG_NOSIGNAL */
 #include "probes/httpnative.h"
@@ -19,12 +23,24 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "conf/parse.h"
 #include "probes/connect.h"
+#include "probes/curlapi.h"
 #include "probes/httpcheck.h"
 #include "probes/httpwire.h"
 
 #define HTTPNATIVE_READ 4096 /* bytes read at a time, on the stack */
+
+/* A probe's redirect state, made at its first Location. */
+struct hop {
+    char location[HTTPCHECK_URL_MAX]; /* the parser's */
+    char url[HTTPCHECK_URL_MAX];      /* the request under way */
+    struct connect_target target;
+    char *req;
+    size_t req_cap;
+    struct cfg_header *headers; /* those sent to another host */
+};
 
 struct httpnative {
     struct probe *p;
@@ -34,36 +50,158 @@ struct httpnative {
     int fd; /* the connection of the run under way, or -1 */
     char *req;
     size_t req_len;
+    /* the request under way: cfg's, or a redirect's in hop */
+    const char *out;
+    size_t out_len;
     size_t sent;
+    const char *url;
+    const char *method;
+    const struct connect_target *at;
+    unsigned hops; /* redirects this run followed */
+    struct hop *hop;
     struct httpwire wire;
     char *body; /* with expect_body only: HTTPCHECK_BODY_MAX */
     struct httpcheck_excerpt excerpt; /* built as the body arrives */
     size_t body_seen;                 /* body bytes given to on_body */
 };
 
-/* Ends the run: the connection closed first, the report last (the core may
- * start, cancel or free anything from it). */
-static void finish(struct httpnative *n, bool ok, const char *reason)
+static void close_conn(struct httpnative *n)
 {
     if (n->fd >= 0) {
         ev_io_stop(n->p->owner->loop, &n->io_w);
         close(n->fd);
         n->fd = -1;
     }
+}
+
+/* Ends the run: the connection closed first, the report last (the core may
+ * start, cancel or free anything from it). */
+static void finish(struct httpnative *n, bool ok, const char *reason)
+{
+    close_conn(n);
     probe_report(n->p, ok, "%s", reason);
+}
+
+/* Sends out (out_len bytes) to at, with the parser reset. */
+static int request(struct httpnative *n, const char *out, size_t out_len,
+                   const struct connect_target *at)
+{
+    n->out = out;
+    n->out_len = out_len;
+    n->at = at;
+    n->sent = 0;
+    n->body_seen = 0;
+    httpwire_reset(&n->wire);
+    httpcheck_excerpt_reset(&n->excerpt);
+    return connector_start_at(&n->conn, at, n->p->owner->dns);
+}
+
+/*
+ * The rest of the run goes to libcurl, as does the probe from now on. Last
+ * act of the run on this transport: n is freed.
+ */
+static void move_to_curl(struct httpnative *n, const char *target)
+{
+    struct probe *p = n->p;
+    int rc;
+
+    LOG_INFO("probe moves to libcurl", LF_STR("probe", p->cfg->name),
+             LF_STR("redirect", target));
+    rc = probe_rekind(p, &probe_kind_http);
+    if (rc < 0)
+        probe_report(p, false, "cannot follow the redirect to %s: %s", target,
+                     rc == -ELIBACC ? curlapi_error() : strerror(-rc));
+}
+
+/* Requests target (a resolved Location) with method, on a new connection. */
+static void follow(struct httpnative *n, const char *target, const char *method)
+{
+    struct hop *hop = n->hop;
+    struct cfg_probe next = *n->p->cfg;
+    struct cfg_url u;
+    char err[128];
+    size_t len = 0;
+    int rc;
+
+    close_conn(n);
+    snprintf(hop->url, sizeof(hop->url), "%s", target);
+    next.url = hop->url;
+    next.method = (char *)method;
+    if (next.headers_count > 0 && httpcheck_foreign(n->p->cfg, hop->url)) {
+        if (hop->headers == NULL)
+            hop->headers = calloc(next.headers_count, sizeof(*hop->headers));
+        if (hop->headers == NULL) {
+            probe_report(n->p, false, "cannot follow the redirect to %s: %s",
+                         hop->url, strerror(ENOMEM));
+            return;
+        }
+        next.headers_count = httpcheck_foreign_headers(n->p->cfg, hop->headers);
+        next.headers = hop->headers;
+    }
+    rc = httpwire_request(&next, NULL, 0, &len, err, sizeof(err));
+    if (rc == -ENOTSUP) {
+        move_to_curl(n, hop->url);
+        return;
+    }
+    if (rc == -ENOBUFS && len > hop->req_cap) {
+        char *req = realloc(hop->req, len);
+
+        rc = req ? -ENOBUFS : -ENOMEM;
+        if (req) {
+            hop->req = req;
+            hop->req_cap = len;
+        }
+    }
+    if (rc == -ENOBUFS)
+        rc = httpwire_request(&next, hop->req, hop->req_cap, &len, err,
+                              sizeof(err));
+    if (rc == 0 && cfg_parse_url(hop->url, &u) == 0)
+        rc = connect_target_set(&hop->target, u.host, u.host_len, u.port);
+    if (rc == 0 && !hop->target.literal && probe_resolver(n->p) == NULL)
+        rc = -errno;
+    n->url = hop->url;
+    n->method = method;
+    if (rc == 0)
+        rc = request(n, hop->req, len, &hop->target);
+    if (rc < 0)
+        probe_report(n->p, false, "cannot follow the redirect to %s: %s",
+                     hop->url, rc == -EINVAL ? err : strerror(-rc));
 }
 
 static void judge(struct httpnative *n, enum httpwire_result r)
 {
     char reason[PROBE_REASON_MAX];
+    char next[HTTPCHECK_URL_MAX];
+    const char *target = NULL;
+    const char *method = n->method;
     bool ok = false;
 
-    if (r == HTTPWIRE_DONE)
+    if (r != HTTPWIRE_DONE) {
+        httpwire_reason(&n->wire, reason, sizeof(reason));
+        finish(n, false, reason);
+        return;
+    }
+    /* A Location cut at its buffer is none, as one that does not resolve. */
+    if (n->wire.location_len > 0 && !n->wire.location_cut &&
+        httpcheck_resolve(n->url, n->wire.location, n->wire.location_len, next,
+                          sizeof(next)) == 0)
+        target = next;
+    switch (httpcheck_redirect(n->p->cfg, n->wire.status, target, &n->hops,
+                               &method, reason, sizeof(reason))) {
+    case HTTPCHECK_FOLLOW:
+        follow(n, target, method);
+        return;
+    case HTTPCHECK_PASS:
+        ok = true;
+        break;
+    case HTTPCHECK_FAIL:
+        break;
+    case HTTPCHECK_JUDGE:
         ok = httpcheck_verdict(n->p->cfg, n->wire.status, n->body,
                                n->wire.body_len, n->wire.truncated, &n->excerpt,
                                reason, sizeof(reason));
-    else
-        httpwire_reason(&n->wire, reason, sizeof(reason));
+        break;
+    }
     finish(n, ok, reason);
 }
 
@@ -71,7 +209,7 @@ static void io_failed(struct httpnative *n, const char *doing, int err)
 {
     char reason[CONNECT_ERROR_MAX + 64];
 
-    snprintf(reason, sizeof(reason), "%s %s: %s", doing, n->target.label,
+    snprintf(reason, sizeof(reason), "%s %s: %s", doing, n->at->label,
              strerror(err));
     finish(n, false, reason);
 }
@@ -88,9 +226,9 @@ static void watch(struct httpnative *n, int events)
 /* Sends what is left of the request; then waits for the answer. */
 static void send_more(struct httpnative *n)
 {
-    while (n->sent < n->req_len) {
+    while (n->sent < n->out_len) {
         ssize_t w =
-            send(n->fd, n->req + n->sent, n->req_len - n->sent, MSG_NOSIGNAL);
+            send(n->fd, n->out + n->sent, n->out_len - n->sent, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -194,7 +332,7 @@ static int native_url(const struct cfg_probe *cfg, struct cfg_url *u,
 {
     char err[128];
 
-    if (cfg->follow_redirects || cfg_parse_url(cfg->url, u) < 0 || u->tls)
+    if (cfg_parse_url(cfg->url, u) < 0 || u->tls)
         return -ENOTSUP;
     /* Sized with cap 0: -ENOBUFS and the length when it can be sent. */
     if (httpwire_request(cfg, NULL, 0, req_len, err, sizeof(err)) != -ENOBUFS)
@@ -210,6 +348,19 @@ bool httpnative_fits(const struct cfg_probe *cfg)
     return cfg->type == CFG_PROBE_HTTP && native_url(cfg, &u, &len) == 0;
 }
 
+/* The parser's Location buffer, made at the first one a server sends. */
+static char *location_buf(void *arg, size_t *cap)
+{
+    struct httpnative *n = arg;
+
+    if (n->hop == NULL)
+        n->hop = calloc(1, sizeof(*n->hop));
+    if (n->hop == NULL)
+        return NULL;
+    *cap = sizeof(n->hop->location);
+    return n->hop->location;
+}
+
 static void native_destroy(struct probe *p)
 {
     struct httpnative *n = p->data;
@@ -217,6 +368,11 @@ static void native_destroy(struct probe *p)
     if (n == NULL)
         return;
     native_cancel(p);
+    if (n->hop) {
+        free(n->hop->req);
+        free(n->hop->headers);
+    }
+    free(n->hop);
     free(n->body);
     free(n->req);
     free(n);
@@ -262,6 +418,8 @@ static int native_init(struct probe *p)
     httpwire_init(&n->wire, n->body, n->body ? HTTPCHECK_BODY_MAX : 0, NULL, 0,
                   strcmp(cfg->method, "HEAD") == 0);
     httpwire_sink(&n->wire, on_body, n);
+    if (cfg->follow_redirects != CFG_REDIRECTS_NONE)
+        httpwire_on_location(&n->wire, location_buf);
     return 0;
 }
 
@@ -269,11 +427,10 @@ static int native_start(struct probe *p)
 {
     struct httpnative *n = p->data;
 
-    httpwire_reset(&n->wire);
-    httpcheck_excerpt_reset(&n->excerpt);
-    n->body_seen = 0;
-    n->sent = 0;
-    return connector_start_at(&n->conn, &n->target, p->owner->dns);
+    n->url = p->cfg->url;
+    n->method = p->cfg->method;
+    n->hops = 0;
+    return request(n, n->req, n->req_len, &n->target);
 }
 
 const struct probe_kind probe_kind_http_native = {

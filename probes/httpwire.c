@@ -2,7 +2,8 @@
  * HTTP/1.1 for the native http probe, bytes in and bytes out. The request
  * copies what libcurl 7.88 sends for the same probe (header order, the
  * path normalised, the fragment dropped), checked against curl's own
- * bytes, and adds Connection: close. The parser reads the answer one byte
+ * bytes (the headers by httpcheck_headers(), as http.c gives them to
+ * curl). The parser reads the answer one byte
  * at a time through the header (so any split gives the same verdict) and
  * in runs through the body; it is as lenient as curl where that is safe
  * (bare LF line ends, obs-fold of a header it does not read) and refuses,
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "conf/parse.h"
+#include "probes/httpcheck.h"
 
 /* ---- the request ---- */
 
@@ -114,30 +116,10 @@ static bool has_ctl(const char *s, size_t n)
     return false;
 }
 
-/* The configured header named name (any case), or NULL. */
-static const struct cfg_header *configured(const struct cfg_probe *cfg,
-                                           const char *name)
-{
-    size_t n = strlen(name);
-
-    for (size_t i = 0; i < cfg->headers_count; i++) {
-        const char *h = cfg->headers[i].name;
-
-        if (strlen(h) != n)
-            continue;
-        size_t k = 0;
-        while (k < n && (h[k] | 0x20) == (name[k] | 0x20))
-            k++;
-        if (k == n)
-            return &cfg->headers[i];
-    }
-    return NULL;
-}
-
 static void put_header(struct out *o, const char *name, const char *value)
 {
     puts0(o, name);
-    put(o, value[0] ? ": " : ":", value[0] ? 2 : 1);
+    put(o, ": ", 2);
     puts0(o, value);
     put(o, "\r\n", 2);
 }
@@ -146,8 +128,23 @@ static void put_header(struct out *o, const char *name, const char *value)
 static void put_default(struct out *o, const struct cfg_probe *cfg,
                         const char *name, const char *value)
 {
-    if (configured(cfg, name) == NULL)
+    if (httpcheck_header(cfg, name) == NULL)
         put_header(o, name, value);
+}
+
+/* What httpcheck_headers() gives: all but Host (in its place already) and
+ * what is not to be sent. */
+struct headers_out {
+    struct out *o;
+    const struct cfg_header *host;
+};
+
+static void put_given(void *arg, const char *name, const char *value)
+{
+    struct headers_out *h = arg;
+
+    if (value[0] != '\0' && (h->host == NULL || name != h->host->name))
+        put_header(h->o, name, value);
 }
 
 static int hex_digit(char c)
@@ -277,8 +274,8 @@ int httpwire_request(const struct cfg_probe *cfg, char *buf, size_t cap,
     put_path(&o, u.target, (size_t)(query - u.target));
     put(&o, query, (size_t)(u.target + u.target_len - query));
     put(&o, " HTTP/1.1\r\nHost: ", 17);
-    host = configured(cfg, "Host");
-    if (host != NULL) {
+    host = httpcheck_header(cfg, "Host");
+    if (host != NULL && host->value[0] != '\0') {
         puts0(&o, host->value);
     } else {
         put(&o, "[", u.ipv6);
@@ -290,14 +287,9 @@ int httpwire_request(const struct cfg_probe *cfg, char *buf, size_t cap,
         }
     }
     put(&o, "\r\n", 2);
-    if (u.user_len > 0 && configured(cfg, "Authorization") == NULL)
+    if (u.user_len > 0 && httpcheck_header(cfg, "Authorization") == NULL)
         put_basic(&o, &u);
-    put_default(&o, cfg, "User-Agent", "sidecar/" SIDECAR_VERSION);
-    put_default(&o, cfg, "Accept", "*/*");
-    for (size_t i = 0; i < cfg->headers_count; i++) {
-        if (&cfg->headers[i] != host)
-            put_header(&o, cfg->headers[i].name, cfg->headers[i].value);
-    }
+    httpcheck_headers(cfg, put_given, &(struct headers_out){&o, host});
     /* http.c gives these an empty body: curl then sends both. */
     if (strcmp(cfg->method, "POST") == 0 || strcmp(cfg->method, "PUT") == 0 ||
         strcmp(cfg->method, "PATCH") == 0) {
@@ -305,7 +297,6 @@ int httpwire_request(const struct cfg_probe *cfg, char *buf, size_t cap,
         put_default(&o, cfg, "Content-Type",
                     "application/x-www-form-urlencoded");
     }
-    put_default(&o, cfg, "Connection", "close");
     put(&o, "\r\n", 2);
     *len = o.len;
     return o.over ? -ENOBUFS : 0;
@@ -370,14 +361,21 @@ void httpwire_sink(struct httpwire *r, httpwire_sink_fn *sink, void *arg)
     r->sink_arg = arg;
 }
 
+void httpwire_on_location(struct httpwire *r, httpwire_location_fn *fn)
+{
+    r->location_fn = fn;
+}
+
 void httpwire_reset(struct httpwire *r)
 {
     httpwire_sink_fn *sink = r->sink;
+    httpwire_location_fn *fn = r->location_fn;
     void *arg = r->sink_arg;
 
     httpwire_init(r, r->body, r->body_cap, r->location, r->location_cap,
                   r->head);
     httpwire_sink(r, sink, arg);
+    r->location_fn = fn;
 }
 
 static enum httpwire_result fail(struct httpwire *r, enum httpwire_error e)
@@ -587,6 +585,11 @@ static enum httpwire_result name_byte(struct httpwire *r, char c)
         r->value_ws = false;
         r->te_len = 0;
         r->te_seen |= r->hdr == H_TE;
+        if (r->hdr == H_LOCATION && r->location == NULL && r->location_fn) {
+            r->location = r->location_fn(r->sink_arg, &r->location_cap);
+            if (r->location == NULL)
+                r->location_cap = 0;
+        }
         if (r->hdr == H_LOCATION) {
             r->location_len = 0;
             r->location_cut = false;

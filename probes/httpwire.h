@@ -61,6 +61,14 @@ enum httpwire_error {
 typedef bool httpwire_sink_fn(void *arg, const char *data, size_t n);
 
 /*
+ * Where a Location is kept when httpwire_init() gave no buffer: called
+ * (with the sink's arg) at the first Location header, it returns a buffer
+ * of *cap bytes that the parser keeps from then on, or NULL to drop it.
+ * A caller that follows redirects allocates only once a server sends one.
+ */
+typedef char *httpwire_location_fn(void *arg, size_t *cap);
+
+/*
  * One answer's parser. Set up with httpwire_init(), reset per run with
  * httpwire_reset(); read the public fields once it says DONE.
  */
@@ -80,6 +88,7 @@ struct httpwire {
     bool head; /* the request was HEAD: no body */
     httpwire_sink_fn *sink;
     void *sink_arg;
+    httpwire_location_fn *location_fn;
     /* private: the state of one run */
     uint8_t state;
     uint8_t hdr; /* which header the current line is */
@@ -118,6 +127,9 @@ void httpwire_init(struct httpwire *r, char *body, size_t body_cap,
  * never read.
  */
 void httpwire_sink(struct httpwire *r, httpwire_sink_fn *sink, void *arg);
+
+/* Asks fn for a Location buffer when one is needed (see its type). */
+void httpwire_on_location(struct httpwire *r, httpwire_location_fn *fn);
 
 /* Forgets the last answer (the sink stays): call before each run. */
 void httpwire_reset(struct httpwire *r);

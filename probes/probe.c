@@ -350,8 +350,9 @@ static void run_tick(struct probe *p, enum run_event ev,
     begin(p);
 }
 
-/* Due again while a run is under way: cannot happen while timeout <
- * period; runs never overlap. */
+/* Due again while a run is under way (timeout may exceed period): the
+ * tick is skipped, runs never overlap; the next run comes at the first
+ * tick after this one's end. */
 static void run_overlap(struct probe *p, enum run_event ev,
                         const struct run_in *in)
 {
@@ -561,6 +562,31 @@ void probe_report(struct probe *p, bool ok, const char *fmt, ...)
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
     run_handle(p, RUN_EV_REPORT, &(struct run_in){.ok = ok, .reason = reason});
+}
+
+int probe_rekind(struct probe *p, const struct probe_kind *kind)
+{
+    void *old = p->data;
+    void *data;
+    int rc;
+
+    p->data = NULL;
+    rc = kind->init(p);
+    data = p->data;
+    p->data = old;
+    if (rc < 0)
+        return rc;
+    p->kind->destroy(p);
+    p->kind = kind;
+    p->data = data;
+    rc = kind->start(p);
+    if (rc < 0) {
+        char reason[128];
+        snprintf(reason, sizeof(reason), "cannot start the check: %s",
+                 strerror(-rc));
+        finish(p, false, reason);
+    }
+    return 0;
 }
 
 int probe_ttl_push(struct probe *p, bool ok, const char *reason)

@@ -191,6 +191,15 @@ void prober_fill_exec_slots(struct prober *pr);
 /* Stops everything in flight and frees. prober_free(NULL) is a no-op. */
 void prober_free(struct prober *pr);
 
+/*
+ * Moves p to kind for good, its run under way starting over there (the
+ * native http transport meeting a redirect to https). Called by the
+ * running kind as its last act: its data is freed here. 0 (the new kind
+ * reports, or the core records why it could not start), or -errno when
+ * kind cannot be set up: nothing changed, and the caller reports.
+ */
+int probe_rekind(struct probe *p, const struct probe_kind *kind) ATTR_WUR;
+
 /* Called by a kind when its run ends; see struct probe_kind. */
 void probe_report(struct probe *p, bool ok, const char *fmt, ...)
     ATTR_FMT(3, 4);

@@ -115,8 +115,7 @@ static void check_probes(const struct cfg_root *root)
         const struct cfg_probe *p = &root->probes[i];
         CHECK(cfg_name_valid(p->name), "probe name '%s'", p->name);
         CHECK(strncmp(p->name, "service:", 8) != 0, "'%s'", p->name);
-        CHECK(p->timeout_ms > 0 && p->timeout_ms < p->period_ms, "'%s' timeout",
-              p->name);
+        CHECK(p->timeout_ms > 0, "'%s' timeout", p->name);
         CHECK(p->failure_threshold >= 1 && p->success_threshold >= 1,
               "'%s' thresholds", p->name);
         if (p->service) {

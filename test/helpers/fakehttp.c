@@ -20,6 +20,10 @@
  *   /file/NAME    the status written in NAME, a file beside PORTFILE
  *                 (404 when missing), body "status NNN"
  *   /redirect     302 to /status/200
+ *   /to/LOCATION  302 to LOCATION (%XX decoded): relative or absolute
+ *   /hops/N       302 to /hops/N-1; /hops/0 is 200, body "arrived"
+ *   /record/NAME  200; the request's head is written to NAME, a file
+ *                 beside PORTFILE
  *   /method/NAME  200 when the request's method is NAME, else 405
  *   /header/NAME/VALUE
  *                 200 when the request has the header NAME: VALUE (name
@@ -190,6 +194,22 @@ static int file_status(const char *name)
     return atoi(text);
 }
 
+/* Writes text to dir/name (a plain name), for the test to read. */
+static void record(const char *name, const char *text)
+{
+    char path[PATH_MAX + 256];
+    FILE *f;
+
+    if (strchr(name, '/') != NULL || name[0] == '.' || strlen(name) > 255)
+        return;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "w");
+    if (f == NULL)
+        return;
+    fputs(text, f);
+    fclose(f);
+}
+
 /* True when request holds the header spec "NAME/VALUE" (name: any case). */
 static bool has_header(const char *request, const char *spec)
 {
@@ -270,6 +290,18 @@ static void handle(struct conn *c)
         respond(c, status, "", body, head);
     } else if (strcmp(path, "/redirect") == 0) {
         respond(c, 302, "Location: /status/200\r\n", "redirect", head);
+    } else if (strncmp(path, "/to/", 4) == 0) {
+        url_decode(path + 4);
+        snprintf(body, sizeof(body), "Location: %s\r\n", path + 4);
+        respond(c, 302, body, "moved", head);
+    } else if (strncmp(path, "/hops/", 6) == 0) {
+        status = atoi(path + 6);
+        snprintf(body, sizeof(body), "Location: /hops/%d\r\n", status - 1);
+        respond(c, status > 0 ? 302 : 200, status > 0 ? body : "",
+                status > 0 ? "hop" : "arrived", head);
+    } else if (strncmp(path, "/record/", 8) == 0) {
+        record(path + 8, c->in);
+        respond(c, 200, "", "recorded", head);
     } else if (strncmp(path, "/method/", 8) == 0) {
         bool same = strcmp(method, path + 8) == 0;
         snprintf(body, sizeof(body), "method %s", method);

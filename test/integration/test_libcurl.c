@@ -29,18 +29,18 @@ static const char exec_only[] =
     "probes:\n"
     "  e: { type: exec, command: 'true', period: 1s, timeout: 500ms }\n";
 
-/* Following redirects needs libcurl; a plain http:// probe does not. */
+/* https needs libcurl; a plain http:// probe, redirects and all, does not. */
 static const char with_http[] =
     "probes:\n"
     "  e: { type: exec, command: 'true', period: 1s, timeout: 500ms }\n"
-    "  web: { type: http, url: 'http://127.0.0.1:1/', period: 1s,"
-    " timeout: 500ms, follow_redirects: true }\n";
+    "  web: { type: http, url: 'https://127.0.0.1:1/', period: 1s,"
+    " timeout: 500ms }\n";
 
 static const char with_plain_http[] =
     "probes:\n"
     "  e: { type: exec, command: 'true', period: 1s, timeout: 500ms }\n"
     "  plain: { type: http, url: 'http://127.0.0.1:1/', period: 1s,"
-    " timeout: 500ms }\n";
+    " timeout: 500ms, follow_redirects: true }\n";
 
 #define NEEDS     "probe 'web' needs libcurl: cannot load libcurl.so.4: "
 #define UNDEFINED "libcurl.so.4: undefined symbol: curl_"

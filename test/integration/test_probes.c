@@ -95,6 +95,44 @@ T(a_hanging_exec_probe_fails_at_its_timeout, 20)
      * fails the test if a "sleep 30" is left. */
 }
 
+/*
+ * kubelet's periodSeconds: 1 with a check that takes 1.5 s (timeout 2s):
+ * valid, the runs never overlap (each waits for the last: the next comes
+ * at the first tick after its end) and each passes.
+ */
+T(a_run_longer_than_the_period_passes_and_never_overlaps, 30)
+{
+    h_start_args(&H,
+                 "probes:\n"
+                 "  slow:\n"
+                 "    type: exec\n"
+                 "    command: [/bin/sh, -c, 'echo start >> @DIR@/runs;"
+                 " sleep 1.5; echo end >> @DIR@/runs']\n"
+                 "    period: 1s\n"
+                 "    timeout: 2s\n"
+                 "    success_threshold: 2\n",
+                 debug);
+    size_t from = 0;
+    cr_assert_geq(wait_state(&from, "slow", "passing", H_WAIT), 0);
+    const char *runs = h_wait_file(&H, "runs", 6, H_WAIT);
+    cr_assert_not_null(runs);
+    /* Overlapping runs would write two starts in a row. */
+    const char *at = runs;
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(strncmp(at, "start\nend\n", 10), 0, "runs: %s", runs);
+        at += 10;
+    }
+    long last = -1;
+    for (long i = h_find_event(&H, 0, "probe finished", NULL); i >= 0;
+         i = h_find_event(&H, (size_t)i + 1, "probe finished", NULL))
+        last = i;
+    cr_assert_geq(last, 0);
+    cr_expect(json_is_true(json_object_get(H.json[last], "ok")));
+    cr_expect_geq(h_int(&H, last, "duration_ms", 0), 1400);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
 T(thresholds_count_consecutive_results, 30)
 {
     h_start_args(&H,

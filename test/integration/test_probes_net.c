@@ -57,22 +57,11 @@ static const char *fake_path(const char *name)
     return path;
 }
 
-/* Starts fakehttp (tcp_only: a listener that accepts and closes) and
- * returns its port once it has written it. */
-static int start_fake(bool tcp_only)
+/* Runs argv (argv[0] a path) as a fake target writing its port to
+ * portfile, and returns the port once it has written it. */
+static int run_fake(const char *const *argv, const char *portfile)
 {
-    const char *dir = getenv("SIDECAR_HELPERS");
-    char bin[512];
-    char portfile[128];
-
     cr_assert_lt(nfakes, FAKES_MAX);
-    if (!fake_dir[0]) {
-        snprintf(fake_dir, sizeof(fake_dir), "/tmp/sidecar-fake-XXXXXX");
-        cr_assert(mkdtemp(fake_dir), "mkdtemp: %s", strerror(errno));
-    }
-    snprintf(bin, sizeof(bin), "%s/fakehttp",
-             dir && *dir ? dir : "../build/test");
-    snprintf(portfile, sizeof(portfile), "%s/port%zu", fake_dir, nfakes);
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
@@ -81,10 +70,7 @@ static int start_fake(bool tcp_only)
             _exit(120);
         dup2(null, 0);
         dup2(null, 1);
-        if (tcp_only)
-            execl(bin, "fakehttp", "--tcp-only", portfile, (char *)NULL);
-        else
-            execl(bin, "fakehttp", portfile, (char *)NULL);
+        execv(argv[0], (char *const *)argv);
         _exit(127);
     }
     fakes[nfakes++] = pid;
@@ -99,10 +85,52 @@ static int start_fake(bool tcp_only)
         }
         if (port > 0)
             return port;
-        cr_assert_lt(h_now(), deadline, "fakehttp wrote no port");
-        cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "fakehttp died");
+        cr_assert_lt(h_now(), deadline, "%s wrote no port", argv[0]);
+        cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "%s died", argv[0]);
         usleep(5000);
     }
+}
+
+/* The next port file in fake_dir, made on first use. */
+static const char *next_portfile(void)
+{
+    static char portfile[128];
+
+    if (!fake_dir[0]) {
+        snprintf(fake_dir, sizeof(fake_dir), "/tmp/sidecar-fake-XXXXXX");
+        cr_assert(mkdtemp(fake_dir), "mkdtemp: %s", strerror(errno));
+    }
+    snprintf(portfile, sizeof(portfile), "%s/port%zu", fake_dir, nfakes);
+    return portfile;
+}
+
+/* Starts fakehttp (tcp_only: a listener that accepts and closes) and
+ * returns its port once it has written it. */
+static int start_fake(bool tcp_only)
+{
+    const char *dir = getenv("SIDECAR_HELPERS");
+    const char *portfile = next_portfile();
+    char bin[512];
+
+    snprintf(bin, sizeof(bin), "%s/fakehttp",
+             dir && *dir ? dir : "../build/test");
+    if (tcp_only)
+        return run_fake((const char *[]){bin, "--tcp-only", portfile, NULL},
+                        portfile);
+    return run_fake((const char *[]){bin, portfile, NULL}, portfile);
+}
+
+/* Starts fakehttps.py (a self-signed certificate); its port. */
+static int start_fake_https(void)
+{
+    const char *src = getenv("SIDECAR_SRC");
+    const char *portfile = next_portfile();
+    char script[512];
+
+    snprintf(script, sizeof(script), "%s/test/helpers/fakehttps.py",
+             src && *src ? src : "..");
+    return run_fake(
+        (const char *[]){"/usr/bin/python3", script, portfile, NULL}, portfile);
 }
 
 /* The config, printf-style (ports go in), then sidecar with debug logs. */
@@ -313,33 +341,234 @@ T(a_hanging_target_fails_at_the_timeout, 20)
     stop();
 }
 
-T(redirects_are_not_followed_unless_asked, 20)
+/* One probe of the redirect tests: every 500 ms, failing at once. */
+#define REDIRECT_PROBE(name, path, extra)                                      \
+    "  " name ":\n"                                                            \
+    "    type: http\n"                                                         \
+    "    url: http://127.0.0.1:%d" path "\n"                                   \
+    "    period: 500ms\n"                                                      \
+    "    timeout: 450ms\n"                                                     \
+    "    failure_threshold: 1\n" extra
+
+/*
+ * kubelet's rule by default: a redirect to the same host name (any port)
+ * is followed and the last answer judged; one to another host passes,
+ * saying so; false judges the 302 itself; true follows any host.
+ */
+T(redirects_follow_the_same_host_as_kubelet, 20)
+{
+    int port = start_fake(false);
+    int other = start_fake(false);
+    start("probes:\n" REDIRECT_PROBE("same", "/to/%%2Fstatus%%2F500", "")
+              REDIRECT_PROBE("relative", "/to/..%%2Fstatus%%2F204", "")
+                  REDIRECT_PROBE("port",
+                                 "/to/http:%%2F%%2F127.0.0.1:%d"
+                                 "%%2Fstatus%%2F503",
+                                 "")
+                      REDIRECT_PROBE("elsewhere",
+                                     "/to/http:%%2F%%2Flocalhost:"
+                                     "%d%%2Fstatus%%2F500",
+                                     "")
+                          REDIRECT_PROBE(
+                              "anywhere",
+                              "/to/http:%%2F%%2Flocalhost:%d%%2Fstatus%%2F500",
+                              "    follow_redirects: true\n")
+                              REDIRECT_PROBE("never", "/to/%%2Fstatus%%2F500",
+                                             "    follow_redirects: false\n"
+                                             "    expect_status: [200]\n"),
+          port, port, port, other, port, port, port, port, port);
+    expect_state("same", "failing", "HTTP 500: status 500");
+    expect_state("relative", "passing", "HTTP 204");
+    expect_state("port", "failing", "HTTP 503: status 503");
+    char want[160];
+    snprintf(want, sizeof(want),
+             "HTTP 302: redirect to another host (http://localhost:%d/status/"
+             "500) not followed, as kubelet",
+             port);
+    expect_state("elsewhere", "passing", want);
+    expect_state("anywhere", "failing", "HTTP 500: status 500");
+    expect_state("never", "failing", "HTTP 302: moved");
+    stop();
+}
+
+/* At most 10 redirects: the 11th fails the run. */
+T(ten_redirects_are_followed_and_an_eleventh_fails, 20)
+{
+    int port = start_fake(false);
+    start("probes:\n" REDIRECT_PROBE("ten", "/hops/10", "")
+              REDIRECT_PROBE("eleven", "/hops/11", ""),
+          port, port);
+    expect_state("ten", "passing", "HTTP 200");
+    expect_state("eleven", "failing", "HTTP 302: stopped after 10 redirects");
+    stop();
+}
+
+/*
+ * A redirect to https:// leaves the native transport: the probe moves to
+ * libcurl (said once), where the run starts over; here the target speaks
+ * no TLS, so curl's error is the reason.
+ */
+T(a_redirect_to_https_moves_the_probe_to_libcurl, 20)
+{
+    int port = start_fake(false);
+    start("probes:\n" REDIRECT_PROBE(
+              "tls", "/to/https:%%2F%%2F127.0.0.1:%d%%2Fhealthz", ""),
+          port, port);
+    size_t from = 0;
+    long i = wait_state(&from, "tls", "failing", H_WAIT);
+    cr_assert_geq(i, 0);
+    const char *reason = h_str(&H, i, "reason");
+    cr_log_info("reason: %s", reason);
+    cr_expect(reason && strstr(reason, "HTTP") == NULL, "%s", reason);
+    long moved = h_find_event(&H, 0, "probe moves to libcurl", NULL);
+    cr_assert_geq(moved, 0);
+    char want[96];
+    snprintf(want, sizeof(want), "https://127.0.0.1:%d/healthz", port);
+    cr_expect_str_eq(h_str(&H, moved, "redirect"), want);
+    cr_expect_eq(h_count_events(&H, 0, "probe moves to libcurl", NULL), 1);
+    stop();
+}
+
+/*
+ * The request as kubelet sends it: Connection: close, and a header with an
+ * empty value not sent, removing sidecar's default of that name.
+ */
+T(an_empty_header_removes_the_default_and_connection_is_close, 20)
 {
     int port = start_fake(false);
     start("probes:\n"
-          "  default:\n"
+          "  bare:\n"
           "    type: http\n"
-          "    url: http://127.0.0.1:%d/redirect\n"
+          "    url: http://127.0.0.1:%d/record/bare\n"
+          "    headers: { User-Agent: \"\", Accept: \"\", X-Empty: \"\","
+          " X-Set: one }\n"
           "    period: 500ms\n"
-          "    timeout: 450ms\n"
-          "  strict:\n"
+          "    timeout: 450ms\n",
+          port);
+    expect_state("bare", "passing", "HTTP 200");
+    char want[256];
+    snprintf(want, sizeof(want),
+             "GET /record/bare HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+             "X-Set: one\r\nConnection: close\r\n\r\n",
+             port);
+    cr_expect_str_eq(h_read_file(fake_path("bare")), want);
+    stop();
+}
+
+/*
+ * On libcurl (https): a failed verification says how to skip it; with
+ * insecure, the same-host rule and the request's headers are those of
+ * the native transport (httpcheck.c), followed by hand on the curlm.
+ */
+T(https_probes_verify_follow_and_send_as_kubelet, 30)
+{
+    int port = start_fake_https();
+    start("probes:\n"
+          "  verified:\n"
           "    type: http\n"
-          "    url: http://127.0.0.1:%d/redirect\n"
-          "    expect_status: [200]\n"
+          "    url: https://127.0.0.1:%d/status/200\n"
           "    period: 500ms\n"
           "    timeout: 450ms\n"
           "    failure_threshold: 1\n"
-          "  follow:\n"
+          "  same:\n"
           "    type: http\n"
-          "    url: http://127.0.0.1:%d/redirect\n"
-          "    expect_status: [200]\n"
-          "    follow_redirects: true\n"
+          "    url: https://127.0.0.1:%d/to/%%2Fstatus%%2F500\n"
+          "    insecure: true\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
+          "    failure_threshold: 1\n"
+          "  elsewhere:\n"
+          "    type: http\n"
+          "    url: https://127.0.0.1:%d/to/https:%%2F%%2Flocalhost%%2Fx\n"
+          "    insecure: true\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
+          "  eleven:\n"
+          "    type: http\n"
+          "    url: https://127.0.0.1:%d/hops/11\n"
+          "    insecure: true\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
+          "    failure_threshold: 1\n"
+          "  bare:\n"
+          "    type: http\n"
+          "    url: https://127.0.0.1:%d/record/bare\n"
+          "    insecure: true\n"
+          "    headers: { User-Agent: \"\", Accept: \"\", X-Set: one }\n"
           "    period: 500ms\n"
           "    timeout: 450ms\n",
-          port, port, port);
-    expect_state("default", "passing", "HTTP 302");
-    expect_state("strict", "failing", "HTTP 302: redirect");
-    expect_state("follow", "passing", "HTTP 200");
+          port, port, port, port, port);
+    size_t from = 0;
+    long i = wait_state(&from, "verified", "failing", H_WAIT);
+    cr_assert_geq(i, 0);
+    const char *reason = h_str(&H, i, "reason");
+    cr_expect(reason && strstr(reason, "; set insecure: true to skip "
+                                       "verification (kubelet does not "
+                                       "verify)") != NULL,
+              "%s", reason);
+    expect_state("same", "failing", "HTTP 500: status 500");
+    expect_state("elsewhere", "passing",
+                 "HTTP 302: redirect to another host (https://localhost/x) "
+                 "not followed, as kubelet");
+    expect_state("eleven", "failing", "HTTP 302: stopped after 10 redirects");
+    expect_state("bare", "passing", "HTTP 200");
+    char want[256];
+    snprintf(want, sizeof(want),
+             "GET /record/bare HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+             "X-Set: one\r\nConnection: close\r\n",
+             port);
+    cr_expect_str_eq(h_read_file(fake_path("bare")), want);
+    stop();
+}
+
+/*
+ * follow_redirects: true to another host sends no credentials
+ * (Authorization, Cookie), as Go's client; the same host gets them. Both
+ * transports.
+ */
+T(credentials_do_not_follow_to_another_host, 30)
+{
+    int port = start_fake(false);
+    int tls = start_fake_https();
+    start("probes:\n"
+          "  far:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/to/http:%%2F%%2Flocalhost:%d"
+          "%%2Frecord%%2Ffar\n"
+          "    follow_redirects: true\n"
+          "    headers: { Authorization: Bearer t, cookie: c, X-Set: one }\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
+          "  near:\n"
+          "    type: http\n"
+          "    url: http://127.0.0.1:%d/to/%%2Frecord%%2Fnear\n"
+          "    follow_redirects: true\n"
+          "    headers: { Authorization: Bearer t, X-Set: one }\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
+          "  tlsfar:\n"
+          "    type: http\n"
+          "    url: https://127.0.0.1:%d/to/https:%%2F%%2Flocalhost:%d"
+          "%%2Frecord%%2Ftlsfar\n"
+          "    follow_redirects: true\n"
+          "    insecure: true\n"
+          "    headers: { Authorization: Bearer t, cookie: c, X-Set: one }\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n",
+          port, port, port, tls, tls);
+    expect_state("far", "passing", "HTTP 200");
+    expect_state("near", "passing", "HTTP 200");
+    expect_state("tlsfar", "passing", "HTTP 200");
+    static const char *const names[] = {"far", "tlsfar"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *req = h_read_file(fake_path(names[i]));
+        cr_expect(strstr(req, "Host: localhost:") != NULL, "%s", req);
+        cr_expect(strstr(req, "X-Set: one\r\n") != NULL, "%s", req);
+        cr_expect(strstr(req, "Authorization") == NULL, "%s", req);
+        cr_expect(strstr(req, "ookie") == NULL, "%s", req);
+    }
+    const char *near = h_read_file(fake_path("near"));
+    cr_expect(strstr(near, "Authorization: Bearer t\r\n") != NULL, "%s", near);
     stop();
 }
 

@@ -205,7 +205,7 @@ Test(cfg, probes_only_file_is_valid, .timeout = 5)
     cr_expect_eq(api->expect_status[0].hi, 399);
     cr_expect_null(api->expect_body);
     cr_expect(!api->insecure);
-    cr_expect(!api->follow_redirects);
+    cr_expect_eq(api->follow_redirects, CFG_REDIRECTS_SAME_HOST);
     cr_expect_null(api->host);
 
     cr_expect_eq(db->type, CFG_PROBE_TCP);
@@ -327,7 +327,7 @@ static void check_full_probes(const struct cfg_root *root)
               http->expect_status[2].hi == 304);
     cr_expect_str_eq(http->expect_body, "\"ok\"");
     cr_expect(http->insecure);
-    cr_expect(http->follow_redirects);
+    cr_expect_eq(http->follow_redirects, CFG_REDIRECTS_ALL);
     cr_expect_eq(http->period_ms, 5000);
     cr_expect_eq(http->timeout_ms, 1500);
     cr_expect_eq(http->initial_delay_ms, 2000);
@@ -724,4 +724,48 @@ Test(cfg, ready_is_a_word_or_a_descriptor, .timeout = 5)
                     5, 12,
                     "expected exec, notify or {fd: N} (N from 3 to 1023) for "
                     "'ready', found a mapping");
+}
+
+/* kubelet accepts periodSeconds: 1 with its default 1 s timeout, and a
+ * timeout longer than the period: runs then wait for each other. */
+Test(cfg, a_timeout_as_long_as_the_period_or_longer_is_valid, .timeout = 5)
+{
+    struct cfg_root *root =
+        ut_load_ok("probes:\n"
+                   "  one: { type: tcp, port: 80, period: 1s }\n"
+                   "  two: { type: tcp, port: 80, period: 1s, timeout: 5s }\n");
+
+    cr_expect_eq(root->probes[0].timeout_ms, 1000);
+    cr_expect_eq(root->probes[0].period_ms, 1000);
+    cr_expect_eq(root->probes[1].timeout_ms, 5000);
+    cfg_free(root);
+}
+
+Test(cfg, follow_redirects_is_same_host_true_or_false, .timeout = 5)
+{
+    static const struct {
+        const char *value;
+        enum cfg_redirects want;
+    } cases[] = {
+        {"same-host", CFG_REDIRECTS_SAME_HOST},
+        {"true", CFG_REDIRECTS_ALL},
+        {"false", CFG_REDIRECTS_NONE},
+    };
+    char text[256];
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        snprintf(text, sizeof(text),
+                 "probes:\n  web: { type: http, url: 'http://h/', "
+                 "follow_redirects: %s }\n",
+                 cases[i].value);
+        struct cfg_root *root = ut_load_ok(text);
+        cr_expect_eq(root->probes[0].follow_redirects, cases[i].want, "%s",
+                     cases[i].value);
+        cfg_free(root);
+    }
+    ut_expect_error("probes:\n  web: { type: http, url: 'http://h/', "
+                    "follow_redirects: yes }\n",
+                    2, 58,
+                    "expected one of same-host, true, false for "
+                    "'follow_redirects', found 'yes'");
 }

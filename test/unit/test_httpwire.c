@@ -12,6 +12,7 @@
 
 #include "base/util.h"
 #include "conf/parse.h"
+#include "probes/curlkind.h"
 #include "probes/httpcheck.h"
 #include "probes/httpwire.h"
 
@@ -110,9 +111,9 @@ static const struct golden goldens[] = {
      "GET / HTTP/1.1\r\nHost: h\r\nAuthorization: Basic dTo=\r\n" UA
      "Accept: */*\r\nConnection: close\r\n\r\n"},
     {"http://h/", "POST",
-     "POST / HTTP/1.1\r\nHost: h\r\n" UA "Accept: */*\r\nContent-Length: "
-     "0\r\nContent-Type: application/x-www-form-urlencoded\r\nConnection: "
-     "close\r\n\r\n"},
+     "POST / HTTP/1.1\r\nHost: h\r\n" UA "Accept: */*\r\nConnection: "
+     "close\r\nContent-Length: 0\r\nContent-Type: "
+     "application/x-www-form-urlencoded\r\n\r\n"},
 };
 
 Test(httpwire, request_bytes_are_what_curl_sends, .timeout = 5)
@@ -147,10 +148,30 @@ Test(httpwire, configured_headers_replace_defaults_of_their_name, .timeout = 5)
     /* curl's order: Host in its place, the rest as configured, then
      * the body's headers curl adds. */
     cr_expect_str_eq(buf, "PUT / HTTP/1.1\r\nHost: other\r\n"
-                          "Accept: text/plain\r\nuser-agent: me\r\nX-E:\r\n"
+                          "Accept: text/plain\r\nuser-agent: me\r\n"
                           "content-type: text/plain\r\n"
                           "Connection: keep-alive\r\n"
                           "Content-Length: 0\r\n\r\n");
+}
+
+/* kubelet's way to drop a default: an empty value sends nothing, and
+ * removes sidecar's header of that name; an empty Host keeps the URL's. */
+Test(httpwire, an_empty_header_is_not_sent_and_removes_the_default,
+     .timeout = 5)
+{
+    struct cfg_header h[] = {
+        {"user-agent", ""},
+        {"Accept", ""},
+        {"X-E", ""},
+        {"Host", ""},
+    };
+    struct cfg_probe p = probe("http://h:8/", "GET", h, ARRAY_SIZE(h));
+    char buf[1024];
+    char err[128];
+
+    cr_assert_eq(request(&p, buf, sizeof(buf), err), 0, "%s", err);
+    cr_expect_str_eq(buf, "GET / HTTP/1.1\r\nHost: h:8\r\n"
+                          "Connection: close\r\n\r\n");
 }
 
 Test(httpwire, a_configured_authorization_replaces_the_urls, .timeout = 5)
@@ -654,4 +675,88 @@ Test(httpcheck, verdicts_and_their_reasons, .timeout = 5)
     cr_expect_str_eq(
         why, "HTTP 200 but the body (its first 64 KiB) does not contain "
              "'ready'");
+}
+
+Test(httpcheck, a_location_resolves_against_the_url_it_answered, .timeout = 5)
+{
+    static const struct {
+        const char *base, *loc, *want;
+    } cases[] = {
+        {"http://h:81/a/b?q", "/x", "http://h:81/x"},
+        {"http://h:81/a/b?q", "c", "http://h:81/a/c"},
+        {"http://h/a/b", "../c?d", "http://h/a/../c?d"},
+        {"http://h/a/b?q#f", "?r", "http://h/a/b?r"},
+        {"http://h/a/b?q#f", "#g", "http://h/a/b?q"},
+        {"http://h", "x", "http://h/x"},
+        {"https://h/a", "//o:1/p#f", "https://o:1/p"},
+        {"http://h/a", "HTTPS://O/p", "https://O/p"},
+    };
+    char out[HTTPCHECK_URL_MAX];
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        cr_assert_eq(httpcheck_resolve(cases[i].base, cases[i].loc,
+                                       strlen(cases[i].loc), out, sizeof(out)),
+                     0);
+        cr_expect_str_eq(out, cases[i].want, "%s + %s", cases[i].base,
+                         cases[i].loc);
+    }
+    cr_expect_eq(httpcheck_resolve("http://h/", "/abcdef", 7, out, 8),
+                 -ENAMETOOLONG);
+}
+
+Test(httpcheck, the_redirect_rule_is_kubelets, .timeout = 5)
+{
+    struct cfg_probe p = probe("http://Web:80/a", "POST", NULL, 0);
+    const char *method = "POST";
+    char reason[REASON_MAX];
+    unsigned hops = 0;
+
+    cr_expect_eq(httpcheck_redirect(&p, 302, "http://web:81/b", &hops, &method,
+                                    reason, sizeof(reason)),
+                 HTTPCHECK_FOLLOW);
+    cr_expect_eq(hops, 1);
+    cr_expect_str_eq(method, "GET");
+    cr_expect_eq(httpcheck_redirect(&p, 302, "http://other/b", &hops, &method,
+                                    reason, sizeof(reason)),
+                 HTTPCHECK_PASS);
+    cr_expect_str_eq(reason, "HTTP 302: redirect to another host "
+                             "(http://other/b) not followed, as kubelet");
+    cr_expect_eq(httpcheck_redirect(&p, 200, "http://web/b", &hops, &method,
+                                    reason, sizeof(reason)),
+                 HTTPCHECK_JUDGE);
+    cr_expect_eq(httpcheck_redirect(&p, 302, NULL, &hops, &method, reason,
+                                    sizeof(reason)),
+                 HTTPCHECK_JUDGE);
+    hops = 10;
+    cr_expect_eq(httpcheck_redirect(&p, 307, "http://web/b", &hops, &method,
+                                    reason, sizeof(reason)),
+                 HTTPCHECK_FAIL);
+    cr_expect_str_eq(reason, "HTTP 307: stopped after 10 redirects");
+    p.follow_redirects = CFG_REDIRECTS_ALL;
+    hops = 0;
+    method = "POST";
+    cr_expect_eq(httpcheck_redirect(&p, 307, "https://other/b", &hops, &method,
+                                    reason, sizeof(reason)),
+                 HTTPCHECK_FOLLOW);
+    cr_expect_str_eq(method, "POST");
+    p.follow_redirects = CFG_REDIRECTS_NONE;
+    cr_expect_eq(httpcheck_redirect(&p, 302, "http://web/b", &hops, &method,
+                                    reason, sizeof(reason)),
+                 HTTPCHECK_JUDGE);
+}
+
+/* kubelet never verifies: a failed verification says how to turn it off. */
+Test(curlkind, a_failed_verification_names_insecure, .timeout = 5)
+{
+    struct cfg_probe p = probe("https://h/", "GET", NULL, 0);
+    char reason[REASON_MAX];
+
+    curlkind_failure(reason, sizeof(reason), &p, CURLE_PEER_FAILED_VERIFICATION,
+                     "SSL certificate problem: self-signed certificate");
+    cr_expect_str_eq(reason, "SSL certificate problem: self-signed "
+                             "certificate; set insecure: true to skip "
+                             "verification (kubelet does not verify)");
+    curlkind_failure(reason, sizeof(reason), &p, CURLE_COULDNT_CONNECT,
+                     "Failed to connect");
+    cr_expect_str_eq(reason, "Failed to connect");
 }
