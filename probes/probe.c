@@ -221,6 +221,20 @@ static void release_exec_slot(struct prober *pr)
 }
 
 /* The run is over (reported, timed out or not startable): IDLE. */
+/*
+ * A run ended. A tick that fell in it is due now: as kubelet's ticker,
+ * which keeps one missed tick, the next run starts at once (from the loop,
+ * not from inside the kind's report), and the schedule keeps its phase.
+ */
+static void run_ended(struct probe *p)
+{
+    if (!p->tick_missed)
+        return;
+    p->tick_missed = false;
+    if (p->run == PROBE_RUN_IDLE && ev_is_active(&p->tick_w))
+        ev_feed_event(p->owner->loop, &p->tick_w, EV_TIMER);
+}
+
 static void finish(struct probe *p, bool ok, const char *reason)
 {
     double duration = util_mono_now() - p->run_started;
@@ -232,6 +246,7 @@ static void finish(struct probe *p, bool ok, const char *reason)
     record(p, ok, duration, reason);
     if (is_exec(p))
         release_exec_slot(p->owner);
+    run_ended(p);
 }
 
 /* Starts the kind's run now (a slot is free, for exec): RUNNING. */
@@ -257,6 +272,7 @@ static void begin(struct probe *p)
 static void abandon_run(struct probe *p, bool refill)
 {
     ev_timer_stop(p->owner->loop, &p->deadline_w);
+    p->tick_missed = false;
     if (p->run == PROBE_RUN_QUEUED) {
         dequeue(p);
     } else if (p->run == PROBE_RUN_RUNNING) {
@@ -350,15 +366,15 @@ static void run_tick(struct probe *p, enum run_event ev,
     begin(p);
 }
 
-/* Due again while a run is under way (timeout may exceed period): the
- * tick is skipped, runs never overlap; the next run comes at the first
- * tick after this one's end. */
+/* Due again while a run is under way (timeout may exceed period): runs
+ * never overlap, so the tick waits for the run's end (run_ended()); its
+ * next_due stays, and the run it starts says how late it is. */
 static void run_overlap(struct probe *p, enum run_event ev,
                         const struct run_in *in)
 {
     (void)ev;
     (void)in;
-    (void)reschedule(p);
+    p->tick_missed = true;
 }
 
 /* fill_exec_slots() took it out of the queue: the run starts. */
@@ -391,6 +407,7 @@ static void run_deadline(struct probe *p, enum run_event ev,
         snprintf(why, sizeof(why),
                  "timed out after %s waiting for an exec slot", timeout);
         record(p, false, util_mono_now() - p->run_started, why);
+        run_ended(p);
         return;
     }
     p->kind->cancel(p);

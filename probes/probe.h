@@ -105,7 +105,8 @@ struct probe {
                             service's with its own keys; else NULL */
     char *reason_buf;    /* last.reason when owned; grows, never shrinks */
     size_t reason_cap;
-    bool kept; /* scratch of prober_commit() */
+    bool kept;        /* scratch of prober_commit() */
+    bool tick_missed; /* a tick fell in the run under way */
     struct probe *queue_next;
 };
 

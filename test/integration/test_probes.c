@@ -97,8 +97,9 @@ T(a_hanging_exec_probe_fails_at_its_timeout, 20)
 
 /*
  * kubelet's periodSeconds: 1 with a check that takes 1.5 s (timeout 2s):
- * valid, the runs never overlap (each waits for the last: the next comes
- * at the first tick after its end) and each passes.
+ * valid, the runs never overlap and each passes. As kubelet's ticker keeps
+ * the tick that fell in a run, the next run starts as the last ends (in
+ * the same pass of the loop), not at the tick after.
  */
 T(a_run_longer_than_the_period_passes_and_never_overlaps, 30)
 {
@@ -129,6 +130,15 @@ T(a_run_longer_than_the_period_passes_and_never_overlaps, 30)
     cr_assert_geq(last, 0);
     cr_expect(json_is_true(json_object_get(H.json[last], "ok")));
     cr_expect_geq(h_int(&H, last, "duration_ms", 0), 1400);
+    /* Each later run starts when the one before ends: 500 ms after its
+     * tick. Waiting for the next tick would leave 500 ms between them. */
+    long fin = h_find_event(&H, 0, "probe finished", NULL);
+    cr_assert_geq(fin, 0);
+    long next = h_find_event(&H, (size_t)fin + 1, "probe started", NULL);
+    cr_assert_geq(next, 0);
+    cr_expect_lt(h_ts_ms(&H, next) - h_ts_ms(&H, fin), 250, "%lld ms",
+                 h_ts_ms(&H, next) - h_ts_ms(&H, fin));
+    cr_expect_geq(h_int(&H, next, "late_ms", -1), 300);
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
