@@ -158,8 +158,8 @@ struct cfg_probe {
     size_t headers_count;
     struct cfg_status_range *expect_status; /* default {200-399} */
     size_t expect_status_count;
-    char *expect_body; /* NULL: any body */
-    bool insecure; /* http and grpc */
+    char *expect_body;                   /* NULL: any body */
+    bool insecure;                       /* http and grpc */
     enum cfg_redirects follow_redirects; /* default same-host; at most 10 */
 
     /* type tcp and grpc */
