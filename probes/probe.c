@@ -782,8 +782,7 @@ static struct probe *probe_new(struct prober *pr, const struct cfg_root *cfg,
     if (rc == -EPROTONOSUPPORT) {
         snprintf(errbuf, errlen, "probe '%s' needs libcurl with HTTP/2",
                  p->cfg->name);
-        free(p);
-        return NULL;
+        goto out_free;
     }
     if (rc < 0) {
         snprintf(errbuf, errlen, "probe '%s': cannot set up: %s", p->cfg->name,
