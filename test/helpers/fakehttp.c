@@ -199,10 +199,13 @@ static void record(const char *name, const char *text)
 {
     char path[PATH_MAX + 256];
     FILE *f;
+    int w;
 
     if (strchr(name, '/') != NULL || name[0] == '.' || strlen(name) > 255)
         return;
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    w = snprintf(path, sizeof(path), "%s/%.255s", dir, name);
+    if (w < 0 || (size_t)w >= sizeof(path))
+        return;
     f = fopen(path, "w");
     if (f == NULL)
         return;
