@@ -243,6 +243,12 @@ enum httpcheck_next httpcheck_redirect(const struct cfg_probe *cfg, long status,
     if (cfg->follow_redirects == CFG_REDIRECTS_NONE || !is_redirect(status) ||
         target == NULL)
         return HTTPCHECK_JUDGE;
+    if (target[0] == '\0') {
+        snprintf(reason, reason_len,
+                 "HTTP %ld: a Location longer than %d bytes, not followed",
+                 status, HTTPCHECK_URL_MAX);
+        return HTTPCHECK_FAIL;
+    }
     if (cfg_parse_url(target, &to) < 0) {
         snprintf(reason, reason_len,
                  "HTTP %ld: a redirect to %s, which is no http:// or "

@@ -104,8 +104,9 @@ enum httpcheck_next {
 
 /*
  * The one redirect rule of both transports: what an answer with status
- * and target (its Location resolved to an absolute URL, NULL without one)
- * leads to under cfg->follow_redirects. *hops counts the redirects this
+ * and target (its Location resolved to an absolute URL, NULL without one,
+ * "" for one longer than HTTPCHECK_URL_MAX, which fails rather than pass
+ * unseen) leads to under cfg->follow_redirects. *hops counts the redirects this
  * run followed (0 at its start; FOLLOW adds one); *method is the method
  * of the request answered, then the next one's (a 301, 302 or 303 to
  * other than GET or HEAD becomes GET, as Go's client does).

@@ -404,6 +404,25 @@ T(ten_redirects_are_followed_and_an_eleventh_fails, 20)
 }
 
 /*
+ * A redirect whose Location is longer than the native transport keeps
+ * (2048 bytes) fails, saying so: judging the 302 itself passed it, though
+ * kubelet (and libcurl) follow it to a 500.
+ */
+T(a_location_too_long_to_follow_fails, 20)
+{
+    int port = start_fake(false);
+    char path[2200] = "/to/%2Fstatus%2F500%3F";
+    size_t n = strlen(path);
+
+    memset(path + n, 'a', 2100);
+    path[n + 2100] = '\0';
+    start("probes:\n" REDIRECT_PROBE("long", "%s", ""), port, path);
+    expect_state("long", "failing",
+                 "HTTP 302: a Location longer than 2048 bytes, not followed");
+    stop();
+}
+
+/*
  * A redirect to https:// leaves the native transport: the probe moves to
  * libcurl (said once), where the run starts over; here the target speaks
  * no TLS, so curl's error is the reason.
