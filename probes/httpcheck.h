@@ -89,7 +89,8 @@ bool httpcheck_foreign(const struct cfg_probe *cfg, const char *url);
  * The configured headers that may go to another host, copied (borrowed
  * strings) into out (cfg->headers_count entries): all but Authorization,
  * Cookie, Cookie2 and WWW-Authenticate, as Go's client drops them on a
- * redirect to another domain (libcurl too, for Authorization). Their count.
+ * redirect to another domain (libcurl too, for Authorization), and Host:
+ * that host gets its own, as from Go's client. Their count.
  */
 size_t httpcheck_foreign_headers(const struct cfg_probe *cfg,
                                  struct cfg_header *out);

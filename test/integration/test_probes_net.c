@@ -542,8 +542,8 @@ T(https_probes_verify_follow_and_send_as_kubelet, 30)
 
 /*
  * follow_redirects: true to another host sends no credentials
- * (Authorization, Cookie), as Go's client; the same host gets them. Both
- * transports.
+ * (Authorization, Cookie) and not the configured Host (that host's own
+ * instead), as Go's client; the same host gets them. Both transports.
  */
 T(credentials_do_not_follow_to_another_host, 30)
 {
@@ -555,14 +555,16 @@ T(credentials_do_not_follow_to_another_host, 30)
           "    url: http://127.0.0.1:%d/to/http:%%2F%%2Flocalhost:%d"
           "%%2Frecord%%2Ffar\n"
           "    follow_redirects: true\n"
-          "    headers: { Authorization: Bearer t, cookie: c, X-Set: one }\n"
+          "    headers: { Authorization: Bearer t, cookie: c, X-Set: one,\n"
+          "               Host: app.example }\n"
           "    period: 500ms\n"
           "    timeout: 450ms\n"
           "  near:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/to/%%2Frecord%%2Fnear\n"
           "    follow_redirects: true\n"
-          "    headers: { Authorization: Bearer t, X-Set: one }\n"
+          "    headers: { Authorization: Bearer t, X-Set: one,\n"
+          "               Host: app.example }\n"
           "    period: 500ms\n"
           "    timeout: 450ms\n"
           "  tlsfar:\n"
@@ -571,7 +573,8 @@ T(credentials_do_not_follow_to_another_host, 30)
           "%%2Frecord%%2Ftlsfar\n"
           "    follow_redirects: true\n"
           "    insecure: true\n"
-          "    headers: { Authorization: Bearer t, cookie: c, X-Set: one }\n"
+          "    headers: { Authorization: Bearer t, cookie: c, X-Set: one,\n"
+          "               Host: app.example }\n"
           "    period: 500ms\n"
           "    timeout: 450ms\n",
           port, port, port, tls, tls);
@@ -588,6 +591,7 @@ T(credentials_do_not_follow_to_another_host, 30)
     }
     const char *near = h_read_file(fake_path("near"));
     cr_expect(strstr(near, "Authorization: Bearer t\r\n") != NULL, "%s", near);
+    cr_expect(strstr(near, "Host: app.example\r\n") != NULL, "%s", near);
     stop();
 }
 
