@@ -207,10 +207,12 @@ bool httpcheck_foreign(const struct cfg_probe *cfg, const char *url)
     return !same_host(&to, &from);
 }
 
-static bool is_credential(const char *name)
+/* A header another host does not get: a credential, or the Host that
+ * names this one (the other host gets its own). */
+static bool is_local(const char *name)
 {
     static const char *const names[] = {"Authorization", "Cookie", "Cookie2",
-                                        "WWW-Authenticate"};
+                                        "WWW-Authenticate", "Host"};
     struct cfg_header one = {(char *)name, ""};
     struct cfg_probe only = {.headers = &one, .headers_count = 1};
 
@@ -227,7 +229,7 @@ size_t httpcheck_foreign_headers(const struct cfg_probe *cfg,
     size_t n = 0;
 
     for (size_t i = 0; i < cfg->headers_count; i++) {
-        if (!is_credential(cfg->headers[i].name))
+        if (!is_local(cfg->headers[i].name))
             out[n++] = cfg->headers[i];
     }
     return n;
@@ -243,6 +245,12 @@ enum httpcheck_next httpcheck_redirect(const struct cfg_probe *cfg, long status,
     if (cfg->follow_redirects == CFG_REDIRECTS_NONE || !is_redirect(status) ||
         target == NULL)
         return HTTPCHECK_JUDGE;
+    if (target[0] == '\0') {
+        snprintf(reason, reason_len,
+                 "HTTP %ld: a Location longer than %d bytes, not followed",
+                 status, HTTPCHECK_URL_MAX);
+        return HTTPCHECK_FAIL;
+    }
     if (cfg_parse_url(target, &to) < 0) {
         snprintf(reason, reason_len,
                  "HTTP %ld: a redirect to %s, which is no http:// or "

@@ -89,7 +89,8 @@ bool httpcheck_foreign(const struct cfg_probe *cfg, const char *url);
  * The configured headers that may go to another host, copied (borrowed
  * strings) into out (cfg->headers_count entries): all but Authorization,
  * Cookie, Cookie2 and WWW-Authenticate, as Go's client drops them on a
- * redirect to another domain (libcurl too, for Authorization). Their count.
+ * redirect to another domain (libcurl too, for Authorization), and Host:
+ * that host gets its own, as from Go's client. Their count.
  */
 size_t httpcheck_foreign_headers(const struct cfg_probe *cfg,
                                  struct cfg_header *out);
@@ -104,8 +105,9 @@ enum httpcheck_next {
 
 /*
  * The one redirect rule of both transports: what an answer with status
- * and target (its Location resolved to an absolute URL, NULL without one)
- * leads to under cfg->follow_redirects. *hops counts the redirects this
+ * and target (its Location resolved to an absolute URL, NULL without one,
+ * "" for one longer than HTTPCHECK_URL_MAX, which fails rather than pass
+ * unseen) leads to under cfg->follow_redirects. *hops counts the redirects this
  * run followed (0 at its start; FOLLOW adds one); *method is the method
  * of the request answered, then the next one's (a 301, 302 or 303 to
  * other than GET or HEAD becomes GET, as Go's client does).

@@ -181,7 +181,9 @@ static void judge(struct httpnative *n, enum httpwire_result r)
         finish(n, false, reason);
         return;
     }
-    /* A Location cut at its buffer is none, as one that does not resolve. */
+    /* A Location cut at its buffer, or too long resolved, is "". */
+    if (n->wire.location_len > 0)
+        target = "";
     if (n->wire.location_len > 0 && !n->wire.location_cut &&
         httpcheck_resolve(n->url, n->wire.location, n->wire.location_len, next,
                           sizeof(next)) == 0)

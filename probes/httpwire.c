@@ -580,6 +580,10 @@ static enum httpwire_result name_byte(struct httpwire *r, char c)
 {
     if (c == ':') {
         r->hdr = (uint8_t)header_of(r);
+        /* the first Location counts, as Go's Header.Get and libcurl */
+        if (r->hdr == H_LOCATION && r->location_seen)
+            r->hdr = H_OTHER;
+        r->location_seen |= r->hdr == H_LOCATION;
         r->digits = 0;
         r->value = 0;
         r->value_ws = false;

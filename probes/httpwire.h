@@ -97,8 +97,9 @@ struct httpwire {
     bool te_seen; /* a Transfer-Encoding: Content-Length is ignored */
     bool trailer; /* after the last chunk */
     bool have_length;
-    bool any_header; /* of this response: a fold needs one */
-    bool value_ws;   /* whitespace after a value's token */
+    bool any_header;    /* of this response: a fold needs one */
+    bool value_ws;      /* whitespace after a value's token */
+    bool location_seen; /* a later Location is skipped */
     uint8_t name_len;
     uint8_t te_len;
     char name[18];  /* the start of a header's name, lower case */

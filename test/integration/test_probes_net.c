@@ -404,6 +404,25 @@ T(ten_redirects_are_followed_and_an_eleventh_fails, 20)
 }
 
 /*
+ * A redirect whose Location is longer than the native transport keeps
+ * (2048 bytes) fails, saying so: judging the 302 itself passed it, though
+ * kubelet (and libcurl) follow it to a 500.
+ */
+T(a_location_too_long_to_follow_fails, 20)
+{
+    int port = start_fake(false);
+    char path[2200] = "/to/%2Fstatus%2F500%3F";
+    size_t n = strlen(path);
+
+    memset(path + n, 'a', 2100);
+    path[n + 2100] = '\0';
+    start("probes:\n" REDIRECT_PROBE("long", "%s", ""), port, path);
+    expect_state("long", "failing",
+                 "HTTP 302: a Location longer than 2048 bytes, not followed");
+    stop();
+}
+
+/*
  * A redirect to https:// leaves the native transport: the probe moves to
  * libcurl (said once), where the run starts over; here the target speaks
  * no TLS, so curl's error is the reason.
@@ -523,8 +542,8 @@ T(https_probes_verify_follow_and_send_as_kubelet, 30)
 
 /*
  * follow_redirects: true to another host sends no credentials
- * (Authorization, Cookie), as Go's client; the same host gets them. Both
- * transports.
+ * (Authorization, Cookie) and not the configured Host (that host's own
+ * instead), as Go's client; the same host gets them. Both transports.
  */
 T(credentials_do_not_follow_to_another_host, 30)
 {
@@ -536,14 +555,16 @@ T(credentials_do_not_follow_to_another_host, 30)
           "    url: http://127.0.0.1:%d/to/http:%%2F%%2Flocalhost:%d"
           "%%2Frecord%%2Ffar\n"
           "    follow_redirects: true\n"
-          "    headers: { Authorization: Bearer t, cookie: c, X-Set: one }\n"
+          "    headers: { Authorization: Bearer t, cookie: c, X-Set: one,\n"
+          "               Host: app.example }\n"
           "    period: 500ms\n"
           "    timeout: 450ms\n"
           "  near:\n"
           "    type: http\n"
           "    url: http://127.0.0.1:%d/to/%%2Frecord%%2Fnear\n"
           "    follow_redirects: true\n"
-          "    headers: { Authorization: Bearer t, X-Set: one }\n"
+          "    headers: { Authorization: Bearer t, X-Set: one,\n"
+          "               Host: app.example }\n"
           "    period: 500ms\n"
           "    timeout: 450ms\n"
           "  tlsfar:\n"
@@ -552,7 +573,8 @@ T(credentials_do_not_follow_to_another_host, 30)
           "%%2Frecord%%2Ftlsfar\n"
           "    follow_redirects: true\n"
           "    insecure: true\n"
-          "    headers: { Authorization: Bearer t, cookie: c, X-Set: one }\n"
+          "    headers: { Authorization: Bearer t, cookie: c, X-Set: one,\n"
+          "               Host: app.example }\n"
           "    period: 500ms\n"
           "    timeout: 450ms\n",
           port, port, port, tls, tls);
@@ -569,6 +591,7 @@ T(credentials_do_not_follow_to_another_host, 30)
     }
     const char *near = h_read_file(fake_path("near"));
     cr_expect(strstr(near, "Authorization: Bearer t\r\n") != NULL, "%s", near);
+    cr_expect(strstr(near, "Host: app.example\r\n") != NULL, "%s", near);
     stop();
 }
 

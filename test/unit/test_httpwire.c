@@ -451,6 +451,21 @@ Test(httpwire, the_location_is_kept_and_bounded, .timeout = 5)
     cr_expect_eq(s.r.location_len, sizeof(loc_buf));
 }
 
+/*
+ * Of several Location headers the first counts, as Go's Header.Get (kubelet)
+ * and libcurl take it: a server cannot have the two transports disagree.
+ */
+Test(httpwire, the_first_location_counts, .timeout = 5)
+{
+    struct seen s = run("HTTP/1.1 302 Found\r\nLocation: /first\r\n"
+                        "Location: /second\r\nContent-Length: 0\r\n\r\n",
+                        false);
+
+    cr_assert_eq(s.res, HTTPWIRE_DONE);
+    cr_expect_eq(s.r.location_len, strlen("/first"));
+    cr_expect(memcmp(loc_buf, "/first", s.r.location_len) == 0);
+}
+
 Test(httpwire, the_body_is_cut_at_the_cap_and_the_read_stops, .timeout = 5)
 {
     size_t n = HTTPCHECK_BODY_MAX + 100;
