@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conf/parse.h"
 
@@ -250,6 +251,16 @@ enum httpcheck_next httpcheck_redirect(const struct cfg_probe *cfg, long status,
                  "HTTP %ld: a Location longer than %d bytes, not followed",
                  status, HTTPCHECK_URL_MAX);
         return HTTPCHECK_FAIL;
+    }
+    /* Another scheme (ftp:, file:) has no host of the URL's: as kubelet,
+     * a redirect not followed. A bad http(s) URL fails, as in Go. */
+    if (cfg->follow_redirects == CFG_REDIRECTS_SAME_HOST &&
+        strncasecmp(target, "http://", 7) != 0 &&
+        strncasecmp(target, "https://", 8) != 0) {
+        snprintf(reason, reason_len,
+                 "HTTP %ld: redirect to %s not followed, as kubelet", status,
+                 target);
+        return HTTPCHECK_PASS;
     }
     if (cfg_parse_url(target, &to) < 0) {
         snprintf(reason, reason_len,

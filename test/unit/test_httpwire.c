@@ -736,6 +736,12 @@ Test(httpcheck, the_redirect_rule_is_kubelets, .timeout = 5)
                  HTTPCHECK_PASS);
     cr_expect_str_eq(reason, "HTTP 302: redirect to another host "
                              "(http://other/b) not followed, as kubelet");
+    /* kubelet: another scheme has another (no) host: a pass, not followed */
+    cr_expect_eq(httpcheck_redirect(&p, 302, "ftp://web/b", &hops, &method,
+                                    reason, sizeof(reason)),
+                 HTTPCHECK_PASS);
+    cr_expect_str_eq(reason, "HTTP 302: redirect to ftp://web/b not "
+                             "followed, as kubelet");
     cr_expect_eq(httpcheck_redirect(&p, 200, "http://web/b", &hops, &method,
                                     reason, sizeof(reason)),
                  HTTPCHECK_JUDGE);
