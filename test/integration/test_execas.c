@@ -95,6 +95,35 @@ T(a_long_output_keeps_exactly_4096_bytes_after_its_prefix, 20)
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
 
+T(a_cut_output_ends_before_a_torn_utf8_character, 20)
+{
+    /* 4095 and 4094 bytes, then a 3-byte euro sign the cut would tear. */
+    h_start(&H, "probes:\n"
+                "  one:\n"
+                "    type: exec\n"
+                "    command: \"head -c 4095 /dev/zero | tr '\\\\0' x; "
+                "printf '\\\\342\\\\202\\\\254'; exit 1\"\n"
+                "    period: 2s\n"
+                "    failure_threshold: 1\n"
+                "  two:\n"
+                "    type: exec\n"
+                "    command: \"head -c 4094 /dev/zero | tr '\\\\0' x; "
+                "printf '\\\\342\\\\202\\\\254'; exit 1\"\n"
+                "    period: 2s\n"
+                "    failure_threshold: 1\n");
+    char want[4200];
+    int n = snprintf(want, sizeof(want), "exit 1: ");
+    memset(want + n, 'x', 4095);
+    want[n + 4095] = '\0';
+    cr_expect_str_eq(reason_of("one", "failing"), want);
+    cr_expect_str_eq(details_reason("one"), want);
+    want[n + 4094] = '\0';
+    cr_expect_str_eq(reason_of("two", "failing"), want);
+    cr_expect_str_eq(details_reason("two"), want);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
 /* A file only root may read: its path (static); the caller unlinks it. */
 static const char *root_only_file(void)
 {
