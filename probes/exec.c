@@ -64,6 +64,11 @@ static void drain(struct exec_run *r)
         size_t room = r->out.max - r->out.len;
         size_t keep = (size_t)n < room ? (size_t)n : room;
         r->cut |= keep < (size_t)n;
+        /* The reason is a C string: a NUL would hide what follows. As a
+         * byte that is not UTF-8 it shows as U+FFFD, like any such. */
+        for (char *z = memchr(chunk, '\0', keep); z;
+             z = memchr(z, '\0', keep - (size_t)(z - chunk)))
+            *z = (char)0xff;
         if (keep && buf_append(&r->out, chunk, keep) < 0)
             return;
     }

@@ -124,6 +124,23 @@ T(a_cut_output_ends_before_a_torn_utf8_character, 20)
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
 
+T(a_nul_byte_in_the_output_hides_nothing_after_it, 20)
+{
+    h_start(&H, "probes:\n"
+                "  nul:\n"
+                "    type: exec\n"
+                "    command: \"printf '\\\\0up\\\\0to\\\\0'; exit 1\"\n"
+                "    period: 2s\n"
+                "    failure_threshold: 1\n");
+    /* Each NUL shows as U+FFFD, as a byte that is not UTF-8 does. */
+    static const char want[] = "exit 1: \xef\xbf\xbdup\xef\xbf\xbdto"
+                               "\xef\xbf\xbd";
+    cr_expect_str_eq(reason_of("nul", "failing"), want);
+    cr_expect_str_eq(details_reason("nul"), want);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
 /* A file only root may read: its path (static); the caller unlinks it. */
 static const char *root_only_file(void)
 {
