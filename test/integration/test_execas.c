@@ -268,6 +268,25 @@ T(a_probe_user_sidecar_cannot_switch_to_is_refused, 20)
     cr_expect(strstr(err, "without CAP_SETUID and CAP_SETGID"), "%s", err);
 }
 
+T(run_refuses_a_probe_user_that_does_not_exist_where_it_is, 20)
+{
+    h_start(&H, "probes:\n"
+                "  disk:\n"
+                "    type: exec\n"
+                "    user: no-such-user-19\n"
+                "    command: 'true'\n");
+    cr_expect_eq(h_wait_exit(&H, 10), 2, "a set-up error");
+    const char *err = h_read_file(H.err_path);
+    char want[512];
+    /* FILE:LINE:COL of the entry (after the harness's http lines), as a
+     * service's in run and as check gives it. */
+    snprintf(want, sizeof(want), "sidecar: %s:", H.cfg_path);
+    cr_expect(strstr(err, want), "%s", err);
+    snprintf(want, sizeof(want),
+             ":3: probe 'disk': user 'no-such-user-19' does not exist");
+    cr_expect(strstr(err, want), "%s", err);
+}
+
 T(check_refuses_a_probe_user_that_does_not_exist, 20)
 {
     const char *path = h_temp_file("probes:\n"
