@@ -40,6 +40,18 @@ size_t json_utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
+size_t json_utf8_cut(const char *p, size_t max)
+{
+    for (size_t back = 1; back <= 3 && back <= max; back++) {
+        unsigned char c = (unsigned char)p[max - back];
+        if ((c & 0xc0) == 0x80)
+            continue; /* continuation byte: keep looking for the lead */
+        size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+        return need > back && back < max ? max - back : max;
+    }
+    return max;
+}
+
 static bool plain(unsigned char c)
 {
     return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';

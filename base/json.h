@@ -22,4 +22,11 @@ int json_put_string(struct buf *b, const char *s, size_t n) ATTR_WUR;
  */
 size_t json_utf8_seq_len(const unsigned char *s, size_t n);
 
+/*
+ * Where to cut p (at least max bytes) to keep at most max bytes without
+ * tearing a UTF-8 sequence in two: before a lead byte whose sequence would
+ * not fit; max when none would.
+ */
+size_t json_utf8_cut(const char *p, size_t max);
+
 #endif

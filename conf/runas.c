@@ -204,13 +204,18 @@ static bool has_dot_component(const char *path)
     return false;
 }
 
-/* Adds c's env entries, env[1]'s first: the first of a name wins. */
+/*
+ * Adds c's env entries, env[1]'s first: the first of a name wins. A
+ * mapping names each variable once, so an entry is compared with the
+ * earlier levels' only (linear in a big service env, copied per probe).
+ */
 static int add_own(const struct runas_cfg *c, char **envp, size_t *n)
 {
     for (size_t l = ARRAY_SIZE(c->env); l-- > 0;) {
+        size_t earlier = *n;
         for (size_t i = 0; i < c->env_count[l]; i++) {
             const char *kv = c->env[l][i];
-            if (env_has(envp, *n, kv, strcspn(kv, "=")))
+            if (env_has(envp, earlier, kv, strcspn(kv, "=")))
                 continue;
             envp[*n] = strdup(kv);
             if (!envp[*n])

@@ -3,7 +3,8 @@
  * (proc/spawn.c: no descriptor of ours, default signal state), as its
  * service runs (its ids, groups, env and cwd, with the probe's own keys
  * over them: p->as, resolved by probe.c), keeps
- * the first PROBE_OUTPUT_MAX bytes of its stdout+stderr as the reason,
+ * the first PROBE_OUTPUT_MAX bytes of its stdout+stderr as the reason
+ * (less a UTF-8 character the cut would tear),
  * passes on exit 0. Cancelling SIGKILLs the whole group; libev reaps it.
  * Owns, per run, a pipe, an ev_io and a struct child (proc/child.h).
  */
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/json.h"
 #include "conf/parse.h"
 #include "conf/runas.h"
 #include "probes/probe.h"
@@ -26,6 +28,7 @@ struct exec_run {
     struct child proc;
     ev_io out_w;
     struct buf out; /* the first PROBE_OUTPUT_MAX bytes */
+    bool cut;       /* more came than out keeps */
 };
 
 static void on_child_exit(struct child *c, int st);
@@ -60,6 +63,12 @@ static void drain(struct exec_run *r)
             return;
         size_t room = r->out.max - r->out.len;
         size_t keep = (size_t)n < room ? (size_t)n : room;
+        r->cut |= keep < (size_t)n;
+        /* The reason is a C string: a NUL would hide what follows. As a
+         * byte that is not UTF-8 it shows as U+FFFD, like any such. */
+        for (char *z = memchr(chunk, '\0', keep); z;
+             z = memchr(z, '\0', keep - (size_t)(z - chunk)))
+            *z = (char)0xff;
         if (keep && buf_append(&r->out, chunk, keep) < 0)
             return;
     }
@@ -85,9 +94,12 @@ static void release(struct exec_run *r)
     }
 }
 
-/* Output as a reason: trailing whitespace trimmed. */
+/* Output as a reason: never a torn UTF-8 character where it was cut (as
+ * a log line's pieces), trailing whitespace trimmed. */
 static const char *output_text(struct exec_run *r)
 {
+    if (r->cut)
+        buf_truncate(&r->out, json_utf8_cut(r->out.data, r->out.len));
     while (r->out.len && strchr(" \t\r\n", r->out.data[r->out.len - 1]))
         buf_truncate(&r->out, r->out.len - 1);
     return r->out.len ? r->out.data : "";
@@ -144,6 +156,7 @@ static int exec_start(struct probe *p)
         return rc;
     }
     buf_truncate(&r->out, 0);
+    r->cut = false;
     ev_io_init(&r->out_w, on_output, rd, EV_READ);
     ev_io_start(p->owner->loop, &r->out_w);
     return 0;

@@ -749,6 +749,11 @@ static bool resolve_runas(struct probe *p, const struct cfg_root *cfg,
     }
     if (runas_resolve(&c, p->owner->env, p->as, errbuf, errlen) == 0)
         return false;
+    /* Where in the file, as for a service's and the errors `check` finds. */
+    char why[256];
+    snprintf(why, sizeof(why), "%s", errbuf);
+    snprintf(errbuf, errlen, "%s:%u:%u: %s", cfg->path, p->cfg->mark.line,
+             p->cfg->mark.col, why);
     free(p->as);
     p->as = NULL;
     return true;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/json.h"
 #include "base/log.h"
 
 #define RELAY_READ_SIZE (64 * 1024)
@@ -29,22 +30,6 @@ static void emit(struct relay *r, const char *p, size_t n, bool partial)
     if (n && p[n - 1] == '\r' && !partial)
         n--; /* CRLF output reads as LF */
     log_child_line(r->service, r->stream, p, n, partial);
-}
-
-/*
- * Where to cut a piece of at most max bytes so that a UTF-8 sequence is
- * not torn in two: before a lead byte whose sequence would not fit.
- */
-static size_t cut_point(const char *p, size_t max)
-{
-    for (size_t back = 1; back <= 3 && back <= max; back++) {
-        unsigned char c = (unsigned char)p[max - back];
-        if ((c & 0xc0) == 0x80)
-            continue; /* continuation byte: keep looking for the lead */
-        size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-        return need > back && back < max ? max - back : max;
-    }
-    return max;
 }
 
 /*
@@ -80,12 +65,12 @@ static size_t feed(struct relay *r, const char *p, size_t n)
         if (r->line.len + len > r->max_line) {
             size_t room = r->max_line - r->line.len;
             if (r->line.len == 0) {
-                size_t cut = cut_point(s, room);
+                size_t cut = json_utf8_cut(s, room);
                 emit(r, s, cut, true);
                 used += cut;
             } else {
                 hold(r, s, room);
-                size_t cut = cut_point(r->line.data, r->line.len);
+                size_t cut = json_utf8_cut(r->line.data, r->line.len);
                 emit(r, r->line.data, cut, true);
                 buf_consume(&r->line, cut);
                 used += room;

@@ -95,6 +95,52 @@ T(a_long_output_keeps_exactly_4096_bytes_after_its_prefix, 20)
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
 
+T(a_cut_output_ends_before_a_torn_utf8_character, 20)
+{
+    /* 4095 and 4094 bytes, then a 3-byte euro sign the cut would tear. */
+    h_start(&H, "probes:\n"
+                "  one:\n"
+                "    type: exec\n"
+                "    command: \"head -c 4095 /dev/zero | tr '\\\\0' x; "
+                "printf '\\\\342\\\\202\\\\254'; exit 1\"\n"
+                "    period: 2s\n"
+                "    failure_threshold: 1\n"
+                "  two:\n"
+                "    type: exec\n"
+                "    command: \"head -c 4094 /dev/zero | tr '\\\\0' x; "
+                "printf '\\\\342\\\\202\\\\254'; exit 1\"\n"
+                "    period: 2s\n"
+                "    failure_threshold: 1\n");
+    char want[4200];
+    int n = snprintf(want, sizeof(want), "exit 1: ");
+    memset(want + n, 'x', 4095);
+    want[n + 4095] = '\0';
+    cr_expect_str_eq(reason_of("one", "failing"), want);
+    cr_expect_str_eq(details_reason("one"), want);
+    want[n + 4094] = '\0';
+    cr_expect_str_eq(reason_of("two", "failing"), want);
+    cr_expect_str_eq(details_reason("two"), want);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
+T(a_nul_byte_in_the_output_hides_nothing_after_it, 20)
+{
+    h_start(&H, "probes:\n"
+                "  nul:\n"
+                "    type: exec\n"
+                "    command: \"printf '\\\\0up\\\\0to\\\\0'; exit 1\"\n"
+                "    period: 2s\n"
+                "    failure_threshold: 1\n");
+    /* Each NUL shows as U+FFFD, as a byte that is not UTF-8 does. */
+    static const char want[] = "exit 1: \xef\xbf\xbdup\xef\xbf\xbdto"
+                               "\xef\xbf\xbd";
+    cr_expect_str_eq(reason_of("nul", "failing"), want);
+    cr_expect_str_eq(details_reason("nul"), want);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
 /* A file only root may read: its path (static); the caller unlinks it. */
 static const char *root_only_file(void)
 {
@@ -220,6 +266,25 @@ T(a_probe_user_sidecar_cannot_switch_to_is_refused, 20)
     const char *err = h_read_file(H.err_path);
     cr_expect(strstr(err, "probe 'disk': cannot run as nobody"), "%s", err);
     cr_expect(strstr(err, "without CAP_SETUID and CAP_SETGID"), "%s", err);
+}
+
+T(run_refuses_a_probe_user_that_does_not_exist_where_it_is, 20)
+{
+    h_start(&H, "probes:\n"
+                "  disk:\n"
+                "    type: exec\n"
+                "    user: no-such-user-19\n"
+                "    command: 'true'\n");
+    cr_expect_eq(h_wait_exit(&H, 10), 2, "a set-up error");
+    const char *err = h_read_file(H.err_path);
+    char want[512];
+    /* FILE:LINE:COL of the entry (after the harness's http lines), as a
+     * service's in run and as check gives it. */
+    snprintf(want, sizeof(want), "sidecar: %s:", H.cfg_path);
+    cr_expect(strstr(err, want), "%s", err);
+    snprintf(want, sizeof(want),
+             ":3: probe 'disk': user 'no-such-user-19' does not exist");
+    cr_expect(strstr(err, want), "%s", err);
 }
 
 T(check_refuses_a_probe_user_that_does_not_exist, 20)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "cfgtest.h"
 #include "conf/equal.h"
 #include "conf/runas.h"
@@ -231,6 +232,48 @@ Test(runas, env_is_inherits_less_what_env_sets_and_hides_the_token,
     free(envp);
     runas_free(&as);
     cfg_free(r);
+}
+
+/*
+ * Who an exec probe runs as is resolved at set-up, on the loop (start and
+ * each reload): its service's env is copied once per probe, in time linear
+ * in it. 300 probes of a service with 4000 variables took 12 s when each
+ * entry was compared with every other.
+ */
+Test(runas, a_big_service_env_resolves_in_linear_time, .timeout = 5)
+{
+    enum { VARS = 4000, PROBES = 300 };
+    struct buf y;
+    buf_init(&y, 1 << 20);
+    cr_assert_eq(buf_puts(&y, "services:\n  app:\n    role: main\n"
+                              "    command: [sleep, \"60\"]\n    env: {"),
+                 0);
+    for (int i = 0; i < VARS; i++)
+        cr_assert_eq(buf_printf(&y, "%sV%04d: v", i ? ", " : "", i), 0);
+    cr_assert_eq(buf_puts(&y, "}\nprobes:\n  p:\n    type: exec\n"
+                              "    service: app\n    command: 'true'\n"
+                              "    env: {V0001: mine}\n"),
+                 0);
+    struct cfg_root *r = ut_load_ok(y.data);
+    char err[256];
+    struct runas as;
+    struct runas_cfg c;
+    runas_of_probe(r, probe(r, "p"), &c);
+    for (int i = 0; i < PROBES; i++) {
+        cr_assert_eq(runas_resolve(&c, (char *[]){NULL}, &as, err, sizeof(err)),
+                     0, "%s", err);
+        cr_assert_eq(as.own_count, VARS, "one entry a name");
+        if (i < PROBES - 1)
+            runas_free(&as);
+    }
+    char **envp = runas_env(&as, NULL);
+    cr_assert_not_null(envp);
+    cr_expect_str_eq(env_of(envp, "V0001"), "mine");
+    cr_expect_str_eq(env_of(envp, "V3999"), "v");
+    free(envp);
+    runas_free(&as);
+    cfg_free(r);
+    buf_free(&y);
 }
 
 Test(runas, an_unknown_probe_user_names_the_probe, .timeout = 5)
