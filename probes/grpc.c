@@ -164,6 +164,12 @@ static CURLcode configure(struct grpc *g, const struct cfg_probe *cfg,
     if (rc == CURLE_OK)
         rc = curlapi.easy_setopt(e, CURLOPT_USERAGENT,
                                  "sidecar/" SIDECAR_VERSION);
+    /* curl 7.88's HTTP/2 under multi_socket_action leaves an answer larger
+     * than curlkind's 1 KiB buffer (a long grpc-message) unread until the
+     * server closes: the probe timed out. Its default, 16 KiB, reads it. */
+    if (rc == CURLE_OK)
+        rc = curlapi.easy_setopt(e, CURLOPT_BUFFERSIZE,
+                                 (long)CURL_MAX_WRITE_SIZE);
     if (rc == CURLE_OK)
         rc = curlapi.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     if (rc == CURLE_OK)

@@ -229,6 +229,21 @@ T(an_error_status_fails_with_its_code_and_message, 30)
                      "ft?");
 }
 
+/* 2 KB of trailers (a stack trace in grpc-message) are read in time, not
+ * left in curl's buffer until the timeout: the reason keeps its start. */
+T(a_long_error_message_is_read_in_time, 30)
+{
+    int port = start_grpc("longerror", false);
+    size_t from = 0;
+    const char *r;
+
+    start("probes:\n  g: {type: grpc, port: %d, " FAST "}\n", port);
+    r = next_state(&from, "g", "failing");
+    cr_expect(strncmp(r, "grpc-status 14 (UNAVAILABLE): trace trace ", 42) == 0,
+              "%s", r);
+    cr_expect(strstr(r, "...") != NULL, "%s", r);
+}
+
 T(a_server_that_is_not_grpc_says_so, 30)
 {
     int http = start_fakehttp(false);
