@@ -310,8 +310,9 @@ T(tls_is_verified_unless_insecure, 40)
           "  insecure: {type: grpc, port: %d, tls: true, insecure: true, " FAST
           "}\n"
           "  verified: {type: grpc, port: %d, tls: true, " FAST "}\n"
-          "  plain: {type: grpc, port: %d, tls: true, " FAST "}\n",
-          port, port, plain);
+          "  plain: {type: grpc, port: %d, tls: true, " FAST "}\n"
+          "  cleartext: {type: grpc, port: %d, " FAST "}\n",
+          port, port, plain, port);
     cr_expect_str_eq(next_state(&from, "insecure", "passing"), "SERVING");
     from = 0;
     const char *r = next_state(&from, "verified", "failing");
@@ -319,6 +320,10 @@ T(tls_is_verified_unless_insecure, 40)
     from = 0;
     r = next_state(&from, "plain", "failing");
     cr_expect(r && *r, "a TLS probe of a plain server fails with a reason");
+    /* A TLS server does not speak HTTP/2 in the clear: the hint says so. */
+    from = 0;
+    r = next_state(&from, "cleartext", "failing");
+    cr_expect(strstr(r, " (no HTTP/2 answer: not a gRPC server?)"), "%s", r);
 }
 
 T(details_metrics_and_status_show_the_probe, 30)
