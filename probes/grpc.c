@@ -47,9 +47,16 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
     return size * nmemb;
 }
 
-/* How an HTTP/1 server, or one that only accepts, fails prior knowledge. */
-static bool no_http2(CURLcode result)
+/* How an HTTP/1 server, or one that only accepts, fails prior knowledge;
+ * a TLS server closes the stream before any HTTP/2 answer came. */
+static bool no_http2(CURL *easy, CURLcode result)
 {
+    long version = 0;
+
+    if (result == CURLE_PARTIAL_FILE)
+        return curlapi.easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version) ==
+                   CURLE_OK &&
+               version != CURL_HTTP_VERSION_2_0;
     return result == CURLE_HTTP2 || result == CURLE_SEND_ERROR ||
            result == CURLE_RECV_ERROR || result == CURLE_GOT_NOTHING ||
            result == CURLE_WEIRD_SERVER_REPLY;
@@ -62,7 +69,7 @@ static bool judge(struct grpc *g, CURLcode result, char *reason, size_t len)
 
     if (result != CURLE_OK) {
         curlkind_failure(reason, len, g->p->cfg, result, g->errbuf);
-        if (!g->p->cfg->tls && no_http2(result))
+        if (!g->p->cfg->tls && no_http2(g->xfer.easy, result))
             snprintf(reason + strlen(reason), len - strlen(reason),
                      " (no HTTP/2 answer: not a gRPC server?)");
         return false;
@@ -164,6 +171,12 @@ static CURLcode configure(struct grpc *g, const struct cfg_probe *cfg,
     if (rc == CURLE_OK)
         rc = curlapi.easy_setopt(e, CURLOPT_USERAGENT,
                                  "sidecar/" SIDECAR_VERSION);
+    /* curl 7.88's HTTP/2 under multi_socket_action leaves an answer larger
+     * than curlkind's 1 KiB buffer (a long grpc-message) unread until the
+     * server closes: the probe timed out. Its default, 16 KiB, reads it. */
+    if (rc == CURLE_OK)
+        rc = curlapi.easy_setopt(e, CURLOPT_BUFFERSIZE,
+                                 (long)CURL_MAX_WRITE_SIZE);
     if (rc == CURLE_OK)
         rc = curlapi.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     if (rc == CURLE_OK)

@@ -92,8 +92,16 @@ void grpcwire_decode_message(const char *in, size_t n, char *out, size_t cap)
         out[used++] = c < ' ' || c == 0x7f ? '?' : (char)c;
     }
     out[used] = '\0';
-    if (i < n && cap > 4)
-        memcpy(out + cap - 4, "...", 4); /* out is full: cut it visibly */
+    if (i < n && cap > 4) { /* out is full: cut it visibly, */
+        size_t at = cap - 4;
+
+        /* before the character the cut would split (3 bytes follow at
+         * most its first) */
+        for (int k = 0;
+             k < 3 && at > 0 && ((unsigned char)out[at] & 0xc0) == 0x80; k++)
+            at--;
+        memcpy(out + at, "...", 4);
+    }
 }
 
 /* "name: value\r\n": the value, trimmed, if name matches; NULL if not. */

@@ -4,7 +4,7 @@ grpc probe's integration tests. Debian has no grpc_health module, so the
 protobuf is encoded by hand: HealthCheckRequest {1: service},
 HealthCheckResponse {1: status}.
 
-usage: grpchealth.py [--mode serve|hang|error] [--tls CERT KEY] STATE PORTFILE
+usage: grpchealth.py [--mode serve|hang|error|longerror] [--tls CERT KEY] STATE PORTFILE
 
 Binds 127.0.0.1:0 and writes its port to PORTFILE (then prints it).
 serve: STATE holds lines NAME=STATUS (NAME empty for the server as a whole,
@@ -12,6 +12,7 @@ STATUS one of UNKNOWN SERVING NOT_SERVING SERVICE_UNKNOWN), read at each
 call, so a test switches the answer by rewriting it; a name it does not
 list is NOT_FOUND, as the real health service answers. hang: never
 answers. error: UNIMPLEMENTED with a message that needs percent-encoding.
+longerror: UNAVAILABLE with a 2000-byte message (a stack trace's size).
 """
 import os
 import signal
@@ -85,6 +86,8 @@ def main():
         if mode == "error":
             context.abort(grpc.StatusCode.UNIMPLEMENTED,
                           "health is 100% off: überprüft\n")
+        if mode == "longerror":
+            context.abort(grpc.StatusCode.UNAVAILABLE, "trace " * 400)
         name = service_of(request)
         table = statuses(state)
         if name not in table:

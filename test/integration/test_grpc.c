@@ -229,6 +229,21 @@ T(an_error_status_fails_with_its_code_and_message, 30)
                      "ft?");
 }
 
+/* 2 KB of trailers (a stack trace in grpc-message) are read in time, not
+ * left in curl's buffer until the timeout: the reason keeps its start. */
+T(a_long_error_message_is_read_in_time, 30)
+{
+    int port = start_grpc("longerror", false);
+    size_t from = 0;
+    const char *r;
+
+    start("probes:\n  g: {type: grpc, port: %d, " FAST "}\n", port);
+    r = next_state(&from, "g", "failing");
+    cr_expect(strncmp(r, "grpc-status 14 (UNAVAILABLE): trace trace ", 42) == 0,
+              "%s", r);
+    cr_expect(strstr(r, "...") != NULL, "%s", r);
+}
+
 T(a_server_that_is_not_grpc_says_so, 30)
 {
     int http = start_fakehttp(false);
@@ -295,8 +310,9 @@ T(tls_is_verified_unless_insecure, 40)
           "  insecure: {type: grpc, port: %d, tls: true, insecure: true, " FAST
           "}\n"
           "  verified: {type: grpc, port: %d, tls: true, " FAST "}\n"
-          "  plain: {type: grpc, port: %d, tls: true, " FAST "}\n",
-          port, port, plain);
+          "  plain: {type: grpc, port: %d, tls: true, " FAST "}\n"
+          "  cleartext: {type: grpc, port: %d, " FAST "}\n",
+          port, port, plain, port);
     cr_expect_str_eq(next_state(&from, "insecure", "passing"), "SERVING");
     from = 0;
     const char *r = next_state(&from, "verified", "failing");
@@ -304,6 +320,10 @@ T(tls_is_verified_unless_insecure, 40)
     from = 0;
     r = next_state(&from, "plain", "failing");
     cr_expect(r && *r, "a TLS probe of a plain server fails with a reason");
+    /* A TLS server does not speak HTTP/2 in the clear: the hint says so. */
+    from = 0;
+    r = next_state(&from, "cleartext", "failing");
+    cr_expect(strstr(r, " (no HTTP/2 answer: not a gRPC server?)"), "%s", r);
 }
 
 T(details_metrics_and_status_show_the_probe, 30)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/json.h"
 #include "conf/equal.h"
 #include "conf/load.h"
 #include "probes/grpcwire.h"
@@ -303,4 +304,25 @@ Test(grpcwire, grpc_message_is_decoded_printable_and_bounded, .timeout = 5)
     cr_expect_eq(out[sizeof(out) - 2], 'x', "what fits is not cut");
     grpcwire_decode_message("abc", 3, out, 1);
     cr_expect_str_eq(out, "");
+}
+
+/* The cut before "..." drops a whole character, never half of one. */
+Test(grpcwire, a_cut_grpc_message_stays_utf8, .timeout = 5)
+{
+    char out[GRPCWIRE_MESSAGE_MAX];
+    char in[1 + 2 * 300];
+
+    for (size_t skew = 0; skew < 4; skew++) {
+        memset(in, 'a', skew);
+        for (size_t i = skew; i + 1 < sizeof(in); i += 2)
+            memcpy(in + i, "\xc3\xa9", 2); /* e acute */
+        grpcwire_decode_message(in, sizeof(in) - 1, out, sizeof(out));
+        size_t n = strlen(out);
+        cr_expect_str_eq(out + n - 3, "...");
+        for (size_t at = 0; at < n;
+             at += json_utf8_seq_len((const unsigned char *)out + at, n - at))
+            cr_assert_neq(
+                json_utf8_seq_len((const unsigned char *)out + at, n - at), 0,
+                "skew %zu: invalid UTF-8 at %zu", skew, at);
+    }
 }
