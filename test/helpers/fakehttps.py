@@ -78,6 +78,9 @@ def main():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(os.path.join(HERE, "tls", "cert.pem"),
                         os.path.join(HERE, "tls", "key.pem"))
+    # h2 offered first, as nginx, envoy and Go servers do: a client that
+    # asks for it gets it, and this HTTP/1.1 server does not understand it.
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
     # The handshake in each request's thread, not in accept's.
     server.socket = ctx.wrap_socket(server.socket, server_side=True,
                                     do_handshake_on_connect=False)
