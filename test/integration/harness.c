@@ -1122,3 +1122,33 @@ size_t h_count_of(const char *hay, const char *needle)
         n++;
     return n;
 }
+
+int h_run_port(const char *const *argv, const char *portfile, pid_t *pid)
+{
+    *pid = fork();
+    cr_assert_geq(*pid, 0);
+    if (*pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        if (null < 0)
+            _exit(120);
+        dup2(null, 0);
+        dup2(null, 1);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    double deadline = h_now() + H_WAIT;
+    for (;;) {
+        FILE *f = fopen(portfile, "r");
+        int port = 0;
+        if (f) {
+            if (fscanf(f, "%d", &port) != 1)
+                port = 0;
+            fclose(f);
+        }
+        if (port > 0)
+            return port;
+        cr_assert_lt(h_now(), deadline, "%s wrote no port", argv[0]);
+        cr_assert_eq(waitpid(*pid, NULL, WNOHANG), 0, "%s died", argv[0]);
+        usleep(5000);
+    }
+}

@@ -304,6 +304,14 @@ long long h_ts_ms(const struct harness *h, long idx);
 /* Parent pid from /proc, or -1. */
 pid_t h_parent_of(pid_t pid);
 
+/*
+ * Runs argv (argv[0] a path; stdin and stdout on /dev/null) as a target
+ * that writes its port to portfile, and returns that port once written
+ * (within H_WAIT; the test fails if it dies first). *pid is set before
+ * the wait, for the test's teardown to end it.
+ */
+int h_run_port(const char *const *argv, const char *portfile, pid_t *pid);
+
 /* Waits until /proc/<pid>/comm reads comm (the process exec'd it). */
 bool h_wait_comm(pid_t pid, const char *comm, double timeout_s);
 

@@ -64,41 +64,11 @@ static void set_state(const char *text)
     h_put_file(path_of("state"), text);
 }
 
-/* Runs argv (NULL-terminated) with stdin and stdout on /dev/null and
- * waits for the port it writes to portfile. */
+/* Runs argv as a target writing its port to portfile: its port. */
 static int start_server(const char *const *argv, const char *portfile)
 {
-    char file[128];
-
     cr_assert_lt(nservers, SERVERS_MAX);
-    snprintf(file, sizeof(file), "%s", portfile);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        if (null < 0)
-            _exit(120);
-        dup2(null, 0);
-        dup2(null, 1);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    servers[nservers++] = pid;
-    double deadline = h_now() + H_WAIT;
-    for (;;) {
-        FILE *f = fopen(file, "r");
-        int port = 0;
-        if (f) {
-            if (fscanf(f, "%d", &port) != 1)
-                port = 0;
-            fclose(f);
-        }
-        if (port > 0)
-            return port;
-        cr_assert_lt(h_now(), deadline, "%s wrote no port", argv[0]);
-        cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "%s died", argv[0]);
-        usleep(10000);
-    }
+    return h_run_port(argv, portfile, &servers[nservers++]);
 }
 
 /* grpchealth.py in mode (serve, hang, error), with TLS when tls. */

@@ -57,38 +57,11 @@ static const char *fake_path(const char *name)
     return path;
 }
 
-/* Runs argv (argv[0] a path) as a fake target writing its port to
- * portfile, and returns the port once it has written it. */
+/* Runs argv as a fake target writing its port to portfile: its port. */
 static int run_fake(const char *const *argv, const char *portfile)
 {
     cr_assert_lt(nfakes, FAKES_MAX);
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        if (null < 0)
-            _exit(120);
-        dup2(null, 0);
-        dup2(null, 1);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    fakes[nfakes++] = pid;
-    double deadline = h_now() + H_WAIT;
-    for (;;) {
-        FILE *f = fopen(portfile, "r");
-        int port = 0;
-        if (f) {
-            if (fscanf(f, "%d", &port) != 1)
-                port = 0;
-            fclose(f);
-        }
-        if (port > 0)
-            return port;
-        cr_assert_lt(h_now(), deadline, "%s wrote no port", argv[0]);
-        cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "%s died", argv[0]);
-        usleep(5000);
-    }
+    return h_run_port(argv, portfile, &fakes[nfakes++]);
 }
 
 /* The next port file in fake_dir, made on first use. */
