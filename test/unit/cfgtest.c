@@ -2,6 +2,7 @@
 #include "cfgtest.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 struct cfg_root *ut_load(const char *text, struct cfg_error *err)
@@ -35,4 +36,21 @@ void ut_expect_error(const char *text, unsigned line, unsigned col,
                  err.msg);
     cr_expect_eq(err.col, col, "column %u, expected %u: %s", err.col, col,
                  err.msg);
+}
+
+const char *ut_error_printed(const char *text, struct cfg_error *err)
+{
+    static char buf[8192];
+    struct cfg_error mine;
+    struct cfg_root *root;
+    FILE *out = fmemopen(buf, sizeof(buf), "w");
+
+    if (err == NULL)
+        err = &mine;
+    root = ut_load(text, err);
+    cr_assert_null(root, "loaded: %s", text);
+    cr_assert_not_null(out);
+    cfg_error_print(err, out);
+    fclose(out);
+    return buf;
 }

@@ -15,6 +15,10 @@ struct cfg_root *ut_load(const char *text, struct cfg_error *err);
  * load. */
 struct cfg_root *ut_load_ok(const char *text);
 
+/* What cfg_error_print() prints for text, which must not load (a static
+ * buffer, until the next call); the errors into *err unless NULL. */
+const char *ut_error_printed(const char *text, struct cfg_error *err);
+
 /* text does not load, and its first error is msg at line:col. */
 void ut_expect_error(const char *text, unsigned line, unsigned col,
                      const char *msg);

@@ -10,46 +10,23 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "cfgtest.h"
 #include "conf/equal.h"
 #include "conf/load.h"
 #include "probes/grpcwire.h"
 
-static struct cfg_error err;
-
-static struct cfg_root *load(const char *text)
-{
-    struct cfg_root *root = NULL;
-
-    if (cfg_load_buffer("g.yaml", text, strlen(text), &root, &err) < 0)
-        return NULL;
-    return root;
-}
-
-/* The first error text must not load with, FILE:LINE:COL: message. */
-static const char *error_of(const char *text)
-{
-    static char buf[4096];
-    FILE *out = fmemopen(buf, sizeof(buf), "w");
-
-    cr_assert_null(load(text), "loaded: %s", text);
-    cr_assert_not_null(out);
-    cfg_error_print(&err, out);
-    fclose(out);
-    return buf;
-}
-
 Test(grpc_conf, keys_and_defaults, .timeout = 5)
 {
-    struct cfg_root *root = load("probes:\n"
-                                 "  a: {type: grpc, port: 50051}\n"
-                                 "  b:\n"
-                                 "    type: grpc\n"
-                                 "    host: ::1\n"
-                                 "    port: 443\n"
-                                 "    grpc_service: pkg.Svc\n"
-                                 "    tls: true\n"
-                                 "    insecure: true\n"
-                                 "    timeout: 2s\n");
+    struct cfg_root *root = ut_load_ok("probes:\n"
+                                       "  a: {type: grpc, port: 50051}\n"
+                                       "  b:\n"
+                                       "    type: grpc\n"
+                                       "    host: ::1\n"
+                                       "    port: 443\n"
+                                       "    grpc_service: pkg.Svc\n"
+                                       "    tls: true\n"
+                                       "    insecure: true\n"
+                                       "    timeout: 2s\n");
 
     cr_assert_not_null(root);
     cr_expect_eq(root->probes[0].type, CFG_PROBE_GRPC);
@@ -69,28 +46,39 @@ Test(grpc_conf, keys_and_defaults, .timeout = 5)
 
 Test(grpc_conf, every_bad_key_fails_at_its_place, .timeout = 5)
 {
-    cr_expect_str_eq(error_of("probes:\n  a: {type: grpc}\n"),
-                     "g.yaml:2:3: probe 'a' has no 'port'; a grpc probe "
+    cr_expect_str_eq(ut_error_printed("probes:\n  a: {type: grpc}\n", NULL),
+                     "inline.yaml:2:3: probe 'a' has no 'port'; a grpc probe "
                      "needs one\n");
-    cr_expect_str_eq(error_of("probes:\n"
-                              "  a: {type: grpc, port: 1, insecure: true}\n"),
-                     "g.yaml:2:38: probe 'a': insecure only skips the check "
-                     "of TLS, which needs tls: true\n");
-    cr_expect_str_eq(error_of("probes:\n"
-                              "  a: {type: grpc, port: 1, url: http://x/}\n"),
-                     "g.yaml:2:28: key 'url' is not valid for a grpc probe\n");
-    cr_expect_str_eq(error_of("probes:\n"
-                              "  a: {type: tcp, port: 1, tls: true}\n"),
-                     "g.yaml:2:27: key 'tls' is not valid for a tcp probe\n");
     cr_expect_str_eq(
-        error_of("probes:\n"
-                 "  a: {type: grpc, port: 1, grpc_service: \"a\\tb\"}\n"),
-        "g.yaml:2:42: expected a gRPC service name of up to 1024 printable "
+        ut_error_printed("probes:\n"
+                         "  a: {type: grpc, port: 1, insecure: true}\n",
+                         NULL),
+        "inline.yaml:2:38: probe 'a': insecure only skips the check "
+        "of TLS, which needs tls: true\n");
+    cr_expect_str_eq(
+        ut_error_printed("probes:\n"
+                         "  a: {type: grpc, port: 1, url: http://x/}\n",
+                         NULL),
+        "inline.yaml:2:28: key 'url' is not valid for a grpc probe\n");
+    cr_expect_str_eq(
+        ut_error_printed("probes:\n"
+                         "  a: {type: tcp, port: 1, tls: true}\n",
+                         NULL),
+        "inline.yaml:2:27: key 'tls' is not valid for a tcp probe\n");
+    cr_expect_str_eq(
+        ut_error_printed(
+            "probes:\n"
+            "  a: {type: grpc, port: 1, grpc_service: \"a\\tb\"}\n",
+            NULL),
+        "inline.yaml:2:42: expected a gRPC service name of up to 1024 "
+        "printable "
         "bytes for 'grpc_service', found 'a?b'\n");
-    cr_expect_str_eq(error_of("probes:\n"
-                              "  a: {type: grpc, port: 1, host: \"a/b\"}\n"),
-                     "g.yaml:2:34: expected a host name or an IP address for "
-                     "'host', found 'a/b'\n");
+    cr_expect_str_eq(
+        ut_error_printed("probes:\n"
+                         "  a: {type: grpc, port: 1, host: \"a/b\"}\n",
+                         NULL),
+        "inline.yaml:2:34: expected a host name or an IP address for "
+        "'host', found 'a/b'\n");
 }
 
 Test(grpc_conf, a_long_service_name_is_refused, .timeout = 5)
@@ -102,26 +90,27 @@ Test(grpc_conf, a_long_service_name_is_refused, .timeout = 5)
     name[1025] = '\0';
     snprintf(yaml, sizeof(yaml),
              "probes:\n  a: {type: grpc, port: 1, grpc_service: %s}\n", name);
-    cr_expect(strstr(error_of(yaml), "up to 1024 printable bytes"));
+    cr_expect(
+        strstr(ut_error_printed(yaml, NULL), "up to 1024 printable bytes"));
     name[1024] = '\0';
     snprintf(yaml, sizeof(yaml),
              "probes:\n  a: {type: grpc, port: 1, grpc_service: %s}\n", name);
-    struct cfg_root *root = load(yaml);
-    cr_expect_not_null(root);
-    cfg_free(root);
+    cfg_free(ut_load_ok(yaml));
 }
 
 /* A reload replaces a grpc probe whose grpc_service or tls changed. */
 Test(grpc_conf, a_changed_key_is_a_new_probe, .timeout = 5)
 {
-    struct cfg_root *a = load("probes:\n"
-                              "  p: {type: grpc, port: 1, grpc_service: x}\n"
-                              "  q: {type: grpc, port: 1}\n"
-                              "  r: {type: grpc, port: 1}\n");
-    struct cfg_root *b = load("probes:\n"
-                              "  p: {type: grpc, port: 1, grpc_service: y}\n"
-                              "  q: {type: grpc, port: 1, tls: true}\n"
-                              "  r: {type: grpc, port: 1}\n");
+    struct cfg_root *a =
+        ut_load_ok("probes:\n"
+                   "  p: {type: grpc, port: 1, grpc_service: x}\n"
+                   "  q: {type: grpc, port: 1}\n"
+                   "  r: {type: grpc, port: 1}\n");
+    struct cfg_root *b =
+        ut_load_ok("probes:\n"
+                   "  p: {type: grpc, port: 1, grpc_service: y}\n"
+                   "  q: {type: grpc, port: 1, tls: true}\n"
+                   "  r: {type: grpc, port: 1}\n");
 
     cr_assert(a && b);
     cr_expect_not(cfg_probe_equal(&a->probes[0], &b->probes[0]));
