@@ -23,4 +23,7 @@
  */
 double util_mono_now(void);
 
+/* The value of a hexadecimal digit (either case), or -1. */
+int util_hex_digit(char c);
+
 #endif

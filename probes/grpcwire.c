@@ -64,17 +64,6 @@ static void printable(const char *in, size_t n, char *out, size_t cap)
     out[n] = '\0';
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 void grpcwire_decode_message(const char *in, size_t n, char *out, size_t cap)
 {
     size_t used = 0;
@@ -84,9 +73,9 @@ void grpcwire_decode_message(const char *in, size_t n, char *out, size_t cap)
         unsigned char c = (unsigned char)in[i++];
 
         /* A '%' that starts no escape stays itself, as gRPC says. */
-        if (c == '%' && i + 1 < n && hex_digit(in[i]) >= 0 &&
-            hex_digit(in[i + 1]) >= 0) {
-            c = (unsigned char)(hex_digit(in[i]) << 4 | hex_digit(in[i + 1]));
+        if (c == '%' && i + 1 < n && util_hex_digit(in[i]) >= 0 &&
+            util_hex_digit(in[i + 1]) >= 0) {
+            c = (unsigned char)(util_hex_digit(in[i]) << 4 | util_hex_digit(in[i + 1]));
             i += 2;
         }
         out[used++] = c < ' ' || c == 0x7f ? '?' : (char)c;

@@ -147,14 +147,6 @@ static void put_given(void *arg, const char *name, const char *value)
         put_header(h->o, name, value);
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Base64 written as bytes come (RFC 4648, with padding). */
 struct b64 {
     struct out *o;
@@ -200,8 +192,8 @@ static void put_basic(struct out *o, const struct cfg_url *u)
     put(o, "Authorization: Basic ", 21);
     for (size_t i = 0; i < u->user_len; i++) {
         const char *c = u->user + i;
-        int hi = i + 2 < u->user_len ? hex_digit(c[1]) : -1;
-        int lo = hi >= 0 ? hex_digit(c[2]) : -1;
+        int hi = i + 2 < u->user_len ? util_hex_digit(c[1]) : -1;
+        int lo = hi >= 0 ? util_hex_digit(c[2]) : -1;
 
         if (*c == '%' && lo >= 0) {
             b64_byte(&b, (unsigned char)(hi << 4 | lo));
@@ -674,10 +666,10 @@ static enum httpwire_result line_byte(struct httpwire *r, char c)
         r->name_len = 1;
         return value_byte(r, c);
     case ST_CHUNK_SIZE:
-        if (hex_digit(c) >= 0) {
+        if (util_hex_digit(c) >= 0) {
             if (r->digits++ >= 16 || (r->value >> 56) != 0)
                 return fail(r, HTTPWIRE_BAD_CHUNK);
-            r->value = r->value * 16 + (uint64_t)hex_digit(c);
+            r->value = r->value * 16 + (uint64_t)util_hex_digit(c);
             return HTTPWIRE_MORE;
         }
         if (c != ';' && !is_ws(c))
