@@ -75,7 +75,8 @@ void grpcwire_decode_message(const char *in, size_t n, char *out, size_t cap)
         /* A '%' that starts no escape stays itself, as gRPC says. */
         if (c == '%' && i + 1 < n && util_hex_digit(in[i]) >= 0 &&
             util_hex_digit(in[i + 1]) >= 0) {
-            c = (unsigned char)(util_hex_digit(in[i]) << 4 | util_hex_digit(in[i + 1]));
+            c = (unsigned char)(util_hex_digit(in[i]) << 4 |
+                                util_hex_digit(in[i + 1]));
             i += 2;
         }
         out[used++] = c < ' ' || c == 0x7f ? '?' : (char)c;
