@@ -54,8 +54,9 @@ struct httpnative {
     const char *out;
     size_t out_len;
     size_t sent;
-    const char *url;
-    const char *method;
+    /* Nothing of p->cfg is held across a run: a reload that keeps the
+     * probe frees the config the run began with (p->cfg is the new one). */
+    bool as_get; /* a 301-303 made the request under way a GET */
     const struct connect_target *at;
     unsigned hops; /* redirects this run followed */
     struct hop *hop;
@@ -64,6 +65,17 @@ struct httpnative {
     struct httpcheck_excerpt excerpt; /* built as the body arrives */
     size_t body_seen;                 /* body bytes given to on_body */
 };
+
+/* The URL and method of the request under way. */
+static const char *url_of(const struct httpnative *n)
+{
+    return n->hops > 0 ? n->hop->url : n->p->cfg->url;
+}
+
+static const char *method_of(const struct httpnative *n)
+{
+    return n->as_get ? "GET" : n->p->cfg->method;
+}
 
 static void close_conn(struct httpnative *n)
 {
@@ -159,8 +171,7 @@ static void follow(struct httpnative *n, const char *target, const char *method)
         rc = connect_target_set(&hop->target, u.host, u.host_len, u.port);
     if (rc == 0 && !hop->target.literal && probe_resolver(n->p) == NULL)
         rc = -errno;
-    n->url = hop->url;
-    n->method = method;
+    n->as_get = strcmp(method, "GET") == 0;
     if (rc == 0)
         rc = request(n, hop->req, len, &hop->target);
     if (rc < 0)
@@ -173,7 +184,7 @@ static void judge(struct httpnative *n, enum httpwire_result r)
     char reason[PROBE_REASON_MAX];
     char next[HTTPCHECK_URL_MAX];
     const char *target = NULL;
-    const char *method = n->method;
+    const char *method = method_of(n);
     bool ok = false;
 
     if (r != HTTPWIRE_DONE) {
@@ -185,8 +196,8 @@ static void judge(struct httpnative *n, enum httpwire_result r)
     if (n->wire.location_len > 0)
         target = "";
     if (n->wire.location_len > 0 && !n->wire.location_cut &&
-        httpcheck_resolve(n->url, n->wire.location, n->wire.location_len, next,
-                          sizeof(next)) == 0)
+        httpcheck_resolve(url_of(n), n->wire.location, n->wire.location_len,
+                          next, sizeof(next)) == 0)
         target = next;
     switch (httpcheck_redirect(n->p->cfg, n->wire.status, target, &n->hops,
                                &method, reason, sizeof(reason))) {
@@ -429,8 +440,7 @@ static int native_start(struct probe *p)
 {
     struct httpnative *n = p->data;
 
-    n->url = p->cfg->url;
-    n->method = p->cfg->method;
+    n->as_get = false;
     n->hops = 0;
     return request(n, n->req, n->req_len, &n->target);
 }

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -882,4 +883,74 @@ T(a_black_holed_target_does_not_delay_other_probes, 30)
     cr_expect_geq(holes, 20, "the holes timed out %zu times", holes);
     cr_expect_lt(worst, 300, "steady was up to %lld ms late", worst);
     stop();
+}
+
+/* The next connection to lfd, within H_WAIT, sidecar's output read
+ * meanwhile; its request head read. */
+static int accept_request(int lfd)
+{
+    double deadline = h_now() + H_WAIT;
+    struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+    char buf[4096];
+
+    while (poll(&pfd, 1, 0) == 0) {
+        cr_assert_lt(h_now(), deadline, "no connection came");
+        h_pump(&H, 0.02);
+    }
+    int fd = accept(lfd, NULL, NULL);
+    cr_assert_geq(fd, 0);
+    cr_assert_gt(read(fd, buf, sizeof(buf)), 0);
+    return fd;
+}
+
+static void answer(int fd, const char *text)
+{
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+/*
+ * A reload that keeps an http probe lands while its run waits for an
+ * answer, which is then a redirect: the run goes on with nothing of the
+ * config it began with, which the reload freed (under make asan, reading
+ * its URL or method was a use-after-free).
+ */
+#define RELOAD_FORM                                                            \
+    "name: %s\n"                                                               \
+    "probes:\n"                                                                \
+    "  web:\n"                                                                 \
+    "    type: http\n"                                                         \
+    "    url: http://%s127.0.0.1:%d/first\n"                                   \
+    "    method: POST\n"                                                       \
+    "    period: 1h\n"                                                         \
+    "    timeout: 10s\n"                                                       \
+    "    failure_threshold: 1\n"
+
+static void reload_during_a_redirected_run(const char *creds)
+{
+    int port;
+    int lfd = h_listen(&port);
+    char tmpl[512];
+
+    snprintf(tmpl, sizeof(tmpl), RELOAD_FORM, "before", creds, port);
+    h_start(&H, tmpl);
+    int fd = accept_request(lfd);
+    /* The probe is kept: only the name changed. */
+    snprintf(tmpl, sizeof(tmpl), RELOAD_FORM, "after", creds, port);
+    h_write_config(&H, H.cfg_path, NULL, tmpl, true);
+    cr_assert_geq(h_sighup(&H, "config reloaded"), 0);
+    answer(fd, "HTTP/1.1 303 See Other\r\nLocation: /second\r\n"
+               "Content-Length: 0\r\nConnection: close\r\n\r\n");
+    answer(accept_request(lfd), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                                "Connection: close\r\n\r\nok");
+    size_t from = 0;
+    long at = h_wait_probe_state(&H, &from, "web", "passing", H_WAIT);
+    cr_assert_geq(at, 0);
+    cr_expect_str_eq(h_str(&H, at, "reason"), "HTTP 200");
+    close(lfd);
+}
+
+T(a_reload_during_a_redirected_native_run_holds, 30)
+{
+    reload_during_a_redirected_run("");
 }
