@@ -187,25 +187,66 @@ static bool is_redirect(long status)
 }
 
 /* Host names equal in any case, ports aside (kubelet's Hostname()). */
-static bool same_host(const struct cfg_url *a, const struct cfg_url *b)
+/* The authority of url ("scheme://AUTHORITY/..."): its start and length,
+ * 0 without one ("file:x", "mailto:x"). */
+static size_t authority(const char *url, const char **at)
 {
-    if (a->host_len != b->host_len)
-        return false;
-    for (size_t i = 0; i < a->host_len; i++) {
-        if (tolower((unsigned char)a->host[i]) !=
-            tolower((unsigned char)b->host[i]))
-            return false;
+    const char *slashes = strstr(url, "://");
+
+    if (slashes == NULL || strcspn(url, "/?#") < (size_t)(slashes - url))
+        return 0;
+    *at = slashes + 3;
+    return strcspn(*at, "/?#");
+}
+
+void httpcheck_url_shown(const char *url, char *out, size_t cap)
+{
+    const char *auth = NULL;
+    size_t len = authority(url, &auth);
+    const char *user_end = NULL;
+
+    for (size_t i = 0; i < len; i++) {
+        if (auth[i] == '@')
+            user_end = auth + i;
     }
-    return true;
+    if (user_end == NULL)
+        snprintf(out, cap, "%s", url);
+    else
+        snprintf(out, cap, "%.*s%s", (int)(auth - url), url, user_end + 1);
+}
+
+/* Whether url's host name (any scheme; none is "") is cfg->url's, in any
+ * case, the port and the user aside: kubelet's test, on Go's Hostname(). */
+static bool same_host_name(const struct cfg_probe *cfg, const char *url)
+{
+    struct cfg_url from;
+    const char *host = NULL;
+    size_t len = authority(url, &host);
+    const char *at;
+
+    if (cfg_parse_url(cfg->url, &from) < 0)
+        return false;
+    at = len ? memchr(host, '@', len) : NULL;
+    while (at != NULL) { /* the last '@' ends the user */
+        len -= (size_t)(at + 1 - host);
+        host = at + 1;
+        at = memchr(host, '@', len);
+    }
+    if (len > 0 && host[0] == '[') {
+        const char *close = memchr(host, ']', len);
+        len = close ? (size_t)(close - host - 1) : len - 1;
+        host++;
+    } else {
+        const char *colon = len ? memchr(host, ':', len) : NULL;
+        if (colon != NULL)
+            len = (size_t)(colon - host);
+    }
+    return len == from.host_len && strncasecmp(host, from.host, len) == 0;
 }
 
 bool httpcheck_foreign(const struct cfg_probe *cfg, const char *url)
 {
-    struct cfg_url to, from;
-
-    if (cfg_parse_url(url, &to) < 0 || cfg_parse_url(cfg->url, &from) < 0)
-        return true;
-    return !same_host(&to, &from);
+    return !same_host_name(cfg, url);
 }
 
 /* A header another host does not get: a credential, or the Host that
@@ -242,6 +283,7 @@ enum httpcheck_next httpcheck_redirect(const struct cfg_probe *cfg, long status,
                                        size_t reason_len)
 {
     struct cfg_url to;
+    char shown[HTTPCHECK_URL_MAX];
 
     if (cfg->follow_redirects == CFG_REDIRECTS_NONE || !is_redirect(status) ||
         target == NULL)
@@ -252,30 +294,24 @@ enum httpcheck_next httpcheck_redirect(const struct cfg_probe *cfg, long status,
                  status, HTTPCHECK_URL_MAX);
         return HTTPCHECK_FAIL;
     }
-    /* Another scheme (ftp:, file:) has no host of the URL's: as kubelet,
-     * a redirect not followed. A bad http(s) URL fails, as in Go. */
+    httpcheck_url_shown(target, shown, sizeof(shown));
+    /* kubelet compares host names first, whatever the scheme (file:///
+     * has none): another is a redirect not followed. Then Go's client
+     * fails what it cannot request (ftp: on the same host). */
     if (cfg->follow_redirects == CFG_REDIRECTS_SAME_HOST &&
-        strncasecmp(target, "http://", 7) != 0 &&
-        strncasecmp(target, "https://", 8) != 0) {
+        !same_host_name(cfg, target)) {
         snprintf(reason, reason_len,
-                 "HTTP %ld: redirect to %s not followed, as kubelet", status,
-                 target);
+                 "HTTP %ld: redirect to another host (%s) not followed, as "
+                 "kubelet",
+                 status, shown);
         return HTTPCHECK_PASS;
     }
     if (cfg_parse_url(target, &to) < 0) {
         snprintf(reason, reason_len,
                  "HTTP %ld: a redirect to %s, which is no http:// or "
                  "https:// URL",
-                 status, target);
+                 status, shown);
         return HTTPCHECK_FAIL;
-    }
-    if (cfg->follow_redirects == CFG_REDIRECTS_SAME_HOST &&
-        httpcheck_foreign(cfg, target)) {
-        snprintf(reason, reason_len,
-                 "HTTP %ld: redirect to another host (%s) not followed, as "
-                 "kubelet",
-                 status, target);
-        return HTTPCHECK_PASS;
     }
     if (*hops >= HTTPCHECK_HOPS_MAX) {
         snprintf(reason, reason_len, "HTTP %ld: stopped after %d redirects",

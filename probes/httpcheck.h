@@ -79,6 +79,13 @@ void httpcheck_headers(const struct cfg_probe *cfg, httpcheck_header_fn *fn,
                        void *arg);
 
 /*
+ * url as a reason or log line may quote it: without the user and password
+ * of its authority ("http://u:p@h/x" is "http://h/x"), which a redirect
+ * keeps from the probe's URL; cut to fit cap.
+ */
+void httpcheck_url_shown(const char *url, char *out, size_t cap);
+
+/*
  * True when url (absolute) names another host than cfg->url (the name, in
  * any case, ports aside): a redirect there follows only with
  * follow_redirects: true, and without credentials.

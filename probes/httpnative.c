@@ -115,14 +115,26 @@ static int request(struct httpnative *n, const char *out, size_t out_len,
 static void move_to_curl(struct httpnative *n, const char *target)
 {
     struct probe *p = n->p;
+    char shown[HTTPCHECK_URL_MAX];
     int rc;
 
+    httpcheck_url_shown(target, shown, sizeof(shown));
     LOG_INFO("probe moves to libcurl", LF_STR("probe", p->cfg->name),
-             LF_STR("redirect", target));
+             LF_STR("redirect", shown));
     rc = probe_rekind(p, &probe_kind_http);
     if (rc < 0)
-        probe_report(p, false, "cannot follow the redirect to %s: %s", target,
+        probe_report(p, false, "cannot follow the redirect to %s: %s", shown,
                      rc == -ELIBACC ? curlapi_error() : strerror(-rc));
+}
+
+/* The run fails: the redirect to hop->url cannot be followed. */
+static void cannot_follow(struct httpnative *n, const char *why)
+{
+    char shown[HTTPCHECK_URL_MAX];
+
+    httpcheck_url_shown(n->hop->url, shown, sizeof(shown));
+    probe_report(n->p, false, "cannot follow the redirect to %s: %s", shown,
+                 why);
 }
 
 /* Requests target (a resolved Location) with method, on a new connection. */
@@ -143,8 +155,7 @@ static void follow(struct httpnative *n, const char *target, const char *method)
         if (hop->headers == NULL)
             hop->headers = calloc(next.headers_count, sizeof(*hop->headers));
         if (hop->headers == NULL) {
-            probe_report(n->p, false, "cannot follow the redirect to %s: %s",
-                         hop->url, strerror(ENOMEM));
+            cannot_follow(n, strerror(ENOMEM));
             return;
         }
         next.headers_count = httpcheck_foreign_headers(n->p->cfg, hop->headers);
@@ -175,8 +186,7 @@ static void follow(struct httpnative *n, const char *target, const char *method)
     if (rc == 0)
         rc = request(n, hop->req, len, &hop->target);
     if (rc < 0)
-        probe_report(n->p, false, "cannot follow the redirect to %s: %s",
-                     hop->url, rc == -EINVAL ? err : strerror(-rc));
+        cannot_follow(n, rc == -EINVAL ? err : strerror(-rc));
 }
 
 static void judge(struct httpnative *n, enum httpwire_result r)

@@ -228,7 +228,7 @@ static int check_url(const struct cfg_probe *cfg, const struct cfg_url *u,
         return refuse(-ENOTSUP, err, errlen, "an IPv6 zone needs libcurl", "");
     if (has_ctl(u->host, u->host_len) || has_ctl(u->target, u->target_len))
         return refuse(-EINVAL, err, errlen,
-                      "a control byte or space in the URL: ", cfg->url);
+                      "a control byte or space in the URL", "");
     for (size_t i = 0; i < cfg->headers_count; i++) {
         const struct cfg_header *h = &cfg->headers[i];
 
@@ -253,7 +253,7 @@ int httpwire_request(const struct cfg_probe *cfg, char *buf, size_t cap,
     int rc;
 
     if (cfg_parse_url(cfg->url, &u) < 0)
-        return refuse(-EINVAL, err, errlen, "not an http:// URL: ", cfg->url);
+        return refuse(-EINVAL, err, errlen, "not an http:// URL", "");
     rc = check_url(cfg, &u, err, errlen);
     if (rc < 0)
         return rc;

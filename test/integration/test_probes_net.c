@@ -365,6 +365,46 @@ T(redirects_follow_the_same_host_as_kubelet, 20)
     stop();
 }
 
+/*
+ * A redirect keeps the probe URL's user and password (as Go's and curl's
+ * clients do), and the server chooses where: a reason or log line that
+ * quotes the URL shows neither. Here a Location with a space, which
+ * cannot be requested, and one to another host.
+ */
+T(a_redirect_never_shows_the_urls_password, 20)
+{
+    int port = start_fake(false);
+    start("probes:\n"
+          "  space:\n"
+          "    type: http\n"
+          "    url: http://alice:hunter2@127.0.0.1:%d/to/%%2Fa%%20b\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
+          "    failure_threshold: 1\n"
+          "  away:\n"
+          "    type: http\n"
+          "    url: http://alice:hunter2@127.0.0.1:%d"
+          "/to/http:%%2F%%2Falice:hunter2@localhost:%d%%2Fx\n"
+          "    period: 500ms\n"
+          "    timeout: 450ms\n"
+          "    failure_threshold: 1\n",
+          port, port, port);
+    char want[160];
+    snprintf(want, sizeof(want),
+             "cannot follow the redirect to http://127.0.0.1:%d/a b: a "
+             "control byte or space in the URL",
+             port);
+    expect_state("space", "failing", want);
+    snprintf(want, sizeof(want),
+             "HTTP 302: redirect to another host (http://localhost:%d/x) not "
+             "followed, as kubelet",
+             port);
+    expect_state("away", "passing", want);
+    for (size_t i = 0; i < H.count; i++)
+        cr_expect_null(strstr(H.raw[i], "hunter2"), "%s", H.raw[i]);
+    stop();
+}
+
 /* At most 10 redirects: the 11th fails the run. */
 T(ten_redirects_are_followed_and_an_eleventh_fails, 20)
 {

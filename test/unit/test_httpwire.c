@@ -736,12 +736,24 @@ Test(httpcheck, the_redirect_rule_is_kubelets, .timeout = 5)
                  HTTPCHECK_PASS);
     cr_expect_str_eq(reason, "HTTP 302: redirect to another host "
                              "(http://other/b) not followed, as kubelet");
-    /* kubelet: another scheme has another (no) host: a pass, not followed */
-    cr_expect_eq(httpcheck_redirect(&p, 302, "ftp://web/b", &hops, &method,
+    /* kubelet compares host names whatever the scheme: file:/// has none,
+     * a pass not followed; ftp: on the same host is followed, and Go's
+     * client fails it. A URL's user and password are never quoted. */
+    cr_expect_eq(httpcheck_redirect(&p, 302, "file:///etc/x", &hops, &method,
                                     reason, sizeof(reason)),
                  HTTPCHECK_PASS);
-    cr_expect_str_eq(reason, "HTTP 302: redirect to ftp://web/b not "
-                             "followed, as kubelet");
+    cr_expect_str_eq(reason, "HTTP 302: redirect to another host "
+                             "(file:///etc/x) not followed, as kubelet");
+    cr_expect_eq(httpcheck_redirect(&p, 302, "ftp://u:pw@WEB:21/b", &hops,
+                                    &method, reason, sizeof(reason)),
+                 HTTPCHECK_FAIL);
+    cr_expect_str_eq(reason, "HTTP 302: a redirect to ftp://WEB:21/b, which "
+                             "is no http:// or https:// URL");
+    cr_expect_eq(httpcheck_redirect(&p, 302, "http://u:pw@other/b", &hops,
+                                    &method, reason, sizeof(reason)),
+                 HTTPCHECK_PASS);
+    cr_expect_str_eq(reason, "HTTP 302: redirect to another host "
+                             "(http://other/b) not followed, as kubelet");
     cr_expect_eq(httpcheck_redirect(&p, 200, "http://web/b", &hops, &method,
                                     reason, sizeof(reason)),
                  HTTPCHECK_JUDGE);
@@ -760,6 +772,15 @@ Test(httpcheck, the_redirect_rule_is_kubelets, .timeout = 5)
                                     reason, sizeof(reason)),
                  HTTPCHECK_FOLLOW);
     cr_expect_str_eq(method, "POST");
+    p.follow_redirects = CFG_REDIRECTS_SAME_HOST;
+    p.url = "http://u:p@[::1]:80/a";
+    hops = 0;
+    cr_expect_eq(httpcheck_redirect(&p, 302, "http://[::1]:81/b", &hops,
+                                    &method, reason, sizeof(reason)),
+                 HTTPCHECK_FOLLOW);
+    cr_expect_eq(httpcheck_redirect(&p, 302, "http://[::2]/b", &hops, &method,
+                                    reason, sizeof(reason)),
+                 HTTPCHECK_PASS);
     p.follow_redirects = CFG_REDIRECTS_NONE;
     cr_expect_eq(httpcheck_redirect(&p, 302, "http://web/b", &hops, &method,
                                     reason, sizeof(reason)),
