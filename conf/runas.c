@@ -26,8 +26,11 @@ static bool parse_id(const char *s, unsigned long *id)
 }
 
 /*
- * Whether sidecar may change a child's uid, gid and groups: a child that
- * switches always sets its groups, which a user namespace may deny.
+ * Whether sidecar may change a child's uid, gid and groups (a child that
+ * switches always sets its groups, which a user namespace may deny), and
+ * then signal it: a child of another uid takes signals only from
+ * CAP_KILL, and a probe or service sidecar cannot kill at its timeout
+ * would be left running.
  */
 static bool can_switch_ids(void)
 {
@@ -36,7 +39,7 @@ static bool can_switch_ids(void)
     struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
     if (syscall(SYS_capget, &hdr, data) < 0)
         return geteuid() == 0 && spawn_may_set_groups();
-    unsigned need = (1u << CAP_SETUID) | (1u << CAP_SETGID);
+    unsigned need = (1u << CAP_SETUID) | (1u << CAP_SETGID) | (1u << CAP_KILL);
     return (data[0].effective & need) == need && spawn_may_set_groups();
 }
 
@@ -122,9 +125,9 @@ int ids_resolve(const struct runas_cfg *c, struct ids *out, struct cfg_mark *at,
         *at = c->user->name ? c->user->mark : c->group->mark;
         snprintf(errbuf, errlen,
                  "%s '%s': cannot run as %s%s%s (uid %lu, gid %lu): "
-                 "sidecar runs as uid %lu without CAP_SETUID and "
-                 "CAP_SETGID, or in a user namespace that denies "
-                 "setgroups; run it as root or remove user/group",
+                 "sidecar runs as uid %lu without CAP_SETUID, "
+                 "CAP_SETGID and CAP_KILL, or in a user namespace that "
+                 "denies setgroups; run it as root or remove user/group",
                  c->kind, c->name, c->user->name ? c->user->written : "",
                  c->user->name && c->group->name ? ":" : "",
                  c->group->name ? c->group->written : "",

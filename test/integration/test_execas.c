@@ -265,7 +265,8 @@ T(a_probe_user_sidecar_cannot_switch_to_is_refused, 20)
     cr_expect_eq(h_wait_exit(&H, 10), 2, "a set-up error");
     const char *err = h_read_file(H.err_path);
     cr_expect(strstr(err, "probe 'disk': cannot run as nobody"), "%s", err);
-    cr_expect(strstr(err, "without CAP_SETUID and CAP_SETGID"), "%s", err);
+    cr_expect(strstr(err, "without CAP_SETUID, CAP_SETGID and CAP_KILL"), "%s",
+              err);
 }
 
 T(run_refuses_a_probe_user_that_does_not_exist_where_it_is, 20)

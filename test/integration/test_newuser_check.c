@@ -339,5 +339,6 @@ T(a_user_that_cannot_be_switched_to_is_an_error, 30)
     cr_expect_eq(system(cmd), 0);
     cr_expect_eq(code, 2, "%s", out);
     EXPECT_ERROR(yaml, "nobody", "service 'web': cannot run as nobody");
-    cr_expect(strstr(out, "without CAP_SETUID and CAP_SETGID"), "%s", out);
+    cr_expect(strstr(out, "without CAP_SETUID, CAP_SETGID and CAP_KILL"), "%s",
+              out);
 }

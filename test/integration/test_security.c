@@ -83,9 +83,39 @@ T(a_user_sidecar_cannot_switch_to_is_refused, 20)
     snprintf(where, sizeof(where),
              "%s:%d:3: service 'main': cannot run as nobody", H.cfg_path, line);
     cr_expect(strstr(err, where), "%s", err);
-    cr_expect(strstr(err, "without CAP_SETUID and CAP_SETGID"), "%s", err);
+    cr_expect(strstr(err, "without CAP_SETUID, CAP_SETGID and CAP_KILL"), "%s",
+              err);
     cr_expect_lt(h_find_event(&H, 0, "service started", "main"), 0);
     cr_expect_null(h_wait_file(&H, "log", 1, 0.2), "main ran anyway");
+}
+
+/*
+ * Root without CAP_KILL can switch ids but not signal what then runs as
+ * another user: a probe or service it could never stop at its timeout.
+ * Refused, as without CAP_SETUID.
+ */
+T(a_sidecar_without_cap_kill_refuses_another_user, 20)
+{
+    static const char *const no_kill[] = {"setpriv", "--bounding-set", "-kill",
+                                          "--", NULL};
+    h_start_wrapped(&H,
+                    "services:\n"
+                    "  main:\n"
+                    "    role: main\n"
+                    "    command: ['@HELPER@', 'run', 'main', '@DIR@/log']\n"
+                    "probes:\n"
+                    "  as-nobody:\n"
+                    "    type: exec\n"
+                    "    service: main\n"
+                    "    user: nobody\n"
+                    "    command: 'true'\n",
+                    no_kill);
+    cr_expect_eq(h_wait_exit(&H, 10), 2, "a set-up error");
+    const char *err = h_read_file(H.err_path);
+    cr_expect(strstr(err, "probe 'as-nobody': cannot run as nobody"), "%s",
+              err);
+    cr_expect(strstr(err, "without CAP_SETUID, CAP_SETGID and CAP_KILL"), "%s",
+              err);
 }
 
 T(the_token_never_reaches_the_log, 20)
