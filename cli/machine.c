@@ -1,6 +1,6 @@
 /*
  * `check`'s machine checks (see machine.h). Each one predicts a refusal
- * or a failure of `run` from the rule run follows: ids_resolve() as
+ * or a failure of `run` from the rule run follows: runas_ids() as
  * svc_new() and the exec probes, cfg_listen_addr() as the server,
  * execvp()'s PATH search and chdir() as the child (proc/spawn.c),
  * mhdapi_load() as the server, curlapi_load() as the first http probe.
@@ -276,7 +276,8 @@ static int read_all(int fd, void *buf, size_t len)
  */
 static int check_files_as(struct report *r, const char *who,
                           const struct runas_cfg *as,
-                          const struct cfg_command *cmd, const struct ids *ids)
+                          const struct cfg_command *cmd,
+                          const struct runas_ids *ids)
 {
     int fds[2];
     if (pipe(fds) < 0)
@@ -319,9 +320,9 @@ static void check_child(struct report *r, const struct runas_cfg *as,
     char who[96];
     char why[CFG_ERROR_MSG_MAX];
     struct cfg_mark at;
-    struct ids ids;
+    struct runas_ids ids;
     snprintf(who, sizeof(who), "%s '%s'", as->kind, as->name);
-    int rc = ids_resolve(as, &ids, &at, why, sizeof(why));
+    int rc = runas_ids(as, &ids, &at, why, sizeof(why));
     if (rc < 0)
         fail(r, at, "%s", why);
     if (rc == 0 && ids.set && check_files_as(r, who, as, cmd, &ids) == 0)
@@ -330,7 +331,7 @@ static void check_child(struct report *r, const struct runas_cfg *as,
     struct runas_cfg group_only = *as;
     group_only.user = &nobody;
     if (rc == -ENOENT && as->user->name && as->group->name &&
-        ids_resolve(&group_only, &ids, &at, why, sizeof(why)) == -ENOENT)
+        runas_ids(&group_only, &ids, &at, why, sizeof(why)) == -ENOENT)
         fail(r, at, "%s", why);
     check_files(r, who, as, cmd);
 }

@@ -76,12 +76,12 @@ void runas_of_probe(const struct cfg_root *root, const struct cfg_probe *p,
     };
 }
 
-int ids_resolve(const struct runas_cfg *c, struct ids *out, struct cfg_mark *at,
-                char *errbuf, size_t errlen)
+int runas_ids(const struct runas_cfg *c, struct runas_ids *out,
+              struct cfg_mark *at, char *errbuf, size_t errlen)
 {
     unsigned long id;
 
-    *out = (struct ids){.uid = getuid(), .gid = getgid()};
+    *out = (struct runas_ids){.uid = getuid(), .gid = getgid()};
     if (!c->user->name && !c->group->name)
         return 0;
     out->set = true;
@@ -142,8 +142,8 @@ int ids_resolve(const struct runas_cfg *c, struct ids *out, struct cfg_mark *at,
 
 /* The groups of a child that switches: its gid, and with user_groups
  * the user's supplementary groups. */
-static int resolve_groups(const struct runas_cfg *c, const struct ids *ids,
-                          struct runas *out)
+static int resolve_groups(const struct runas_cfg *c,
+                          const struct runas_ids *ids, struct runas *out)
 {
     /* A first call with no room asks how many groups there are. */
     int n = 0;
@@ -272,10 +272,10 @@ int runas_resolve(const struct runas_cfg *c, char *const *inherit,
                   struct runas *out, char *errbuf, size_t errlen)
 {
     struct cfg_mark at;
-    struct ids ids;
+    struct runas_ids ids;
 
     *out = (struct runas){0};
-    int rc = ids_resolve(c, &ids, &at, errbuf, errlen);
+    int rc = runas_ids(c, &ids, &at, errbuf, errlen);
     if (rc < 0)
         return rc;
     if (c->cwd) {

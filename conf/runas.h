@@ -44,7 +44,7 @@ void runas_of_service(const struct cfg_service *s, struct runas_cfg *out);
 void runas_of_probe(const struct cfg_root *root, const struct cfg_probe *p,
                     struct runas_cfg *out);
 
-struct ids {
+struct runas_ids {
     bool set; /* switch the child's ids; false: it runs as sidecar does */
     uid_t uid;
     gid_t gid;
@@ -58,8 +58,8 @@ struct ids {
  * CAP_SETGID to switch, or setgroups denied in its user namespace) with a
  * message in errbuf and *at the mark of the value at fault.
  */
-int ids_resolve(const struct runas_cfg *c, struct ids *out, struct cfg_mark *at,
-                char *errbuf, size_t errlen) ATTR_WUR;
+int runas_ids(const struct runas_cfg *c, struct runas_ids *out,
+              struct cfg_mark *at, char *errbuf, size_t errlen) ATTR_WUR;
 
 /* A child's identity and environment, resolved. */
 struct runas {
@@ -79,7 +79,7 @@ struct runas {
 };
 
 /*
- * Resolves c (ids_resolve(), then the user's groups) and the environment:
+ * Resolves c (runas_ids(), then the user's groups) and the environment:
  * inherit (NULL-terminated; it must outlive out) less what c's env sets,
  * with c's env; with a cwd, PWD is that unless
  * env sets it (none if it has "." or ".."); with a user, HOME, USER and

@@ -220,7 +220,6 @@ static void release_exec_slot(struct prober *pr)
     fill_exec_slots(pr);
 }
 
-/* The run is over (reported, timed out or not startable): IDLE. */
 /*
  * A run ended. A tick that fell in it is due now: as kubelet's ticker,
  * which keeps one missed tick, the next run starts at once (from the loop,
@@ -235,6 +234,7 @@ static void run_ended(struct probe *p)
         ev_feed_event(p->owner->loop, &p->tick_w, EV_TIMER);
 }
 
+/* The run is over (reported, timed out or not startable): IDLE. */
 static void finish(struct probe *p, bool ok, const char *reason)
 {
     double duration = util_mono_now() - p->run_started;
