@@ -242,3 +242,57 @@ T(probes_on_libcurl_start_no_resolver_thread, 60)
     h_signal(&H, SIGTERM);
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
+
+/*
+ * A probe on libcurl hands curl the addresses of each run's lookup, which
+ * stay in curl's DNS cache: a name whose address changed is connected to
+ * at its new address at the next run. /etc/hosts, rewritten in place
+ * (the same inode, under a bind mount), changes it.
+ */
+T(a_changed_address_wins_at_the_next_run, 60)
+{
+    static char helper[512], portfile[160], state[128];
+    const char *src = getenv("SIDECAR_SRC");
+    char path[512];
+    char hosts[512];
+    char wrap[1400];
+    char resolv[700];
+    const char *wrapper[] = {"unshare", "-m", "sh", "-c", wrap, "wrap", NULL};
+    size_t from = 0;
+    FILE *f;
+    long i;
+    int port;
+    int fd = silent_dns(path, sizeof(path), resolv, sizeof(resolv));
+
+    snprintf(hosts, sizeof(hosts), "/tmp/sidecar-hosts-%d", (int)getpid());
+    h_put_file(hosts, "127.0.0.2 svc.test\n");
+    snprintf(wrap, sizeof(wrap), "mount --bind %s /etc/hosts && %s", hosts,
+             resolv);
+    snprintf(helper, sizeof(helper), "%s/test/helpers/grpchealth.py",
+             src && *src ? src : "..");
+    snprintf(state, sizeof(state), "%s", h_temp_file("=SERVING\n"));
+    snprintf(portfile, sizeof(portfile), "%s.port", state);
+    port = h_run_port((const char *[]){"/usr/bin/python3", helper, "--mode",
+                                       "serve", state, portfile, NULL},
+                      portfile, &servers[nservers++]);
+    snprintf(yaml, sizeof(yaml),
+             "probes:\n"
+             "  g: {type: grpc, host: svc.test, port: %d, period: 1s, "
+             "failure_threshold: 1}\n",
+             port);
+    h_start_wrapped(&H, yaml, wrapper);
+    i = h_wait_probe_state(&H, &from, "g", "failing", H_WAIT);
+    cr_assert_geq(i, 0, "g never failed at 127.0.0.2");
+    f = fopen(hosts, "w"); /* truncates: the same inode, still mounted */
+    cr_assert_not_null(f);
+    fputs("127.0.0.1 svc.test\n", f);
+    cr_assert_eq(fclose(f), 0);
+    expect_state("g", "passing", "SERVING");
+    unlink(hosts);
+    unlink(state);
+    unlink(portfile);
+    unlink(path);
+    close(fd);
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
