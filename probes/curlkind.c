@@ -7,9 +7,11 @@
  */
 #include "probes/curlkind.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "conf/parse.h"
 #include "probes/curlapi.h"
@@ -106,4 +108,127 @@ void curlkind_failure(char *buf, size_t len, const struct cfg_probe *cfg,
     } else {
         snprintf(buf, len, "%s%s", curlapi.easy_strerror(result), hint);
     }
+}
+
+static void on_fail(EV_P_ ev_timer *w, int revents)
+{
+    struct curlkind_run *r = container_of(w, struct curlkind_run, fail_w);
+
+    (void)loop;
+    (void)revents;
+    r->xfer.done(r->xfer.easy, CURLE_COULDNT_RESOLVE_HOST, r->xfer.arg);
+}
+
+/* "-host:port" drops what an earlier run left in the curlm's DNS cache
+ * (CURLOPT_RESOLVE entries never expire there), then "host:port:a,b". */
+static struct curl_slist *resolve_list(const struct connect_target *t,
+                                       const struct resolve_addrs *addrs)
+{
+    char line[CONNECT_HOST_MAX + 16 +
+              RESOLVE_ADDRS_MAX * (INET6_ADDRSTRLEN + 3)];
+    size_t at;
+    struct curl_slist *list;
+    struct curl_slist *more;
+
+    snprintf(line, sizeof(line), "-%s:%u", t->host, t->port);
+    list = curlapi.slist_append(NULL, line);
+    if (list == NULL)
+        return NULL;
+    at = (size_t)snprintf(line, sizeof(line), "%s:%u:", t->host, t->port);
+    for (unsigned i = 0; i < addrs->count; i++) {
+        const union resolve_sa *sa = &addrs->addr[i];
+        bool v6 = sa->sa.sa_family == AF_INET6;
+        char ip[INET6_ADDRSTRLEN];
+
+        if (inet_ntop(sa->sa.sa_family,
+                      v6 ? (const void *)&sa->in6.sin6_addr
+                         : (const void *)&sa->in.sin_addr,
+                      ip, sizeof(ip)) == NULL)
+            continue;
+        at += (size_t)snprintf(line + at, sizeof(line) - at,
+                               v6 ? "%s[%s]" : "%s%s", i ? "," : "", ip);
+    }
+    more = curlapi.slist_append(list, line);
+    if (more == NULL)
+        curlapi.slist_free_all(list);
+    return more;
+}
+
+/* The lookup failed (why): reported from the loop, as a tcp probe words it. */
+static void fail(struct curlkind_run *r, const char *why)
+{
+    if (snprintf(r->errbuf, CURL_ERROR_SIZE, "cannot resolve %s: %s",
+                 r->target.host, why) < 0)
+        r->errbuf[0] = '\0';
+    ev_timer_set(&r->fail_w, 0., 0.);
+    ev_timer_start(r->p->owner->loop, &r->fail_w);
+}
+
+static void on_resolved(void *arg, const struct resolve_addrs *addrs,
+                        const char *error)
+{
+    struct curlkind_run *r = arg;
+    struct curl_slist *list = NULL;
+    struct curlm *m = curlkind_multi(r->p);
+
+    if (error != NULL) {
+        fail(r, error);
+        return;
+    }
+    if (m != NULL)
+        list = resolve_list(&r->target, addrs);
+    if (list == NULL ||
+        curlapi.easy_setopt(r->xfer.easy, CURLOPT_RESOLVE, list) != CURLE_OK) {
+        curlapi.slist_free_all(list);
+        list = NULL;
+    }
+    if (list != NULL) {
+        curlapi.slist_free_all(r->resolve); /* curl held it until now */
+        r->resolve = list;
+    }
+    if (list == NULL || curlm_add(m, &r->xfer) < 0) {
+        fail(r, strerror(ENOMEM));
+    }
+}
+
+int curlkind_start(struct curlkind_run *r, const char *host, size_t len,
+                   unsigned port)
+{
+    struct curlm *m = curlkind_multi(r->p);
+    struct resolver *dns;
+    int rc;
+
+    if (m == NULL)
+        return -ENOMEM;
+    ev_timer_init(&r->fail_w, on_fail, 0., 0.);
+    /* An IPv6 literal in a URL (its zone "%25"-escaped): no lookup. */
+    if (len > 0 && host[0] == '[')
+        return curlm_add(m, &r->xfer);
+    rc = connect_target_set(&r->target, host, len, port);
+    if (rc < 0)
+        return rc;
+    if (r->target.literal)
+        return curlm_add(m, &r->xfer); /* curl starts no thread for it */
+    dns = probe_resolver(r->p);
+    if (dns == NULL)
+        return -errno;
+    return resolver_lookup(dns, r->target.host, port, on_resolved, r,
+                           &r->query);
+}
+
+void curlkind_cancel(struct curlkind_run *r)
+{
+    resolve_cancel(&r->query);
+    ev_timer_stop(r->p->owner->loop, &r->fail_w);
+    if (r->p->owner->curl != NULL)
+        curlm_remove(r->p->owner->curl, &r->xfer);
+}
+
+void curlkind_free(struct curlkind_run *r)
+{
+    curlkind_cancel(r);
+    curlapi.easy_cleanup(r->xfer.easy);
+    r->xfer.easy = NULL;
+    curlapi.slist_free_all(r->resolve);
+    r->resolve = NULL;
 }

@@ -10,11 +10,15 @@
 #define SIDECAR_PROBES_CURLKIND_H
 
 #include <curl/curl.h>
+#include <ev.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "base/util.h"
+#include "probes/connect.h"
+#include "probes/curlm.h"
 #include "probes/probe.h"
+#include "probes/resolve.h"
 
 /* The prober's curlm, created on first use; NULL when out of memory. */
 struct curlm *curlkind_multi(struct probe *p) ATTR_WUR;
@@ -41,5 +45,39 @@ bool curlkind_http2(void);
  */
 void curlkind_failure(char *buf, size_t len, const struct cfg_probe *cfg,
                       CURLcode result, const char *errbuf);
+
+/*
+ * One run's transfer on the prober's curlm, its host name looked up first
+ * by the prober's resolver (probe_resolver()) and handed to curl with
+ * CURLOPT_RESOLVE: curl never resolves, so never starts a resolver thread
+ * (one left behind per run whose name server did not answer). Set p,
+ * errbuf (the handle's) and xfer's easy, done and arg once.
+ */
+struct curlkind_run {
+    struct curlm_transfer xfer;
+    struct probe *p;
+    char *errbuf;
+    /* private */
+    struct connect_target target;
+    struct resolve_query *query;
+    struct curl_slist *resolve; /* the handle's CURLOPT_RESOLVE */
+    ev_timer fail_w;            /* a failed lookup, reported from the loop */
+};
+
+/*
+ * Starts the transfer of the handle's URL, whose host is host (len bytes,
+ * as in the URL) and port: a literal at once, a name once looked up.
+ * xfer.done follows, never inside this call; a failed lookup as
+ * CURLE_COULDNT_RESOLVE_HOST with errbuf "cannot resolve NAME: why", as a
+ * tcp probe words it. 0, or -errno and no callback.
+ */
+int curlkind_start(struct curlkind_run *r, const char *host, size_t len,
+                   unsigned port) ATTR_WUR;
+
+/* Ends the run's lookup or transfer (if any): done does not run. */
+void curlkind_cancel(struct curlkind_run *r);
+
+/* Cancels, then frees what the run holds; the easy handle stays. */
+void curlkind_free(struct curlkind_run *r);
 
 #endif

@@ -4,7 +4,8 @@
  * HTTP/2 on the prober's curlm (no gRPC stack): prior knowledge on plain
  * TCP, ALPN h2 with tls. One easy handle per probe, configured once; the
  * answer is gathered and judged by grpcwire.c, whose fixed buffers hold
- * everything a run keeps. Names are resolved by curl, as for http probes.
+ * everything a run keeps. Names are looked up by curlkind_start(), never by
+ * curl.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -23,7 +24,7 @@
 
 struct grpc {
     struct probe *p;
-    struct curlm_transfer xfer; /* the easy handle, kept across runs */
+    struct curlkind_run run;    /* the easy handle, kept across runs */
     struct curl_slist *headers; /* built once */
     struct grpcwire_answer answer;
     unsigned char req[GRPCWIRE_REQUEST_MAX];
@@ -69,20 +70,20 @@ static bool judge(struct grpc *g, CURLcode result, char *reason, size_t len)
 
     if (result != CURLE_OK) {
         curlkind_failure(reason, len, g->p->cfg, result, g->errbuf);
-        if (!g->p->cfg->tls && no_http2(g->xfer.easy, result))
+        if (!g->p->cfg->tls && no_http2(g->run.xfer.easy, result))
             snprintf(reason + strlen(reason), len - strlen(reason),
                      " (no HTTP/2 answer: not a gRPC server?)");
         return false;
     }
-    if (curlapi.easy_getinfo(g->xfer.easy, CURLINFO_HTTP_VERSION, &version) !=
-            CURLE_OK ||
+    if (curlapi.easy_getinfo(g->run.xfer.easy, CURLINFO_HTTP_VERSION,
+                             &version) != CURLE_OK ||
         version != CURL_HTTP_VERSION_2_0) {
         snprintf(reason, len,
                  "not a gRPC server: it did not agree to HTTP/2 (ALPN h2)");
         return false;
     }
-    if (curlapi.easy_getinfo(g->xfer.easy, CURLINFO_RESPONSE_CODE, &status) !=
-        CURLE_OK)
+    if (curlapi.easy_getinfo(g->run.xfer.easy, CURLINFO_RESPONSE_CODE,
+                             &status) != CURLE_OK)
         status = 0;
     return grpcwire_verdict(&g->answer, status, reason, len);
 }
@@ -151,7 +152,7 @@ static void build_url(const struct cfg_probe *cfg, char *url, size_t len)
 static CURLcode configure(struct grpc *g, const struct cfg_probe *cfg,
                           size_t req_len)
 {
-    CURL *e = g->xfer.easy;
+    CURL *e = g->run.xfer.easy;
     char url[URL_MAX];
     CURLcode rc;
 
@@ -198,9 +199,7 @@ static void grpc_destroy(struct probe *p)
 
     if (g == NULL)
         return;
-    if (p->owner->curl)
-        curlm_remove(p->owner->curl, &g->xfer);
-    curlapi.easy_cleanup(g->xfer.easy);
+    curlkind_free(&g->run);
     curlapi.slist_free_all(g->headers);
     free(g);
     p->data = NULL;
@@ -217,10 +216,12 @@ static int grpc_init(struct probe *p)
     if (g == NULL)
         return -ENOMEM;
     g->p = p;
+    g->run.p = p;
+    g->run.errbuf = g->errbuf;
     req_len = grpcwire_request(cfg->grpc_service, g->req, sizeof(g->req));
     rc = req_len < 0 ? req_len : 0;
     if (rc == 0)
-        rc = curlkind_easy_new(cfg, "http,https", g->errbuf, &g->xfer.easy);
+        rc = curlkind_easy_new(cfg, "http,https", g->errbuf, &g->run.xfer.easy);
     if (rc < 0)
         goto out_free;
     /* Debian's libcurl has nghttp2; another build may not. */
@@ -228,8 +229,8 @@ static int grpc_init(struct probe *p)
         rc = -EPROTONOSUPPORT;
         goto out_cleanup;
     }
-    g->xfer.done = on_done;
-    g->xfer.arg = g;
+    g->run.xfer.done = on_done;
+    g->run.xfer.arg = g;
     rc = build_headers(g, cfg);
     if (rc < 0)
         goto out_cleanup;
@@ -243,7 +244,7 @@ static int grpc_init(struct probe *p)
 
 out_cleanup:
     curlapi.slist_free_all(g->headers);
-    curlapi.easy_cleanup(g->xfer.easy);
+    curlapi.easy_cleanup(g->run.xfer.easy);
 out_free:
     free(g);
     return rc;
@@ -252,20 +253,18 @@ out_free:
 static int grpc_start(struct probe *p)
 {
     struct grpc *g = p->data;
-    struct curlm *m = curlkind_multi(p);
 
-    if (m == NULL)
-        return -ENOMEM;
     grpcwire_reset(&g->answer);
     g->errbuf[0] = '\0';
-    return curlm_add(m, &g->xfer);
+    return curlkind_start(&g->run, p->cfg->host, strlen(p->cfg->host),
+                          p->cfg->port);
 }
 
 static void grpc_cancel(struct probe *p)
 {
     struct grpc *g = p->data;
 
-    curlm_remove(p->owner->curl, &g->xfer);
+    curlkind_cancel(&g->run);
 }
 
 const struct probe_kind probe_kind_grpc = {

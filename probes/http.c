@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/parse.h"
 #include "probes/curlapi.h"
 #include "probes/curlkind.h"
 #include "probes/curlm.h"
@@ -30,7 +31,7 @@
 
 struct http {
     struct probe *p;
-    struct curlm_transfer xfer; /* the easy handle, kept across runs */
+    struct curlkind_run run;    /* the easy handle, kept across runs */
     struct curl_slist *headers; /* built once */
     struct curl_slist *foreign; /* to another host: built at the first */
     char *body;                 /* with expect_body only */
@@ -97,8 +98,8 @@ static bool judge(struct http *h, CURLcode result, char *reason, size_t len)
         curlkind_failure(reason, len, cfg, result, h->errbuf);
         return false;
     }
-    if (curlapi.easy_getinfo(h->xfer.easy, CURLINFO_RESPONSE_CODE, &status) !=
-        CURLE_OK)
+    if (curlapi.easy_getinfo(h->run.xfer.easy, CURLINFO_RESPONSE_CODE,
+                             &status) != CURLE_OK)
         status = 0;
     return httpcheck_verdict(cfg, status, h->body, h->len, h->truncated,
                              &h->excerpt, reason, len);
@@ -161,7 +162,7 @@ static struct curl_slist *foreign_headers(struct http *h)
     return h->foreign;
 }
 
-static int http_send(struct http *h);
+static int http_send(struct http *h, const char *url);
 
 /*
  * A redirect httpcheck_redirect() says to follow: the same handle again,
@@ -170,7 +171,7 @@ static int http_send(struct http *h);
 static int follow(struct http *h, const char *target, const char *method,
                   char *reason, size_t len)
 {
-    CURL *e = h->xfer.easy;
+    CURL *e = h->run.xfer.easy;
     CURLcode rc;
     int err;
 
@@ -188,7 +189,7 @@ static int follow(struct http *h, const char *target, const char *method,
     if (rc == CURLE_OK && method != h->method)
         rc = curlapi.easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
     h->method = method;
-    err = rc == CURLE_OK ? http_send(h) : -ENOMEM;
+    err = rc == CURLE_OK ? http_send(h, target) : -ENOMEM;
     if (err < 0)
         snprintf(reason, len, "cannot follow the redirect to %s: %s", target,
                  strerror(-err));
@@ -257,7 +258,7 @@ static CURLcode set_method(CURL *easy, const char *method)
 
 static CURLcode configure(struct http *h, const struct cfg_probe *cfg)
 {
-    CURL *e = h->xfer.easy;
+    CURL *e = h->run.xfer.easy;
     CURLcode rc = curlapi.easy_setopt(e, CURLOPT_URL, cfg->url);
 
     if (rc == CURLE_OK)
@@ -287,9 +288,7 @@ static void http_destroy(struct probe *p)
 
     if (h == NULL)
         return;
-    if (p->owner->curl)
-        curlm_remove(p->owner->curl, &h->xfer);
-    curlapi.easy_cleanup(h->xfer.easy);
+    curlkind_free(&h->run);
     curlapi.slist_free_all(h->headers);
     curlapi.slist_free_all(h->foreign);
     free(h->body);
@@ -307,11 +306,13 @@ static int http_init(struct probe *p)
     if (h == NULL)
         return -ENOMEM;
     h->p = p;
-    rc = curlkind_easy_new(cfg, "http,https", h->errbuf, &h->xfer.easy);
+    h->run.p = p;
+    h->run.errbuf = h->errbuf;
+    rc = curlkind_easy_new(cfg, "http,https", h->errbuf, &h->run.xfer.easy);
     if (rc < 0)
         goto out_free;
-    h->xfer.done = on_done;
-    h->xfer.arg = h;
+    h->run.xfer.done = on_done;
+    h->run.xfer.arg = h;
     rc = build_headers(cfg, &h->headers);
     if (rc < 0)
         goto out_cleanup;
@@ -325,24 +326,24 @@ static int http_init(struct probe *p)
 
 out_cleanup:
     curlapi.slist_free_all(h->headers);
-    curlapi.easy_cleanup(h->xfer.easy);
+    curlapi.easy_cleanup(h->run.xfer.easy);
 out_free:
     free(h);
     return rc;
 }
 
-/* One request of the run: the first, or a redirect's. */
-static int http_send(struct http *h)
+/* One request of the run to url: the first, or a redirect's. */
+static int http_send(struct http *h, const char *url)
 {
-    struct curlm *m = curlkind_multi(h->p);
+    struct cfg_url u;
 
-    if (m == NULL)
-        return -ENOMEM;
+    if (cfg_parse_url(url, &u) < 0)
+        return -EINVAL;
     h->len = 0;
     h->truncated = false;
     httpcheck_excerpt_reset(&h->excerpt);
     h->errbuf[0] = '\0';
-    return curlm_add(m, &h->xfer);
+    return curlkind_start(&h->run, u.host, u.host_len, u.port);
 }
 
 static int http_start(struct probe *p)
@@ -352,26 +353,26 @@ static int http_start(struct probe *p)
     CURLcode rc = CURLE_OK;
 
     if (h->moved) {
-        rc = curlapi.easy_setopt(h->xfer.easy, CURLOPT_URL, cfg->url);
+        rc = curlapi.easy_setopt(h->run.xfer.easy, CURLOPT_URL, cfg->url);
         if (rc == CURLE_OK)
-            rc = curlapi.easy_setopt(h->xfer.easy, CURLOPT_HTTPHEADER,
+            rc = curlapi.easy_setopt(h->run.xfer.easy, CURLOPT_HTTPHEADER,
                                      h->headers);
         if (rc == CURLE_OK)
-            rc = set_method(h->xfer.easy, cfg->method);
+            rc = set_method(h->run.xfer.easy, cfg->method);
         if (rc != CURLE_OK)
             return -ENOMEM;
         h->moved = false;
     }
     h->hops = 0;
     h->method = cfg->method;
-    return http_send(h);
+    return http_send(h, cfg->url);
 }
 
 static void http_cancel(struct probe *p)
 {
     struct http *h = p->data;
 
-    curlm_remove(p->owner->curl, &h->xfer);
+    curlkind_cancel(&h->run);
 }
 
 const struct probe_kind probe_kind_http = {
