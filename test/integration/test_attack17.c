@@ -125,14 +125,17 @@ T(an_endless_body_of_spaces_is_read_to_64_kib_only, 30)
  * root only.
  */
 /*
- * Binds the silent name server (127.0.0.153:53, never answering): its
- * socket. Writes a resolv.conf naming it into path, and into wrap the
- * sh -c script that mounts it on /etc/resolv.conf and execs "$@".
+ * Binds the silent name server (port 53 of a 127.53.x.y of its own, never
+ * answering): its socket. Writes a resolv.conf naming it into path, and into
+ * wrap the sh -c script that mounts it on /etc/resolv.conf and execs "$@".
  */
 static int silent_dns(char *path, size_t path_len, char *wrap, size_t wrap_len)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(53)};
     struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+    /* An address of this test's own: tests of the suite run at once. */
+    char addr[32];
+    int pid = (int)getpid();
     FILE *f;
     int fd;
 
@@ -140,13 +143,15 @@ static int silent_dns(char *path, size_t path_len, char *wrap, size_t wrap_len)
         cr_skip_test("needs root and unshare -m");
     fd = socket(AF_INET, SOCK_DGRAM, 0);
     cr_assert_geq(fd, 0);
-    inet_pton(AF_INET, "127.0.0.153", &sa.sin_addr);
+    snprintf(addr, sizeof(addr), "127.53.%d.%d", pid / 250 % 250 + 1,
+             pid % 250 + 1);
+    cr_assert_eq(inet_pton(AF_INET, addr, &sa.sin_addr), 1);
     cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
     snprintf(path, path_len, "/tmp/sidecar-resolv-%d", (int)getpid());
     f = fopen(path, "w");
     cr_assert_not_null(f);
-    fputs("nameserver 127.0.0.153\n", f);
+    fprintf(f, "nameserver %s\n", addr);
     fclose(f);
     snprintf(wrap, wrap_len, "mount --bind %s /etc/resolv.conf && exec \"$@\"",
              path);
