@@ -37,10 +37,12 @@ struct http {
     char *body;                 /* with expect_body only */
     size_t len;                 /* body bytes read (kept, with expect_body) */
     size_t cap;
-    bool truncated;     /* stopped reading at HTTP_BODY_MAX (or no memory) */
-    bool moved;         /* the handle holds a redirect's URL or method */
-    unsigned hops;      /* redirects this run followed */
-    const char *method; /* of the request under way */
+    bool truncated; /* stopped reading at HTTP_BODY_MAX (or no memory) */
+    bool moved;     /* the handle holds a redirect's URL or method */
+    unsigned hops;  /* redirects this run followed */
+    /* Nothing of p->cfg is held across a run: a reload that keeps the
+     * probe frees the config the run began with (p->cfg is the new one). */
+    bool as_get; /* a 301-303 made the request under way a GET */
     struct httpcheck_excerpt excerpt; /* built as the body arrives */
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -164,6 +166,12 @@ static struct curl_slist *foreign_headers(struct http *h)
 
 static int http_send(struct http *h, const char *url);
 
+/* The method of the request under way. */
+static const char *method_of(const struct http *h)
+{
+    return h->as_get ? "GET" : h->p->cfg->method;
+}
+
 /*
  * A redirect httpcheck_redirect() says to follow: the same handle again,
  * with curl's resolved Location. 0, or -errno with reason set.
@@ -172,6 +180,8 @@ static int follow(struct http *h, const char *target, const char *method,
                   char *reason, size_t len)
 {
     CURL *e = h->run.xfer.easy;
+    bool to_get = strcmp(method, method_of(h)) != 0;
+    char shown[HTTPCHECK_URL_MAX];
     CURLcode rc;
     int err;
 
@@ -184,15 +194,17 @@ static int follow(struct http *h, const char *target, const char *method,
                  : CURLE_OUT_OF_MEMORY;
     if (rc == CURLE_OK)
         rc = curlapi.easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-    if (rc == CURLE_OK && method != h->method)
+    if (rc == CURLE_OK && to_get)
         rc = curlapi.easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    if (rc == CURLE_OK && method != h->method)
+    if (rc == CURLE_OK && to_get)
         rc = curlapi.easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
-    h->method = method;
+    h->as_get = h->as_get || to_get;
     err = rc == CURLE_OK ? http_send(h, target) : -ENOMEM;
-    if (err < 0)
-        snprintf(reason, len, "cannot follow the redirect to %s: %s", target,
+    if (err < 0) {
+        httpcheck_url_shown(target, shown, sizeof(shown));
+        snprintf(reason, len, "cannot follow the redirect to %s: %s", shown,
                  strerror(-err));
+    }
     return err;
 }
 
@@ -200,7 +212,7 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
 {
     struct http *h = arg;
     char reason[PROBE_REASON_MAX];
-    const char *method = h->method;
+    const char *method = method_of(h);
     char *target = NULL;
     long status = 0;
     bool ok = false;
@@ -364,7 +376,7 @@ static int http_start(struct probe *p)
         h->moved = false;
     }
     h->hops = 0;
-    h->method = cfg->method;
+    h->as_get = false;
     return http_send(h, cfg->url);
 }
 
