@@ -77,7 +77,7 @@ int curlkind_start(struct curlkind_run *r, const char *host, size_t len,
 /* Ends the run's lookup or transfer (if any): done does not run. */
 void curlkind_cancel(struct curlkind_run *r);
 
-/* Cancels, then frees what the run holds; the easy handle stays. */
+/* Cancels, then frees what the run holds, the easy handle included. */
 void curlkind_free(struct curlkind_run *r);
 
 #endif
