@@ -190,6 +190,25 @@ T(a_silent_name_server_is_tried_twice_as_glibc_does, 60)
     cr_expect_eq(h_wait_exit(&H, 10), 0);
 }
 
+#define STATE_MAX 128
+
+/* grpchealth.py serving: its state file into state and its port file into
+ * portfile (the test unlinks both); its port. */
+static int serve_grpc(char state[STATE_MAX], char portfile[STATE_MAX + 8])
+{
+    static char helper[512];
+    const char *src = getenv("SIDECAR_SRC");
+
+    cr_assert_lt(nservers, sizeof(servers) / sizeof(servers[0]));
+    snprintf(helper, sizeof(helper), "%s/test/helpers/grpchealth.py",
+             src && *src ? src : "..");
+    snprintf(state, STATE_MAX, "%s", h_temp_file("=SERVING\n"));
+    snprintf(portfile, STATE_MAX + 8, "%s.port", state);
+    return h_run_port((const char *[]){"/usr/bin/python3", helper, "--mode",
+                                       "serve", state, portfile, NULL},
+                      portfile, &servers[nservers++]);
+}
+
 /*
  * Probes on libcurl under a silent name server: curl's threaded resolver
  * left one thread behind per run (CURLOPT_QUICK_EXIT), 20 grpc probes at
@@ -199,8 +218,7 @@ T(a_silent_name_server_is_tried_twice_as_glibc_does, 60)
  */
 T(probes_on_libcurl_start_no_resolver_thread, 60)
 {
-    static char helper[512], portfile[160], state[128];
-    const char *src = getenv("SIDECAR_SRC");
+    char state[STATE_MAX], portfile[STATE_MAX + 8];
     char path[512];
     char wrap[700];
     const char *wrapper[] = {"unshare", "-m", "sh", "-c", wrap, "wrap", NULL};
@@ -209,13 +227,7 @@ T(probes_on_libcurl_start_no_resolver_thread, 60)
     int port;
     int fd = silent_dns(path, sizeof(path), wrap, sizeof(wrap));
 
-    snprintf(helper, sizeof(helper), "%s/test/helpers/grpchealth.py",
-             src && *src ? src : "..");
-    snprintf(state, sizeof(state), "%s", h_temp_file("=SERVING\n"));
-    snprintf(portfile, sizeof(portfile), "%s.port", state);
-    port = h_run_port((const char *[]){"/usr/bin/python3", helper, "--mode",
-                                       "serve", state, portfile, NULL},
-                      portfile, &servers[nservers++]);
+    port = serve_grpc(state, portfile);
     at = (size_t)snprintf(yaml, sizeof(yaml),
                           "probes:\n"
                           "  local: {type: grpc, host: localhost, port: %d, "
@@ -256,8 +268,7 @@ T(probes_on_libcurl_start_no_resolver_thread, 60)
  */
 T(a_changed_address_wins_at_the_next_run, 60)
 {
-    static char helper[512], portfile[160], state[128];
-    const char *src = getenv("SIDECAR_SRC");
+    char state[STATE_MAX], portfile[STATE_MAX + 8];
     char path[512];
     char hosts[512];
     char wrap[1400];
@@ -273,13 +284,7 @@ T(a_changed_address_wins_at_the_next_run, 60)
     h_put_file(hosts, "127.0.0.2 svc.test\n");
     snprintf(wrap, sizeof(wrap), "mount --bind %s /etc/hosts && %s", hosts,
              resolv);
-    snprintf(helper, sizeof(helper), "%s/test/helpers/grpchealth.py",
-             src && *src ? src : "..");
-    snprintf(state, sizeof(state), "%s", h_temp_file("=SERVING\n"));
-    snprintf(portfile, sizeof(portfile), "%s.port", state);
-    port = h_run_port((const char *[]){"/usr/bin/python3", helper, "--mode",
-                                       "serve", state, portfile, NULL},
-                      portfile, &servers[nservers++]);
+    port = serve_grpc(state, portfile);
     snprintf(yaml, sizeof(yaml),
              "probes:\n"
              "  g: {type: grpc, host: svc.test, port: %d, period: 1s, "
