@@ -258,10 +258,11 @@ Test(runas, a_big_service_env_resolves_in_linear_time, .timeout = 5)
     char err[256];
     struct runas as;
     struct runas_cfg c;
+    char *inherit[] = {NULL}; /* borrowed by as: it outlives the loop */
     runas_of_probe(r, probe(r, "p"), &c);
     for (int i = 0; i < PROBES; i++) {
-        cr_assert_eq(runas_resolve(&c, (char *[]){NULL}, &as, err, sizeof(err)),
-                     0, "%s", err);
+        cr_assert_eq(runas_resolve(&c, inherit, &as, err, sizeof(err)), 0, "%s",
+                     err);
         cr_assert_eq(as.own_count, VARS, "one entry a name");
         if (i < PROBES - 1)
             runas_free(&as);
