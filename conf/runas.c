@@ -27,19 +27,20 @@ static bool parse_id(const char *s, unsigned long *id)
 
 /*
  * Whether sidecar may change a child's uid, gid and groups (a child that
- * switches always sets its groups, which a user namespace may deny), and
- * then signal it: a child of another uid takes signals only from
- * CAP_KILL, and a probe or service sidecar cannot kill at its timeout
- * would be left running.
+ * switches always sets its groups, which a user namespace may deny), and,
+ * for another uid (other_uid), then signal it: such a child takes signals
+ * only from CAP_KILL, and a probe or service sidecar cannot kill at its
+ * timeout would be left running.
  */
-static bool can_switch_ids(void)
+static bool can_switch_ids(bool other_uid)
 {
     struct __user_cap_header_struct hdr = {.version =
                                                _LINUX_CAPABILITY_VERSION_3};
     struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
     if (syscall(SYS_capget, &hdr, data) < 0)
         return geteuid() == 0 && spawn_may_set_groups();
-    unsigned need = (1u << CAP_SETUID) | (1u << CAP_SETGID) | (1u << CAP_KILL);
+    unsigned need = (1u << CAP_SETUID) | (1u << CAP_SETGID) |
+                    (other_uid ? 1u << CAP_KILL : 0);
     return (data[0].effective & need) == need && spawn_may_set_groups();
 }
 
@@ -120,7 +121,7 @@ int runas_ids(const struct runas_cfg *c, struct runas_ids *out,
      * for: without the capabilities to switch, say so now. (With them, a
      * failing setuid in the child is reported and the child exits.)
      */
-    bool can_switch = can_switch_ids();
+    bool can_switch = can_switch_ids(out->uid != geteuid());
     if (!can_switch && (out->uid != geteuid() || out->gid != getegid())) {
         *at = c->user->name ? c->user->mark : c->group->mark;
         snprintf(errbuf, errlen,

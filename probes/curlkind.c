@@ -119,8 +119,9 @@ static void on_fail(EV_P_ ev_timer *w, int revents)
     r->xfer.done(r->xfer.easy, CURLE_COULDNT_RESOLVE_HOST, r->xfer.arg);
 }
 
-/* "-host:port" drops what an earlier run left in the curlm's DNS cache
- * (CURLOPT_RESOLVE entries never expire there), then "host:port:a,b". */
+/* "-host:port" drops what an earlier run left in the curlm's DNS cache,
+ * then "+host:port:a,b": the '+' lets the entry expire there as curl's
+ * own do (60 s), so names a redirect chain brings are not kept for ever. */
 static struct curl_slist *resolve_list(const struct connect_target *t,
                                        const struct resolve_addrs *addrs)
 {
@@ -134,7 +135,7 @@ static struct curl_slist *resolve_list(const struct connect_target *t,
     list = curlapi.slist_append(NULL, line);
     if (list == NULL)
         return NULL;
-    at = (size_t)snprintf(line, sizeof(line), "%s:%u:", t->host, t->port);
+    at = (size_t)snprintf(line, sizeof(line), "+%s:%u:", t->host, t->port);
     for (unsigned i = 0; i < addrs->count; i++) {
         const union resolve_sa *sa = &addrs->addr[i];
         bool v6 = sa->sa.sa_family == AF_INET6;
@@ -204,7 +205,11 @@ int curlkind_start(struct curlkind_run *r, const char *host, size_t len,
     /* An IPv6 literal in a URL (its zone "%25"-escaped): no lookup. */
     if (len > 0 && host[0] == '[')
         return curlm_add(m, &r->xfer);
+    /* A name c-ares cannot take (an IDN in an https:// URL, which curl
+     * converts with libidn2): curl resolves it, as before. */
     rc = connect_target_set(&r->target, host, len, port);
+    if (rc == -EINVAL)
+        return curlm_add(m, &r->xfer);
     if (rc < 0)
         return rc;
     if (r->target.literal)

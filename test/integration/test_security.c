@@ -118,6 +118,29 @@ T(a_sidecar_without_cap_kill_refuses_another_user, 20)
               err);
 }
 
+/* A group alone keeps sidecar's uid, which it may signal without
+ * CAP_KILL: allowed. */
+T(a_group_alone_needs_no_cap_kill, 20)
+{
+    static const char *const no_kill[] = {"setpriv", "--bounding-set", "-kill",
+                                          "--", NULL};
+    size_t from = 0;
+    h_start_wrapped(&H,
+                    "probes:\n"
+                    "  as-nogroup:\n"
+                    "    type: exec\n"
+                    "    group: nogroup\n"
+                    "    command: [id, -g]\n"
+                    "    period: 1s\n"
+                    "    failure_threshold: 1\n",
+                    no_kill);
+    long i = h_wait_probe_state(&H, &from, "as-nogroup", "passing", H_WAIT);
+    cr_assert_geq(i, 0);
+    cr_expect_str_eq(h_str(&H, i, "reason"), "65534");
+    h_signal(&H, SIGTERM);
+    cr_expect_eq(h_wait_exit(&H, 10), 0);
+}
+
 T(the_token_never_reaches_the_log, 20)
 {
     static const char token[] = "tok-7f3a9c1e5b";
