@@ -24,6 +24,7 @@
 #define LOG_HIGH_WATER (256u * 1024)
 #define LOG_LOW_WATER  (64u * 1024)
 #define LOG_OUT_MAX    (16u * 1024 * 1024)
+#define LOG_CHANGE_MAX (64u * 1024) /* a state change's JSON object */
 
 static struct {
     struct ev_loop *loop;
@@ -40,11 +41,16 @@ static struct {
     unsigned long long dropped;
     time_t ts_sec; /* ts_prefix caches "YYYY-MM-DDTHH:MM:SS" of ts_sec */
     char ts_prefix[24];
+    log_tap_fn *tap;
+    void *tap_ctx;
+    bool in_tap;
+    struct buf change; /* a state change's JSON object, for the tap */
 } sink = {
     .fd = -1,
     .old_flags = -1,
     .level = LOG_LEVEL_INFO,
     .out = {.max = LOG_OUT_MAX},
+    .change = {.max = LOG_CHANGE_MAX},
     .waiters = {.prev = &sink.waiters, .next = &sink.waiters},
 };
 
@@ -181,10 +187,11 @@ static int put_text_field(struct buf *b, const struct log_field *f)
     return -EINVAL;
 }
 
-static int format_event(struct buf *b, enum log_level level, const char *msg,
-                        const struct log_field *fields, size_t n)
+/* The event as a line without its newline: a JSON object, or text. */
+static int format_event(struct buf *b, bool json, enum log_level level,
+                        const char *msg, const struct log_field *fields,
+                        size_t n)
 {
-    bool json = sink.format == LOG_FORMAT_JSON;
     int rc = buf_puts(b, json ? "{\"ts\":\"" : "");
     if (rc == 0)
         rc = put_timestamp(b);
@@ -200,8 +207,8 @@ static int format_event(struct buf *b, enum log_level level, const char *msg,
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = json ? put_json_field(b, &fields[i])
                   : put_text_field(b, &fields[i]);
-    if (rc == 0)
-        rc = buf_puts(b, json ? "}\n" : "\n");
+    if (rc == 0 && json)
+        rc = buf_puts(b, "}");
     return rc;
 }
 
@@ -229,22 +236,69 @@ static void report_dropped(void)
              LF_INT("dropped", n));
 }
 
-void log_event(enum log_level level, const char *msg,
-               const struct log_field *fields, size_t n)
+/* Appends one event's line to the output (or stderr before log_open). */
+static void emit_line(bool json, enum log_level level, const char *msg,
+                      const struct log_field *fields, size_t n,
+                      const struct buf *rendered)
 {
+    struct buf tmp;
+    struct buf *b = &sink.out;
     if (!sink.loop) {
-        struct buf tmp;
         buf_init(&tmp, 64 * 1024);
-        if (format_event(&tmp, level, msg, fields, n) == 0)
+        b = &tmp;
+    }
+    size_t start = b->len;
+    int rc = rendered ? buf_append(b, rendered->data, rendered->len)
+                      : format_event(b, json, level, msg, fields, n);
+    if (rc == 0)
+        rc = buf_puts(b, "\n");
+    if (!sink.loop) {
+        if (rc == 0)
             write_unopened(&tmp);
         buf_free(&tmp);
-        return;
-    }
-    size_t start = sink.out.len;
-    if (format_event(&sink.out, level, msg, fields, n) < 0) {
+    } else if (rc < 0) {
         buf_truncate(&sink.out, start);
         sink.dropped++;
     }
+}
+
+void log_emit(enum log_level level, unsigned flags, const char *msg,
+              const struct log_field *fields, size_t n)
+{
+    bool print = (flags & LOG_F_ALWAYS) || log_enabled(level);
+    bool json = sink.format == LOG_FORMAT_JSON;
+    const struct buf *rendered = NULL;
+    if ((flags & LOG_F_CHANGE) && sink.tap && !sink.in_tap) {
+        /* Rendered once: the tap's object is the JSON line's too. */
+        buf_truncate(&sink.change, 0);
+        if (format_event(&sink.change, true, level, msg, fields, n) == 0) {
+            sink.in_tap = true;
+            sink.tap(sink.tap_ctx, sink.change.data, sink.change.len);
+            sink.in_tap = false;
+            rendered = json ? &sink.change : NULL;
+        }
+    }
+    if (print)
+        emit_line(json, level, msg, fields, n, rendered);
+}
+
+void log_event(enum log_level level, const char *msg,
+               const struct log_field *fields, size_t n)
+{
+    log_emit(level, LOG_F_ALWAYS, msg, fields, n);
+}
+
+void log_set_tap(log_tap_fn *fn, void *ctx)
+{
+    sink.tap = fn;
+    sink.tap_ctx = fn ? ctx : NULL;
+    if (!fn)
+        buf_free(&sink.change);
+}
+
+bool log_tapped(void)
+{
+    return sink.tap != NULL;
 }
 
 /*

@@ -65,14 +65,29 @@ struct log_field {
 #define LOG_AT(lvl, msg, ...)                                                  \
     do {                                                                       \
         if (log_enabled(lvl))                                                  \
-            LOG_ALWAYS(lvl, msg, __VA_ARGS__);                                 \
+            LOG_FLAGGED(lvl, LOG_F_ALWAYS, msg, __VA_ARGS__);                  \
     } while (0)
 /* Whatever log.level says: for the few events an operator must always
  * see, as a config reload. */
 #define LOG_ALWAYS(lvl, msg, ...)                                              \
+    LOG_FLAGGED(lvl, LOG_F_ALWAYS, msg, __VA_ARGS__)
+/*
+ * A state change (a service's, a probe's, the aggregate's, a reload): the
+ * tap (log_set_tap) receives it whatever log.level says; the log prints
+ * it when lvl is enabled. Fields are evaluated only when one of them
+ * wants it.
+ */
+#define LOG_CHANGE(lvl, msg, ...)                                              \
+    do {                                                                       \
+        if (log_enabled(lvl) || log_tapped())                                  \
+            LOG_FLAGGED(lvl, LOG_F_CHANGE, msg, __VA_ARGS__);                  \
+    } while (0)
+#define LOG_CHANGE_ALWAYS(lvl, msg, ...)                                       \
+    LOG_FLAGGED(lvl, LOG_F_CHANGE | LOG_F_ALWAYS, msg, __VA_ARGS__)
+#define LOG_FLAGGED(lvl, flags, msg, ...)                                      \
     do {                                                                       \
         const struct log_field lf_[] = {{0}, __VA_ARGS__};                     \
-        log_event((lvl), (msg), lf_ + 1, ARRAY_SIZE(lf_) - 1);                 \
+        log_emit((lvl), (flags), (msg), lf_ + 1, ARRAY_SIZE(lf_) - 1);         \
     } while (0)
 #define LOG_DEBUG(...) LOG_AT(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define LOG_INFO(...)  LOG_AT(LOG_LEVEL_INFO, __VA_ARGS__)
@@ -99,9 +114,31 @@ void log_set_format(enum log_format format);
 void log_set_level(enum log_level level);
 bool log_enabled(enum log_level level);
 
-/* Emits one event with n typed fields. Use the LOG_* macros. */
+/* Emits one event with n typed fields, whatever the level. */
 void log_event(enum log_level level, const char *msg,
                const struct log_field *fields, size_t n);
+
+/* log_emit's flags: print whatever the level; a state change (tapped). */
+#define LOG_F_ALWAYS 1u
+#define LOG_F_CHANGE 2u
+
+/* Emits one event as flags say. Use the LOG_* macros. */
+void log_emit(enum log_level level, unsigned flags, const char *msg,
+              const struct log_field *fields, size_t n);
+
+/*
+ * Called with each state change (LOG_CHANGE) as one JSON object, exactly
+ * the JSON log line without its newline (ts, level, msg, the fields),
+ * whatever log.format and log.level say; json is good for the call only.
+ * The tap must not log state changes itself (those would not reach it).
+ */
+typedef void log_tap_fn(void *ctx, const char *json, size_t len);
+
+/* One tap at most; log_set_tap(NULL, NULL) removes it. */
+void log_set_tap(log_tap_fn *fn, void *ctx);
+
+/* True while a tap is set. */
+bool log_tapped(void);
 
 /*
  * Relays one line of a child's output (without its newline). partial marks

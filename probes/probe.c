@@ -71,15 +71,16 @@ static void set_state(struct probe *p, enum probe_state state)
     p->state = state;
     p->state_since = ev_time();
     unsigned streak = state == PROBE_PASSING ? p->passes : p->failures;
-    LOG_AT(state == PROBE_FAILING ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
-           "probe state changed", LF_STR("probe", p->cfg->name),
-           LF_STR("importance", importance_names[p->cfg->importance]),
-           LF_STR("service", p->cfg->service), LF_STR("from", state_names[old]),
-           LF_STR("to", state_names[state]),
-           LF_STR("reason", p->has_result ? p->last.reason : "not running"),
-           LF_INT("consecutive", state == PROBE_UNKNOWN ? 0 : streak),
-           LF_INT("duration_ms",
-                  p->has_result ? (long long)ms(p->last.duration) : 0));
+    LOG_CHANGE(state == PROBE_FAILING ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+               "probe state changed", LF_STR("probe", p->cfg->name),
+               LF_STR("importance", importance_names[p->cfg->importance]),
+               LF_STR("service", p->cfg->service),
+               LF_STR("from", state_names[old]),
+               LF_STR("to", state_names[state]),
+               LF_STR("reason", p->has_result ? p->last.reason : "not running"),
+               LF_INT("consecutive", state == PROBE_UNKNOWN ? 0 : streak),
+               LF_INT("duration_ms",
+                      p->has_result ? (long long)ms(p->last.duration) : 0));
     if (p->owner->notify)
         p->owner->notify(p, old, p->owner->notify_arg);
     restart_if_due(p);

@@ -117,12 +117,12 @@ bool health_update(struct health *h, struct health_view view, const char *cause)
         changed[n++] = "started";
     if (n == 0)
         return false;
-    LOG_AT(view.status == HEALTH_DOWN ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
-           "health changed",
-           LF_STR("from", first ? "none" : status_names[old.status]),
-           LF_STR("to", status_names[view.status]),
-           LF_LIST("changed", changed, n), LF_STR("cause", cause),
-           LF_BOOL("live", view.live), LF_BOOL("ready", view.ready),
-           LF_BOOL("started", view.started));
+    LOG_CHANGE(view.status == HEALTH_DOWN ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+               "health changed",
+               LF_STR("from", first ? "none" : status_names[old.status]),
+               LF_STR("to", status_names[view.status]),
+               LF_LIST("changed", changed, n), LF_STR("cause", cause),
+               LF_BOOL("live", view.live), LF_BOOL("ready", view.ready),
+               LF_BOOL("started", view.started));
     return true;
 }

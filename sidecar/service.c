@@ -103,9 +103,10 @@ static void set_state(struct svc *s, enum svc_state state)
         return;
     s->state = state;
     s->state_since = ev_now(s->loop);
-    LOG_DEBUG("service state changed", LF_STR("service", s->cfg->name),
-              LF_STR("from", state_names[old]),
-              LF_STR("to", state_names[state]));
+    LOG_CHANGE(LOG_LEVEL_DEBUG, "service state changed",
+               LF_STR("service", s->cfg->name),
+               LF_STR("from", state_names[old]),
+               LF_STR("to", state_names[state]));
     if (s->notify)
         s->notify(s, old, s->notify_arg);
 }
@@ -157,9 +158,10 @@ static int read_status_pipe(struct svc *s)
     char why[CHILD_WHY_MAX];
     int rc = child_exec_status(&s->proc, why, sizeof(why));
     if (rc == 0)
-        LOG_ERROR("service failed to start", LF_STR("service", s->cfg->name),
-                  LF_INT("pid", s->proc.pid), LF_STR("error", why),
-                  LF_STR("command", s->cfg->command.argv[0]));
+        LOG_CHANGE(LOG_LEVEL_ERROR, "service failed to start",
+                   LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
+                   LF_STR("error", why),
+                   LF_STR("command", s->cfg->command.argv[0]));
     return rc;
 }
 
@@ -343,8 +345,9 @@ static void spawn(struct svc *s)
 static void started(struct svc *s)
 {
     s->ever_started = true;
-    LOG_INFO("service started", LF_STR("service", s->cfg->name),
-             LF_INT("pid", s->proc.pid), LF_INT("restarts", s->restarts));
+    LOG_CHANGE(LOG_LEVEL_INFO, "service started",
+               LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
+               LF_INT("restarts", s->restarts));
 }
 
 /*
@@ -440,10 +443,11 @@ static void after_exit(struct svc *s, bool forced)
      * whatever the task's exit code after the stop signal. */
     if (!forced && !s->failed_run && s->cfg->role == CFG_ROLE_TASK &&
         svc_exit_is_success(s)) {
-        LOG_INFO("service completed", LF_STR("service", s->cfg->name),
-                 LF_INT("exit_code", svc_exit_code(s)),
-                 LF_INT("duration_ms", (long long)(uptime * 1000.0)),
-                 LF_INT("restarts", s->restarts));
+        LOG_CHANGE(LOG_LEVEL_INFO, "service completed",
+                   LF_STR("service", s->cfg->name),
+                   LF_INT("exit_code", svc_exit_code(s)),
+                   LF_INT("duration_ms", (long long)(uptime * 1000.0)),
+                   LF_INT("restarts", s->restarts));
         set_state(s, SVC_COMPLETED);
         return;
     }
@@ -452,12 +456,12 @@ static void after_exit(struct svc *s, bool forced)
         return;
     }
     if (!note_restart(s, now)) {
-        LOG_ERROR("service is crash-looping; giving up",
-                  LF_STR("service", s->cfg->name),
-                  LF_INT("restarts", s->restarts),
-                  LF_INT("max_restarts", s->cfg->max_restarts),
-                  LF_INT("restart_window_ms", s->cfg->restart_window_ms),
-                  LF_INT("exit_code", svc_exit_code(s)));
+        LOG_CHANGE(LOG_LEVEL_ERROR, "service is crash-looping; giving up",
+                   LF_STR("service", s->cfg->name),
+                   LF_INT("restarts", s->restarts),
+                   LF_INT("max_restarts", s->cfg->max_restarts),
+                   LF_INT("restart_window_ms", s->cfg->restart_window_ms),
+                   LF_INT("exit_code", svc_exit_code(s)));
         set_state(s, SVC_FATAL);
         return;
     }
@@ -467,9 +471,10 @@ static void after_exit(struct svc *s, bool forced)
     double delay = svc_backoff_delay(&s->cfg->backoff, s->backoff_step, jitter);
     if (s->backoff_step < 64)
         s->backoff_step++;
-    LOG_INFO("service will restart", LF_STR("service", s->cfg->name),
-             LF_INT("backoff_ms", (long long)(delay * 1000.0)),
-             LF_INT("restarts", s->restarts + 1));
+    LOG_CHANGE(LOG_LEVEL_INFO, "service will restart",
+               LF_STR("service", s->cfg->name),
+               LF_INT("backoff_ms", (long long)(delay * 1000.0)),
+               LF_INT("restarts", s->restarts + 1));
     arm_timer(s, delay);
     set_state(s, SVC_BACKOFF);
 }
@@ -482,18 +487,18 @@ static void log_exit(struct svc *s, pid_t pid)
     if (pid <= 0)
         return;
     if (WIFSIGNALED(st)) {
-        LOG_AT(s->state == SVC_STOPPING ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
-               "service exited", LF_STR("service", s->cfg->name),
-               LF_INT("pid", pid), LF_INT("exit_code", svc_exit_code(s)),
-               LF_STR("signal", cfg_signal_name(WTERMSIG(st))),
-               LF_INT("uptime_ms", (long long)(uptime * 1000.0)));
+        LOG_CHANGE(s->state == SVC_STOPPING ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+                   "service exited", LF_STR("service", s->cfg->name),
+                   LF_INT("pid", pid), LF_INT("exit_code", svc_exit_code(s)),
+                   LF_STR("signal", cfg_signal_name(WTERMSIG(st))),
+                   LF_INT("uptime_ms", (long long)(uptime * 1000.0)));
     } else {
-        LOG_AT(svc_exit_is_success(s) || s->state == SVC_STOPPING
-                   ? LOG_LEVEL_INFO
-                   : LOG_LEVEL_WARN,
-               "service exited", LF_STR("service", s->cfg->name),
-               LF_INT("pid", pid), LF_INT("exit_code", svc_exit_code(s)),
-               LF_INT("uptime_ms", (long long)(uptime * 1000.0)));
+        LOG_CHANGE(svc_exit_is_success(s) || s->state == SVC_STOPPING
+                       ? LOG_LEVEL_INFO
+                       : LOG_LEVEL_WARN,
+                   "service exited", LF_STR("service", s->cfg->name),
+                   LF_INT("pid", pid), LF_INT("exit_code", svc_exit_code(s)),
+                   LF_INT("uptime_ms", (long long)(uptime * 1000.0)));
     }
 }
 
@@ -599,9 +604,10 @@ static void stop_with(struct svc *s, int sig)
     settle_exec(s);
     ev_timer_stop(s->loop, &s->watchdog_w);
     s->stop_mono = util_mono_now();
-    LOG_INFO("stopping service", LF_STR("service", s->cfg->name),
-             LF_INT("pid", s->proc.pid), LF_STR("signal", cfg_signal_name(sig)),
-             LF_INT("stop_timeout_ms", s->cfg->stop_timeout_ms));
+    LOG_CHANGE(LOG_LEVEL_INFO, "stopping service",
+               LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
+               LF_STR("signal", cfg_signal_name(sig)),
+               LF_INT("stop_timeout_ms", s->cfg->stop_timeout_ms));
     signal_group(s, sig);
     /* A stopped (SIGSTOP) process must wake to see the signal. */
     if (sig != SIGKILL && sig != SIGCONT)
@@ -628,9 +634,9 @@ static void arm_watchdog(struct svc *s)
 /* RUNNING: no WATCHDOG=1 for watchdog: aborted, a failed run. */
 static void watchdog_expired(struct svc *s)
 {
-    LOG_WARN("watchdog timeout", LF_STR("service", s->cfg->name),
-             LF_INT("pid", s->proc.pid),
-             LF_INT("watchdog_ms", s->cfg->watchdog_ms));
+    LOG_CHANGE(LOG_LEVEL_WARN, "watchdog timeout",
+               LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
+               LF_INT("watchdog_ms", s->cfg->watchdog_ms));
     s->failed_run = true;
     stop_with(s, SIGABRT);
 }
@@ -765,9 +771,10 @@ static void ready_timed_out(struct svc *s)
         on_ready_pipe(s->loop, &s->ready_w, EV_READ);
     if (s->state != SVC_STARTING)
         return;
-    LOG_WARN("service did not say it is ready in time; stopping it",
-             LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
-             LF_INT("ready_timeout_ms", s->cfg->ready_timeout_ms));
+    LOG_CHANGE(LOG_LEVEL_WARN,
+               "service did not say it is ready in time; stopping it",
+               LF_STR("service", s->cfg->name), LF_INT("pid", s->proc.pid),
+               LF_INT("ready_timeout_ms", s->cfg->ready_timeout_ms));
     s->failed_run = true;
     begin_stop(s);
 }

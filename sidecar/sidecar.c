@@ -219,10 +219,11 @@ static void start_ready(struct sidecar *sc)
             continue;
         const struct svc *dep = doomed_dep(sc, s);
         if (dep) {
-            LOG_ERROR("dependency failed; service cannot start",
-                      LF_STR("service", s->cfg->name),
-                      LF_STR("dependency", dep->cfg->name),
-                      LF_STR("state", svc_state_name(dep->state)));
+            LOG_CHANGE(LOG_LEVEL_ERROR,
+                       "dependency failed; service cannot start",
+                       LF_STR("service", s->cfg->name),
+                       LF_STR("dependency", dep->cfg->name),
+                       LF_STR("state", svc_state_name(dep->state)));
             svc_handle(s, SVC_EV_ABANDON);
         } else {
             bool met = true;
@@ -400,11 +401,11 @@ static void probe_restart_due(struct sidecar *sc, struct probe *p)
                  LF_STR("service", p->cfg->service));
         return;
     }
-    LOG_WARN("restarting service: its probe is failing",
-             LF_STR("service", sc->svcs[idx]->cfg->name),
-             LF_STR("probe", p->cfg->name),
-             LF_BOOL("passed_since_start", p->passed_once),
-             LF_INT("start_period_ms", p->cfg->start_period_ms));
+    LOG_CHANGE(LOG_LEVEL_WARN, "restarting service: its probe is failing",
+               LF_STR("service", sc->svcs[idx]->cfg->name),
+               LF_STR("probe", p->cfg->name),
+               LF_BOOL("passed_since_start", p->passed_once),
+               LF_INT("start_period_ms", p->cfg->start_period_ms));
     svc_handle(sc->svcs[idx], SVC_EV_RESTART);
 }
 
@@ -660,9 +661,9 @@ static void lc_drain(struct sidecar *sc, enum sc_event ev, const char *signal)
     double drain = (double)sc->cfg->shutdown.drain_ms / 1000.0;
     snprintf(sc->drain_reason, sizeof(sc->drain_reason), "received %s", signal);
     sc->state = SC_DRAINING;
-    LOG_INFO("draining: not ready, stopping after the drain",
-             LF_STR("reason", sc->drain_reason),
-             LF_INT("drain_ms", sc->cfg->shutdown.drain_ms));
+    LOG_CHANGE(LOG_LEVEL_INFO, "draining: not ready, stopping after the drain",
+               LF_STR("reason", sc->drain_reason),
+               LF_INT("drain_ms", sc->cfg->shutdown.drain_ms));
     update_health(sc, "draining");
     ev_now_update(sc->loop); /* the drain counts from now */
     ev_timer_init(&sc->drain_w, on_drained, drain, 0.);
@@ -675,7 +676,7 @@ static void lc_shutdown(struct sidecar *sc, enum sc_event ev,
     (void)ev;
     sc->state = SC_STOPPING;
     ev_timer_stop(sc->loop, &sc->drain_w);
-    LOG_INFO("shutting down", LF_STR("reason", reason));
+    LOG_CHANGE(LOG_LEVEL_INFO, "shutting down", LF_STR("reason", reason));
     continue_shutdown(sc);
 }
 
@@ -1060,9 +1061,9 @@ static int reload_failed(struct sidecar *sc, const char *trigger,
                          const char *error, struct buf *answer)
 {
     record_reload(sc, trigger, false, error);
-    LOG_ERROR("config reload failed: nothing changed",
-              LF_STR("trigger", trigger), LF_STR("path", sc->cfg->path),
-              LF_STR("error", error));
+    LOG_CHANGE(LOG_LEVEL_ERROR, "config reload failed: nothing changed",
+               LF_STR("trigger", trigger), LF_STR("path", sc->cfg->path),
+               LF_STR("error", error));
     refresh_frontend(sc); /* /health/details shows it */
     return put_refusal(answer, error) < 0 ? -ENOMEM : -EINVAL;
 }
@@ -1220,7 +1221,7 @@ static void log_reload(const struct reload_plan *p, const char *trigger,
                        const char *path)
 {
     /* Always: the one record of what a reload did, whatever the level. */
-    LOG_ALWAYS(
+    LOG_CHANGE_ALWAYS(
         LOG_LEVEL_INFO, "config reloaded", LF_STR("trigger", trigger),
         LF_STR("path", path),
         LF_LIST("added", (const char *const *)p->added.v, p->added.n),
