@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/events.h"
 #include "api/http.h"
 #include "base/log.h"
 #include "sidecar/view.h"
@@ -15,6 +16,7 @@ struct frontend {
     struct http_server *http; /* serving now */
     struct http_server *next; /* bound to a reload's new http.listen */
     struct http_stats stats;  /* what clients cost, across reloads */
+    struct events events;     /* GET /events' ring, across reloads */
 };
 
 /* errno after a call that sets it on failure, as -errno. */
@@ -90,8 +92,10 @@ static void refresh(void *arg)
 static void frontend_free(void *arg)
 {
     struct frontend *fe = arg;
+    log_set_tap(NULL, NULL);
     http_server_free(fe->next);
     http_server_free(fe->http);
+    events_free(&fe->events);
     free(fe);
 }
 
@@ -106,6 +110,8 @@ int frontend_attach(struct ev_loop *loop, struct sidecar *sc, char *errbuf,
     fe->loop = loop;
     fe->sc = sc;
     http_stats_init(&fe->stats);
+    events_init(&fe->events, loop);
+    fe->stats.events = &fe->events;
     fe->http = http_server_new(loop, sidecar_view(sc).cfg, sc, &fe->stats,
                                errbuf, errlen);
     if (!fe->http) {
@@ -113,6 +119,7 @@ int frontend_attach(struct ev_loop *loop, struct sidecar *sc, char *errbuf,
         free(fe);
         return rc;
     }
+    log_set_tap(events_tap, &fe->events);
     struct sidecar_frontend hooks = {
         .arg = fe,
         .prepare = prepare,

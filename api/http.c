@@ -16,6 +16,7 @@
 #include "api/checks.h"
 #include "api/control.h"
 #include "api/details.h"
+#include "api/events.h"
 #include "api/metrics.h"
 #include "api/mhdapi.h"
 #include "base/buf.h"
@@ -70,6 +71,7 @@ struct http_server {
     struct MHD_Response *responses[CACHED_COUNT];
     unsigned statuses[CACHED_COUNT];
     double rendered_at[CACHED_COUNT]; /* util_mono_now(); 0: render again */
+    unsigned long long rendered_events[CACHED_COUNT]; /* events recorded */
     /* Connections waiting for a whole request (headers and body),
      * oldest first: the ones evicted at the limit or past the deadline. */
     struct conn *waiting_head;
@@ -493,8 +495,12 @@ static enum MHD_Result answer_live(struct http_server *srv,
                                    struct MHD_Connection *c, enum cached which)
 {
     double now = util_mono_now();
+    /* Any event recorded since: a page refetches on each, sees it. */
+    unsigned long long events =
+        srv->stats->events ? srv->stats->events->recorded : 0;
     if (!srv->responses[which] || srv->rendered_at[which] == 0 ||
-        now - srv->rendered_at[which] > HTTP_LIVE_MAX_AGE_S) {
+        now - srv->rendered_at[which] > HTTP_LIVE_MAX_AGE_S ||
+        srv->rendered_events[which] != events) {
         struct buf body;
         buf_init(&body, HTTP_BODY_MAX);
         bool details = which == CACHED_DETAILS;
@@ -505,10 +511,42 @@ static enum MHD_Result answer_live(struct http_server *srv,
             put(srv, which, MHD_HTTP_OK, body.data,
                 details ? "application/json" : "text/plain; version=0.0.4");
             srv->rendered_at[which] = now;
+            srv->rendered_events[which] = events;
         }
         buf_free(&body);
     }
     return queue_cached(srv, c, which);
+}
+
+/* A stream was resumed: MHD runs from the loop, at once. */
+static void kick(void *owner)
+{
+    struct http_server *srv = owner;
+    ev_timer_stop(srv->loop, &srv->timer_w);
+    ev_timer_set(&srv->timer_w, 0., 0.);
+    ev_timer_start(srv->loop, &srv->timer_w);
+}
+
+/*
+ * GET /events: a stream (api/events.h), which waits for no request: it
+ * leaves the deadline's list for good. Its cap keeps half the
+ * connections for everyone else, kubelet first.
+ */
+static enum MHD_Result answer_events(struct http_server *srv,
+                                     struct MHD_Connection *c,
+                                     const char *method)
+{
+    if (strcmp(method, "HEAD") == 0) {
+        struct buf none;
+        buf_init(&none, 0);
+        return queue_new(c, MHD_HTTP_OK, &none, "text/event-stream", false);
+    }
+    if (strcmp(method, "GET") != 0)
+        return queue_cached(srv, c, CACHED_NOT_ALLOWED);
+    unsigned max = srv->evict_at / 2;
+    return events_answer(srv->stats->events, srv, kick, c,
+                         max < EVENTS_SUBSCRIBERS_MAX ? max
+                                                      : EVENTS_SUBSCRIBERS_MAX);
 }
 
 static bool has_query(struct MHD_Connection *c)
@@ -757,6 +795,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
     if (strcmp(url, "/health/details") == 0)
         return read ? answer_live(srv, c, CACHED_DETAILS)
                     : queue_cached(srv, c, CACHED_NOT_ALLOWED);
+    if (strcmp(url, "/events") == 0 && srv->stats->events)
+        return answer_events(srv, c, method);
     for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
         size_t n = strlen(routes[i].path);
         if (strncmp(url, routes[i].path, n) != 0)
@@ -918,9 +958,22 @@ bool http_server_listening(const struct http_server *srv)
     return !srv->quiesced;
 }
 
+/* Its streams send what they have and end (clients come back elsewhere). */
+static void end_streams(struct http_server *srv)
+{
+    if (!srv->stats->events)
+        return;
+    events_end(srv->stats->events, srv);
+    /* Resumed, read, written: a run each, none of them waits. */
+    for (int i = 0; i < 3; i++)
+        mhdapi.run(srv->mhd);
+    rearm(srv);
+}
+
 void http_server_retire(struct http_server *old, struct http_server *successor)
 {
     http_server_quiesce(old);
+    end_streams(old);
     old->token = ""; /* its config goes; no new writes through it */
     if (successor->retired)
         http_server_free(successor->retired); /* a reload ago: long done */
@@ -934,6 +987,8 @@ void http_server_free(struct http_server *srv)
 {
     if (!srv)
         return;
+    /* Streams end first: each writes its end if the socket takes it. */
+    end_streams(srv);
     ev_io_stop(srv->loop, &srv->io_w);
     ev_timer_stop(srv->loop, &srv->timer_w);
     ev_timer_stop(srv->loop, &srv->retire_w);

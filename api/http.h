@@ -18,6 +18,7 @@
 #include "base/util.h"
 #include "conf/model.h"
 
+struct events;
 struct http_server;
 struct sidecar;
 
@@ -30,6 +31,7 @@ struct http_stats {
     struct ratelimit log_limit; /* the lines clients can make us log */
     unsigned long long evicted_at_limit;
     unsigned long long evicted_late; /* request not whole by the deadline */
+    struct events *events; /* GET /events' ring (api/events.h); NULL: 404 */
 };
 
 /* Zero counts and a full log bucket. */

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "api/events.h"
 #include "api/http.h"
 #include "base/json.h"
 #include "proc/procfs.h"
@@ -261,6 +262,26 @@ static int put_http(struct buf *b, const struct http_stats *st)
     if (rc == 0)
         rc = buf_printf(b, "sidecar_log_lines_suppressed_total %llu\n",
                         st->log_limit.refused);
+    const struct events *ev = st->events;
+    if (rc == 0)
+        rc = header(b, "sidecar_event_subscribers", "gauge",
+                    "Clients following GET /events now.");
+    if (rc == 0)
+        rc = buf_printf(b, "sidecar_event_subscribers %u\n",
+                        ev ? ev->subscribers : 0);
+    if (rc == 0)
+        rc = header(b, "sidecar_events_total", "counter",
+                    "State changes recorded for GET /events.");
+    if (rc == 0)
+        rc =
+            buf_printf(b, "sidecar_events_total %llu\n", ev ? ev->recorded : 0);
+    if (rc == 0)
+        rc = header(b, "sidecar_event_subscribers_dropped_total", "counter",
+                    "GET /events clients disconnected because their next "
+                    "event left the ring before it could be sent.");
+    if (rc == 0)
+        rc = buf_printf(b, "sidecar_event_subscribers_dropped_total %llu\n",
+                        ev ? ev->dropped_slow : 0);
     return rc;
 }
 

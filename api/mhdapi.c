@@ -25,6 +25,7 @@ static const struct dlib_sym fns[] = {
     FN(lookup_connection_value),
     FN(suspend_connection),
     FN(resume_connection),
+    FN(create_response_from_callback),
     FN(create_response_from_buffer),
     FN(add_response_header),
     FN(queue_response),

@@ -38,6 +38,9 @@ struct mhdapi {
                                            enum MHD_ValueKind, const char *);
     void (*suspend_connection)(struct MHD_Connection *);
     void (*resume_connection)(struct MHD_Connection *);
+    struct MHD_Response *(*create_response_from_callback)(
+        uint64_t, size_t, MHD_ContentReaderCallback, void *,
+        MHD_ContentReaderFreeCallback);
     struct MHD_Response *(*create_response_from_buffer)(
         size_t, void *, enum MHD_ResponseMemoryMode);
     enum MHD_Result (*add_response_header)(struct MHD_Response *, const char *,
