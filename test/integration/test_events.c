@@ -205,6 +205,18 @@ static void wait_count(struct client *cl, struct parsed *p, size_t n)
 
 static char body[65536];
 
+static bool sanitized(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return true;
+#endif
+#endif
+    return false;
+}
+
 static void push_why(int port, const char *what, const char *why)
 {
     char path[64];
@@ -256,6 +268,7 @@ T(a_stream_carries_a_killed_service_and_a_probe_change, 60)
     cr_expect_str_eq(str_of(&p, (size_t)k, "from"), "running");
     cr_expect_str_eq(str_of(&p, (size_t)k, "level"), "debug",
                      "the log's level, though the log does not print it");
+    parsed_free(&p);
     cr_expect_geq(wait_for(&cl, &p, "service exited", "service", "web"), 0);
     parsed_free(&p);
 
@@ -365,6 +378,7 @@ T(a_reader_that_stops_is_dropped_and_sidecar_stays_small, 120)
         for (int i = 0; i < 50; i++) {
             push_why(port, "fail", why);
             push(port, "pass");
+            h_pump(&H, 0); /* the log's lines: else they wait in sidecar */
         }
         double t0 = h_now();
         cr_assert_eq(h_get_at(port, "/livez", body, sizeof(body)), 200);
@@ -376,9 +390,17 @@ T(a_reader_that_stops_is_dropped_and_sidecar_stays_small, 120)
                   "%s", body);
     cr_expect_geq(h_metric(body, "sidecar_events_total"), 4000);
     long rss_after = h_status_kb(H.pid, "VmRSS");
-    cr_expect_lt(rss_after - rss_before, 16 * 1024, "RSS %ld kB -> %ld kB",
-                 rss_before, rss_after);
+    /* A sanitizer's quarantine keeps what was freed: RSS says nothing. */
+    if (!sanitized())
+        cr_expect_lt(rss_after - rss_before, 4096, "RSS %ld kB -> %ld kB",
+                     rss_before, rss_after);
     cr_expect_lt(worst, 1.0, "/livez took %.3f s", worst);
+    fprintf(stderr,
+            "events: %.0f events, %.0f dropped; VmRSS %ld -> %ld kB; slowest "
+            "/livez %.1f ms\n",
+            h_metric(body, "sidecar_events_total"),
+            h_metric(body, "sidecar_event_subscribers_dropped_total"),
+            rss_before, rss_after, worst * 1000);
     /* Its socket was shut: it reads what was buffered, then the end. */
     for (double end = h_now() + H_WAIT; h_now() < end && !stuck.eof;)
         pull(&stuck, 0.1);
