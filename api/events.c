@@ -302,12 +302,42 @@ static enum MHD_Result refuse(struct MHD_Connection *c)
     return rc;
 }
 
+/* True when the client closed its end (or the socket failed). */
+static bool peer_gone(struct sub *s)
+{
+    const union MHD_ConnectionInfo *i =
+        mhdapi.get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char c;
+    if (!i)
+        return false;
+    ssize_t n = recv(i->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 ||
+           (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/*
+ * MHD sees no hang-up of a suspended connection: at the cap, the streams
+ * whose clients left go now rather than at their next event or ping (a
+ * client refused meanwhile comes back after its retry).
+ */
+static void sweep_gone(struct events *ev)
+{
+    for (struct sub *s = ev->subs; s; s = s->next_sub) {
+        if (s->suspended && !s->ending && peer_gone(s)) {
+            s->ending = true;
+            resume(s);
+        }
+    }
+}
+
 enum MHD_Result events_answer(struct events *ev, void *owner,
                               void (*kick)(void *owner),
                               struct MHD_Connection *c, unsigned max)
 {
-    if (ev->subscribers >= max)
+    if (ev->subscribers >= max) {
+        sweep_gone(ev);
         return refuse(c);
+    }
     struct sub *s = calloc(1, sizeof(*s));
     if (!s)
         return MHD_NO;
