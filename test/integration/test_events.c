@@ -61,17 +61,25 @@ struct client {
     bool eof;
 };
 
-/* Connects and asks for the stream (HTTP/1.0: the body is the stream). */
-static void subscribe(struct client *cl, int port, const char *last_id)
+/* Connects and asks for the stream in HTTP/1.1 (chunked) or 1.0. */
+static void subscribe_in(struct client *cl, int port, const char *last_id,
+                         const char *version)
 {
     char req[256];
     memset(cl, 0, sizeof(*cl));
     cl->fd = h_connect(port);
     cr_assert_geq(cl->fd, 0);
-    int n = snprintf(req, sizeof(req), "GET /events HTTP/1.0\r\n%s%s%s\r\n",
+    int n = snprintf(req, sizeof(req),
+                     "GET /events HTTP/%s\r\nHost: x\r\n%s%s%s\r\n", version,
                      last_id ? "Last-Event-ID: " : "", last_id ? last_id : "",
                      last_id ? "\r\n" : "");
     cr_assert_eq(write(cl->fd, req, (size_t)n), n);
+}
+
+/* HTTP/1.0: the body is the stream, no chunk in the way. */
+static void subscribe(struct client *cl, int port, const char *last_id)
+{
+    subscribe_in(cl, port, last_id, "1.0");
 }
 
 /* Reads what is there within timeout_s; false at EOF or an error. */
@@ -505,6 +513,31 @@ T(a_reload_that_moves_http_listen_ends_streams, 60)
     cr_expect_eq(p.lost, 0);
     parsed_free(&p);
     client_close(&cl);
+}
+
+T(a_stop_sends_the_last_events_then_a_clean_end, 60)
+{
+    h_start(&H, yaml);
+    int port = h_http_port(&H);
+    cr_assert_geq(h_wait_event(&H, 0, H_WAIT, "service started", "web"), 0);
+    struct client cl;
+    subscribe_in(&cl, port, NULL, "1.1");
+    while (!cl.eof && !strstr(cl.buf ? cl.buf : "", "retry: 1000"))
+        pull(&cl, 0.1);
+    h_signal(&H, SIGTERM);
+    for (double end = h_now() + H_WAIT; h_now() < end && !cl.eof;)
+        pull(&cl, 0.1);
+    cr_assert(cl.eof);
+    cr_expect(strstr(cl.buf, "\r\nTransfer-Encoding: chunked\r\n"), "%s",
+              cl.buf);
+    cr_expect(strstr(cl.buf, "\"msg\":\"shutting down\""), "%s", cl.buf);
+    cr_expect(strstr(cl.buf, "\"msg\":\"service exited\",\"service\":\"web\""),
+              "%s", cl.buf);
+    /* The last chunk: the stream ended, it was not cut. */
+    cr_expect(cl.len >= 5 && strcmp(cl.buf + cl.len - 5, "0\r\n\r\n") == 0,
+              "%s", cl.buf);
+    client_close(&cl);
+    cr_expect_eq(h_wait_exit(&H, H_WAIT), 0);
 }
 
 T(head_and_post, 30)
