@@ -528,9 +528,10 @@ static void kick(void *owner)
 }
 
 /*
- * GET /events: a stream (api/events.h), which waits for no request: it
- * leaves the deadline's list for good. Its cap keeps half the
- * connections for everyone else, kubelet first.
+ * GET /events: a stream (api/events.h). Its request is whole, so it is out
+ * of the deadline's list and never evicted while it lasts; its cap keeps
+ * half the connections below the eviction limit for everyone else,
+ * kubelet first.
  */
 static enum MHD_Result answer_events(struct http_server *srv,
                                      struct MHD_Connection *c,
