@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/client.h"
+#include "cli/term.h"
 
 /* GET url into a's body; 0 or -1 (with a message on stderr). */
 static int fetch(const char *url, struct client_answer *a)
@@ -38,18 +39,11 @@ static const char *yes(json_t *o, const char *key)
     return json_is_true(json_object_get(o, key)) ? "yes" : "no";
 }
 
-/*
- * A service's own words: no control reaches the terminal, C0, DEL or C1
- * (U+0080-U+009F, bytes C2 80-9F: U+009B is CSI to xterm and others).
- */
+/* A service's own words (STATUS=), controls shown as '?'. */
 static void print_status_text(const char *text, FILE *out)
 {
     fprintf(out, "%-24s status: ", "");
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        bool c1 = p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
-        fputc(*p < 0x20 || *p == 0x7f || c1 ? '?' : *p, out);
-        p += c1;
-    }
+    term_put(out, text, false);
     fputc('\n', out);
 }
 
@@ -107,8 +101,7 @@ static void print_probes(json_t *probes, FILE *out)
                 str(p, "importance"), str(p, "state"), took);
         /* The first line of its reason; control bytes shown as '?', so
          * a probe's output cannot recolour or rewrite the terminal. */
-        for (const char *r = reason; *r && *r != '\n'; r++)
-            fputc((unsigned char)*r < 0x20 || *r == 0x7f ? '?' : *r, out);
+        term_put(out, reason, true);
         fputc('\n', out);
     }
 }
