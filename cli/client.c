@@ -422,7 +422,9 @@ int client_url(struct buf *url, const char *base, const char *path)
     while (n && base[n - 1] == '/')
         n--;
     int rc = buf_append(url, base, n);
-    return rc == 0 ? buf_puts(url, path) : rc;
+    if (rc == 0)
+        rc = buf_puts(url, path);
+    return rc == 0 ? buf_append(url, "", 1) : rc;
 }
 
 int client_put_encoded(struct buf *b, const char *s)

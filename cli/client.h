@@ -53,8 +53,8 @@ int client_request(const struct client_request *rq,
 
 void client_answer_free(struct client_answer *a);
 
-/* Appends base (its trailing slashes dropped) then path to url; as
- * buf_append. */
+/* Appends base (its trailing slashes dropped), path and a NUL to url
+ * (url->data is then the URL); as buf_append. */
 int client_url(struct buf *url, const char *base, const char *path) ATTR_WUR;
 
 /* Appends s to b percent-encoded (all but RFC 3986's unreserved bytes). */

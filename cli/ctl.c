@@ -102,17 +102,22 @@ int ctl_token(const char *token_file, char *out)
     return 0;
 }
 
-/* sidecar's own words for a refusal, or "HTTP N". */
-static void print_refusal(const char *what, int status, json_t *body)
+int ctl_refused(const char *what, const char *token, int status, json_t *body)
 {
     const char *msg = json_string_value(json_object_get(body, "error"));
 
+    if (status == 401) {
+        fprintf(stderr, "sidecar: %s: %s\n", what,
+                *token ? "the token was refused" : NO_TOKEN);
+        return CTL_EXIT_UNAUTHORISED;
+    }
     fprintf(stderr, "sidecar: %s: ", what);
     if (msg)
         term_put(stderr, msg, false);
     else
         fprintf(stderr, "HTTP %d", status);
     fputc('\n', stderr);
+    return CTL_EXIT_REFUSED;
 }
 
 /*
@@ -129,7 +134,7 @@ static int post(const char *what, const char *base, const char *path,
 
     *answer = NULL;
     buf_init(&url, 8192);
-    if (client_url(&url, base, path) < 0 || buf_append(&url, "", 1) < 0) {
+    if (client_url(&url, base, path) < 0) {
         buf_free(&url);
         fprintf(stderr, "sidecar: %s: too long a URL\n", what);
         return CTL_EXIT_USAGE;
@@ -153,10 +158,6 @@ static int post(const char *what, const char *base, const char *path,
     if (a.status >= 200 && a.status < 300) {
         *answer = j;
         code = 0;
-    } else if (a.status == 401) {
-        fprintf(stderr, "sidecar: %s: %s\n", what,
-                *token ? "the token was refused" : NO_TOKEN);
-        code = CTL_EXIT_UNAUTHORISED;
     } else if (a.status == 404 && msg && strcmp(msg, "not found") == 0) {
         /* Without http.token the write paths do not exist. */
         fprintf(stderr,
@@ -164,7 +165,7 @@ static int post(const char *what, const char *base, const char *path,
                 "http.token (nor http.token_file)\n",
                 what);
     } else {
-        print_refusal(what, a.status, j);
+        code = ctl_refused(what, token, a.status, j);
     }
     if (code != 0)
         json_decref(j);
@@ -252,39 +253,46 @@ int ctl_probe(const char *base, const char *token, const char *verdict,
 }
 
 /* " added a, b" for a non-empty list; whether it printed. */
-static bool print_list(json_t *answer, const char *key, bool more)
+static bool put_list(FILE *out, json_t *changes, const char *key, bool more)
 {
-    json_t *list = json_object_get(answer, key);
+    json_t *list = json_object_get(changes, key);
     json_t *v;
     size_t i;
 
     if (!json_array_size(list))
         return more;
-    printf("%s %s ", more ? ";" : "", key);
+    fprintf(out, "%s %s ", more ? ";" : "", key);
     json_array_foreach(list, i, v)
     {
         if (i)
-            fputs(", ", stdout);
-        term_put(stdout, json_string_value(v) ? json_string_value(v) : "?",
-                 false);
+            fputs(", ", out);
+        term_put(out, json_string_value(v) ? json_string_value(v) : "?", false);
     }
     return true;
 }
 
-int ctl_reload(const char *base, const char *token)
+void ctl_put_changes(FILE *out, json_t *changes)
 {
     static const char *const keys[] = {"added", "removed", "changed",
                                        "settings"};
-    json_t *answer;
     bool any = false;
+
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+        any = put_list(out, changes, keys[i], any);
+    if (!any)
+        fputs(" nothing changed", out);
+}
+
+int ctl_reload(const char *base, const char *token)
+{
+    json_t *answer;
 
     int code = post("reload", base, "/reload", token, NULL, &answer);
     if (code != 0)
         return code;
     fputs("reloaded:", stdout);
-    for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
-        any = print_list(answer, keys[i], any);
-    puts(any ? "" : " nothing changed");
+    ctl_put_changes(stdout, answer);
+    fputc('\n', stdout);
     json_decref(answer);
     return 0;
 }

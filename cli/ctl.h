@@ -7,7 +7,9 @@
 #ifndef SIDECAR_CLI_CTL_H
 #define SIDECAR_CLI_CTL_H
 
+#include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define CTL_EXIT_REFUSED      1 /* sidecar answered with an error */
 #define CTL_EXIT_USAGE        2
@@ -31,6 +33,17 @@ int ctl_service(const char *base, const char *token, const char *action,
 
 /* POST /reload: prints what it added, removed and changed. */
 int ctl_reload(const char *base, const char *token);
+
+/*
+ * Says why sidecar refused what (an answer with status and, if JSON,
+ * body) on stderr, in sidecar's own words when it gave some; the exit
+ * status: CTL_EXIT_UNAUTHORISED for a 401, else CTL_EXIT_REFUSED.
+ */
+int ctl_refused(const char *what, const char *token, int status, json_t *body);
+
+/* A reload's lists ("added", "removed", "changed", "settings") as
+ * " added a, b; changed c", or " nothing changed". */
+void ctl_put_changes(FILE *out, json_t *changes);
 
 /* POST /probes/NAME/pass or /fail, the reason (or none) as the body. */
 int ctl_probe(const char *base, const char *token, const char *verdict,

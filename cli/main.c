@@ -23,6 +23,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "cli/ctl.h"
+#include "cli/follow.h"
 #include "cli/machine.h"
 #include "cli/status.h"
 #include "conf/load.h"
@@ -411,8 +412,10 @@ static int cmd_probe(const struct options *o)
 
 static int cmd_events(const struct options *o)
 {
-    (void)o;
-    return EXIT_USAGE;
+    char token[CTL_TOKEN_MAX];
+    if (ctl_token(o->token_file, token) < 0)
+        return EXIT_USAGE;
+    return follow_command(base_url(o), token, o->json);
 }
 
 static int cmd_run(const struct options *o)

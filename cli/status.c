@@ -112,8 +112,7 @@ int status_command(const char *base_url, FILE *out)
     struct client_answer a;
     json_error_t err;
     buf_init(&url, 4096);
-    if (client_url(&url, base_url, "/health/details") < 0 ||
-        buf_append(&url, "", 1) < 0) {
+    if (client_url(&url, base_url, "/health/details") < 0) {
         fprintf(stderr, "sidecar status: %s: too long a URL\n", base_url);
         return STATUS_EXIT_UNREACHABLE;
     }
