@@ -397,17 +397,23 @@ int client_request(const struct client_request *rq, struct client_answer *a)
     *a = (struct client_answer){.status = 0};
     buf_init(&a->body, CLIENT_BODY_MAX);
     /* Nothing that could end the header and start another. */
-    for (const char *t = rq->token; t && *t; t++) {
-        if ((unsigned char)*t <= ' ' || *t == 0x7f)
-            return failed(a, "%s",
-                          "the token holds a space or a control "
-                          "character");
-    }
+    if (rq->token && !client_token_ok(rq->token))
+        return failed(a, "%s",
+                      "the token holds a blank or a control character");
     if (strncasecmp(rq->url, "http://", 7) == 0)
         return request_plain(rq, a);
     if (strncasecmp(rq->url, "https://", 8) == 0)
         return request_curl(rq, a);
     return failed(a, "%s", "only http:// and https:// URLs");
+}
+
+bool client_token_ok(const char *token)
+{
+    for (; *token; token++) {
+        if ((unsigned char)*token <= ' ' || *token == 0x7f)
+            return false;
+    }
+    return true;
 }
 
 void client_answer_free(struct client_answer *a)

@@ -16,16 +16,6 @@
 
 #define NO_TOKEN "no token: set $SIDECAR_TOKEN or --token-file"
 
-/* Blanks are no part of a token: sidecar refuses one that holds any. */
-static bool token_ok(const char *t)
-{
-    for (; *t; t++) {
-        if ((unsigned char)*t <= ' ' || *t == 0x7f)
-            return false;
-    }
-    return true;
-}
-
 static int read_token_file(const char *path, char *out)
 {
     struct stat st;
@@ -92,7 +82,7 @@ int ctl_token(const char *token_file, char *out)
         }
         snprintf(out, CTL_TOKEN_MAX, "%s", env ? env : "");
     }
-    if (!token_ok(out)) {
+    if (!client_token_ok(out)) {
         fprintf(stderr,
                 "sidecar: %s: the token holds a blank or a control "
                 "character\n",

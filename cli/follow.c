@@ -285,7 +285,15 @@ int follow_command(const char *base, const char *token, bool json)
     } else {
         json_t *j =
             json_loadb(a.body.data ? a.body.data : "", a.body.len, 0, NULL);
-        code = ctl_refused("events", token, a.status, j);
+        const char *msg = json_string_value(json_object_get(j, "error"));
+        bool none = a.status == 404 && msg && !strcmp(msg, "not found");
+        if (none)
+            fprintf(stderr,
+                    "sidecar: events: %s serves no /events (a "
+                    "sidecar older than this command?)\n",
+                    base);
+        code =
+            none ? CTL_EXIT_REFUSED : ctl_refused("events", token, a.status, j);
         json_decref(j);
     }
     client_answer_free(&a);
