@@ -55,9 +55,13 @@ static int read_token_file(const char *path, char *out)
         return -1;
     }
     /* The newline an editor or echo leaves, and any blank before it. */
-    while (n && strchr(" \t\r\n", out[n - 1]))
+    while (n && out[n - 1] && strchr(" \t\r\n", out[n - 1]))
         n--;
     out[n] = '\0';
+    if (strlen(out) < n) {
+        fprintf(stderr, "sidecar: --token-file %s: holds a NUL byte\n", path);
+        return -1;
+    }
     if (n == 0) {
         fprintf(stderr, "sidecar: --token-file %s: empty\n", path);
         return -1;
