@@ -22,6 +22,8 @@
 #include "api/frontend.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "cli/ctl.h"
+#include "cli/follow.h"
 #include "cli/machine.h"
 #include "cli/status.h"
 #include "conf/load.h"
@@ -39,6 +41,13 @@
     "sidecar run [-c FILE] [--log-format json|text] [--log-level LEVEL]\n"
 #define CHECK_SYNOPSIS  "sidecar check [-c FILE] [--no-machine]\n"
 #define STATUS_SYNOPSIS "sidecar status [--url URL]\n"
+#define SERVICE_SYNOPSIS                                                       \
+    "sidecar restart|stop|start SERVICE [--url URL] [--token-file FILE]\n"
+#define RELOAD_SYNOPSIS "sidecar reload [--url URL] [--token-file FILE]\n"
+#define PROBE_SYNOPSIS                                                         \
+    "sidecar probe pass|fail NAME [REASON] [--url URL] [--token-file FILE]\n"
+#define EVENTS_SYNOPSIS                                                        \
+    "sidecar events [--json] [--url URL] [--token-file FILE]\n"
 #define CONFIG_OPTION                                                          \
     "  -c, --config FILE   config file (default: $SIDECAR_CONFIG, then\n"      \
     "                      " DEFAULT_CONFIG ")\n"
@@ -50,10 +59,20 @@
     "                      " DEFAULT_URL ")\n"
 #define NO_MACHINE_OPTION                                                      \
     "  --no-machine        check: leave out what depends on this machine\n"
+#define TOKEN_OPTION                                                           \
+    "  --token-file FILE   the write API's token, read from FILE (default:\n"  \
+    "                      $SIDECAR_TOKEN)\n"
+#define JSON_OPTION                                                            \
+    "  --json              events: each event's JSON object, one a line\n"
 #define HELP_OPTION "  -h, --help          show this help\n"
+#define CTL_EXITS                                                              \
+    "Exit 0 done, 1 refused (sidecar's reason printed), 2 usage,\n"            \
+    "3 unreachable, 4 unauthorised (401: no token, or a wrong one).\n"
 
 static const char usage[] =
     "Usage: " RUN_SYNOPSIS "       " CHECK_SYNOPSIS "       " STATUS_SYNOPSIS
+    "       " SERVICE_SYNOPSIS "       " RELOAD_SYNOPSIS
+    "       " PROBE_SYNOPSIS "       " EVENTS_SYNOPSIS
     "       sidecar --version | --help\n"
     "\n"
     "  run     supervise the configured services until stopped; exits with\n"
@@ -63,7 +82,16 @@ static const char usage[] =
     "          " MACHINE_CHECKS "\n"
     "  status  show a running sidecar's health; exit 0 UP, 1 DEGRADED,\n"
     "          2 DOWN, 3 unreachable\n"
-    "\n" CONFIG_OPTION LOG_OPTIONS NO_MACHINE_OPTION URL_OPTION HELP_OPTION "\n"
+    "  restart, stop, start\n"
+    "          restart, stop or start a service (the write API: a token)\n"
+    "  reload  read the config again now; prints what changed\n"
+    "  probe   push a ttl probe's result, with a reason if given\n"
+    "  events  follow the state changes as they happen; exits 3 when the\n"
+    "          stream cannot be reached or ends\n"
+    "  These: exit 0 done, 1 refused (sidecar's reason printed), 2 usage,\n"
+    "          3 unreachable, 4 unauthorised (401: no token, or a wrong one)\n"
+    "\n" CONFIG_OPTION LOG_OPTIONS NO_MACHINE_OPTION URL_OPTION TOKEN_OPTION
+        JSON_OPTION HELP_OPTION "\n"
     "'sidecar COMMAND --help' shows the options of that command.\n";
 
 struct options {
@@ -72,37 +100,86 @@ struct options {
     const char *log_format;
     const char *log_level;
     const char *url;
+    const char *token_file;
     bool no_machine;
+    bool json;
+    char **args; /* the command's arguments */
+    int nargs;
 };
 
 static int cmd_run(const struct options *o);
 static int cmd_check(const struct options *o);
 static int cmd_status(const struct options *o);
+static int cmd_service(const struct options *o);
+static int cmd_reload(const struct options *o);
+static int cmd_probe(const struct options *o);
+static int cmd_events(const struct options *o);
 
 static const struct command {
     const char *name;
     int (*run)(const struct options *o);
     const char *options; /* the getopt values of the options it takes */
     const char *usage;   /* for --help */
+    int min_args, max_args;
+    const char *args; /* what they are, for a usage error */
 } commands[] = {
     {"run", cmd_run, "cfl",
      "Usage: " RUN_SYNOPSIS "\n"
      "Supervise the configured services until stopped; exit with the main\n"
      "service's status (128+N when signal N ended it), or 2 on a usage or\n"
      "config error.\n"
-     "\n" CONFIG_OPTION LOG_OPTIONS HELP_OPTION},
+     "\n" CONFIG_OPTION LOG_OPTIONS HELP_OPTION,
+     0, 0, ""},
     {"check", cmd_check, "cm",
      "Usage: " CHECK_SYNOPSIS "\n"
      "Validate the config without running anything, then what depends on\n"
      "this machine (" MACHINE_CHECKS "):\n"
      "print \"FILE: ok (N services, M probes; ...)\" and exit 0, or print\n"
      "every FILE:LINE:COL error on stderr and exit 2.\n"
-     "\n" CONFIG_OPTION NO_MACHINE_OPTION HELP_OPTION},
+     "\n" CONFIG_OPTION NO_MACHINE_OPTION HELP_OPTION,
+     0, 0, ""},
     {"status", cmd_status, "u",
      "Usage: " STATUS_SYNOPSIS "\n"
      "Show a running sidecar's health: exit 0 UP, 1 DEGRADED, 2 DOWN,\n"
      "3 unreachable.\n"
-     "\n" URL_OPTION HELP_OPTION},
+     "\n" URL_OPTION HELP_OPTION,
+     0, 0, ""},
+#define SERVICE_COMMAND(name, does)                                            \
+    {                                                                          \
+        name, cmd_service, "ut",                                               \
+            "Usage: " SERVICE_SYNOPSIS "\n" does                               \
+            " a service through the write API\n"                               \
+            "(POST /services/SERVICE/" name                                    \
+            "), with the token of http.token.\n"                               \
+            "Prints \"SERVICE: " name                                          \
+            "ing (state STATE)\", or why not.\n" CTL_EXITS                     \
+            "\n" URL_OPTION TOKEN_OPTION HELP_OPTION,                          \
+            1, 1, "SERVICE"                                                    \
+    }
+    SERVICE_COMMAND("restart", "Restart"),
+    SERVICE_COMMAND("stop", "Stop"),
+    SERVICE_COMMAND("start", "Start"),
+    {"reload", cmd_reload, "ut",
+     "Usage: " RELOAD_SYNOPSIS "\n"
+     "Read the config again now (POST /reload), with the token of\n"
+     "http.token. Prints what was added, removed and changed, or the\n"
+     "FILE:LINE:COL error that left everything as it was.\n" CTL_EXITS
+     "\n" URL_OPTION TOKEN_OPTION HELP_OPTION,
+     0, 0, ""},
+    {"probe", cmd_probe, "ut",
+     "Usage: " PROBE_SYNOPSIS "\n"
+     "Push a result to a ttl probe (POST /probes/NAME/pass or /fail), with\n"
+     "REASON as its reason, with the token of http.token.\n" CTL_EXITS
+     "\n" URL_OPTION TOKEN_OPTION HELP_OPTION,
+     2, 3, "pass|fail NAME [REASON]"},
+    {"events", cmd_events, "utj",
+     "Usage: " EVENTS_SYNOPSIS "\n"
+     "Follow a running sidecar's state changes (GET /events) until\n"
+     "interrupted: one line each, its UTC time then what changed; with\n"
+     "--json each event's JSON object as sent, one a line. Exits 3 when\n"
+     "the stream cannot be reached or ends, 0 on SIGINT or SIGTERM.\n"
+     "\n" JSON_OPTION URL_OPTION TOKEN_OPTION HELP_OPTION,
+     0, 0, ""},
 };
 
 /* Daemons must not let a pipe land on 0-2 because one of them was closed. */
@@ -139,6 +216,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"log-format", required_argument, NULL, 'f'},
         {"log-level", required_argument, NULL, 'l'},
         {"url", required_argument, NULL, 'u'},
+        {"token-file", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
         {"no-machine", no_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -164,7 +243,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         if (c == -1)
             break;
         /* A command takes the options its --help lists, no other. */
-        if (o->command && c != 0 && strchr("cflmu", c) &&
+        if (o->command && c != 0 && strchr("cflmutj", c) &&
             !strchr(o->command->options, c)) {
             fprintf(stderr, "sidecar: '%s' takes no option --%s\n%s",
                     o->command->name, long_name(longopts, c), help);
@@ -186,6 +265,12 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'm':
             o->no_machine = true;
             break;
+        case 't':
+            o->token_file = optarg;
+            break;
+        case 'j':
+            o->json = true;
+            break;
         case 'h':
             fputs(help, stdout);
             exit(0);
@@ -201,9 +286,16 @@ static int parse_args(int argc, char **argv, struct options *o)
         fputs(usage, stderr);
         return -1;
     }
-    if (optind < argc) {
-        fprintf(stderr, "sidecar: unexpected argument '%s'\n%s", argv[optind],
-                help);
+    o->args = argv + optind;
+    o->nargs = argc - optind;
+    if (o->nargs > o->command->max_args) {
+        fprintf(stderr, "sidecar: unexpected argument '%s'\n%s",
+                o->args[o->command->max_args], help);
+        return -1;
+    }
+    if (o->nargs < o->command->min_args) {
+        fprintf(stderr, "sidecar: %s: expected %s\n%s", o->command->name,
+                o->command->args, help);
         return -1;
     }
     if (!o->config)
@@ -271,14 +363,59 @@ static int setup_logging(const struct options *o, const struct cfg_root *cfg)
     return 0;
 }
 
-static int cmd_status(const struct options *o)
+/* --url, else $SIDECAR_URL, else the default. */
+static const char *base_url(const struct options *o)
 {
     const char *url = o->url;
     if (!url || !*url)
         url = getenv("SIDECAR_URL");
     if (!url || !*url)
         url = DEFAULT_URL;
-    return status_command(url, stdout);
+    return url;
+}
+
+static int cmd_status(const struct options *o)
+{
+    return status_command(base_url(o), stdout);
+}
+
+static int cmd_service(const struct options *o)
+{
+    char token[CTL_TOKEN_MAX];
+    if (ctl_token(o->token_file, token) < 0)
+        return EXIT_USAGE;
+    return ctl_service(base_url(o), token, o->command->name, o->args[0]);
+}
+
+static int cmd_reload(const struct options *o)
+{
+    char token[CTL_TOKEN_MAX];
+    if (ctl_token(o->token_file, token) < 0)
+        return EXIT_USAGE;
+    return ctl_reload(base_url(o), token);
+}
+
+static int cmd_probe(const struct options *o)
+{
+    char token[CTL_TOKEN_MAX];
+    const char *verdict = o->args[0];
+    if (strcmp(verdict, "pass") != 0 && strcmp(verdict, "fail") != 0) {
+        fprintf(stderr, "sidecar: probe: expected pass or fail, found '%s'\n%s",
+                verdict, o->command->usage);
+        return EXIT_USAGE;
+    }
+    if (ctl_token(o->token_file, token) < 0)
+        return EXIT_USAGE;
+    return ctl_probe(base_url(o), token, verdict, o->args[1],
+                     o->nargs > 2 ? o->args[2] : NULL);
+}
+
+static int cmd_events(const struct options *o)
+{
+    char token[CTL_TOKEN_MAX];
+    if (ctl_token(o->token_file, token) < 0)
+        return EXIT_USAGE;
+    return follow_command(base_url(o), token, o->json);
 }
 
 static int cmd_run(const struct options *o)
