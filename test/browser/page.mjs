@@ -1,0 +1,349 @@
+// The status page (GET /) in a real browser: Debian's headless chromium,
+// driven by playwright-core, against the real sidecar supervising real
+// children. Run by test/browser/run (make browser-test, part of make test):
+//
+//   node page.mjs SIDECAR_BINARY HELPERS_DIR ARTIFACTS_DIR
+//
+// It checks what a person sees: every service and probe; no console error
+// or warning, no failed request, no policy violation; a hostile reason shown
+// as text; no horizontal scroll at 320 and 375 px; a killed service shown
+// within 2 s; no button without the token; a wrong token refused in plain
+// words and forgotten; the restart button with the token; the banner once
+// sidecar is gone. Screenshots (light, dark, narrow) go to ARTIFACTS_DIR.
+// Every wait has a deadline; the whole run is bounded by RUN_LIMIT_MS and
+// ends the processes it started. Prints "browser: N passed, N failed".
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { randomBytes } from 'node:crypto';
+import { chromium } from 'playwright-core';
+
+const RUN_LIMIT_MS = 90e3;
+const WAIT_MS = 10e3; // a deadline for what normally takes milliseconds
+const KILL_SHOWN_MS = 2e3; // the issue's promise
+
+const [bin, helpers, outDir] = process.argv.slice(2).map((a) => resolve(a));
+if (!outDir) {
+  console.error('usage: node page.mjs SIDECAR HELPERS_DIR ARTIFACTS_DIR');
+  process.exit(2);
+}
+const browserPath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+let passed = 0;
+let failed = 0;
+function check(ok, what, detail) {
+  if (ok) passed++;
+  else failed++;
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail ? ': ' + detail : ''}`);
+  return ok;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'sidecar-browser-'));
+const token = randomBytes(16).toString('hex');
+let sidecar = null;
+let sidecarExited = null;
+let browser = null;
+
+async function cleanup() {
+  if (browser) await browser.close().catch(() => {});
+  browser = null;
+  if (sidecar && sidecar.exitCode === null && sidecar.signalCode === null) {
+    sidecar.kill('SIGKILL');
+    await sidecarExited;
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const limit = setTimeout(async () => {
+  check(false, `the whole run within ${RUN_LIMIT_MS / 1e3} s`);
+  await cleanup();
+  console.log(`browser: ${passed} passed, ${failed} failed`);
+  process.exit(1);
+}, RUN_LIMIT_MS);
+
+// Polls fn until it returns a truthy value, or null at the deadline.
+async function until(fn, ms = WAIT_MS, every = 50) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => null);
+    if (v) return v;
+    if (Date.now() >= end) return null;
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+// A sidecar of real children on port 0; its port from "http listening".
+function startSidecar() {
+  const fakesvc = join(helpers, 'fakesvc');
+  const cfg = join(dir, 'sidecar.yaml');
+  writeFileSync(cfg, `name: shop
+http:
+  listen: 127.0.0.1:0
+  token: ${token}
+shutdown:
+  drain: 0s
+services:
+  web:
+    role: main
+    command: ['sleep', '100000']
+    backoff: { initial: 0s }
+  api:
+    command: ['${fakesvc}', 'notify', 'api', '${dir}/api.log',
+              'READY=1|STATUS=serving, 42 requests a second']
+    ready: notify
+  migrate:
+    role: task
+    command: ['true']
+probes:
+  web-alive:
+    type: exec
+    service: web
+    command: ['true']
+    period: 1s
+  cache:
+    type: exec
+    importance: low
+    command: ['sh', '-c', 'test $$(( $$(date +%s) % 3 )) -ne 0']
+    period: 1s
+  batch:
+    type: ttl
+    importance: high
+    ttl: 60s
+`);
+  sidecar = spawn(bin, ['run', '-c', cfg], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  sidecarExited = new Promise((r) => sidecar.once('exit', r));
+  return new Promise((resolvePort, reject) => {
+    const lines = createInterface({ input: sidecar.stdout });
+    const timer = setTimeout(
+      () => reject(new Error('no "http listening" line')), WAIT_MS);
+    lines.on('line', (line) => {
+      let j = null;
+      try {
+        j = JSON.parse(line);
+      } catch (e) {
+        return;
+      }
+      if (j.msg === 'http listening') {
+        clearTimeout(timer);
+        resolvePort(j.port);
+      }
+    });
+    sidecar.once('exit', () => reject(new Error('sidecar exited')));
+  });
+}
+
+async function main() {
+  const port = await startSidecar();
+  const base = `http://127.0.0.1:${port}`;
+  const details = async () => (await fetch(base + '/health/details')).json();
+  const post = (path, body) => fetch(base + path, {
+    method: 'POST', body, headers: { Authorization: 'Bearer ' + token },
+  });
+
+  // Where /events is not served yet, EventSource's failed request is the
+  // one console error the page cannot avoid (it then polls instead).
+  const ac = new AbortController();
+  const ev = await fetch(base + '/events', { signal: ac.signal });
+  const noEvents = ev.status === 404;
+  ac.abort();
+  if (noEvents) console.log('note: this sidecar serves no /events: polling');
+
+  browser = await chromium.launch({
+    executablePath: browserPath,
+    args: process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [],
+  });
+
+  const problems = [];
+  let quiet = false; // once sidecar is stopped on purpose
+  let refusing = false; // the browser logs the 401 the test asks for
+  async function open(options) {
+    const ctx = await browser.newContext(options);
+    const page = await ctx.newPage();
+    page.on('console', (m) => {
+      if (quiet || !['error', 'warning'].includes(m.type())) return;
+      const url = (m.location() || {}).url || '';
+      if (noEvents && (url.endsWith('/events') || /EventSource/.test(m.text())))
+        return;
+      if (refusing && / 401 /.test(m.text())) return;
+      problems.push(`console ${m.type()}: ${m.text()} (${url})`);
+    });
+    page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+    page.on('requestfailed', (r) => {
+      if (quiet || (noEvents && r.url().endsWith('/events'))) return;
+      problems.push(`request failed: ${r.url()} ${r.failure().errorText}`);
+    });
+    await page.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (e) =>
+        console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));
+    });
+    const r = await page.goto(base + '/');
+    check(r.status() === 200, 'GET / answers 200', String(r.status()));
+    return page;
+  }
+
+  const page = await open({ viewport: { width: 1100, height: 900 },
+    colorScheme: 'light' });
+  const d = await details();
+  const names = [...d.services.map((s) => `[data-service="${s.name}"]`),
+    ...d.probes.map((p) => `[data-probe="${p.name}"]`)];
+  const shown = await until(async () => {
+    for (const sel of names) if (!(await page.locator(sel).count())) return false;
+    return true;
+  });
+  check(shown, 'every service and probe is shown', names.join(' '));
+  check(await until(async () =>
+    /^(UP|DEGRADED|DOWN)$/.test(await page.textContent('#status'))),
+  'the aggregate is shown');
+  check(await until(async () => (await page.textContent(
+    '[data-service="api"]')).includes('serving, 42 requests a second')),
+  "a notify service's status text is shown");
+  check(await page.locator('button.act').count() === 0 &&
+    await page.locator('#reload').isHidden(), 'no button without a token');
+
+  // A reason written by someone else is text, never markup.
+  const hostile = '<img src=x onerror="window.pwned=1">';
+  check((await post('/probes/batch/fail', hostile)).status === 200,
+    'a ttl probe fails by a push');
+  check(await until(async () => (await page.textContent(
+    '[data-probe="batch"]')).includes(hostile)), 'its reason is shown as text');
+  check(await page.locator('#probes img').count() === 0 &&
+    !(await page.evaluate(() => window.pwned)), 'and no markup runs');
+  check(await until(async () => (await page.locator(
+    '[data-probe="web-alive"] .mark.pass').count()) > 0),
+  "a probe's recent results are drawn");
+
+  // A service killed from outside: on the page within 2 s.
+  const web = (await details()).services.find((s) => s.name === 'web');
+  const pidText = async () => page.textContent('[data-service="web"] dl');
+  check((await pidText()).includes(String(web.pid)), 'the pid is shown');
+  process.kill(web.pid, 'SIGKILL');
+  const t0 = Date.now();
+  const seen = await until(async () => !(await pidText())
+    .includes(String(web.pid)), KILL_SHOWN_MS + 3e3, 20);
+  const ms = Date.now() - t0;
+  check(seen && ms <= KILL_SHOWN_MS, `a killed service shows within ${
+    KILL_SHOWN_MS} ms`, `${ms} ms`);
+
+  await page.screenshot({ path: join(outDir, 'page-light.png'),
+    fullPage: true });
+
+  // A wrong token: refused in plain words, forgotten, no buttons left.
+  await page.fill('#token', 'not-the-token');
+  await page.press('#token', 'Enter');
+  check(await until(async () => (await page.locator(
+    '[data-service="web"] button.act').count()) === 3),
+  'buttons with a token and "control": true');
+  refusing = true;
+  await page.click('[data-service="web"] button.act >> text=restart');
+  check(await until(async () => /token was refused/.test(
+    await page.textContent('#answer'))), 'a wrong token is refused plainly',
+  await page.textContent('#answer'));
+  refusing = false;
+  check(await page.evaluate(() => sessionStorage.getItem('sidecar-token')) ===
+    null && await page.locator('button.act').count() === 0,
+  'and forgotten: no buttons');
+
+  // The right one: restart works, the pid changes.
+  await page.fill('#token', token);
+  await page.press('#token', 'Enter');
+  check(await until(async () => (await page.locator('button.act').count()) > 0),
+    'the token gives the buttons back');
+  check(await page.evaluate(() => location.href).then((u) => !u.includes(
+    token)), 'the token is never in the URL');
+  const before = (await details()).services.find((s) => s.name === 'web').pid;
+  await page.click('[data-service="web"] button.act >> text=restart');
+  check(await until(async () => /restart web \(202\)/.test(
+    await page.textContent('#answer'))), 'restart answers 202',
+  await page.textContent('#answer'));
+  const after = await until(async () => {
+    const s = (await details()).services.find((x) => x.name === 'web');
+    return s.pid > 0 && s.pid !== before ? s.pid : null;
+  });
+  check(after, 'the restart button restarts: a new pid', `${before} -> ${after}`);
+  check(await until(async () => (await pidText()).includes(String(after))),
+    'the page shows the new pid');
+
+  // Dark and narrow: screenshots, and no horizontal scroll on a phone.
+  const dark = await open({ viewport: { width: 1100, height: 900 },
+    colorScheme: 'dark' });
+  await dark.waitForSelector('[data-service="web"]');
+  check(await dark.evaluate(() => getComputedStyle(document.body)
+    .backgroundColor) !== 'rgb(246, 247, 249)', 'dark scheme is dark');
+  await dark.screenshot({ path: join(outDir, 'page-dark.png'),
+    fullPage: true });
+  for (const width of [375, 320]) {
+    const narrow = await open({ viewport: { width, height: 800 },
+      colorScheme: 'light', isMobile: true, hasTouch: true });
+    await narrow.waitForSelector('[data-probe="batch"]');
+    const sw = await narrow.evaluate(() =>
+      document.documentElement.scrollWidth);
+    check(sw <= width, `no horizontal scroll at ${width} px`, `${sw} px`);
+    if (width === 375)
+      await narrow.screenshot({ path: join(outDir, 'page-narrow.png'),
+        fullPage: true });
+  }
+
+  // Events as the stream sends them (served here by the test, so that the
+  // list is checked whatever this sidecar serves): newest first, as text.
+  const evs = await browser.newContext({ viewport: { width: 1100,
+    height: 900 } });
+  let served = 0;
+  await evs.route('**/events', (route) => {
+    if (served++) return route.fulfill({ status: 204 }); // no reconnect
+    const e = (id, o) => `id: ${id}\ndata: ${JSON.stringify(o)}\n\n`;
+    route.fulfill({ status: 200, contentType: 'text/event-stream',
+      body: 'retry: 1000\n' +
+        e(1, { ts: new Date(Date.now() - 3000).toISOString(), level: 'warn',
+          msg: 'service state changed', service: 'web', from: 'running',
+          to: 'backoff', exit_code: 137 }) +
+        e(2, { ts: new Date().toISOString(), level: 'info',
+          msg: 'probe state changed', probe: 'batch', from: 'unknown',
+          to: 'failing', reason: hostile }) });
+  });
+  const evPage = await evs.newPage();
+  evPage.on('pageerror', (e) => problems.push('page error: ' + e.message));
+  await evPage.goto(base + '/');
+  const items = await until(async () => {
+    const t = await evPage.locator('#events li').allTextContents();
+    return t.length === 2 ? t : null;
+  });
+  check(items && /probe state changed/.test(items[0]) &&
+    items[0].includes(hostile) && /service state changed/.test(items[1]),
+  'events are listed newest first, as text', JSON.stringify(items));
+  check(await evPage.locator('#events img').count() === 0 &&
+    !(await evPage.evaluate(() => window.pwned)), 'and no markup runs');
+  await evPage.waitForSelector('[data-probe="batch"] .mark');
+  await evPage.screenshot({ path: join(outDir, 'page-events.png') });
+  await evs.close();
+
+  check(problems.length === 0, 'no console error or warning, no failed ' +
+    'request, no policy violation', problems.join('\n    '));
+
+  // Sidecar gone: the banner says so.
+  quiet = true;
+  sidecar.kill('SIGTERM');
+  await sidecarExited;
+  const banner = await until(async () => {
+    if (await page.locator('#banner').isHidden()) return null;
+    return page.textContent('#banner');
+  });
+  check(banner && /cannot be reached/.test(banner),
+    'the banner says sidecar cannot be reached', banner);
+}
+
+mkdirSync(outDir, { recursive: true });
+let status = 0;
+try {
+  await main();
+} catch (e) {
+  check(false, 'the run', e.stack || String(e));
+}
+clearTimeout(limit);
+await cleanup();
+console.log(`browser: ${passed} passed, ${failed} failed`);
+status = failed ? 1 : 0;
+process.exit(status);
