@@ -300,23 +300,29 @@ async function main() {
         e(1, { ts: new Date(Date.now() - 3000).toISOString(), level: 'warn',
           msg: 'service state changed', service: 'web', from: 'running',
           to: 'backoff', exit_code: 137 }) +
-        e(2, { ts: new Date().toISOString(), level: 'info',
+        e(2, { ts: new Date(Date.now() - 2000).toISOString(), level: 'warn',
           msg: 'probe state changed', probe: 'batch', from: 'unknown',
-          to: 'failing', reason: hostile }) });
+          to: 'failing', reason: hostile }) +
+        e(3, { ts: new Date().toISOString(), level: 'info',
+          msg: 'health changed', from: 'DEGRADED', to: 'UP' }) });
   });
   const evPage = await evs.newPage();
   evPage.on('pageerror', (e) => problems.push('page error: ' + e.message));
   await evPage.goto(base + '/');
   const items = await until(async () => {
     const t = await evPage.locator('#events li').allTextContents();
-    return t.length === 2 ? t : null;
+    return t.length === 3 ? t : null;
   });
-  check(items && /probe state changed/.test(items[0]) &&
-    items[0].includes(hostile) && /service state changed/.test(items[1]),
+  check(items && /health changed/.test(items[0]) &&
+    /probe state changed/.test(items[1]) && items[1].includes(hostile) &&
+    /service state changed/.test(items[2]),
   'events are listed newest first, as text', JSON.stringify(items));
   check(await evPage.locator('#events img').count() === 0 &&
     !(await evPage.evaluate(() => window.pwned)), 'and no markup runs');
-  await evPage.waitForSelector('[data-probe="batch"] .mark');
+  // The README's picture (docs/status-page.png) is this one.
+  await post('/probes/batch/pass', 'nightly export finished');
+  await until(async () => (await evPage.textContent('[data-probe="batch"]'))
+    .includes('nightly export finished'));
   await evPage.screenshot({ path: join(outDir, 'page-events.png') });
   await evs.close();
 
