@@ -258,24 +258,30 @@ function renderConfig(d) {
   $('reload').hidden = !canControl();
 }
 
+// After the token changed: the field emptied, the buttons redrawn.
 function renderAccess() {
   const t = token();
   $('forget').hidden = !t;
   $('token').value = '';
   $('token').placeholder = t ? 'token set for this tab' :
     'http.token, for the buttons';
+  if (details) render(details);
+  else renderNote();
+}
+
+function renderNote() {
   let note = '';
   if (details && !details.control) {
     note = 'The write API is off (no http.token in the config): no buttons.';
-  } else if (!t) {
+  } else if (!token()) {
     note = 'Type the token to restart, stop and start services, reload ' +
       'and push ttl results. It is kept for this tab only.';
   }
   $('access-note').textContent = note;
-  if (details) render(details);
 }
 
 function render(d) {
+  renderNote();
   renderHeader(d);
   renderServices(d);
   renderProbes(d);

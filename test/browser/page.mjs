@@ -8,12 +8,15 @@
 // or warning, no failed request, no policy violation; a hostile reason shown
 // as text; no horizontal scroll at 320 and 375 px; a killed service shown
 // within 2 s; no button without the token; a wrong token refused in plain
-// words and forgotten; the restart button with the token; the banner once
-// sidecar is gone. Screenshots (light, dark, narrow) go to ARTIFACTS_DIR.
+// words and forgotten; the restart button with the token; none once a
+// reload took the token away; the banner once sidecar is gone.
+// Screenshots (light, dark, narrow, events) go to ARTIFACTS_DIR.
 // Every wait has a deadline; the whole run is bounded by RUN_LIMIT_MS and
 // ends the processes it started. Prints "browser: N passed, N failed".
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -328,6 +331,22 @@ async function main() {
 
   check(problems.length === 0, 'no console error or warning, no failed ' +
     'request, no policy violation', problems.join('\n    '));
+
+  // A reload that takes the token away: the page says the write API is
+  // off and shows no button, though it still holds a token.
+  const cfg = join(dir, 'sidecar.yaml');
+  // (A ttl probe needs the write API: batch goes too.)
+  writeFileSync(cfg, readFileSync(cfg, 'utf8').replace(/^  token: .*\n/m, '')
+    .replace(/^  batch:\n(    .*\n)*/m, ''));
+  check((await post('/reload', '')).status === 200, 'a reload drops the token');
+  check(await until(async () => /reloads1(?!\d)/.test(
+    await page.textContent('#config'))), 'the page counts the reload',
+  await page.textContent('#config'));
+  check(await until(async () => /write API is off/.test(
+    await page.textContent('#access-note')) &&
+    (await page.locator('button.act').count()) === 0 &&
+    await page.locator('#reload').isHidden()),
+  'without "control": no button, and the page says why');
 
   // Sidecar gone: the banner says so.
   quiet = true;
