@@ -82,7 +82,9 @@ function kv(pairs, dl) {
   dl = dl || el('dl', 'kv');
   for (const [k, v] of pairs) {
     if (v === null || v === undefined || v === '') continue;
-    dl.append(el('dt', null, k), el('dd', null, v));
+    const dd = el('dd', null, v);
+    dd.dataset.k = k;
+    dl.append(el('dt', null, k), dd);
   }
   return dl;
 }
@@ -280,12 +282,28 @@ function renderNote() {
   $('access-note').textContent = note;
 }
 
+// Redrawn only when something but uptimes changed, and never while a
+// button is held down: a click needs the button it began on.
+let drawn = '';
+let holding = false;
 function render(d) {
-  renderNote();
-  renderHeader(d);
-  renderServices(d);
-  renderProbes(d);
-  renderConfig(d);
+  const sig = canControl() + JSON.stringify(d, (k, v) =>
+    k === 'uptime_s' ? undefined : v);
+  if (holding) return;
+  if (sig !== drawn) {
+    drawn = sig;
+    renderNote();
+    renderHeader(d);
+    renderServices(d);
+    renderProbes(d);
+    renderConfig(d);
+  } else {
+    for (const s of d.services || []) {
+      const cell = document.querySelector(
+        `[data-service="${CSS.escape(s.name)}"] [data-k="uptime"]`);
+      if (cell) cell.textContent = duration(s.uptime_s);
+    }
+  }
   $('footer').textContent = 'sidecar ' + d.version + ', up ' +
     duration(d.uptime_s) + (streamOpen ? ', live' : ', polling');
 }
@@ -386,6 +404,18 @@ function openStream() {
 }
 
 function init() {
+  document.addEventListener('pointerdown', (e) => {
+    holding = !!e.target.closest('button');
+  });
+  const release = () => {
+    if (!holding) return;
+    setTimeout(() => {
+      holding = false;
+      if (details) render(details);
+    }, 50); // after the click
+  };
+  document.addEventListener('pointerup', release);
+  document.addEventListener('pointercancel', release);
   $('token-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const t = $('token').value.trim();

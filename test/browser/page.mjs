@@ -246,8 +246,9 @@ async function main() {
     await page.textContent('#answer'))), 'a wrong token is refused plainly',
   await page.textContent('#answer'));
   refusing = false;
-  check(await page.evaluate(() => sessionStorage.getItem('sidecar-token')) ===
-    null && await page.locator('button.act').count() === 0,
+  check(await until(async () => await page.evaluate(() =>
+    sessionStorage.getItem('sidecar-token')) === null &&
+    await page.locator('button.act').count() === 0),
   'and forgotten: no buttons');
 
   // The right one: restart works, the pid changes.
@@ -331,6 +332,18 @@ async function main() {
 
   check(problems.length === 0, 'no console error or warning, no failed ' +
     'request, no policy violation', problems.join('\n    '));
+
+  // A button held down while the page redraws (probes report every
+  // second) still clicks when released.
+  const pass = page.locator('[data-probe="batch"] button.act >> text=pass');
+  const box = await pass.boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.waitForTimeout(1500); // the one fixed wait: the hold itself
+  await page.mouse.up();
+  check(await until(async () => /pass batch \(200\)/.test(
+    await page.textContent('#answer'))), 'a button held 1.5 s still clicks',
+  await page.textContent('#answer'));
 
   // A reload that takes the token away: the page says the write API is
   // off and shows no button, though it still holds a token.
