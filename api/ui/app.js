@@ -17,6 +17,7 @@ let pollTimer = 0;
 let debounce = 0;
 let fetching = false;
 let again = false; // a refresh was asked for during a fetch
+let lastId = 0; // of the newest event listed (ids grow in one process)
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -348,7 +349,7 @@ function schedule() {
 // Several events at once (a crash, its probe, health): one fetch.
 function refreshSoon() {
   clearTimeout(debounce);
-  debounce = setTimeout(refresh, 100);
+  debounce = setTimeout(refresh, 200);
 }
 
 function eventText(ev) {
@@ -379,14 +380,19 @@ function openStream() {
     schedule();
   };
   es.onmessage = (m) => {
+    const id = Number(m.lastEventId) || 0;
+    if (id && id <= lastId) return; // a replay after a reconnect
     try {
       addEvent(JSON.parse(m.data));
     } catch (e) {
       return;
     }
+    lastId = id || lastId;
     refreshSoon();
   };
+  // Events left the ring, or another sidecar answers: the ring follows.
   es.addEventListener('lost', () => {
+    lastId = 0;
     addEvent({ msg: 'some events were missed', level: 'warn' });
     refreshSoon();
   });

@@ -293,20 +293,29 @@ async function main() {
 
   // Events as the stream sends them (served here by the test, so that the
   // list is checked whatever this sidecar serves): newest first, as text.
+  const e = (id, o) => `id: ${id}\ndata: ${JSON.stringify(o)}\n\n`;
+  const ev2 = { ts: new Date(Date.now() - 2000).toISOString(), level: 'warn',
+    msg: 'probe state changed', probe: 'batch', from: 'unknown',
+    to: 'failing', reason: hostile };
   const evs = await browser.newContext({ viewport: { width: 1100,
     height: 900 } });
   let served = 0;
   await evs.route('**/events', (route) => {
-    if (served++) return route.fulfill({ status: 204 }); // no reconnect
-    const e = (id, o) => `id: ${id}\ndata: ${JSON.stringify(o)}\n\n`;
+    // The second time, as a reconnect gets it: 2 again (not listed twice)
+    // and 4; then 204, which ends the stream for good.
+    if (served === 1) {
+      served++;
+      return route.fulfill({ status: 200, contentType: 'text/event-stream',
+        body: e(2, ev2) + e(4, { ts: new Date().toISOString(),
+          level: 'info', msg: 'config reloaded', trigger: 'http' }) });
+    }
+    if (served++) return route.fulfill({ status: 204 });
     route.fulfill({ status: 200, contentType: 'text/event-stream',
-      body: 'retry: 1000\n' +
+      body: 'retry: 200\n' +
         e(1, { ts: new Date(Date.now() - 3000).toISOString(), level: 'warn',
           msg: 'service state changed', service: 'web', from: 'running',
           to: 'backoff', exit_code: 137 }) +
-        e(2, { ts: new Date(Date.now() - 2000).toISOString(), level: 'warn',
-          msg: 'probe state changed', probe: 'batch', from: 'unknown',
-          to: 'failing', reason: hostile }) +
+        e(2, ev2) +
         e(3, { ts: new Date().toISOString(), level: 'info',
           msg: 'health changed', from: 'DEGRADED', to: 'UP' }) });
   });
@@ -315,12 +324,14 @@ async function main() {
   await evPage.goto(base + '/');
   const items = await until(async () => {
     const t = await evPage.locator('#events li').allTextContents();
-    return t.length === 3 ? t : null;
+    return t.length === 4 ? t : null;
   });
-  check(items && /health changed/.test(items[0]) &&
-    /probe state changed/.test(items[1]) && items[1].includes(hostile) &&
-    /service state changed/.test(items[2]),
-  'events are listed newest first, as text', JSON.stringify(items));
+  check(items && /config reloaded/.test(items[0]) &&
+    /health changed/.test(items[1]) &&
+    /probe state changed/.test(items[2]) && items[2].includes(hostile) &&
+    /service state changed/.test(items[3]),
+  'events are listed newest first, as text, a replayed one once',
+  JSON.stringify(items));
   check(await evPage.locator('#events img').count() === 0 &&
     !(await evPage.evaluate(() => window.pwned)), 'and no markup runs');
   // The README's picture (docs/status-page.png) is this one.
