@@ -97,7 +97,8 @@ asan: test-deps
 
 # The status page (GET /) in Debian's headless chromium, driven by
 # playwright-core from test/browser/package-lock.json: test/browser/run.
-# Its screenshots (light, dark, narrow) are left in $(BUILD)/artifacts/.
+# Its screenshots (light, dark, narrow, events) are left in
+# $(BUILD)/artifacts/.
 browser-test: $(BIN) $(BUILD)/test/fakesvc
 	test/browser/run $(BIN) $(BUILD)/test $(BUILD)/artifacts
 

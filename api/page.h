@@ -12,7 +12,8 @@
 #include <stddef.h>
 
 /* What the page may do: its own script and style, requests to its own
- * server, no inline code, no frames, no forms, no base. */
+ * server, no inline code, no frames, no forms, no base; data: images for
+ * its empty icon only (else the browser asks for /favicon.ico: a 404). */
 #define PAGE_CSP                                                               \
     "default-src 'none'; script-src 'self'; style-src 'self'; "                \
     "img-src data:; connect-src 'self'; frame-ancestors 'none'; "              \
