@@ -8,8 +8,9 @@
 // or warning, no failed request, no policy violation; a hostile reason shown
 // as text; no horizontal scroll at 320 and 375 px; a killed service shown
 // within 2 s; no button without the token; a wrong token refused in plain
-// words and forgotten; the restart button with the token; none once a
-// reload took the token away; the banner once sidecar is gone.
+// words and forgotten; the restart button with the token; a 409 with
+// sidecar's message; none once a reload took the token away; the banner
+// once sidecar is gone, and gone once it is back.
 // Screenshots (light, dark, narrow, events) go to ARTIFACTS_DIR.
 // Every wait has a deadline; the whole run is bounded by RUN_LIMIT_MS and
 // ends the processes it started. Prints "browser: N passed, N failed".
@@ -115,6 +116,11 @@ probes:
     importance: high
     ttl: 60s
 `);
+  return spawnSidecar(cfg);
+}
+
+// Runs sidecar on cfg: its port, from its "http listening" line.
+function spawnSidecar(cfg) {
   sidecar = spawn(bin, ['run', '-c', cfg], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -162,7 +168,7 @@ async function main() {
 
   const problems = [];
   let quiet = false; // once sidecar is stopped on purpose
-  let refusing = false; // the browser logs the 401 the test asks for
+  let refusal = null; // the browser logs the 401 or 409 the test asks for
   async function open(options) {
     const ctx = await browser.newContext(options);
     const page = await ctx.newPage();
@@ -171,7 +177,7 @@ async function main() {
       const url = (m.location() || {}).url || '';
       if (noEvents && (url.endsWith('/events') || /EventSource/.test(m.text())))
         return;
-      if (refusing && / 401 /.test(m.text())) return;
+      if (refusal && refusal.test(m.text())) return;
       problems.push(`console ${m.type()}: ${m.text()} (${url})`);
     });
     page.on('pageerror', (e) => problems.push('page error: ' + e.message));
@@ -240,12 +246,12 @@ async function main() {
   check(await until(async () => (await page.locator(
     '[data-service="web"] button.act').count()) === 3),
   'buttons with a token and "control": true');
-  refusing = true;
+  refusal = / 401 /;
   await page.click('[data-service="web"] button.act >> text=restart');
   check(await until(async () => /token was refused/.test(
     await page.textContent('#answer'))), 'a wrong token is refused plainly',
   await page.textContent('#answer'));
-  refusing = false;
+  refusal = null;
   check(await until(async () => await page.evaluate(() =>
     sessionStorage.getItem('sidecar-token')) === null &&
     await page.locator('button.act').count() === 0),
@@ -270,6 +276,12 @@ async function main() {
   check(after, 'the restart button restarts: a new pid', `${before} -> ${after}`);
   check(await until(async () => (await pidText()).includes(String(after))),
     'the page shows the new pid');
+  refusal = / 409 /;
+  await page.click('[data-service="web"] button.act >> text="start"');
+  check(await until(async () => /start web refused \(409\): .+/.test(
+    await page.textContent('#answer'))), "a refusal shows sidecar's message",
+  await page.textContent('#answer'));
+  refusal = null;
 
   // Dark and narrow: screenshots, and no horizontal scroll on a phone.
   const dark = await open({ viewport: { width: 1100, height: 900 },
@@ -382,6 +394,13 @@ async function main() {
   });
   check(banner && /cannot be reached/.test(banner),
     'the banner says sidecar cannot be reached', banner);
+
+  // Back on the same port: the banner goes.
+  writeFileSync(cfg, readFileSync(cfg, 'utf8')
+    .replace('listen: 127.0.0.1:0', `listen: 127.0.0.1:${port}`));
+  check(await spawnSidecar(cfg) === port, 'sidecar starts again');
+  check(await until(() => page.locator('#banner').isHidden()),
+    'the banner goes once sidecar answers again');
 }
 
 mkdirSync(outDir, { recursive: true });
