@@ -104,6 +104,7 @@ function stateKind(s) {
 function button(label, path, what) {
   const b = el('button', 'act', label);
   b.type = 'button';
+  b.setAttribute('aria-label', what); // "restart web", not "restart"
   b.addEventListener('click', () => post(path, what, b));
   return b;
 }
