@@ -57,7 +57,8 @@ HELPER_BINS := $(HELPER_SRCS:test/helpers/%.c=$(BUILD)/test/%)
 # Criterion runs tests in parallel; keep the integration suite at 2 jobs.
 TEST_JOBS ?= 2
 
-.PHONY: all deps test-deps run test unit itest packaging-check deb asan bench \
+.PHONY: all deps test-deps run test unit itest browser-test packaging-check \
+	deb asan bench \
 	clean install stripped image-test format format-check layers-check
 # Keep intermediate objects (the helpers'): no rebuilds, no 'rm' noise
 # after the test summary.
@@ -77,7 +78,7 @@ run: deps
 
 test: test-deps
 	@$(MAKE) --no-print-directory format-check layers-check packaging-check \
-	    fuzz-smoke soak unit itest image-test SOAK_SECONDS=120
+	    fuzz-smoke soak unit itest browser-test image-test SOAK_SECONDS=120
 
 unit: $(UNIT_BIN)
 	cd test && ../$(UNIT_BIN) -j$(TEST_JOBS) --short-filename
@@ -93,6 +94,13 @@ asan: test-deps
 	    $(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=all" unit itest
+
+# The status page (GET /) in Debian's headless chromium, driven by
+# playwright-core from test/browser/package-lock.json: test/browser/run.
+# Its screenshots (light, dark, narrow, events) are left in
+# $(BUILD)/artifacts/.
+browser-test: $(BIN) $(BUILD)/test/fakesvc
+	test/browser/run $(BIN) $(BUILD)/test $(BUILD)/artifacts
 
 # Benchmarks print figures; they are not tests. BENCH_SECONDS=60 by default.
 bench:
@@ -209,6 +217,10 @@ $(FUZZ_BUILD)/obj/%.o: %.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
 -include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
+
+# api/page.c takes the status page's files (api/ui/) in with .incbin, which
+# -MMD does not see: every build of it depends on them.
+$(OBJ)/api/page.o $(FUZZ_BUILD)/obj/api/page.o: $(wildcard api/ui/*)
 
 # Soak and valgrind (issue 6); `make test` runs a 2-minute soak.
 #   make soak [SOAK_SECONDS=600]  bench/soak: services restarting every

@@ -74,6 +74,13 @@ static int put_probe(struct buf *b, const struct probe *p, double now)
         if (rc == 0)
             rc = buf_puts(b, "}");
     }
+    /* The last results, oldest first: "PPFP". */
+    char recent[PROBE_RECENT_MAX + 1];
+    for (unsigned i = 0; i < p->recent_count; i++)
+        recent[i] = p->recent >> (p->recent_count - 1 - i) & 1 ? 'P' : 'F';
+    recent[p->recent_count] = '\0';
+    if (rc == 0)
+        rc = put_str(b, "recent", recent);
     return rc ? rc : buf_puts(b, "}");
 }
 
@@ -156,6 +163,11 @@ int details_render(const struct sidecar_view *sv, double now, struct buf *b)
                         v->ready ? "true" : "false",
                         v->started ? "true" : "false",
                         sv->draining ? "true" : "false");
+    /* Whether the write API is on: the page shows its buttons. */
+    if (rc == 0)
+        rc = buf_printf(
+            b, ",\"control\":%s",
+            sv->cfg->http.token && sv->cfg->http.token[0] ? "true" : "false");
     if (rc == 0)
         rc = put_config(b, sv);
     if (rc == 0)

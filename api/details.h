@@ -1,9 +1,10 @@
 /*
  * GET /health/details: the whole picture as JSON, for people and tools:
  * the aggregate, every probe (state, importance, last result, reason,
- * duration, consecutive passes and failures, last change) and every
- * service (state, pid, restarts, last exit, uptime). Rendered per request
- * (it carries uptimes); reads the supervisor's view (sidecar/view.h),
+ * duration, consecutive passes and failures, last change, the last 32
+ * results as "recent") and every service (state, pid, restarts, last
+ * exit, uptime), and whether the write API is on ("control"). Rendered per
+ * request (it carries uptimes); reads the supervisor's view (sidecar/view.h),
  * owns nothing.
  */
 #ifndef SIDECAR_API_DETAILS_H

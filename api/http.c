@@ -19,6 +19,7 @@
 #include "api/events.h"
 #include "api/metrics.h"
 #include "api/mhdapi.h"
+#include "api/page.h"
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -47,6 +48,8 @@ enum cached {
     CACHED_NOT_ALLOWED, /* the read paths */
     CACHED_POST_ONLY,   /* the write paths */
     CACHED_BAD_FRAMING, /* ambiguous body length: 400, then close */
+    CACHED_PAGE,        /* api/page.h's files, in its order */
+    CACHED_PAGE_LAST = CACHED_PAGE + PAGE_FILES - 1,
     CACHED_COUNT,
 };
 
@@ -342,10 +345,12 @@ static void on_retire_poll(EV_P_ ev_timer *w, int revents)
     http_server_free(old);
 }
 
-static struct MHD_Response *make(const char *body, size_t len, const char *type)
+static struct MHD_Response *make_as(const char *body, size_t len,
+                                    const char *type,
+                                    enum MHD_ResponseMemoryMode mode)
 {
-    struct MHD_Response *r = mhdapi.create_response_from_buffer(
-        len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r =
+        mhdapi.create_response_from_buffer(len, (void *)body, mode);
     if (!r)
         return NULL;
     if (mhdapi.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) !=
@@ -356,6 +361,42 @@ static struct MHD_Response *make(const char *body, size_t len, const char *type)
         return NULL;
     }
     return r;
+}
+
+static struct MHD_Response *make(const char *body, size_t len, const char *type)
+{
+    return make_as(body, len, type, MHD_RESPMEM_MUST_COPY);
+}
+
+/*
+ * The page's files, answered from the binary's own bytes (no copy) with
+ * the page's policy: made once a server, they never change.
+ */
+static void put_page(struct http_server *srv)
+{
+    static const char *const headers[][2] = {
+        {"Content-Security-Policy", PAGE_CSP},
+        {MHD_HTTP_HEADER_X_CONTENT_TYPE_OPTIONS, "nosniff"},
+        {"Referrer-Policy", "no-referrer"},
+    };
+    for (size_t i = 0; i < PAGE_FILES; i++) {
+        struct page_file f = page_file(i);
+        struct MHD_Response *r =
+            make_as(f.data, f.len, f.type, MHD_RESPMEM_PERSISTENT);
+        for (size_t h = 0; r && h < ARRAY_SIZE(headers); h++) {
+            if (mhdapi.add_response_header(r, headers[h][0], headers[h][1]) !=
+                MHD_YES) {
+                mhdapi.destroy_response(r);
+                r = NULL;
+            }
+        }
+        if (!r) {
+            LOG_ERROR("cannot render a response: out of memory");
+            continue;
+        }
+        srv->responses[CACHED_PAGE + i] = r;
+        srv->statuses[CACHED_PAGE + i] = MHD_HTTP_OK;
+    }
 }
 
 /* Replaces one cached response; keeps the old one if rendering fails. */
@@ -813,6 +854,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
             return answer_checks(srv, c, routes[i].ep, NULL);
         return queue_cached(srv, c, which);
     }
+    size_t page = page_find(url);
+    if (page < PAGE_FILES)
+        return queue_cached(srv, c,
+                            read ? (enum cached)(CACHED_PAGE + page)
+                                 : CACHED_NOT_ALLOWED);
     return queue_cached(srv, c, CACHED_NOT_FOUND);
 }
 
@@ -920,6 +966,7 @@ struct http_server *http_server_new(struct ev_loop *loop,
     if (srv->responses[CACHED_BAD_FRAMING])
         mhdapi.add_response_header(srv->responses[CACHED_BAD_FRAMING],
                                    MHD_HTTP_HEADER_CONNECTION, "close");
+    put_page(srv);
     http_server_refresh(srv);
     ev_io_init(&srv->io_w, on_io, epfd->epoll_fd, EV_READ);
     ev_io_start(loop, &srv->io_w);

@@ -122,6 +122,9 @@ static void record(struct probe *p, bool ok, double duration,
     p->last.ok = ok;
     p->last.duration = duration;
     p->last.at = ev_time();
+    p->recent = p->recent << 1 | ok;
+    if (p->recent_count < PROBE_RECENT_MAX)
+        p->recent_count++;
     keep_reason(p, reason);
     if (ok) {
         p->passes++;

@@ -14,6 +14,7 @@
 #include <ev.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/util.h"
 #include "conf/model.h"
@@ -25,6 +26,8 @@
 /* What probe_report() keeps, NUL included: the output and its prefix
  * ("killed by SIGRTMIN+15: ", "cannot run: ..." is shorter). */
 #define PROBE_REPORT_MAX (PROBE_OUTPUT_MAX + 64)
+/* Results kept in struct probe's recent. */
+#define PROBE_RECENT_MAX 32
 
 enum probe_state { PROBE_UNKNOWN, PROBE_PASSING, PROBE_FAILING };
 
@@ -90,7 +93,11 @@ struct probe {
     unsigned failures; /* consecutive */
     bool has_result;
     struct probe_result last;
-    double state_since; /* wall clock of the last state change */
+    /* The last PROBE_RECENT_MAX results, newest in bit 0 (1: passed):
+     * the page's strip of marks. Kept when its service stops. */
+    uint32_t recent;
+    unsigned recent_count; /* how many of recent's bits are results */
+    double state_since;    /* wall clock of the last state change */
 
     /* private to probes/ */
     const struct probe_kind *kind;

@@ -17,7 +17,9 @@ esac
 if [ "${1:-}" = test ] || [ "${1:-}" = bench ]; then
     PACKAGES="$PACKAGES libcriterion-dev procps clang-format
 python3-prometheus-client valgrind wrk clang libclang-rt-14-dev faketime
-redis-server python3-grpcio openssl"
+redis-server python3-grpcio openssl chromium"
+    # chromium: the status page's browser test (test/browser/run) drives
+    # Debian's headless chromium with playwright-core from npm.
     # python3-grpcio: the real gRPC server grpc probes are tested against
     # (test/helpers/grpchealth.py); openssl makes its TLS certificate.
     # redis-server (with redis-cli, which it depends on): the README's

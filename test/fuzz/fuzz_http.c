@@ -13,7 +13,8 @@
  * fit the route (README "HTTP API"), JSON bodies must parse, /metrics and
  * /health/details must pass the renderer checks, and a check answer must
  * be UTF-8 text with one line a check, in order; /<endpoint>/<name> must
- * answer exactly for the name MHD decoded. A push to the ttl probe then
+ * answer exactly for the name MHD decoded; the status page's files are
+ * the bytes compiled in (api/page.h). A push to the ttl probe then
  * shows in ?verbose as one line.
  *
  * Input: byte 0 flags (token, authorization, health view), byte 1 the
@@ -35,6 +36,7 @@
 
 #include "api/checks.h"
 #include "api/http.h"
+#include "api/page.h"
 #include "base/buf.h"
 #include "base/log.h"
 #include "test/fuzz/fake_sidecar.h"
@@ -499,6 +501,28 @@ static void check_answer(const struct response *r, const char *method,
                 check_checks(
                     &f, routes[i].ep, q.verbose, (const char *const *)q.exclude,
                     q.any ? q.exclude_count : 0, r->status, r->body, r->len);
+        }
+        goto out;
+    }
+    /* The status page's files: exactly the bytes compiled in. */
+    static const char *const page[][2] = {
+        {"/", "text/html; charset=utf-8"},
+        {"/ui/app.js", "text/javascript; charset=utf-8"},
+        {"/ui/app.css", "text/css; charset=utf-8"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(page); i++) {
+        if (strcmp(path, page[i][0]) != 0)
+            continue;
+        if (!read) {
+            check_405(r);
+        } else {
+            struct page_file pf = page_file(i);
+            CHECK(r->status == 200 && type_is(r, page[i][1]), "page %d '%s'",
+                  r->status, r->type);
+            CHECK(head || (r->len == pf.len &&
+                           memcmp(r->body, pf.data, pf.len) == 0),
+                  "%s: %zu bytes, not the %zu compiled in", path, r->len,
+                  pf.len);
         }
         goto out;
     }

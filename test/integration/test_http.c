@@ -593,9 +593,12 @@ T(malformed_requests_get_4xx_and_nothing_breaks, 30)
         {"url too long", huge_url, 414},
         {"too many headers", many, 431},
         {"not http", "garbage\r\n\r\n", -1},
-        /* An odd method token is still a request: the path decides. */
+        /* An odd method token is still a request: the path decides (/ is
+         * the status page, which takes GET and HEAD only). */
         {"control bytes as method",
-         "\x01\x02\x03\x04 / HTTP/1.1\r\nConnection: close\r\n\r\n", 404},
+         "\x01\x02\x03\x04 / HTTP/1.1\r\nConnection: close\r\n\r\n", 405},
+        {"control bytes as method, another path",
+         "\x01\x02\x03\x04 /nope HTTP/1.1\r\nConnection: close\r\n\r\n", 404},
         {"percent-encoded NUL",
          "GET /readyz/%00x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
          404},
