@@ -9,10 +9,13 @@
  */
 #define _DEFAULT_SOURCE
 #include <criterion/criterion.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -257,4 +260,54 @@ T(usage_errors_are_2_and_each_command_has_its_help, 30)
     cr_expect_eq(ctl("stop", "web", NULL, NULL), 2, "%s", out);
     cr_expect_str_eq(out, "sidecar: $SIDECAR_TOKEN: the token holds a blank "
                           "or a control character\n");
+}
+
+/* `sidecar events` against the real GET /events: the replay first, then
+ * a restart made with `sidecar restart`, live, as readable lines. */
+T(events_follows_the_real_stream_live, 40)
+{
+    start(CONFIG);
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t client = fork();
+    cr_assert_geq(client, 0);
+    if (client == 0) {
+        if (dup2(fds[1], 1) < 0)
+            _exit(120);
+        close(fds[0]);
+        const char *bin = getenv("SIDECAR_BIN");
+        execl(bin ? bin : "../build/sidecar", "sidecar", "events", "--url", url,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char got[16384];
+    size_t n = 0;
+    got[0] = '\0';
+    bool restarted = false;
+    double deadline = h_now() + H_WAIT;
+    while (!strstr(got, "service web: running -> ") && h_now() < deadline &&
+           n + 1 < sizeof(got)) {
+        /* The replay has the start; then restart, once. */
+        if (!restarted && strstr(got, "service web: ")) {
+            cr_expect_eq(ctl("restart", "web", NULL, NULL), 0, "%s", out);
+            restarted = true;
+        }
+        struct pollfd p = {.fd = fds[0], .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t r = read(fds[0], got + n, sizeof(got) - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        got[n] = '\0';
+    }
+    kill(client, SIGINT);
+    int status;
+    cr_assert_eq(waitpid(client, &status, 0), client);
+    close(fds[0]);
+    cr_expect(restarted, "%s", got);
+    cr_expect(strstr(got, "service web: running -> "), "%s", got);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x",
+              status);
 }
