@@ -346,7 +346,7 @@ async function main() {
   JSON.stringify(items));
   check(await evPage.locator('#events img').count() === 0 &&
     !(await evPage.evaluate(() => window.pwned)), 'and no markup runs');
-  // The README's picture (docs/status-page.png) is this one.
+  // The fed list's picture (the README's is taken against the real stream).
   await post('/probes/batch/pass', 'nightly export finished');
   await until(async () => (await evPage.textContent('[data-probe="batch"]'))
     .includes('nightly export finished'));
