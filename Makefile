@@ -111,6 +111,7 @@ bench:
 	$(BUILD)/bench/curlfloor 50
 	bench/probes
 	bench/http
+	bench/events
 	bench/compare
 
 # The CPU cost of the native http probe's parser, per run (bench/httpwire.c).
