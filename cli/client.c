@@ -260,7 +260,7 @@ static int request_plain(const struct client_request *rq,
     char port[6];
     const char *path;
     long long deadline = now_ms() + CLIENT_TIMEOUT_MS;
-    struct httpwire wire;
+    struct httpwire wire = {.status = 0}; /* 0 until an answer is read */
     struct reading r = {rq, a, wire_status, &wire, NULL, false};
     struct buf req;
     int fd = -1;
