@@ -284,22 +284,28 @@ static bool parse_id(const char *v, unsigned long long *id)
     return errno == 0 && *end == '\0';
 }
 
+/* Queues r with its type, never cached; r is released either way. */
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status,
+                             struct MHD_Response *r, const char *type)
+{
+    enum MHD_Result rc =
+        mhdapi.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type) ==
+                    MHD_YES &&
+                mhdapi.add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+                                           "no-store") == MHD_YES
+            ? mhdapi.queue_response(c, status, r)
+            : MHD_NO;
+    mhdapi.destroy_response(r);
+    return rc;
+}
+
 static enum MHD_Result refuse(struct MHD_Connection *c)
 {
     static const char body[] = "{\"error\":\"too many event subscribers\"}\n";
     struct MHD_Response *r = mhdapi.create_response_from_buffer(
         sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
-    if (!r)
-        return MHD_NO;
-    enum MHD_Result rc =
-        mhdapi.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                   "application/json") == MHD_YES &&
-                mhdapi.add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
-                                           "no-store") == MHD_YES
-            ? mhdapi.queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, r)
-            : MHD_NO;
-    mhdapi.destroy_response(r);
-    return rc;
+    return r ? queue(c, MHD_HTTP_SERVICE_UNAVAILABLE, r, "application/json")
+             : MHD_NO;
 }
 
 /* True when the client closed its end (or the socket failed). */
@@ -372,15 +378,8 @@ enum MHD_Result events_answer(struct events *ev, void *owner,
     ev->subscribers++;
     if (ev->loop && !ev_is_active(&ev->ping_w))
         ev_timer_start(ev->loop, &ev->ping_w);
-    enum MHD_Result rc =
-        mhdapi.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                   "text/event-stream") == MHD_YES &&
-                mhdapi.add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
-                                           "no-store") == MHD_YES
-            ? mhdapi.queue_response(c, MHD_HTTP_OK, r)
-            : MHD_NO;
-    mhdapi.destroy_response(r); /* frees s too when it was not queued */
-    return rc;
+    /* Released: frees s too when it was not queued. */
+    return queue(c, MHD_HTTP_OK, r, "text/event-stream");
 }
 
 void events_end(struct events *ev, const void *owner)

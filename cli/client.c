@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conf/parse.h"
 #include "probes/curlapi.h"
 #include "probes/httpwire.h"
 
@@ -260,7 +261,7 @@ static int request_plain(const struct client_request *rq,
     char port[6];
     const char *path;
     long long deadline = now_ms() + CLIENT_TIMEOUT_MS;
-    struct httpwire wire;
+    struct httpwire wire = {.status = 0}; /* 0 until an answer is read */
     struct reading r = {rq, a, wire_status, &wire, NULL, false};
     struct buf req;
     int fd = -1;
@@ -397,7 +398,7 @@ int client_request(const struct client_request *rq, struct client_answer *a)
     *a = (struct client_answer){.status = 0};
     buf_init(&a->body, CLIENT_BODY_MAX);
     /* Nothing that could end the header and start another. */
-    if (rq->token && !client_token_ok(rq->token))
+    if (rq->token && cfg_token_bad_byte(rq->token) >= 0)
         return failed(a, "%s",
                       "the token holds a blank or a control character");
     if (strncasecmp(rq->url, "http://", 7) == 0)
@@ -405,15 +406,6 @@ int client_request(const struct client_request *rq, struct client_answer *a)
     if (strncasecmp(rq->url, "https://", 8) == 0)
         return request_curl(rq, a);
     return failed(a, "%s", "only http:// and https:// URLs");
-}
-
-bool client_token_ok(const char *token)
-{
-    for (; *token; token++) {
-        if ((unsigned char)*token <= ' ' || *token == 0x7f)
-            return false;
-    }
-    return true;
 }
 
 void client_answer_free(struct client_answer *a)

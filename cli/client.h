@@ -53,10 +53,6 @@ int client_request(const struct client_request *rq,
 
 void client_answer_free(struct client_answer *a);
 
-/* Whether token may be sent: no blank nor control byte (sidecar refuses
- * a token that holds one, and one could end the header). */
-bool client_token_ok(const char *token);
-
 /* Appends base (its trailing slashes dropped), path and a NUL to url
  * (url->data is then the URL); as buf_append. */
 int client_url(struct buf *url, const char *base, const char *path) ATTR_WUR;

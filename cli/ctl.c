@@ -13,6 +13,7 @@
 #include "base/util.h"
 #include "cli/client.h"
 #include "cli/term.h"
+#include "conf/parse.h"
 
 #define NO_TOKEN "no token: set $SIDECAR_TOKEN or --token-file"
 
@@ -86,7 +87,7 @@ int ctl_token(const char *token_file, char *out)
         }
         snprintf(out, CTL_TOKEN_MAX, "%s", env ? env : "");
     }
-    if (!client_token_ok(out)) {
+    if (cfg_token_bad_byte(out) >= 0) {
         fprintf(stderr,
                 "sidecar: %s: the token holds a blank or a control "
                 "character\n",

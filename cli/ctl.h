@@ -15,7 +15,9 @@
 #define CTL_EXIT_USAGE        2
 #define CTL_EXIT_UNREACHABLE  3
 #define CTL_EXIT_UNAUTHORISED 4 /* 401: no token, or the wrong one */
-#define CTL_TOKEN_MAX         4096
+/* A token buffer's size: room for http.token_file's longest (4096 bytes)
+ * and the blanks after it, so that the file sidecar reads works here. */
+#define CTL_TOKEN_MAX 8192
 
 /*
  * The token into out (CTL_TOKEN_MAX bytes): token_file's content (its

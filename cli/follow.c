@@ -34,15 +34,6 @@ static void put(struct follow *f, const char *s)
     term_put(f->out, s, false);
 }
 
-/* " (exit 1)", " (pid 42)": a field the line has, when it has it. */
-static void put_int(struct follow *f, json_t *e, const char *key,
-                    const char *as)
-{
-    json_t *v = json_object_get(e, key);
-    if (json_is_integer(v))
-        fprintf(f->out, " (%s %lld)", as, (long long)json_integer_value(v));
-}
-
 /* "MSG key=value ...": an event of a shape this version does not know. */
 static void put_fields(struct follow *f, json_t *e)
 {
@@ -83,8 +74,6 @@ static void put_event(struct follow *f, json_t *e)
         put(f, str(e, "from"));
         fputs(" -> ", f->out);
         put(f, str(e, "to"));
-        put_int(f, e, "exit_code", "exit");
-        put_int(f, e, "pid", "pid");
         if (!svc && json_is_string(json_object_get(e, "reason"))) {
             fputs(" (", f->out);
             term_put(f->out, str(e, "reason"), true);

@@ -25,7 +25,7 @@ TS = "2026-12-04T03:20:01.123Z"
 
 EVENTS = [
     {"ts": TS, "level": "warn", "msg": "service state changed",
-     "service": "web", "from": "running", "to": "backoff", "exit_code": 1},
+     "service": "web", "from": "running", "to": "backoff"},
     {"ts": TS, "level": "warn", "msg": "probe state changed",
      "probe": "db", "importance": "critical", "service": "web",
      "from": "passing", "to": "failing",

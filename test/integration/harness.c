@@ -864,6 +864,31 @@ long h_status_kb(pid_t pid, const char *field)
     return kb;
 }
 
+/*
+ * Whether sidecar's RSS means anything: not under ASan, whose quarantine
+ * keeps what is freed, nor under memcheck (make valgrind), which does the
+ * same and is the process itself (its exe is valgrind's tool).
+ */
+bool h_rss_counts(pid_t pid)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return false;
+#endif
+#endif
+    char path[64];
+    char exe[512];
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return false;
+    exe[n] = '\0';
+    const char *base = strrchr(exe, '/');
+    return strcmp(base ? base + 1 : exe, "sidecar") == 0;
+}
+
 int h_get(struct harness *h, const char *path, char *body, size_t len)
 {
     return h_get_at(h_http_port(h), path, body, len);

@@ -257,6 +257,10 @@ int h_post_at(int port, const char *path, const char *token,
 /* A field of /proc/pid/status in kB (VmRSS, VmHWM), or -1. */
 long h_status_kb(pid_t pid, const char *field);
 
+/* Whether pid's RSS means anything: false under ASan or memcheck, which
+ * keep what is freed. */
+bool h_rss_counts(pid_t pid);
+
 /* A connection to 127.0.0.1:port (10 s read timeout), or -1 if refused. */
 int h_connect(int port);
 

@@ -108,6 +108,32 @@ T(service_commands_act_with_the_token_from_env_or_file, 40)
     cr_expect_null(strstr(out, TOKEN), "%s", out);
 }
 
+/* The longest token http.token_file takes (4096 bytes and a newline):
+ * the file sidecar reads works for the command too. */
+T(the_longest_token_sidecar_reads_from_a_file_works, 30)
+{
+    static char tok[4096 + 2];
+    memset(tok, 'k', 4096);
+    strcpy(tok + 4096, "\n");
+    char file[64];
+    snprintf(file, sizeof(file), "%s", h_temp_file(tok));
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml),
+             "http:\n"
+             "  listen: 127.0.0.1:0\n"
+             "  token_file: %s\n"
+             "services:\n"
+             "  web:\n"
+             "    role: main\n"
+             "    command: ['@HELPER@', 'run', 'web', '@DIR@/log']\n",
+             file);
+    start(yaml);
+    cr_assert_eq(unsetenv("SIDECAR_TOKEN"), 0);
+    cr_expect_eq(ctl("reload", "--token-file", file, NULL), 0, "%s", out);
+    cr_expect_str_eq(out, "reloaded: nothing changed\n");
+    unlink(file);
+}
+
 T(no_token_or_a_wrong_one_is_4_and_never_shown, 30)
 {
     start(CONFIG);

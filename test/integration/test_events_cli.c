@@ -82,7 +82,7 @@ T(readable_lines_until_the_stream_ends_then_3, 30)
     cr_assert_eq(unsetenv("SIDECAR_TOKEN"), 0);
     cr_expect_eq(events(NULL), 3, "%s", out);
     static const char *const lines[] = {
-        TS "service web: running -> backoff (exit 1)\n",
+        TS "service web: running -> backoff\n",
         /* The reason's first line; controls never reach the terminal. */
         TS "probe db: passing -> failing (HTTP 503)\n",
         " events lost: 3 left sidecar's ring before they could be read\n",
@@ -92,7 +92,7 @@ T(readable_lines_until_the_stream_ends_then_3, 30)
         TS "something new n=7 who=\"a b\"\n",
         "sidecar events: an event that is not a JSON object skipped: ",
         "sidecar events: an event with a line over 65535 bytes skipped\n",
-        TS "service web: running -> backoff (exit 1)\n",
+        TS "service web: running -> backoff\n",
         " ended the stream\n",
     };
     const char *at = out;

@@ -1343,31 +1343,6 @@ T(changing_the_main_service_restarts_it_without_exiting, 20)
 
 /* ---- many ---------------------------------------------------------------- */
 
-/*
- * Whether sidecar's RSS means anything: not under ASan, whose quarantine
- * keeps what is freed, nor under memcheck (make valgrind), which does the
- * same and is the process itself (its exe is valgrind's tool).
- */
-static bool rss_counts(pid_t pid)
-{
-#if defined(__SANITIZE_ADDRESS__)
-    return false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-    return false;
-#endif
-#endif
-    char path[64];
-    char exe[512];
-    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-    ssize_t n = readlink(path, exe, sizeof(exe) - 1);
-    if (n <= 0)
-        return false;
-    exe[n] = '\0';
-    const char *base = strrchr(exe, '/');
-    return strcmp(base ? base + 1 : exe, "sidecar") == 0;
-}
-
 static const char many_fmt[] =
     "http:\n"
     "  listen: 127.0.0.1:0\n"
@@ -1456,7 +1431,7 @@ T(a_hundred_reloads_leak_nothing_and_keep_what_did_not_change, 30)
         h_pump(&H, 0.05);
     long rss1 = h_status_kb(H.pid, "VmRSS");
     cr_expect_leq(fds1, fds0 + 2, "fds %d -> %d", fds0, fds1);
-    bool rss_checked = rss_counts(H.pid);
+    bool rss_checked = h_rss_counts(H.pid);
     if (rss_checked) {
         cr_expect_lt(rss1 - rss0, 2048, "VmRSS %ld -> %ld kB", rss0, rss1);
         /*

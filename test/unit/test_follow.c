@@ -13,7 +13,7 @@
 
 #define EV1                                                                    \
     "{\"ts\":\"T1\",\"msg\":\"service state changed\",\"service\":\"web\","    \
-    "\"from\":\"running\",\"to\":\"backoff\",\"exit_code\":2}"
+    "\"from\":\"running\",\"to\":\"backoff\"}"
 #define EV2                                                                    \
     "{\"ts\":\"T2\",\"msg\":\"probe state changed\",\"probe\":\"db\","         \
     "\"from\":\"unknown\",\"to\":\"passing\",\"reason\":\"HTTP 200\"}"
@@ -48,7 +48,7 @@ Test(follow, prints_the_same_wherever_the_stream_is_cut, .timeout = 10)
 {
     char *whole, *whole_err;
     feed(stream, strlen(stream), strlen(stream), false, &whole, &whole_err);
-    cr_expect(strstr(whole, "T1 service web: running -> backoff (exit 2)\n"
+    cr_expect(strstr(whole, "T1 service web: running -> backoff\n"
                             "T2 probe db: unknown -> passing (HTTP 200)\n"),
               "%s", whole);
     cr_expect(strstr(whole, "Z events lost: some left sidecar's ring"), "%s",
@@ -91,7 +91,7 @@ Test(follow, a_line_past_the_cap_is_skipped_not_kept, .timeout = 20)
     strcpy(text + 7 + big, "\"\n\nid: 9\ndata: " EV1 "\n\n");
     char *out, *err;
     feed(text, strlen(text), 4096, false, &out, &err);
-    cr_expect_str_eq(out, "T1 service web: running -> backoff (exit 2)\n");
+    cr_expect_str_eq(out, "T1 service web: running -> backoff\n");
     cr_expect_str_eq(err, "sidecar events: an event with a line over 65535 "
                           "bytes skipped\n");
     free(out);
