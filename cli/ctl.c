@@ -14,6 +14,7 @@
 #include "cli/client.h"
 #include "cli/term.h"
 #include "conf/parse.h"
+#include "conf/schema.h"
 
 #define NO_TOKEN "no token: set $SIDECAR_TOKEN or --token-file"
 
@@ -193,9 +194,13 @@ static int post_to(const char *what, const char *base, const char *token,
     struct buf path;
     int code = CTL_EXIT_USAGE;
 
-    /* sidecar decodes the path before it splits it at '/'. */
-    if (strchr(name, '/')) {
-        fprintf(stderr, "sidecar: %s: a name with '/' cannot be sent\n", what);
+    /* The config's own rule: a name it refuses cannot be on sidecar. */
+    if (!cfg_name_valid(name)) {
+        fprintf(stderr,
+                "sidecar: %s: no %s can be named that: names are up to 63 "
+                "letters, digits, '.', '_' or '-', starting with a letter "
+                "or digit\n",
+                what, strcmp(kind, "probes") == 0 ? "probe" : "service");
         return CTL_EXIT_USAGE;
     }
     buf_init(&path, 4096);

@@ -168,7 +168,15 @@ T(unknown_names_and_a_probe_not_ttl_are_refused_with_sidecars_words, 30)
     cr_expect(strstr(out, "sidecar: start web: service 'web' is not stopped"),
               "%s", out);
     cr_expect_eq(ctl("stop", "a/b", NULL, NULL), 2, "%s", out);
-    cr_expect(strstr(out, "a name with '/' cannot be sent"), "%s", out);
+    cr_expect_str_eq(out, "sidecar: stop a/b: no service can be named that: "
+                          "names are up to 63 letters, digits, '.', '_' or "
+                          "'-', starting with a letter or digit\n");
+    /* Longer than any name: refused here, not by sidecar's generic 404. */
+    char longest[200];
+    memset(longest, 'a', sizeof(longest) - 1);
+    longest[sizeof(longest) - 1] = '\0';
+    cr_expect_eq(ctl("probe", "fail", longest, NULL), 2, "%s", out);
+    cr_expect(strstr(out, ": no probe can be named that: "), "%s", out);
 }
 
 /* The reason goes as it is, spaces and percent signs too. */
