@@ -133,7 +133,7 @@ static void dispatch(struct follow *f)
 
     if (f->too_big) {
         fprintf(f->err,
-                "sidecar events: an event with a line over %d bytes "
+                "sidecar: events: an event with a line over %d bytes "
                 "skipped\n",
                 FOLLOW_LINE_MAX - 1);
     } else if (f->data.len) {
@@ -141,7 +141,7 @@ static void dispatch(struct follow *f)
         e = json_loadb(f->data.data, f->data.len, 0, &err);
         if (!json_is_object(e))
             fprintf(f->err,
-                    "sidecar events: an event that is not a JSON object "
+                    "sidecar: events: an event that is not a JSON object "
                     "skipped%s%s\n",
                     e ? "" : ": ", e ? "" : err.text);
     }
@@ -241,13 +241,13 @@ int follow_command(const char *base, const char *token, bool json)
     if (sigaction(SIGINT, &stop, NULL) < 0 ||
         sigaction(SIGTERM, &stop, NULL) < 0 ||
         signal(SIGPIPE, SIG_DFL) == SIG_ERR) {
-        perror("sidecar events: sigaction");
+        perror("sidecar: events: sigaction");
         return CTL_EXIT_REFUSED;
     }
     buf_init(&url, 8192);
     if (client_url(&url, base, "/events") < 0) {
         buf_free(&url);
-        fprintf(stderr, "sidecar events: %s: too long a URL\n", base);
+        fprintf(stderr, "sidecar: events: %s: too long a URL\n", base);
         return CTL_EXIT_USAGE;
     }
     follow_init(&f, stdout, stderr, json);
@@ -261,15 +261,15 @@ int follow_command(const char *base, const char *token, bool json)
     };
     int rc = client_request(&rq, &a);
     if (f.broken) {
-        fprintf(stderr, "sidecar events: cannot write the events\n");
+        fprintf(stderr, "sidecar: events: cannot write the events\n");
         code = CTL_EXIT_REFUSED;
     } else if (a.status == 200 && rc == 0) {
-        fprintf(stderr, "sidecar events: %s ended the stream\n", base);
+        fprintf(stderr, "sidecar: events: %s ended the stream\n", base);
     } else if (a.status == 200) {
-        fprintf(stderr, "sidecar events: the stream from %s broke: %s\n", base,
+        fprintf(stderr, "sidecar: events: the stream from %s broke: %s\n", base,
                 a.error);
     } else if (rc < 0) {
-        fprintf(stderr, "sidecar events: no answer from %s: %s\n", base,
+        fprintf(stderr, "sidecar: events: no answer from %s: %s\n", base,
                 a.error);
     } else {
         json_t *j =

@@ -90,8 +90,8 @@ T(readable_lines_until_the_stream_ends_then_3, 30)
         TS "config reloaded (SIGHUP): added service:worker; changed "
            "probe:db\n",
         TS "something new n=7 who=\"a b\"\n",
-        "sidecar events: an event that is not a JSON object skipped: ",
-        "sidecar events: an event with a line over 65535 bytes skipped\n",
+        "sidecar: events: an event that is not a JSON object skipped: ",
+        "sidecar: events: an event with a line over 65535 bytes skipped\n",
         TS "service web: running -> backoff\n",
         " ended the stream\n",
     };
@@ -149,7 +149,7 @@ T(nobody_listening_or_answering_is_3, 30)
     cr_expect_eq(events(NULL), 3, "%s", out);
     char want[128];
     snprintf(want, sizeof(want),
-             "sidecar events: no answer from %s: Connection refused\n", url);
+             "sidecar: events: no answer from %s: Connection refused\n", url);
     cr_expect_str_eq(out, want);
 
     int port;

@@ -92,7 +92,7 @@ Test(follow, a_line_past_the_cap_is_skipped_not_kept, .timeout = 20)
     char *out, *err;
     feed(text, strlen(text), 4096, false, &out, &err);
     cr_expect_str_eq(out, "T1 service web: running -> backoff\n");
-    cr_expect_str_eq(err, "sidecar events: an event with a line over 65535 "
+    cr_expect_str_eq(err, "sidecar: events: an event with a line over 65535 "
                           "bytes skipped\n");
     free(out);
     free(err);
