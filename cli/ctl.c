@@ -1,73 +1,40 @@
 #include "cli/ctl.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "base/util.h"
 #include "cli/client.h"
 #include "cli/term.h"
+#include "conf/load.h"
 #include "conf/parse.h"
 #include "conf/schema.h"
 
 #define NO_TOKEN "no token: set $SIDECAR_TOKEN or --token-file"
 
+/* As sidecar reads http.token_file, so that one file serves both. */
 static int read_token_file(const char *path, char *out)
 {
     struct stat st;
-    size_t n = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char why[128];
+    char *token;
 
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        fprintf(stderr, "sidecar: --token-file %s: %s\n", path,
-                strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    if (cfg_read_token_file(path, &token, why, sizeof(why)) < 0) {
+        fprintf(stderr, "sidecar: --token-file %s: %s\n", path, why);
         return -1;
     }
-    if (S_ISREG(st.st_mode) && (st.st_mode & S_IROTH))
+    if (stat(path, &st) == 0 && (st.st_mode & S_IROTH))
         fprintf(stderr,
                 "sidecar: warning: --token-file %s: every user may read it "
                 "(mode %04o); chmod o-r it\n",
                 path, (unsigned)(st.st_mode & 07777));
-    while (n < CTL_TOKEN_MAX) {
-        ssize_t r = read(fd, out + n, CTL_TOKEN_MAX - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            fprintf(stderr, "sidecar: --token-file %s: %s\n", path,
-                    strerror(errno));
-            close(fd);
-            return -1;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    if (n == CTL_TOKEN_MAX) {
-        fprintf(stderr, "sidecar: --token-file %s: longer than %d bytes\n",
-                path, CTL_TOKEN_MAX - 1);
-        return -1;
-    }
-    /* The newline an editor or echo leaves, and any blank before it. */
-    while (n && out[n - 1] && strchr(" \t\r\n", out[n - 1]))
-        n--;
-    out[n] = '\0';
-    if (strlen(out) < n) {
-        fprintf(stderr, "sidecar: --token-file %s: holds a NUL byte\n", path);
-        return -1;
-    }
-    if (n == 0) {
-        fprintf(stderr, "sidecar: --token-file %s: empty\n", path);
-        return -1;
-    }
+    snprintf(out, CTL_TOKEN_MAX, "%s", token);
+    free(token);
     return 0;
 }
 

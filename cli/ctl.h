@@ -15,13 +15,12 @@
 #define CTL_EXIT_USAGE        2
 #define CTL_EXIT_UNREACHABLE  3
 #define CTL_EXIT_UNAUTHORISED 4 /* 401: no token, or the wrong one */
-/* A token buffer's size: room for http.token_file's longest (4096 bytes)
- * and the blanks after it, so that the file sidecar reads works here. */
+/* A token buffer's size: over http.token_file's longest (4096 bytes). */
 #define CTL_TOKEN_MAX 8192
 
 /*
- * The token into out (CTL_TOKEN_MAX bytes): token_file's content (its
- * trailing newline and blanks dropped) when not NULL, else
+ * The token into out (CTL_TOKEN_MAX bytes): token_file's content (read as
+ * sidecar reads http.token_file: less one trailing newline) when not NULL, else
  * $SIDECAR_TOKEN; "" when neither. 0, or -1 with why on stderr (a file
  * that cannot be read, is empty or too long, a blank or control byte in
  * the token), which is a usage error. Warns when others may read the

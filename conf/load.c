@@ -354,36 +354,45 @@ out_close_fd:
     return -1;
 }
 
+int cfg_read_token_file(const char *path, char **token, char *why,
+                        size_t why_len)
+{
+    char *data;
+    size_t len;
+
+    if (read_regular(path, TOKEN_FILE_MAX, &data, &len, why, why_len) < 0)
+        return -1;
+    if (len > 0 && data[len - 1] == '\n')
+        data[--len] = '\0';
+    if (len > TOKEN_FILE_MAX)
+        snprintf(why, why_len, "larger than %d bytes", TOKEN_FILE_MAX);
+    else if (len == 0)
+        snprintf(why, why_len, "empty");
+    else if (memchr(data, '\0', len) != NULL)
+        snprintf(why, why_len, "the token has a NUL byte");
+    else {
+        *token = data;
+        return 0;
+    }
+    free(data);
+    return -1;
+}
+
 /*
  * Reads the token from the file the token_file pair names (its value
- * expanded: path), less one trailing newline. Errors are at the key and
- * quote the path as the config writes it, ${VAR} unexpanded; none quotes
- * what the file holds.
+ * expanded: path). Errors are at the key and quote the path as the config
+ * writes it, ${VAR} unexpanded; none quotes what the file holds.
  */
 static int read_token_file(struct cfg_ctx *ctx, const struct cfg_pair *file,
                            const char *path, char **out)
 {
-    const struct cfg_node *at = file->key;
-    const char *written = file->value->text;
     char why[128];
     char *data;
-    size_t len;
-    int rc;
 
-    if (read_regular(path, TOKEN_FILE_MAX, &data, &len, why, sizeof(why)) < 0)
-        return cfg_fail(ctx, at, "token_file %s: %s", written, why);
-    if (len > 0 && data[len - 1] == '\n')
-        data[--len] = '\0';
-    if (len > TOKEN_FILE_MAX)
-        rc = cfg_fail(ctx, at, "token_file %s: larger than %d bytes", written,
-                      TOKEN_FILE_MAX);
-    else if (len == 0)
-        rc = cfg_fail(ctx, at, "token_file %s: empty", written);
-    else if (memchr(data, '\0', len) != NULL)
-        rc = cfg_fail(ctx, at, "token_file %s: the token has a NUL byte",
-                      written);
-    else
-        rc = cfg_dup_string(ctx, out, data);
+    if (cfg_read_token_file(path, &data, why, sizeof(why)) < 0)
+        return cfg_fail(ctx, file->key, "token_file %s: %s", file->value->text,
+                        why);
+    int rc = cfg_dup_string(ctx, out, data);
     free(data);
     return rc;
 }

@@ -38,6 +38,15 @@ int cfg_load_buffer(const char *path, const char *data, size_t len,
                     struct cfg_root **out, struct cfg_error *err)
     __attribute__((warn_unused_result));
 
+/*
+ * The token in the file at path, as http.token_file reads it: a regular
+ * file (never blocks on a FIFO), less one trailing newline, not empty, at
+ * most 4096 bytes, no NUL byte. 0 with *token (the caller frees), or -1
+ * with why filled; why never quotes what the file holds.
+ */
+int cfg_read_token_file(const char *path, char **token, char *why,
+                        size_t why_len) __attribute__((warn_unused_result));
+
 /* True when the write token is set but shorter than CFG_TOKEN_MIN. */
 bool cfg_token_is_short(const struct cfg_root *root);
 #define CFG_TOKEN_SHORT_WARNING                                                \

@@ -283,13 +283,30 @@ T(usage_errors_are_2_and_each_command_has_its_help, 30)
               out);
     cr_expect_eq(ctl("stop", "web", "--token-file", "/nonexistent/token"), 2,
                  "%s", out);
-    cr_expect_str_eq(out, "sidecar: --token-file /nonexistent/token: No such "
-                          "file or directory\n");
+    cr_expect_str_eq(out, "sidecar: --token-file /nonexistent/token: cannot "
+                          "open: No such file or directory\n");
     const char *empty = h_temp_file("\n");
     cr_assert_eq(chmod(empty, 0600), 0);
     cr_expect_eq(ctl("stop", "web", "--token-file", empty), 2, "%s", out);
     cr_expect(strstr(out, ": empty\n"), "%s", out);
     unlink(empty);
+    /* Read as sidecar reads http.token_file: one newline goes, no more. */
+    const char *crlf = h_temp_file(TOKEN "\r\n");
+    cr_assert_eq(chmod(crlf, 0600), 0);
+    cr_expect_eq(ctl("stop", "web", "--token-file", crlf), 2, "%s", out);
+    cr_expect_str_eq(out, "sidecar: --token-file: the token holds a blank or "
+                          "a control character\n");
+    unlink(crlf);
+    /* A FIFO in the token's place is refused, not waited on. */
+    char fifo[] = "/tmp/sidecar-token-fifo-XXXXXX";
+    cr_assert(mkdtemp(fifo));
+    char fifo_path[64];
+    snprintf(fifo_path, sizeof(fifo_path), "%s/token", fifo);
+    cr_assert_eq(mkfifo(fifo_path, 0600), 0);
+    cr_expect_eq(ctl("stop", "web", "--token-file", fifo_path), 2, "%s", out);
+    cr_expect(strstr(out, ": not a regular file\n"), "%s", out);
+    unlink(fifo_path);
+    rmdir(fifo);
     cr_assert_eq(setenv("SIDECAR_TOKEN", "two words", 1), 0);
     cr_expect_eq(ctl("stop", "web", NULL, NULL), 2, "%s", out);
     cr_expect_str_eq(out, "sidecar: $SIDECAR_TOKEN: the token holds a blank "
