@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -87,4 +88,44 @@ T(sigterm_in_a_storm_of_subscribers_ends_cleanly, 60)
     /* fakesvc ends with 0 on SIGTERM; an abort would be 134. */
     int code = h_wait_exit(&H, H_WAIT);
     cr_expect_eq(code, 0, "exit status %d", code);
+}
+
+/* The first "id: N" of a stream asked for with the header line hdr. */
+static unsigned long long first_id(int port, const char *hdr)
+{
+    char req[256];
+    char buf[8192];
+    size_t len = 0;
+    int fd = h_connect(port);
+    cr_assert_geq(fd, 0);
+    int n =
+        snprintf(req, sizeof(req), "GET /events HTTP/1.0\r\n%s\r\n\r\n", hdr);
+    cr_assert_eq(write(fd, req, (size_t)n), n);
+    const char *id = NULL;
+    for (double end = h_now() + H_WAIT; !id && h_now() < end;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t r = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        buf[len] = '\0';
+        id = strstr(buf, "\nid: ");
+    }
+    close(fd);
+    cr_assert(id, "%s", buf);
+    return strtoull(id + 5, NULL, 10);
+}
+
+/* Blanks around a header's value are not part of it (RFC 9110 5.5). */
+T(last_event_id_with_trailing_blanks_resumes, 30)
+{
+    h_start(&H, yaml);
+    int port = h_http_port(&H);
+    cr_assert_geq(h_wait_event(&H, 0, H_WAIT, "service started", "web"), 0);
+    cr_expect_eq(first_id(port, "Last-Event-ID: 2"), 3);
+    cr_expect_eq(first_id(port, "Last-Event-ID: 2 "), 3);
+    cr_expect_eq(first_id(port, "Last-Event-ID: 2 \t"), 3);
+    cr_expect_eq(first_id(port, "Last-Event-ID: 2x"), 1);
 }
