@@ -273,7 +273,8 @@ static void on_ping(EV_P_ ev_timer *w, int revents)
         resume(s);
 }
 
-/* Last-Event-ID: digits only, else it is as if none was sent. */
+/* Last-Event-ID: digits only, else it is as if none was sent. MHD keeps
+ * the blanks after a value, which are not part of it (RFC 9110 5.5). */
 static bool parse_id(const char *v, unsigned long long *id)
 {
     if (!v || *v < '0' || *v > '9')
@@ -281,7 +282,7 @@ static bool parse_id(const char *v, unsigned long long *id)
     char *end;
     errno = 0;
     *id = strtoull(v, &end, 10);
-    return errno == 0 && *end == '\0';
+    return errno == 0 && end[strspn(end, " \t")] == '\0';
 }
 
 /* Queues r with its type, never cached; r is released either way. */

@@ -586,9 +586,14 @@ static enum MHD_Result answer_events(struct http_server *srv,
     if (strcmp(method, "GET") != 0)
         return queue_cached(srv, c, CACHED_NOT_ALLOWED);
     unsigned max = srv->evict_at / 2;
-    return events_answer(srv->stats->events, srv, kick, c,
-                         max < EVENTS_SUBSCRIBERS_MAX ? max
-                                                      : EVENTS_SUBSCRIBERS_MAX);
+    enum MHD_Result rc = events_answer(
+        srv->stats->events, srv, kick, c,
+        max < EVENTS_SUBSCRIBERS_MAX ? max : EVENTS_SUBSCRIBERS_MAX);
+    /* A server that goes never holds a stream: MHD must not stop with
+     * one suspended. This one sends what it has and ends. */
+    if (srv->quiesced)
+        events_end(srv->stats->events, srv);
+    return rc;
 }
 
 static bool has_query(struct MHD_Connection *c)
@@ -1035,7 +1040,9 @@ void http_server_free(struct http_server *srv)
 {
     if (!srv)
         return;
-    /* Streams end first: each writes its end if the socket takes it. */
+    /* No new client while its streams end first: each writes its end if
+     * the socket takes it. */
+    http_server_quiesce(srv);
     end_streams(srv);
     ev_io_stop(srv->loop, &srv->io_w);
     ev_timer_stop(srv->loop, &srv->timer_w);

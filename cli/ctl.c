@@ -85,7 +85,7 @@ int ctl_refused(const char *what, const char *token, int status, json_t *body)
 
 /*
  * POSTs body to base + path and judges the answer: 0 with the answer's
- * JSON in *answer (NULL if not JSON) on a 2xx, else the exit status,
+ * JSON object in *answer on a 2xx, else the exit status,
  * having said why on stderr.
  */
 static int post(const char *what, const char *base, const char *path,
@@ -118,7 +118,14 @@ static int post(const char *what, const char *base, const char *path,
     }
     json_t *j = json_loadb(a.body.data ? a.body.data : "", a.body.len, 0, NULL);
     const char *msg = json_string_value(json_object_get(j, "error"));
-    if (a.status >= 200 && a.status < 300) {
+    if (a.status >= 200 && a.status < 300 && !json_is_object(j)) {
+        /* Another server at that URL: nothing was done. */
+        fprintf(stderr,
+                "sidecar: %s: %s is not sidecar: HTTP %d without its JSON "
+                "answer\n",
+                what, base, a.status);
+        code = CTL_EXIT_UNREACHABLE;
+    } else if (a.status >= 200 && a.status < 300) {
         *answer = j;
         code = 0;
     } else if (a.status == 404 && msg && strcmp(msg, "not found") == 0) {

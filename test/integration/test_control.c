@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -251,6 +252,46 @@ T(a_server_that_never_answers_is_3_after_3s, 20)
     cr_expect(strstr(out, ": timed out after 3s\n"), "%s", out);
     cr_expect(took >= 2.9 && took < 8, "took %.2f s", took);
     close(fd);
+}
+
+/* Another web server at the URL: its 200 is not sidecar's "done". */
+T(a_200_that_is_not_sidecars_answer_is_3, 20)
+{
+    int port;
+    int fd = h_listen(&port);
+    cr_assert_geq(fd, 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        static const char page[] = "HTTP/1.1 200 OK\r\n"
+                                   "Content-Type: text/html\r\n"
+                                   "Content-Length: 14\r\n\r\n"
+                                   "<p>welcome</p>";
+        for (;;) {
+            char req[8192];
+            int c = accept(fd, NULL, NULL);
+            if (c < 0)
+                _exit(1);
+            h_read_request(c, req, sizeof(req));
+            if (write(c, page, sizeof(page) - 1) < 0)
+                _exit(1);
+            close(c);
+        }
+    }
+    int code = ctl("restart", "web", NULL, NULL);
+    int code2 = ctl("probe", "pass", "batch", NULL);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(fd);
+    cr_expect_eq(code, 3, "%s", out);
+    cr_expect_eq(code2, 3, "%s", out);
+    char want[160];
+    snprintf(want, sizeof(want),
+             "sidecar: probe pass batch: %s is not sidecar: HTTP 200 without "
+             "its JSON answer\n",
+             url);
+    cr_expect_str_eq(out, want);
 }
 
 T(usage_errors_are_2_and_each_command_has_its_help, 30)
