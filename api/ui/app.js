@@ -18,6 +18,9 @@ let debounce = 0;
 let fetching = false;
 let again = false; // a refresh was asked for during a fetch
 let lastId = 0; // of the newest event listed (ids grow in one process)
+const shown = new Set(); // the data of the listed events: none twice
+let lastUptime = -1; // sidecar's, as details said last: less is a restart
+const RETRY_STREAM_S = 30; // after sidecar refused the stream
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -328,6 +331,10 @@ async function refresh() {
     const r = await fetch('/health/details', { cache: 'no-store' });
     if (!r.ok) throw new Error('HTTP ' + r.status);
     details = await r.json();
+    // Details are cached up to 1 s: an older copy may say a little less.
+    const restart = details.uptime_s < lastUptime - 1.5;
+    lastUptime = details.uptime_s;
+    if (restart) restarted();
     setUnreachable(false);
     render(details);
   } catch (e) {
@@ -361,13 +368,30 @@ function eventText(ev) {
       f[k])).join(' ');
 }
 
-function addEvent(ev) {
+function addEvent(ev, data) {
   const li = el('li', 'ev ' + (ev.level || 'info'));
   li.append(el('time', null, when(ev.ts)), el('b', null, ev.msg || '?'),
     el('span', null, eventText(ev)));
+  li.dataset.raw = data || '';
+  if (data) shown.add(data);
   const list = $('events');
   list.prepend(li);
-  while (list.childElementCount > EVENTS_MAX) list.lastElementChild.remove();
+  while (list.childElementCount > EVENTS_MAX) {
+    shown.delete(list.lastElementChild.dataset.raw);
+    list.lastElementChild.remove();
+  }
+}
+
+// A new sidecar process counts its event ids from 1 again: a reconnect
+// with the old one's last id would skip its first events. A fresh stream
+// replays its newest; what was already listed is not listed twice.
+function restarted() {
+  addEvent({ msg: 'sidecar restarted', level: 'warn' });
+  lastId = 0;
+  if (stream) stream.close();
+  stream = null;
+  streamOpen = false;
+  openStream();
 }
 
 function openStream() {
@@ -382,9 +406,9 @@ function openStream() {
   };
   es.onmessage = (m) => {
     const id = Number(m.lastEventId) || 0;
-    if (id && id <= lastId) return; // a replay after a reconnect
+    if ((id && id <= lastId) || shown.has(m.data)) return; // a replay
     try {
-      addEvent(JSON.parse(m.data));
+      addEvent(JSON.parse(m.data), m.data);
     } catch (e) {
       return;
     }
@@ -399,12 +423,16 @@ function openStream() {
   });
   es.onerror = () => {
     streamOpen = false;
-    if (es.readyState === EventSource.CLOSED) {
-      // No stream here (an older sidecar): details are polled instead.
-      es.close();
+    if (es.readyState === EventSource.CLOSED && stream === es) {
+      // Refused (sidecar's limit of streams, or one without /events):
+      // details are polled instead, and the stream asked for again later.
       stream = null;
-      $('events-note').textContent =
-        'No event stream: the page polls every ' + POLL_ALONE_S + ' s.';
+      $('events-note').textContent = 'sidecar refused the event stream ' +
+        '(too many open?): the page polls every ' + POLL_ALONE_S +
+        ' s and asks again in ' + RETRY_STREAM_S + ' s.';
+      setTimeout(() => {
+        if (!stream) openStream();
+      }, RETRY_STREAM_S * 1e3);
     }
     refreshSoon(); // says whether sidecar itself is reachable
   };

@@ -401,6 +401,18 @@ async function main() {
   check(await spawnSidecar(cfg) === port, 'sidecar starts again');
   check(await until(() => page.locator('#banner').isHidden()),
     'the banner goes once sidecar answers again');
+  // A new process counts event ids from 1 again: the page says it
+  // restarted, follows a fresh stream, and lists no event twice.
+  check(await until(async () => /sidecar restarted/.test(
+    await page.textContent('#events'))), 'the page says sidecar restarted');
+  const raws = await page.$$eval('#events li',
+    (lis) => lis.map((li) => li.dataset.raw).filter((r) => r));
+  check(raws.length > 0 && new Set(raws).size === raws.length,
+    'no event listed twice across the restart',
+    `${raws.length} listed, ${new Set(raws).size} distinct`);
+  check(await until(async () => / live$/.test(
+    await page.textContent('#footer'))), 'the stream is live again',
+  await page.textContent('#footer'));
 }
 
 mkdirSync(outDir, { recursive: true });
