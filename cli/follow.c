@@ -124,6 +124,18 @@ static void put_lost(struct follow *f, json_t *e)
     fputs(" left sidecar's ring before they could be read\n", f->out);
 }
 
+/* The event being read is over its cap: said at once (a line that never
+ * ends is never dispatched), and once. */
+static void too_big(struct follow *f)
+{
+    if (!f->too_big && fprintf(f->err,
+                               "sidecar: events: an event with a line over "
+                               "%d bytes skipped\n",
+                               FOLLOW_LINE_MAX - 1) < 0)
+        f->broken = true;
+    f->too_big = true;
+}
+
 /* The event its lines made, printed; nothing for one with no data. */
 static void dispatch(struct follow *f)
 {
@@ -131,12 +143,7 @@ static void dispatch(struct follow *f)
     json_error_t err;
     json_t *e = NULL;
 
-    if (f->too_big) {
-        fprintf(f->err,
-                "sidecar: events: an event with a line over %d bytes "
-                "skipped\n",
-                FOLLOW_LINE_MAX - 1);
-    } else if (f->data.len) {
+    if (!f->too_big && f->data.len) {
         f->data.len--; /* the last data line's '\n' */
         e = json_loadb(f->data.data, f->data.len, 0, &err);
         if (!json_is_object(e))
@@ -184,7 +191,7 @@ static void on_line(struct follow *f, char *line, size_t n)
     if (!strcmp(line, "data") && !f->too_big &&
         (buf_append(&f->data, value, len) < 0 ||
          buf_append(&f->data, "\n", 1) < 0))
-        f->too_big = true;
+        too_big(f);
     else if (!strcmp(line, "event"))
         snprintf(f->event, sizeof(f->event), "%s", value);
 }
@@ -198,7 +205,7 @@ bool follow_feed(struct follow *f, const char *p, size_t n)
         if (!f->skipping && (buf_append(&f->line, p, take) < 0 ||
                              (nl && buf_append(&f->line, "", 1) < 0))) {
             f->skipping = true;
-            f->too_big = true; /* its event is incomplete */
+            too_big(f); /* its event is incomplete */
             buf_truncate(&f->line, 0);
         }
         p += take + (nl != NULL);

@@ -81,6 +81,31 @@ Test(follow, json_prints_each_object_as_sent, .timeout = 10)
     free(err);
 }
 
+/* A line that never ends is said at once, not when (never) it ends. */
+Test(follow, a_line_past_the_cap_is_said_before_it_ends, .timeout = 20)
+{
+    size_t err_len;
+    char *err;
+    FILE *e = open_memstream(&err, &err_len);
+    FILE *o = fopen("/dev/null", "w");
+    cr_assert(o && e);
+    struct follow f;
+    follow_init(&f, o, e, false);
+    char chunk[4096];
+    memset(chunk, 'x', sizeof(chunk));
+    cr_assert(follow_feed(&f, "data: ", 6));
+    for (int i = 0; i < 64; i++) /* 256 KiB, no end of line */
+        cr_assert(follow_feed(&f, chunk, sizeof(chunk)));
+    fflush(e);
+    cr_expect_str_eq(err, "sidecar: events: an event with a line over 65535 "
+                          "bytes skipped\n");
+    cr_expect_leq(f.line.alloc, FOLLOW_LINE_MAX + 64);
+    follow_free(&f);
+    fclose(o);
+    fclose(e);
+    free(err);
+}
+
 Test(follow, a_line_past_the_cap_is_skipped_not_kept, .timeout = 20)
 {
     size_t big = (size_t)4 * FOLLOW_LINE_MAX;
