@@ -33,11 +33,13 @@ struct sub {
     struct sub *next_sub;
 };
 
-void events_init(struct events *ev, struct ev_loop *loop)
+void events_init(struct events *ev, struct ev_loop *loop,
+                 unsigned long long first_id)
 {
     memset(ev, 0, sizeof(*ev));
     ev->loop = loop;
-    ev->next_id = 1;
+    ev->first_id = first_id ? first_id : 1;
+    ev->next_id = ev->first_id;
     ev_timer_init(&ev->wake_w, on_wake, 0., 0.);
     ev_timer_init(&ev->ping_w, on_ping, EVENTS_PING_S, EVENTS_PING_S);
 }
@@ -130,8 +132,8 @@ void events_start(const struct events *ev, bool has_last,
     if (!has_last) {
         unsigned long long n = ev->next_id - oldest;
         *first = n > EVENTS_REPLAY ? ev->next_id - EVENTS_REPLAY : oldest;
-    } else if (last_id >= ev->next_id) {
-        *first = oldest; /* a newer id: another process's stream */
+    } else if (last_id >= ev->next_id || last_id + 1 < ev->first_id) {
+        *first = oldest; /* another process's id: what it missed is unknown */
         *lost = -1;
     } else if (last_id + 1 < oldest) {
         *first = oldest;

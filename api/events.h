@@ -37,9 +37,10 @@ struct sub;
 struct events {
     struct ev_loop *loop;
     struct event ring[EVENTS_MAX];
-    size_t head;  /* the oldest's slot */
-    size_t count; /* events in the ring */
-    size_t bytes; /* their texts' lengths */
+    size_t head;                 /* the oldest's slot */
+    size_t count;                /* events in the ring */
+    size_t bytes;                /* their texts' lengths */
+    unsigned long long first_id; /* this process's first */
     unsigned long long next_id;
     /* For /metrics. */
     unsigned long long recorded;
@@ -51,8 +52,14 @@ struct events {
     ev_timer ping_w;
 };
 
-/* An empty ring on loop (loop may be NULL: no streams, as in unit tests). */
-void events_init(struct events *ev, struct ev_loop *loop);
+/*
+ * An empty ring on loop (loop may be NULL: no streams, as in unit tests)
+ * whose ids start at first_id (at least 1). sidecar starts them at its
+ * start time in microseconds, so that an id of an earlier sidecar process
+ * is below them: a client that outlived it is not resumed at a wrong id.
+ */
+void events_init(struct events *ev, struct ev_loop *loop,
+                 unsigned long long first_id);
 
 /* Frees the ring; the streams must be gone (their servers freed). */
 void events_free(struct events *ev);
@@ -76,8 +83,8 @@ unsigned long long events_oldest(const struct events *ev);
 /*
  * Where a new subscriber starts: *first, the first id to send, and *lost,
  * 0, or how many events after last_id have left the ring (-1: unknown,
- * last_id is above the newest: another process's). has_last says whether
- * the client sent Last-Event-ID.
+ * last_id is another process's: below this one's first, or above its
+ * newest). has_last says whether the client sent Last-Event-ID.
  */
 void events_start(const struct events *ev, bool has_last,
                   unsigned long long last_id, unsigned long long *first,

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/events.h"
 #include "api/http.h"
@@ -99,6 +100,20 @@ static void frontend_free(void *arg)
     free(fe);
 }
 
+/*
+ * The first event id: the wall clock in microseconds, so that ids grow
+ * from one sidecar process to the next (see events_init); 1 without it.
+ * Below 2^53 until the year 2255: a browser's Number holds it exactly.
+ */
+static unsigned long long first_event_id(void)
+{
+    struct timespec now;
+    if (clock_gettime(CLOCK_REALTIME, &now) < 0 || now.tv_sec <= 0)
+        return 1;
+    return (unsigned long long)now.tv_sec * 1000000u +
+           (unsigned long long)now.tv_nsec / 1000u;
+}
+
 int frontend_attach(struct ev_loop *loop, struct sidecar *sc, char *errbuf,
                     size_t errlen)
 {
@@ -110,7 +125,7 @@ int frontend_attach(struct ev_loop *loop, struct sidecar *sc, char *errbuf,
     fe->loop = loop;
     fe->sc = sc;
     http_stats_init(&fe->stats);
-    events_init(&fe->events, loop);
+    events_init(&fe->events, loop, first_event_id());
     fe->stats.events = &fe->events;
     fe->http = http_server_new(loop, sidecar_view(sc).cfg, sc, &fe->stats,
                                errbuf, errlen);

@@ -382,9 +382,9 @@ function addEvent(ev, data) {
   }
 }
 
-// A new sidecar process counts its event ids from 1 again: a reconnect
-// with the old one's last id would skip its first events. A fresh stream
-// replays its newest; what was already listed is not listed twice.
+// A new sidecar process: its stream is followed from its newest events
+// (its ids are above the old one's, so a reconnect would get them all
+// with "lost"). What was already listed is not listed twice.
 function restarted() {
   addEvent({ msg: 'sidecar restarted', level: 'warn' });
   lastId = 0;

@@ -225,10 +225,38 @@ static void push(int port, const char *what)
     push_why(port, what, "");
 }
 
+/* The newest event's id: the last of a fresh stream's replay. */
 static unsigned long long newest(int port)
 {
     cr_assert_eq(h_get_at(port, "/metrics", body, sizeof(body)), 200);
-    return (unsigned long long)h_metric(body, "sidecar_events_total");
+    size_t total = (size_t)h_metric(body, "sidecar_events_total");
+    cr_assert_gt(total, 0);
+    struct client cl;
+    struct parsed p;
+    subscribe(&cl, port, NULL);
+    wait_count(&cl, &p, total < 20 ? total : 20); /* the replay */
+    cr_assert_gt(p.n, 0, "%s", cl.buf);
+    unsigned long long id = p.ids[p.n - 1];
+    parsed_free(&p);
+    client_close(&cl);
+    return id;
+}
+
+/*
+ * This process's first id, while the ring holds it: an id below it (an
+ * earlier process's) gets the whole ring, from the oldest.
+ */
+static unsigned long long first_id(int port)
+{
+    struct client cl;
+    struct parsed p;
+    subscribe(&cl, port, "1");
+    wait_count(&cl, &p, 1);
+    cr_assert_gt(p.n, 0, "%s", cl.buf);
+    unsigned long long id = p.ids[0];
+    parsed_free(&p);
+    client_close(&cl);
+    return id;
 }
 
 /* n probe changes: each push flips the probe (threshold 1). */
@@ -319,24 +347,37 @@ T(replay_of_20_and_resume_with_last_event_id, 60)
     parsed_free(&p);
     client_close(&cl);
 
-    /* Above the newest: another process's id. */
-    subscribe(&cl, port, "999999");
-    wait_count(&cl, &p, 20);
-    cr_expect_eq(p.lost, -1, "%s", cl.buf);
-    cr_expect_eq(p.ids[0], 1, "the whole ring, from the oldest");
-    parsed_free(&p);
-    client_close(&cl);
+    /* Another process's id, above the newest or below the first: what it
+     * missed is unknown, the whole ring comes, from the oldest. Ids start
+     * at sidecar's start time in microseconds. */
+    unsigned long long first = first_id(port);
+    cr_expect_gt(first, 1700000000ull * 1000000u, "first id %llu", first);
+    char above[32];
+    snprintf(above, sizeof(above), "%llu", newest(port) + 1000);
+    const char *other[] = {"999999", above};
+    for (size_t i = 0; i < 2; i++) {
+        subscribe(&cl, port, other[i]);
+        wait_count(&cl, &p, 20);
+        cr_expect_eq(p.lost, -1, "%s: %s", other[i], cl.buf);
+        cr_expect_eq(p.ids[0], first, "%s: the whole ring, from the oldest",
+                     other[i]);
+        parsed_free(&p);
+        client_close(&cl);
+    }
 }
 
 T(lost_after_the_ring_wrapped, 90)
 {
     h_start(&H, yaml);
     int port = h_http_port(&H);
+    unsigned long long first = first_id(port);
     flap(port, 300);
     unsigned long long top = newest(port);
     struct client cl;
     struct parsed p;
-    subscribe(&cl, port, "1");
+    char last[32];
+    snprintf(last, sizeof(last), "%llu", first); /* seen: the first only */
+    subscribe(&cl, port, last);
     wait_count(&cl, &p, 256);
     pull(&cl, 0.3);
     parsed_free(&p);
@@ -344,8 +385,8 @@ T(lost_after_the_ring_wrapped, 90)
     cr_assert_eq(p.n, 256, "%zu events", p.n);
     cr_expect_eq(p.ids[255], top);
     cr_expect_eq(p.ids[0], top - 255);
-    cr_expect_eq(p.lost, (long long)(p.ids[0] - 2), "lost %lld, oldest %llu",
-                 p.lost, p.ids[0]);
+    cr_expect_eq(p.lost, (long long)(p.ids[0] - first - 1),
+                 "lost %lld, oldest %llu, first %llu", p.lost, p.ids[0], first);
     parsed_free(&p);
     client_close(&cl);
 }

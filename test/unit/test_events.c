@@ -29,7 +29,7 @@ static void record_n(struct events *ev, int n, size_t len)
 Test(events, ids_from_1_as_server_sent_events, .timeout = 5)
 {
     struct events ev;
-    events_init(&ev, NULL);
+    events_init(&ev, NULL, 1);
     cr_expect_eq(events_oldest(&ev), 1);
     cr_expect_null(events_get(&ev, 1));
     cr_assert_eq(events_record(&ev, "{\"a\":1}", 7), 0);
@@ -47,7 +47,7 @@ Test(events, ids_from_1_as_server_sent_events, .timeout = 5)
 Test(events, at_most_256_the_oldest_go, .timeout = 5)
 {
     struct events ev;
-    events_init(&ev, NULL);
+    events_init(&ev, NULL, 1);
     record_n(&ev, 300, 10);
     cr_expect_eq(ev.count, EVENTS_MAX);
     cr_expect_eq(events_oldest(&ev), 45);
@@ -61,7 +61,7 @@ Test(events, at_most_256_the_oldest_go, .timeout = 5)
 Test(events, at_most_128_kib, .timeout = 5)
 {
     struct events ev;
-    events_init(&ev, NULL);
+    events_init(&ev, NULL, 1);
     record_n(&ev, 40, 10000);
     cr_expect_leq(ev.bytes, EVENTS_BYTES_MAX);
     cr_expect_eq(ev.count, EVENTS_BYTES_MAX / (10000 + 16));
@@ -90,7 +90,7 @@ static void start(const struct events *ev, bool has, unsigned long long last,
 Test(events, where_a_subscriber_starts, .timeout = 5)
 {
     struct events ev;
-    events_init(&ev, NULL);
+    events_init(&ev, NULL, 1);
     start(&ev, false, 0, 1, 0); /* empty: the next one */
     start(&ev, true, 0, 1, 0);
     start(&ev, true, 5, 1, -1); /* above the newest */
@@ -104,6 +104,25 @@ Test(events, where_a_subscriber_starts, .timeout = 5)
     start(&ev, true, 44, 45, 0); /* the oldest is the next one */
     start(&ev, true, 43, 45, 1);
     start(&ev, true, 0, 45, 44);
+    events_free(&ev);
+}
+
+/* Ids from an earlier process are below this one's first. */
+Test(events, an_id_of_another_process_resumes_nothing, .timeout = 5)
+{
+    struct events ev;
+    events_init(&ev, NULL, 1000);
+    start(&ev, true, 5, 1000, -1);  /* empty, and an earlier process's */
+    start(&ev, true, 999, 1000, 0); /* just before the first: none lost */
+    record_n(&ev, 10, 4);           /* 1000..1009 */
+    start(&ev, false, 0, 1000, 0);
+    start(&ev, true, 5, 1000, -1);
+    start(&ev, true, 998, 1000, -1);
+    start(&ev, true, 1004, 1005, 0);
+    start(&ev, true, 1010, 1000, -1); /* above the newest */
+    cr_expect_eq(events_oldest(&ev), 1000);
+    cr_expect(events_get(&ev, 1009));
+    cr_expect_null(events_get(&ev, 999));
     events_free(&ev);
 }
 
@@ -149,7 +168,7 @@ Test(events, the_tap_gets_state_changes_whatever_the_level, .timeout = 5)
 Test(events, the_tap_feeds_the_ring, .timeout = 5)
 {
     struct events ev;
-    events_init(&ev, NULL);
+    events_init(&ev, NULL, 1);
     log_set_level(LOG_LEVEL_ERROR);
     log_set_tap(events_tap, &ev);
     LOG_CHANGE(LOG_LEVEL_INFO, "health changed", LF_STR("to", "UP"));
