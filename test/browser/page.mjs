@@ -359,7 +359,9 @@ async function main() {
   // A button held down while the page redraws (probes report every
   // second) still clicks when released.
   const pass = page.locator('[data-probe="batch"] button.act >> text=pass');
-  const box = await pass.boundingBox();
+  // (null while a redraw replaces the card: asked again until it is there)
+  const box = await until(() => pass.boundingBox());
+  check(box, 'the pass button of a ttl probe is there');
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
   await page.mouse.down();
   await page.waitForTimeout(1500); // the one fixed wait: the hold itself
@@ -401,15 +403,19 @@ async function main() {
   check(await spawnSidecar(cfg) === port, 'sidecar starts again');
   check(await until(() => page.locator('#banner').isHidden()),
     'the banner goes once sidecar answers again');
-  // A new process counts event ids from 1 again: the page says it
-  // restarted, follows a fresh stream, and lists no event twice.
+  // A new process: the page says so once, lists the new one's events
+  // (its ids above the old one's), none twice, and is live again.
   check(await until(async () => /sidecar restarted/.test(
     await page.textContent('#events'))), 'the page says sidecar restarted');
-  const raws = await page.$$eval('#events li',
-    (lis) => lis.map((li) => li.dataset.raw).filter((r) => r));
-  check(raws.length > 0 && new Set(raws).size === raws.length,
+  const said = await page.$$eval('#events li',
+    (lis) => lis.filter((li) => /sidecar restarted/.test(li.textContent))
+      .length);
+  check(said === 1, 'it says so once', `${said} times`);
+  const ids = await page.$$eval('#events li',
+    (lis) => lis.map((li) => li.dataset.id).filter((r) => r));
+  check(ids.length > 0 && new Set(ids).size === ids.length,
     'no event listed twice across the restart',
-    `${raws.length} listed, ${new Set(raws).size} distinct`);
+    `${ids.length} listed, ${new Set(ids).size} distinct`);
   check(await until(async () => / live$/.test(
     await page.textContent('#footer'))), 'the stream is live again',
   await page.textContent('#footer'));
