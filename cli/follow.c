@@ -125,14 +125,14 @@ static void put_lost(struct follow *f, json_t *e)
 }
 
 /* The event being read is over its cap: said at once (a line that never
- * ends is never dispatched), and once. */
+ * ends is never dispatched), and once. stderr failing ends nothing. */
 static void too_big(struct follow *f)
 {
-    if (!f->too_big && fprintf(f->err,
-                               "sidecar: events: an event with a line over "
-                               "%d bytes skipped\n",
-                               FOLLOW_LINE_MAX - 1) < 0)
-        f->broken = true;
+    if (!f->too_big)
+        fprintf(f->err,
+                "sidecar: events: an event with a line over %d bytes "
+                "skipped\n",
+                FOLLOW_LINE_MAX - 1);
     f->too_big = true;
 }
 
