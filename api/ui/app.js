@@ -18,9 +18,11 @@ let debounce = 0;
 let fetching = false;
 let again = false; // a refresh was asked for during a fetch
 let lastId = 0; // of the newest event listed (ids grow in one process)
-const shown = new Set(); // the data of the listed events: none twice
+const shown = new Set(); // the ids of the listed events: none twice
 let lastUptime = -1; // sidecar's, as details said last: less is a restart
-const RETRY_STREAM_S = 30; // after sidecar refused the stream
+let restartSaidAt = 0;
+let retryTimer = 0; // asks for a refused stream again
+const RETRY_STREAM_S = 30;
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -368,34 +370,41 @@ function eventText(ev) {
       f[k])).join(' ');
 }
 
-function addEvent(ev, data) {
+function addEvent(ev, id) {
   const li = el('li', 'ev ' + (ev.level || 'info'));
   li.append(el('time', null, when(ev.ts)), el('b', null, ev.msg || '?'),
     el('span', null, eventText(ev)));
-  li.dataset.raw = data || '';
-  if (data) shown.add(data);
+  li.dataset.id = id || '';
+  if (id) shown.add(id);
   const list = $('events');
   list.prepend(li);
   while (list.childElementCount > EVENTS_MAX) {
-    shown.delete(list.lastElementChild.dataset.raw);
+    shown.delete(list.lastElementChild.dataset.id);
     list.lastElementChild.remove();
   }
 }
 
-// A new sidecar process: its stream is followed from its newest events
-// (its ids are above the old one's, so a reconnect would get them all
-// with "lost"). What was already listed is not listed twice.
+// Said once a restart, whichever tells first: the stream ("lost" -1, the
+// new process does not know the last id) or details (uptime went back).
+function sayRestarted() {
+  const now = Date.now();
+  if (now - restartSaidAt > 10e3)
+    addEvent({ msg: 'sidecar restarted', level: 'warn' });
+  restartSaidAt = now;
+}
+
+// A new sidecar process. Its ids are above the old one's (unless the clock
+// went back), so the stream that reconnects by itself gets all it has.
 function restarted() {
-  addEvent({ msg: 'sidecar restarted', level: 'warn' });
+  sayRestarted();
   lastId = 0;
-  if (stream) stream.close();
-  stream = null;
-  streamOpen = false;
-  openStream();
+  if (!stream) openStream();
 }
 
 function openStream() {
   if (!window.EventSource) return;
+  clearTimeout(retryTimer);
+  retryTimer = 0;
   const es = new EventSource('/events');
   stream = es;
   es.onopen = () => {
@@ -405,20 +414,26 @@ function openStream() {
     schedule();
   };
   es.onmessage = (m) => {
-    const id = Number(m.lastEventId) || 0;
-    if ((id && id <= lastId) || shown.has(m.data)) return; // a replay
+    const id = m.lastEventId;
+    if (!id || Number(id) <= lastId || shown.has(id)) return; // a replay
     try {
-      addEvent(JSON.parse(m.data), m.data);
+      addEvent(JSON.parse(m.data), id);
     } catch (e) {
       return;
     }
-    lastId = id || lastId;
+    lastId = Number(id);
     refreshSoon();
   };
-  // Events left the ring, or another sidecar answers: the ring follows.
-  es.addEventListener('lost', () => {
+  // Events left the ring (K), or the id was another process's (-1): the
+  // whole ring follows.
+  es.addEventListener('lost', (m) => {
+    let k = -1;
+    try {
+      k = JSON.parse(m.data).lost;
+    } catch (e) {}
     lastId = 0;
-    addEvent({ msg: 'some events were missed', level: 'warn' });
+    if (k > 0) addEvent({ msg: k + ' events were missed', level: 'warn' });
+    else sayRestarted();
     refreshSoon();
   });
   es.onerror = () => {
@@ -430,7 +445,9 @@ function openStream() {
       $('events-note').textContent = 'sidecar refused the event stream ' +
         '(too many open?): the page polls every ' + POLL_ALONE_S +
         ' s and asks again in ' + RETRY_STREAM_S + ' s.';
-      setTimeout(() => {
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(() => {
+        retryTimer = 0;
         if (!stream) openStream();
       }, RETRY_STREAM_S * 1e3);
     }
