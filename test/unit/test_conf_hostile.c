@@ -124,11 +124,25 @@ Test(cfg_hostile, short_token_loads, .timeout = 5)
     cfg_free(root);
 }
 
-/* A file in a fresh directory under /tmp; its path in path. */
+static char made_dir[] = "/tmp/sidecar-conf-XXXXXX";
+
+/* A test's .fini: the directory write_file() made, and what is in it. */
+static void remove_made(void)
+{
+    char cmd[64];
+    if (strcmp(made_dir + sizeof(made_dir) - 7, "XXXXXX") == 0)
+        return;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", made_dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", made_dir);
+}
+
+/* A file in a fresh directory under /tmp (removed by remove_made); its
+ * path in path. */
 static void write_file(char *path, size_t len, const char *name,
                        const char *data)
 {
-    char dir[] = "/tmp/sidecar-conf-XXXXXX";
+    char *dir = made_dir;
     FILE *f;
 
     cr_assert_not_null(mkdtemp(dir));
@@ -149,7 +163,8 @@ static struct cfg_root *load_with_token_file(const char *path,
     return ut_load(text, err);
 }
 
-Test(cfg_hostile, token_file_is_read_less_one_newline, .timeout = 5)
+Test(cfg_hostile, token_file_is_read_less_one_newline, .timeout = 5,
+     .fini = remove_made)
 {
     char path[128];
     struct cfg_error err;
@@ -162,7 +177,8 @@ Test(cfg_hostile, token_file_is_read_less_one_newline, .timeout = 5)
     cfg_free(root);
 }
 
-Test(cfg_hostile, token_file_errors_name_the_file_not_the_token, .timeout = 5)
+Test(cfg_hostile, token_file_errors_name_the_file_not_the_token, .timeout = 5,
+     .fini = remove_made)
 {
     char path[128];
     char fifo[160];
