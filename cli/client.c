@@ -424,19 +424,3 @@ int client_url(struct buf *url, const char *base, const char *path)
         rc = buf_puts(url, path);
     return rc == 0 ? buf_append(url, "", 1) : rc;
 }
-
-int client_put_encoded(struct buf *b, const char *s)
-{
-    static const char unreserved[] = "abcdefghijklmnopqrstuvwxyz"
-                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                     "0123456789-._~";
-    int rc = 0;
-
-    for (; *s && rc == 0; s++) {
-        if (strchr(unreserved, *s))
-            rc = buf_append(b, s, 1);
-        else
-            rc = buf_printf(b, "%%%02X", (unsigned char)*s);
-    }
-    return rc;
-}

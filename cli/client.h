@@ -57,7 +57,4 @@ void client_answer_free(struct client_answer *a);
  * (url->data is then the URL); as buf_append. */
 int client_url(struct buf *url, const char *base, const char *path) ATTR_WUR;
 
-/* Appends s to b percent-encoded (all but RFC 3986's unreserved bytes). */
-int client_put_encoded(struct buf *b, const char *s) ATTR_WUR;
-
 #endif

@@ -160,15 +160,15 @@ static void print_done(const char *name, const char *what, json_t *answer)
     fputc('\n', stdout);
 }
 
-/* POST /KIND/NAME/ACTION, NAME percent-encoded: as post(). */
+/* POST /KIND/NAME/ACTION: as post(). */
 static int post_to(const char *what, const char *base, const char *token,
                    const char *kind, const char *name, const char *action,
                    const char *body, json_t **answer)
 {
-    struct buf path;
-    int code = CTL_EXIT_USAGE;
+    char path[128];
 
-    /* The config's own rule: a name it refuses cannot be on sidecar. */
+    /* The config's own rule: a name it refuses cannot be on sidecar. Its
+     * bytes are all URL-safe, so it goes into the path as it is. */
     if (!cfg_name_valid(name)) {
         fprintf(stderr,
                 "sidecar: %s: no %s can be named that: names are up to 63 "
@@ -177,15 +177,8 @@ static int post_to(const char *what, const char *base, const char *token,
                 what, strcmp(kind, "probes") == 0 ? "probe" : "service");
         return CTL_EXIT_USAGE;
     }
-    buf_init(&path, 4096);
-    if (buf_printf(&path, "/%s/", kind) == 0 &&
-        client_put_encoded(&path, name) == 0 &&
-        buf_printf(&path, "/%s%c", action, '\0') == 0)
-        code = post(what, base, path.data, token, body, answer);
-    else
-        fprintf(stderr, "sidecar: %s: too long a name\n", what);
-    buf_free(&path);
-    return code;
+    snprintf(path, sizeof(path), "/%s/%s/%s", kind, name, action);
+    return post(what, base, path, token, body, answer);
 }
 
 int ctl_service(const char *base, const char *token, const char *action,
