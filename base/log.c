@@ -282,12 +282,6 @@ void log_emit(enum log_level level, unsigned flags, const char *msg,
         emit_line(json, level, msg, fields, n, rendered);
 }
 
-void log_event(enum log_level level, const char *msg,
-               const struct log_field *fields, size_t n)
-{
-    log_emit(level, LOG_F_ALWAYS, msg, fields, n);
-}
-
 void log_set_tap(log_tap_fn *fn, void *ctx)
 {
     sink.tap = fn;

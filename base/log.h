@@ -114,10 +114,6 @@ void log_set_format(enum log_format format);
 void log_set_level(enum log_level level);
 bool log_enabled(enum log_level level);
 
-/* Emits one event with n typed fields, whatever the level. */
-void log_event(enum log_level level, const char *msg,
-               const struct log_field *fields, size_t n);
-
 /* log_emit's flags: print whatever the level; a state change (tapped). */
 #define LOG_F_ALWAYS 1u
 #define LOG_F_CHANGE 2u

@@ -8,7 +8,7 @@
  * each line, joined, must decode to the input line (newline and one CR
  * before it removed) with invalid UTF-8 replaced by U+FFFD per byte. In
  * text format no line may hold a raw control character. A second mode
- * sends sidecar's own events (log_event) with hostile field values.
+ * sends sidecar's own events (the LOG_* macros) with hostile field values.
  *
  * Input: byte 0 picks max_line, byte 1 the chunk size and the mode, the
  * rest is the child's output (or the event's message and field values).
