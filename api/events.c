@@ -240,15 +240,22 @@ static void resume(struct sub *s)
     s->kick(s->owner);
 }
 
-/* Shuts the socket down: MHD sees the end on its next run and closes. */
-static void drop(struct sub *s)
+/* The stream's socket, or -1 when MHD does not say. */
+static int sub_fd(const struct sub *s)
 {
     const union MHD_ConnectionInfo *i =
         mhdapi.get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return i ? i->connect_fd : -1;
+}
+
+/* Shuts the socket down: MHD sees the end on its next run and closes. */
+static void drop(struct sub *s)
+{
+    int fd = sub_fd(s);
     s->dropped = true;
     s->ev->dropped_slow++;
-    if (i)
-        (void)shutdown(i->connect_fd, SHUT_RDWR);
+    if (fd >= 0)
+        (void)shutdown(fd, SHUT_RDWR);
 }
 
 static void on_wake(EV_P_ ev_timer *w, int revents)
@@ -314,12 +321,11 @@ static enum MHD_Result refuse(struct MHD_Connection *c)
 /* True when the client closed its end (or the socket failed). */
 static bool peer_gone(struct sub *s)
 {
-    const union MHD_ConnectionInfo *i =
-        mhdapi.get_connection_info(s->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int fd = sub_fd(s);
     char c;
-    if (!i)
+    if (fd < 0)
         return false;
-    ssize_t n = recv(i->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
     return n == 0 ||
            (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }

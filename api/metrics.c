@@ -20,6 +20,14 @@ static int header(struct buf *b, const char *name, const char *type,
                       type);
 }
 
+/* A metric of one sample without labels. */
+static int put_single(struct buf *b, const char *name, const char *type,
+                      const char *help, unsigned long long value)
+{
+    int rc = header(b, name, type, help);
+    return rc == 0 ? buf_printf(b, "%s %llu\n", name, value) : rc;
+}
+
 /*
  * A label value: backslash, double quote and newline escaped, and bytes
  * that are not valid UTF-8 as U+FFFD (a scraper rejects the whole
@@ -256,31 +264,23 @@ static int put_http(struct buf *b, const struct http_stats *st)
                         "{reason=\"header_deadline\"} %llu\n",
                         st->evicted_at_limit, st->evicted_late);
     if (rc == 0)
-        rc = header(b, "sidecar_log_lines_suppressed_total", "counter",
-                    "Log lines caused by HTTP clients that the rate limit "
-                    "dropped.");
-    if (rc == 0)
-        rc = buf_printf(b, "sidecar_log_lines_suppressed_total %llu\n",
+        rc = put_single(b, "sidecar_log_lines_suppressed_total", "counter",
+                        "Log lines caused by HTTP clients that the rate limit "
+                        "dropped.",
                         st->log_limit.refused);
     const struct events *ev = st->events;
     if (rc == 0)
-        rc = header(b, "sidecar_event_subscribers", "gauge",
-                    "Clients following GET /events now.");
-    if (rc == 0)
-        rc = buf_printf(b, "sidecar_event_subscribers %u\n",
+        rc = put_single(b, "sidecar_event_subscribers", "gauge",
+                        "Clients following GET /events now.",
                         ev ? ev->subscribers : 0);
     if (rc == 0)
-        rc = header(b, "sidecar_events_total", "counter",
-                    "State changes recorded for GET /events.");
+        rc = put_single(b, "sidecar_events_total", "counter",
+                        "State changes recorded for GET /events.",
+                        ev ? ev->recorded : 0);
     if (rc == 0)
-        rc =
-            buf_printf(b, "sidecar_events_total %llu\n", ev ? ev->recorded : 0);
-    if (rc == 0)
-        rc = header(b, "sidecar_event_subscribers_dropped_total", "counter",
-                    "GET /events clients disconnected because their next "
-                    "event left the ring before it could be sent.");
-    if (rc == 0)
-        rc = buf_printf(b, "sidecar_event_subscribers_dropped_total %llu\n",
+        rc = put_single(b, "sidecar_event_subscribers_dropped_total", "counter",
+                        "GET /events clients disconnected because their next "
+                        "event left the ring before it could be sent.",
                         ev ? ev->dropped_slow : 0);
     return rc;
 }
